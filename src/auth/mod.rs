@@ -1,0 +1,9 @@
+//! Who is asking: passwords, sign-in throttling, sessions, CSRF, the API's
+//! `Authorization: whm USER:TOKEN` header and the client's address.
+
+pub mod api_header;
+pub mod client_ip;
+pub mod csrf;
+pub mod password;
+pub mod session_store;
+pub mod throttle;

@@ -1,0 +1,123 @@
+//! The server-side commands: `create-account`, `reset-password` and `api`.
+
+use crate::auth::password;
+use crate::db::Db;
+use crate::domain::Username;
+use crate::ops::accounts::{self, NewAccount};
+use crate::ops::{AccountKind, Actor, OpError};
+use crate::state::AppState;
+use crate::web::api::{self, params::Params, CallContext};
+
+async fn actor_named(db: &Db, name: &str) -> anyhow::Result<Actor> {
+    let name = name.to_owned();
+    let found = db
+        .read(move |conn| accounts::find_for_sign_in(conn, &name))
+        .await
+        .map_err(anyhow_of)?;
+    let (account, _) = found.ok_or_else(|| anyhow::anyhow!("no such account"))?;
+    anyhow::ensure!(
+        account.kind.may_own_tokens(),
+        "{} is not root or a reseller",
+        account.username
+    );
+    Ok(Actor::signed_in(account))
+}
+
+fn anyhow_of(e: OpError) -> anyhow::Error {
+    match e {
+        OpError::Internal(e) => e,
+        other => anyhow::anyhow!("{other}"),
+    }
+}
+
+/// Creates an account as root and returns its generated password.
+pub async fn create_account(
+    db: &Db,
+    username: &str,
+    reseller: bool,
+    owner: Option<&str>,
+) -> anyhow::Result<String> {
+    let root = actor_named(db, "root").await?;
+    let username = Username::parse(username)?;
+    let owner = owner.map(Username::parse).transpose()?;
+    let password = password::generate();
+    let shown = password.expose().to_owned();
+    let hash = actix_web::web::block(move || password::hash(&password)).await??;
+    let now = chrono::Utc::now().timestamp();
+    db.write(move |conn| {
+        accounts::create(
+            conn,
+            &root,
+            NewAccount {
+                username,
+                kind: if reseller {
+                    AccountKind::Reseller
+                } else {
+                    AccountKind::User
+                },
+                owner,
+                password_hash: Some(hash),
+                privileges: None,
+            },
+            now,
+        )
+    })
+    .await
+    .map_err(anyhow_of)?;
+    Ok(shown)
+}
+
+/// Gives an account a new random password, ends its sessions, and
+/// returns the password.
+pub async fn reset_password(db: &Db, username: &str) -> anyhow::Result<String> {
+    let name = username.to_owned();
+    let found = db
+        .read(move |conn| accounts::find_for_sign_in(conn, &name))
+        .await
+        .map_err(anyhow_of)?;
+    let (account, _) = found.ok_or_else(|| anyhow::anyhow!("no account named {username}"))?;
+    let password = password::generate();
+    let shown = password.expose().to_owned();
+    let hash = actix_web::web::block(move || password::hash(&password)).await??;
+    db.write(move |conn| accounts::set_password(conn, account.id, &hash))
+        .await
+        .map_err(anyhow_of)?;
+    Ok(shown)
+}
+
+/// Runs one API function as `user`, through the same code as HTTP, and
+/// returns the JSON answer.
+pub async fn api_call(
+    state: &AppState,
+    user: &str,
+    function: &str,
+    raw_params: &[String],
+) -> anyhow::Result<serde_json::Value> {
+    let actor = actor_named(&state.db, user).await?;
+    let mut pairs: Vec<(String, String)> = raw_params
+        .iter()
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (k.to_owned(), v.to_owned()),
+            None => (p.clone(), String::new()),
+        })
+        .collect();
+    if !pairs.iter().any(|(k, _)| k == "api.version") {
+        pairs.push(("api.version".into(), "1".into()));
+    }
+    let context = CallContext {
+        base_url: state
+            .config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", state.config.listen)),
+        request_id: "cli".into(),
+    };
+    Ok(api::call(
+        state,
+        &actor,
+        function,
+        &Params::from_pairs(pairs),
+        &context,
+    )
+    .await)
+}

@@ -1,0 +1,270 @@
+//! Settings, read once from flags and the environment into one typed struct.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use chrono_tz::Tz;
+use clap::{Args, Parser, Subcommand};
+use ipnet::IpNet;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "whm-tokens",
+    version,
+    about = "An API-token manager compatible with cPanel WHM's Manage API Tokens and WHM API 1"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: Settings,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Migrate the database and serve the page and the API (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create an account (a reseller with --reseller); prints its password.
+    CreateAccount {
+        username: String,
+        /// Make it a reseller with the Initial Privileges.
+        #[arg(long)]
+        reseller: bool,
+        /// The owning reseller (default root).
+        #[arg(long)]
+        owner: Option<String>,
+    },
+    /// Give an account a new random password (printed once) and end its sessions.
+    ResetPassword { username: String },
+    /// Call a WHM API 1 function locally, as `whmapi1` does: `api [--user NAME] FUNCTION key=value ...`.
+    Api {
+        /// The account to act as.
+        #[arg(long, default_value = "root")]
+        user: String,
+        function: String,
+        /// Parameters as key=value; repeat a key for lists.
+        params: Vec<String>,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Settings {
+    /// Database URL: postgres://… for PostgreSQL, or an SQLite file path
+    /// (default: whm-tokens.sqlite3 in the data folder).
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Folder for the embedded database and the generated session key.
+    #[arg(
+        long,
+        env = "WHM_TOKENS_DATA_DIR",
+        default_value = "data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+    /// Address and port to listen on.
+    #[arg(
+        long,
+        env = "WHM_TOKENS_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub listen: SocketAddr,
+    /// Key that signs session cookies: at least 64 bytes, hex or base64.
+    /// Required when several instances share a database; otherwise generated
+    /// once and kept in the data folder.
+    #[arg(
+        long,
+        env = "WHM_TOKENS_SESSION_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub session_key: Option<String>,
+    /// Server time zone (IANA name) for expiry dates and displayed times;
+    /// default: the system's.
+    #[arg(long = "time-zone", env = "TZ", global = true)]
+    pub time_zone: Option<String>,
+    /// Proxies whose X-Forwarded-For is trusted: addresses or CIDR ranges,
+    /// separated by commas.
+    #[arg(
+        long,
+        env = "WHM_TOKENS_TRUSTED_PROXIES",
+        default_value = "",
+        global = true
+    )]
+    pub trusted_proxies: String,
+    /// The address users reach the page at (for links the API hands out),
+    /// e.g. https://whm.example.com. Default: taken from the request.
+    #[arg(long, env = "WHM_TOKENS_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+    /// Mark session cookies Secure (set this when serving over HTTPS).
+    #[arg(
+        long,
+        env = "WHM_TOKENS_SECURE_COOKIES",
+        default_value_t = false,
+        global = true
+    )]
+    pub secure_cookies: bool,
+    /// The password root gets on first start (default: a random one, printed once).
+    #[arg(
+        long,
+        env = "WHM_TOKENS_ROOT_PASSWORD",
+        hide_env_values = true,
+        global = true
+    )]
+    pub root_password: Option<String>,
+    /// Database connections per instance.
+    #[arg(
+        long,
+        env = "WHM_TOKENS_DB_POOL_SIZE",
+        default_value_t = 8,
+        global = true
+    )]
+    pub db_pool_size: u32,
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "WHM_TOKENS_WORKERS", global = true)]
+    pub workers: Option<usize>,
+}
+
+/// Settings after parsing: what the rest of the program uses.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub database_url: String,
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub session_key: Vec<u8>,
+    pub time_zone: Tz,
+    pub trusted_proxies: Vec<IpNet>,
+    pub public_url: Option<String>,
+    pub secure_cookies: bool,
+    pub root_password: Option<String>,
+    pub db_pool_size: u32,
+    pub workers: Option<usize>,
+}
+
+impl Settings {
+    pub fn resolve(self) -> anyhow::Result<Config> {
+        let database_url = match self.database_url.filter(|u| !u.trim().is_empty()) {
+            Some(url) => url,
+            None => {
+                std::fs::create_dir_all(&self.data_dir).with_context(|| {
+                    format!(
+                        "could not create the data folder {}",
+                        self.data_dir.display()
+                    )
+                })?;
+                self.data_dir
+                    .join("whm-tokens.sqlite3")
+                    .display()
+                    .to_string()
+            }
+        };
+        let session_key = match self.session_key {
+            Some(k) => decode_key(&k)?,
+            None => load_or_create_key(&self.data_dir)?,
+        };
+        let time_zone = match self.time_zone.filter(|t| !t.trim().is_empty()) {
+            Some(name) => parse_tz(&name)?,
+            None => iana_time_zone::get_timezone()
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(chrono_tz::UTC),
+        };
+        let trusted_proxies = self
+            .trusted_proxies
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<IpNet>()
+                    .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+                    .with_context(|| {
+                        format!("WHM_TOKENS_TRUSTED_PROXIES: {s:?} is not an address or range")
+                    })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Config {
+            database_url,
+            data_dir: self.data_dir,
+            listen: self.listen,
+            session_key,
+            time_zone,
+            trusted_proxies,
+            public_url: self.public_url.map(|u| u.trim_end_matches('/').to_owned()),
+            secure_cookies: self.secure_cookies,
+            root_password: self.root_password,
+            db_pool_size: self.db_pool_size.max(1),
+            workers: self.workers,
+        })
+    }
+}
+
+fn parse_tz(name: &str) -> anyhow::Result<Tz> {
+    let name = name.trim_start_matches(':');
+    name.parse().map_err(|_| {
+        anyhow::anyhow!("TZ: {name:?} is not an IANA time zone name such as Europe/Paris")
+    })
+}
+
+fn decode_key(raw: &str) -> anyhow::Result<Vec<u8>> {
+    use base64::Engine;
+    let raw = raw.trim();
+    let bytes = hex::decode(raw)
+        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(raw))
+        .context("WHM_TOKENS_SESSION_KEY must be hex or base64")?;
+    anyhow::ensure!(
+        bytes.len() >= 64,
+        "WHM_TOKENS_SESSION_KEY must hold at least 64 bytes"
+    );
+    Ok(bytes)
+}
+
+fn load_or_create_key(dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    let path = dir.join("session.key");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        return decode_key(&existing);
+    }
+    std::fs::create_dir_all(dir)?;
+    let key = actix_web::cookie::Key::generate();
+    let encoded = hex::encode(key.master());
+    write_private(&path, &encoded)
+        .with_context(|| format!("could not write {}", path.display()))?;
+    Ok(key.master().to_vec())
+}
+
+#[cfg(unix)]
+fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(contents.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    std::fs::write(path, contents)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_keys_must_be_long_enough() {
+        assert!(decode_key(&"ab".repeat(64)).is_ok());
+        assert!(decode_key(&"ab".repeat(32)).is_err());
+        assert!(decode_key("not a key").is_err());
+    }
+
+    #[test]
+    fn time_zones_are_iana_names() {
+        assert_eq!(parse_tz("Asia/Tokyo").unwrap(), chrono_tz::Asia::Tokyo);
+        assert_eq!(parse_tz(":UTC").unwrap(), chrono_tz::UTC);
+        assert!(parse_tz("Mars/Olympus").is_err());
+    }
+}

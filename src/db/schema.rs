@@ -1,0 +1,58 @@
+// One schema for both backends; see migrations/{postgres,sqlite}.
+
+diesel::table! {
+    accounts (id) {
+        id -> BigInt,
+        username -> Text,
+        kind -> Text,
+        owner_id -> Nullable<BigInt>,
+        password_hash -> Nullable<Text>,
+        privileges -> Text,
+        suspended -> Bool,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    tokens (id) {
+        id -> BigInt,
+        account_id -> BigInt,
+        name -> Text,
+        digest -> Binary,
+        created_at -> BigInt,
+        expires_at -> Nullable<BigInt>,
+        allowed_ips -> Text,
+        privileges -> Text,
+    }
+}
+
+diesel::table! {
+    sessions (key_digest) {
+        key_digest -> Binary,
+        account_id -> Nullable<BigInt>,
+        state -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    sign_in_failures (scope_key) {
+        scope_key -> Text,
+        failures -> Integer,
+        window_start -> BigInt,
+    }
+}
+
+diesel::table! {
+    login_links (digest) {
+        digest -> Binary,
+        account_id -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::joinable!(tokens -> accounts (account_id));
+diesel::joinable!(sessions -> accounts (account_id));
+diesel::joinable!(login_links -> accounts (account_id));
+
+diesel::allow_tables_to_appear_in_same_query!(accounts, tokens, sessions, login_links);

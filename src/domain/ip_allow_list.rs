@@ -1,0 +1,191 @@
+use std::fmt;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+pub const MAX_ALLOWED_IPS: usize = 100;
+
+/// The addresses a token may be used from. Empty means any address.
+///
+/// Entries are kept normalised: a range is stored by its network address
+/// (`10.1.2.3/8` becomes `10.0.0.0/8`), a single-host
+/// range is the bare address, duplicates are dropped and order is kept.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct IpAllowList(Vec<IpNet>);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IpAllowListError {
+    #[error("“{0}” is not an IPv4 or IPv6 address or range.")]
+    BadEntry(String),
+    #[error("You may list at most {MAX_ALLOWED_IPS} IP addresses or ranges.")]
+    TooMany,
+}
+
+impl IpAllowList {
+    pub fn any() -> Self {
+        Self(Vec::new())
+    }
+
+    /// Parses the page's textarea: entries separated by commas, spaces or
+    /// new lines; blank means any address.
+    pub fn parse(raw: &str) -> Result<Self, IpAllowListError> {
+        Self::from_entries(raw.split(|c: char| c == ',' || c.is_whitespace()))
+    }
+
+    /// Parses a list of entries (the API's repeated `whitelist_ip`); each
+    /// entry may itself hold several separated by commas or spaces.
+    pub fn from_entries<'a>(
+        entries: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Self, IpAllowListError> {
+        let mut nets: Vec<IpNet> = Vec::new();
+        for entry in entries
+            .into_iter()
+            .flat_map(|e| e.split(|c: char| c == ',' || c.is_whitespace()))
+            .filter(|e| !e.is_empty())
+        {
+            let net = parse_entry(entry)?;
+            if !nets.contains(&net) {
+                nets.push(net);
+            }
+            if nets.len() > MAX_ALLOWED_IPS {
+                return Err(IpAllowListError::TooMany);
+            }
+        }
+        Ok(Self(nets))
+    }
+
+    /// Reads the stored form, which this type wrote.
+    pub fn from_column(stored: &str) -> Result<Self, IpAllowListError> {
+        Self::parse(stored)
+    }
+
+    pub fn to_column(&self) -> String {
+        self.entries().join(" ")
+    }
+
+    pub fn is_any(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn entries(&self) -> Vec<String> {
+        self.0.iter().map(display_net).collect()
+    }
+
+    pub fn allows(&self, addr: IpAddr) -> bool {
+        let addr = addr.to_canonical();
+        self.is_any() || self.0.iter().any(|net| net.contains(&addr))
+    }
+}
+
+fn parse_entry(entry: &str) -> Result<IpNet, IpAllowListError> {
+    let bad = || IpAllowListError::BadEntry(entry.chars().take(60).collect());
+    let net = match entry.parse::<IpNet>() {
+        Ok(net) => net,
+        Err(_) => IpNet::from(entry.parse::<IpAddr>().map_err(|_| bad())?),
+    };
+    let net = match net {
+        IpNet::V6(v6) => match v6.addr().to_ipv4_mapped() {
+            // An IPv4-mapped IPv6 entry means the IPv4 address or range.
+            Some(v4) if v6.prefix_len() >= 96 => {
+                IpNet::new(IpAddr::V4(v4), v6.prefix_len() - 96).map_err(|_| bad())?
+            }
+            _ => net,
+        },
+        IpNet::V4(_) => net,
+    };
+    Ok(net.trunc())
+}
+
+fn display_net(net: &IpNet) -> String {
+    if net.prefix_len() == net.max_prefix_len() {
+        net.addr().to_string()
+    } else {
+        net.to_string()
+    }
+}
+
+impl fmt::Display for IpAllowList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_any() {
+            f.write_str("Any")
+        } else {
+            f.write_str(&self.entries().join(", "))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn blank_means_any_address() {
+        let list = IpAllowList::parse(" \n ,, ").unwrap();
+        assert!(list.is_any());
+        assert!(list.allows(ip("203.0.113.9")));
+        assert_eq!(list.to_string(), "Any");
+    }
+
+    #[test]
+    fn separators_dedup_and_single_host_ranges() {
+        let list =
+            IpAllowList::parse("192.0.2.1, 192.0.2.1/32\n2001:db8::1 10.1.2.3/8,2001:db8::/32")
+                .unwrap();
+        assert_eq!(
+            list.entries(),
+            vec!["192.0.2.1", "2001:db8::1", "10.0.0.0/8", "2001:db8::/32"]
+        );
+        assert_eq!(IpAllowList::from_column(&list.to_column()).unwrap(), list);
+    }
+
+    #[test]
+    fn allows_addresses_inside_and_refuses_outside() {
+        let list = IpAllowList::parse("192.0.2.0/24 2001:db8::/64 198.51.100.7").unwrap();
+        assert!(list.allows(ip("192.0.2.200")));
+        assert!(list.allows(ip("198.51.100.7")));
+        assert!(list.allows(ip("2001:db8::abcd")));
+        assert!(
+            list.allows(ip("::ffff:192.0.2.5")),
+            "IPv4-mapped client address"
+        );
+        assert!(!list.allows(ip("198.51.100.8")));
+        assert!(!list.allows(ip("2001:db8:1::1")));
+        assert!(!list.allows(ip("10.0.0.1")));
+    }
+
+    #[test]
+    fn rejects_bad_entries_with_a_reason() {
+        for bad in [
+            "300.1.1.1",
+            "10.0.0.0/33",
+            "example.com",
+            "1.2.3",
+            "::g",
+            "any",
+        ] {
+            assert_eq!(
+                IpAllowList::parse(bad),
+                Err(IpAllowListError::BadEntry(bad.to_owned())),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn at_most_one_hundred_entries() {
+        let hundred: Vec<String> = (0..100).map(|i| format!("10.0.0.{i}")).collect();
+        assert!(IpAllowList::parse(&hundred.join(",")).is_ok());
+        let hundred_and_one = format!("{},10.0.1.1", hundred.join(","));
+        assert_eq!(
+            IpAllowList::parse(&hundred_and_one),
+            Err(IpAllowListError::TooMany)
+        );
+        // Duplicates do not count twice.
+        let dupes = format!("{},10.0.0.1", hundred.join(","));
+        assert!(IpAllowList::parse(&dupes).is_ok());
+    }
+}

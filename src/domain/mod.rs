@@ -1,0 +1,21 @@
+//! Pure types and rules of accounts and API tokens. Nothing here does I/O.
+//!
+//! Every type is built by a `parse` (or equivalent) constructor, so a value
+//! that exists is a value that is valid: handlers parse raw input once, and
+//! everything past them works with these types.
+
+pub mod expiry;
+pub mod ip_allow_list;
+pub mod password;
+pub mod privileges;
+pub mod secret;
+pub mod token_name;
+pub mod username;
+
+pub use expiry::{Expiry, ServerClock};
+pub use ip_allow_list::IpAllowList;
+pub use password::Password;
+pub use privileges::{Privilege, PrivilegeSet};
+pub use secret::{TokenDigest, TokenSecret};
+pub use token_name::TokenName;
+pub use username::Username;

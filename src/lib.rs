@@ -1,0 +1,12 @@
+//! whm-tokens: an API-token manager that behaves like cPanel WHM's
+//! *Manage API Tokens*, with a WHM API 1 compatible JSON API.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod ops;
+pub mod startup;
+pub mod state;
+pub mod web;

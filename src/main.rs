@@ -1,0 +1,92 @@
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use whm_tokens::cli;
+use whm_tokens::config::{Cli, Command};
+use whm_tokens::startup::{prepare, Application};
+use whm_tokens::state::AppState;
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Serve);
+    let quiet = !matches!(command, Command::Serve);
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new(if quiet { "warn" } else { "info" })),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = cli.settings.resolve()?;
+    let (db, root_password) = prepare(&config).await?;
+    if let Some(password) = &root_password {
+        eprintln!(
+            "\nCreated the account root with the password:\n\n    {password}\n\n\
+             It is shown only this once. Change it any time with `whm-tokens reset-password root`.\n"
+        );
+    }
+    match command {
+        Command::Serve => {
+            let listen = config.listen;
+            let app = Application::build(config.clone(), db)?;
+            let url = config
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}:{}", display_host(listen), app.port()));
+            eprintln!(
+                "whm-tokens is listening on {url}\nSign in as root at {url}/login (database: {})",
+                redact(&config.database_url)
+            );
+            app.run_until_stopped().await?;
+        }
+        Command::Migrate => eprintln!("The database is up to date."),
+        Command::CreateAccount {
+            username,
+            reseller,
+            owner,
+        } => {
+            let password = cli::create_account(&db, &username, reseller, owner.as_deref()).await?;
+            println!("Created {username}. Password (shown once): {password}");
+        }
+        Command::ResetPassword { username } => {
+            let password = cli::reset_password(&db, &username).await?;
+            println!("New password for {username} (shown once): {password}");
+        }
+        Command::Api {
+            user,
+            function,
+            params,
+        } => {
+            let state = AppState::new(db, config);
+            let answer = cli::api_call(&state, &user, &function, &params).await?;
+            println!("{}", serde_json::to_string_pretty(&answer)?);
+            if answer["metadata"]["result"] != 1 {
+                std::process::exit(1);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn display_host(addr: std::net::SocketAddr) -> String {
+    match addr.ip() {
+        ip if ip.is_unspecified() => "localhost".to_owned(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    }
+}
+
+/// A database URL without its password, for the log.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}

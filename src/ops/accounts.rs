@@ -1,0 +1,326 @@
+//! Accounts: root, resellers and the plain accounts they own. Root manages
+//! every account; a reseller manages only the accounts it owns.
+
+use diesel::prelude::*;
+
+use crate::db::models::{AccountRow, NewAccountRow};
+use crate::db::schema::{accounts, login_links, sessions, tokens};
+use crate::db::DbConnection;
+use crate::domain::{PrivilegeSet, Username};
+
+use super::error::is_unique_violation;
+use super::{Account, AccountKind, Actor, OpError};
+
+pub const LIST_ACCOUNTS: &str = "list-accts";
+pub const CREATE_ACCOUNT: &str = "create-acct";
+pub const SUSPEND_ACCOUNT: &str = "suspend-acct";
+pub const DELETE_ACCOUNT: &str = "kill-acct";
+pub const MODIFY_ACCOUNT: &str = "edit-account";
+
+pub fn load(conn: &mut DbConnection, id: i64) -> Result<Account, OpError> {
+    accounts::table
+        .find(id)
+        .select(AccountRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| OpError::AccountNotFound(format!("#{id}")))?
+        .try_into()
+}
+
+/// The account with this name and its password hash, for signing in.
+pub fn find_for_sign_in(
+    conn: &mut DbConnection,
+    username: &str,
+) -> Result<Option<(Account, Option<String>)>, OpError> {
+    let row = accounts::table
+        .filter(accounts::username.eq(username))
+        .select(AccountRow::as_select())
+        .first(conn)
+        .optional()?;
+    row.map(|r| {
+        let hash = r.password_hash.clone();
+        Ok((Account::try_from(r)?, hash))
+    })
+    .transpose()
+}
+
+/// An account the actor manages: any for root, owned ones for a reseller.
+/// Accounts the actor may not manage look exactly like missing ones.
+pub fn find_managed(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    username: &str,
+) -> Result<Account, OpError> {
+    let mut query = accounts::table
+        .filter(accounts::username.eq(username))
+        .select(AccountRow::as_select())
+        .into_boxed();
+    if !actor.account.is_root() {
+        query = query.filter(accounts::owner_id.eq(actor.id()));
+    }
+    query
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| OpError::AccountNotFound(username.to_owned()))?
+        .try_into()
+}
+
+pub struct AccountSummary {
+    pub account: Account,
+    pub owner: String,
+    pub token_count: i64,
+}
+
+/// The accounts the actor manages, by user name.
+pub fn list(conn: &mut DbConnection, actor: &Actor) -> Result<Vec<AccountSummary>, OpError> {
+    actor.require(LIST_ACCOUNTS)?;
+    let (owners, owned) = diesel::alias!(accounts as owners, tokens as owned);
+    let mut query = accounts::table
+        .left_join(owners.on(accounts::owner_id.eq(owners.field(accounts::id).nullable())))
+        .select((
+            AccountRow::as_select(),
+            owners.field(accounts::username).nullable(),
+            owned
+                .filter(owned.field(tokens::account_id).eq(accounts::id))
+                .count()
+                .single_value(),
+        ))
+        .order(accounts::username.asc())
+        .into_boxed();
+    if !actor.account.is_root() {
+        query = query.filter(accounts::owner_id.eq(actor.id()));
+    }
+    query
+        .load::<(AccountRow, Option<String>, Option<i64>)>(conn)?
+        .into_iter()
+        .map(|(row, owner, count)| {
+            Ok(AccountSummary {
+                account: row.try_into()?,
+                owner: owner.unwrap_or_default(),
+                token_count: count.unwrap_or(0),
+            })
+        })
+        .collect()
+}
+
+pub struct NewAccount {
+    pub username: Username,
+    pub kind: AccountKind,
+    /// Defaults to the actor.
+    pub owner: Option<Username>,
+    pub password_hash: Option<String>,
+    /// For a reseller; defaults to the Initial Privileges.
+    pub privileges: Option<PrivilegeSet>,
+}
+
+pub fn create(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    new: NewAccount,
+    now: i64,
+) -> Result<Account, OpError> {
+    actor.require(CREATE_ACCOUNT)?;
+    if new.username.is_root() {
+        return Err(OpError::UsernameTaken(new.username.to_string()));
+    }
+    let owner = match &new.owner {
+        None => actor.account.clone(),
+        Some(name) if actor.account.is_root() => {
+            let owner = find_managed(conn, actor, name.as_str())?;
+            if owner.kind == AccountKind::User {
+                return Err(OpError::Invalid(format!(
+                    "The owner “{name}” must be root or a reseller."
+                )));
+            }
+            owner
+        }
+        Some(name) if name.as_str() == actor.account.username => actor.account.clone(),
+        Some(_) => {
+            return Err(OpError::NotAllowed(
+                "Resellers can create accounts only for themselves.",
+            ))
+        }
+    };
+    let privileges = match new.kind {
+        AccountKind::Root => return Err(OpError::NotAllowed("There is only one root account.")),
+        AccountKind::Reseller if !actor.account.is_root() => {
+            return Err(OpError::NotAllowed("Only root can create resellers."))
+        }
+        AccountKind::Reseller => new.privileges.unwrap_or_else(PrivilegeSet::initial),
+        AccountKind::User => PrivilegeSet::empty(),
+    };
+    let row = NewAccountRow {
+        username: new.username.as_str(),
+        kind: new.kind.as_str(),
+        owner_id: Some(owner.id),
+        password_hash: new.password_hash.as_deref(),
+        privileges: &privileges.to_column(),
+        suspended: false,
+        created_at: now,
+    };
+    diesel::insert_into(accounts::table)
+        .values(&row)
+        .execute(conn)
+        .map_err(|e| username_conflict(e, &new.username))?;
+    by_name(conn, &new.username)
+}
+
+fn by_name(conn: &mut DbConnection, username: &Username) -> Result<Account, OpError> {
+    accounts::table
+        .filter(accounts::username.eq(username.as_str()))
+        .select(AccountRow::as_select())
+        .first(conn)?
+        .try_into()
+}
+
+fn username_conflict(e: diesel::result::Error, name: &Username) -> OpError {
+    if is_unique_violation(&e) {
+        OpError::UsernameTaken(name.to_string())
+    } else {
+        e.into()
+    }
+}
+
+/// Creates `root` if the store has no root yet. Returns whether it did.
+pub fn ensure_root(
+    conn: &mut DbConnection,
+    password_hash: &str,
+    now: i64,
+) -> Result<bool, OpError> {
+    let exists: i64 = accounts::table
+        .filter(accounts::kind.eq(AccountKind::Root.as_str()))
+        .count()
+        .get_result(conn)?;
+    if exists > 0 {
+        return Ok(false);
+    }
+    diesel::insert_into(accounts::table)
+        .values(&NewAccountRow {
+            username: "root",
+            kind: AccountKind::Root.as_str(),
+            owner_id: None,
+            password_hash: Some(password_hash),
+            privileges: &PrivilegeSet::everything().to_column(),
+            suspended: false,
+            created_at: now,
+        })
+        .execute(conn)?;
+    Ok(true)
+}
+
+fn managed_other(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    username: &str,
+    privilege: &'static str,
+) -> Result<Account, OpError> {
+    actor.require(privilege)?;
+    let account = find_managed(conn, actor, username)?;
+    if account.is_root() {
+        return Err(OpError::NotAllowed(
+            "The root account cannot be changed this way.",
+        ));
+    }
+    if account.id == actor.id() {
+        return Err(OpError::NotAllowed(
+            "You cannot do this to your own account.",
+        ));
+    }
+    Ok(account)
+}
+
+/// Renames an account. Its tokens belong to it by id, so they keep working.
+pub fn rename(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    username: &str,
+    new_name: &Username,
+) -> Result<Account, OpError> {
+    let account = managed_other(conn, actor, username, MODIFY_ACCOUNT)?;
+    if new_name.is_root() {
+        return Err(OpError::UsernameTaken(new_name.to_string()));
+    }
+    diesel::update(accounts::table.find(account.id))
+        .set(accounts::username.eq(new_name.as_str()))
+        .execute(conn)
+        .map_err(|e| username_conflict(e, new_name))?;
+    load(conn, account.id)
+}
+
+/// Sets a reseller's privileges. Their tokens follow at once, because a
+/// token's effective privileges are computed from its owner's at every call.
+pub fn set_privileges(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    username: &str,
+    privileges: PrivilegeSet,
+) -> Result<Account, OpError> {
+    if !actor.account.is_root() {
+        return Err(OpError::NotAllowed(
+            "Only root can change a reseller's privileges.",
+        ));
+    }
+    let account = managed_other(conn, actor, username, MODIFY_ACCOUNT)?;
+    if account.kind != AccountKind::Reseller {
+        return Err(OpError::Invalid(format!("“{username}” is not a reseller.")));
+    }
+    diesel::update(accounts::table.find(account.id))
+        .set(accounts::privileges.eq(privileges.to_column()))
+        .execute(conn)?;
+    load(conn, account.id)
+}
+
+pub fn set_suspended(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    username: &str,
+    suspended: bool,
+) -> Result<Account, OpError> {
+    let account = managed_other(conn, actor, username, SUSPEND_ACCOUNT)?;
+    diesel::update(accounts::table.find(account.id))
+        .set(accounts::suspended.eq(suspended))
+        .execute(conn)?;
+    if suspended {
+        end_sessions(conn, account.id)?;
+    }
+    load(conn, account.id)
+}
+
+/// Deletes an account with its tokens and sessions; accounts it owned pass
+/// to root.
+pub fn delete(conn: &mut DbConnection, actor: &Actor, username: &str) -> Result<Account, OpError> {
+    let account = managed_other(conn, actor, username, DELETE_ACCOUNT)?;
+    let root_id: i64 = accounts::table
+        .filter(accounts::kind.eq(AccountKind::Root.as_str()))
+        .select(accounts::id)
+        .first(conn)?;
+    diesel::update(accounts::table.filter(accounts::owner_id.eq(account.id)))
+        .set(accounts::owner_id.eq(root_id))
+        .execute(conn)?;
+    diesel::delete(tokens::table.filter(tokens::account_id.eq(account.id))).execute(conn)?;
+    diesel::delete(login_links::table.filter(login_links::account_id.eq(account.id)))
+        .execute(conn)?;
+    end_sessions(conn, account.id)?;
+    diesel::delete(accounts::table.find(account.id)).execute(conn)?;
+    Ok(account)
+}
+
+/// Sets an account's password and signs it out everywhere.
+pub fn set_password(
+    conn: &mut DbConnection,
+    account_id: i64,
+    password_hash: &str,
+) -> Result<(), OpError> {
+    let changed = diesel::update(accounts::table.find(account_id))
+        .set(accounts::password_hash.eq(password_hash))
+        .execute(conn)?;
+    if changed == 0 {
+        return Err(OpError::AccountNotFound(format!("#{account_id}")));
+    }
+    end_sessions(conn, account_id)
+}
+
+pub fn end_sessions(conn: &mut DbConnection, account_id: i64) -> Result<(), OpError> {
+    diesel::delete(sessions::table.filter(sessions::account_id.eq(account_id))).execute(conn)?;
+    Ok(())
+}

@@ -1,0 +1,79 @@
+//! Checking an API call's token: one indexed lookup by digest, joined to its
+//! owner, then the rules. Every failure looks the same to the caller; the
+//! reason is for the log.
+
+use std::net::IpAddr;
+
+use diesel::prelude::*;
+
+use crate::db::models::{AccountRow, TokenRow};
+use crate::db::schema::{accounts, tokens};
+use crate::db::DbConnection;
+use crate::domain::{PrivilegeSet, TokenSecret};
+
+use super::tokens::Token;
+use super::{Account, Actor, OpError};
+
+/// What the log is told about a refused call. Never shown to the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    MalformedSecret,
+    UnknownToken,
+    WrongUser { token: String },
+    Expired { token: String },
+    OwnerSuspended { token: String },
+    AddressNotAllowed { token: String, addr: IpAddr },
+}
+
+pub struct Authenticated {
+    pub actor: Actor,
+    pub token: Token,
+}
+
+pub fn authenticate(
+    conn: &mut DbConnection,
+    username: &str,
+    secret: &str,
+    client: IpAddr,
+    now: i64,
+) -> Result<Result<Authenticated, Refusal>, OpError> {
+    let Some(secret) = TokenSecret::parse(secret) else {
+        return Ok(Err(Refusal::MalformedSecret));
+    };
+    let digest = secret.digest();
+    let found = tokens::table
+        .inner_join(accounts::table)
+        .filter(tokens::digest.eq(digest.as_bytes()))
+        .select((TokenRow::as_select(), AccountRow::as_select()))
+        .first::<(TokenRow, AccountRow)>(conn)
+        .optional()?;
+    let Some((token_row, account_row)) = found else {
+        return Ok(Err(Refusal::UnknownToken));
+    };
+    let token = Token::try_from(token_row)?;
+    let account = Account::try_from(account_row)?;
+    let name = || token.name.clone();
+    if account.username != username {
+        return Ok(Err(Refusal::WrongUser { token: name() }));
+    }
+    if token.expiry.is_expired(now) {
+        return Ok(Err(Refusal::Expired { token: name() }));
+    }
+    if account.suspended {
+        return Ok(Err(Refusal::OwnerSuspended { token: name() }));
+    }
+    if !token.ips.allows(client) {
+        return Ok(Err(Refusal::AddressNotAllowed {
+            token: name(),
+            addr: client,
+        }));
+    }
+    let privileges = PrivilegeSet::effective(account.privileges, token.privileges);
+    Ok(Ok(Authenticated {
+        actor: Actor {
+            account,
+            privileges,
+        },
+        token,
+    }))
+}

@@ -1,0 +1,50 @@
+/// Why an operation was refused. The messages are for people; the page and
+/// the API decide how to show them. `Internal` is never shown: its cause is
+/// logged and the user is told something went wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    #[error("You already have a token named “{0}”.")]
+    TokenNameTaken(String),
+    #[error("You have no token named “{0}”.")]
+    TokenNotFound(String),
+    #[error("The account “{0}” is suspended.")]
+    AccountSuspended(String),
+    #[error("The account “{0}” cannot own WHM API tokens.")]
+    CannotOwnTokens(String),
+    #[error("You cannot grant privileges that you do not hold: {0}.")]
+    PrivilegesNotHeld(String),
+    #[error("This requires the “{0}” privilege.")]
+    MissingPrivilege(&'static str),
+    #[error("No account named “{0}” exists among those you manage.")]
+    AccountNotFound(String),
+    #[error("The user name “{0}” is already taken.")]
+    UsernameTaken(String),
+    #[error("Nothing to change: give at least one new value.")]
+    NothingToChange,
+    #[error("{0}")]
+    NotAllowed(&'static str),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<diesel::result::Error> for OpError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+impl From<diesel::r2d2::PoolError> for OpError {
+    fn from(e: diesel::r2d2::PoolError) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+/// Whether a Diesel error is a unique-index violation.
+pub(crate) fn is_unique_violation(e: &diesel::result::Error) -> bool {
+    matches!(
+        e,
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
+    )
+}

@@ -1,0 +1,56 @@
+//! One-time sign-in links (`create_user_session`): a random secret whose
+//! digest is stored for a few minutes and consumed on first use.
+
+use diesel::prelude::*;
+
+use crate::db::models::NewLoginLink;
+use crate::db::schema::login_links;
+use crate::db::DbConnection;
+use crate::domain::TokenSecret;
+
+use super::{accounts, Account, Actor, OpError};
+
+pub const CREATE_USER_SESSION: &str = "create-user-session";
+pub const LINK_LIFETIME_SECS: i64 = 300;
+
+/// Makes a link for the actor's own account.
+pub fn create(conn: &mut DbConnection, actor: &Actor, now: i64) -> Result<TokenSecret, OpError> {
+    actor.require(CREATE_USER_SESSION)?;
+    diesel::delete(login_links::table.filter(login_links::expires_at.le(now))).execute(conn)?;
+    let secret = TokenSecret::generate();
+    diesel::insert_into(login_links::table)
+        .values(&NewLoginLink {
+            digest: secret.digest().as_bytes(),
+            account_id: actor.id(),
+            expires_at: now + LINK_LIFETIME_SECS,
+        })
+        .execute(conn)?;
+    Ok(secret)
+}
+
+/// Consumes a link: the account it signs in, if the link is live and the
+/// account is not suspended. A link works once.
+pub fn consume(
+    conn: &mut DbConnection,
+    secret: &str,
+    now: i64,
+) -> Result<Option<Account>, OpError> {
+    let Some(secret) = TokenSecret::parse(secret) else {
+        return Ok(None);
+    };
+    let digest = secret.digest();
+    let found: Option<(i64, i64)> = login_links::table
+        .filter(login_links::digest.eq(digest.as_bytes()))
+        .select((login_links::account_id, login_links::expires_at))
+        .first(conn)
+        .optional()?;
+    diesel::delete(login_links::table.filter(login_links::digest.eq(digest.as_bytes())))
+        .execute(conn)?;
+    match found {
+        Some((account_id, expires_at)) if expires_at > now => {
+            let account = accounts::load(conn, account_id)?;
+            Ok((!account.suspended).then_some(account))
+        }
+        _ => Ok(None),
+    }
+}

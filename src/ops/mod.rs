@@ -1,0 +1,13 @@
+//! The operations both front ends (the page and the WHM API) call. Each
+//! takes the acting account, is scoped to what that account may touch, and
+//! runs inside the caller's transaction (see [`crate::db::Db::write`]).
+
+pub mod accounts;
+pub mod actor;
+pub mod authenticate;
+pub mod error;
+pub mod login_links;
+pub mod tokens;
+
+pub use actor::{Account, AccountKind, Actor};
+pub use error::OpError;

@@ -1,0 +1,390 @@
+//! API tokens: create, list, read, update, revoke. Every query names the
+//! owner, so one account can never reach another's tokens.
+
+use diesel::prelude::*;
+
+use crate::db::models::{NewTokenRow, TokenRow};
+use crate::db::schema::tokens;
+use crate::db::DbConnection;
+use crate::domain::{Expiry, IpAllowList, PrivilegeSet, TokenDigest, TokenName, TokenSecret};
+
+use super::error::is_unique_violation;
+use super::{accounts, Actor, OpError};
+
+/// The privilege every token operation needs.
+pub const MANAGE_TOKENS: &str = "manage-api-tokens";
+
+/// A token as both front ends show it (never with its secret).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Token {
+    pub id: i64,
+    pub name: String,
+    pub created_at: i64,
+    pub expiry: Expiry,
+    pub ips: IpAllowList,
+    pub privileges: PrivilegeSet,
+}
+
+impl TryFrom<TokenRow> for Token {
+    type Error = OpError;
+
+    fn try_from(row: TokenRow) -> Result<Self, OpError> {
+        Ok(Self {
+            id: row.id,
+            name: row.name,
+            created_at: row.created_at,
+            expiry: Expiry::from_column(row.expires_at),
+            ips: IpAllowList::from_column(&row.allowed_ips)
+                .map_err(|e| anyhow::anyhow!("stored allow-list unreadable: {e}"))?,
+            privileges: PrivilegeSet::from_column(&row.privileges),
+        })
+    }
+}
+
+pub struct NewToken {
+    pub name: TokenName,
+    pub expiry: Expiry,
+    pub ips: IpAllowList,
+    /// `None`: everything the owner holds.
+    pub privileges: Option<PrivilegeSet>,
+}
+
+pub struct CreatedToken {
+    pub token: Token,
+    pub secret: TokenSecret,
+}
+
+pub fn create(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    new: NewToken,
+    now: i64,
+) -> Result<CreatedToken, OpError> {
+    actor.require(MANAGE_TOKENS)?;
+    // Read the owner afresh inside the transaction: a suspension that landed
+    // a moment ago must already count.
+    let owner = accounts::load(conn, actor.id())?;
+    if !owner.kind.may_own_tokens() {
+        return Err(OpError::CannotOwnTokens(owner.username));
+    }
+    if owner.suspended {
+        return Err(OpError::AccountSuspended(owner.username));
+    }
+    let privileges = new.privileges.unwrap_or(owner.privileges);
+    check_grantable(privileges, &owner, actor)?;
+
+    let secret = TokenSecret::generate();
+    let digest = secret.digest();
+    let row = NewTokenRow {
+        account_id: owner.id,
+        name: new.name.as_str(),
+        digest: digest.as_bytes(),
+        created_at: now,
+        expires_at: new.expiry.to_column(),
+        allowed_ips: &new.ips.to_column(),
+        privileges: &privileges.to_column(),
+    };
+    diesel::insert_into(tokens::table)
+        .values(&row)
+        .execute(conn)
+        .map_err(|e| name_conflict(e, &new.name))?;
+    let token = find(conn, owner.id, &new.name)?
+        .ok_or_else(|| anyhow::anyhow!("token vanished after insert"))?;
+    Ok(CreatedToken { token, secret })
+}
+
+/// A token may be given only what its owner holds, and, when the actor is
+/// itself a token, only what that token may do.
+fn check_grantable(
+    privileges: PrivilegeSet,
+    owner: &super::Account,
+    actor: &Actor,
+) -> Result<(), OpError> {
+    if privileges.is_empty() {
+        return Err(OpError::Invalid("Select at least one privilege.".into()));
+    }
+    let mut missing = privileges.not_permitted_by(owner.privileges);
+    for p in privileges.not_permitted_by(actor.privileges) {
+        if !missing.contains(&p) {
+            missing.push(p);
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        let keys: Vec<&str> = missing.iter().map(|p| p.key()).collect();
+        Err(OpError::PrivilegesNotHeld(keys.join(", ")))
+    }
+}
+
+fn name_conflict(e: diesel::result::Error, name: &TokenName) -> OpError {
+    if is_unique_violation(&e) {
+        OpError::TokenNameTaken(name.to_string())
+    } else {
+        e.into()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SortKey {
+    Name,
+    #[default]
+    Created,
+    Expires,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Direction {
+    Asc,
+    #[default]
+    Desc,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListQuery {
+    /// Case-insensitive substring of the name.
+    pub filter: String,
+    pub sort: SortKey,
+    pub direction: Direction,
+    /// 1-based.
+    pub page: i64,
+    pub per_page: i64,
+}
+
+impl Default for ListQuery {
+    fn default() -> Self {
+        Self {
+            filter: String::new(),
+            sort: SortKey::Created,
+            direction: Direction::Desc,
+            page: 1,
+            per_page: 25,
+        }
+    }
+}
+
+pub struct TokenPage {
+    pub tokens: Vec<Token>,
+    /// Tokens matching the filter, over all pages.
+    pub total: i64,
+    pub page: i64,
+    pub per_page: i64,
+}
+
+impl TokenPage {
+    pub fn pages(&self) -> i64 {
+        ((self.total + self.per_page - 1) / self.per_page).max(1)
+    }
+}
+
+diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
+
+/// One page of the owner's tokens. Cost: the owner's index range and one
+/// page of rows, whatever the number of tokens in the store.
+pub fn list(conn: &mut DbConnection, actor: &Actor, q: &ListQuery) -> Result<TokenPage, OpError> {
+    actor.require(MANAGE_TOKENS)?;
+    let owner_id = actor.id();
+    let pattern = like_pattern(&q.filter);
+    let filtered = || {
+        let mut query = tokens::table
+            .filter(tokens::account_id.eq(owner_id))
+            .into_boxed();
+        if let Some(p) = &pattern {
+            query = query.filter(lower(tokens::name).like(p.clone()).escape('\\'));
+        }
+        query
+    };
+    let total: i64 = filtered().count().get_result(conn)?;
+    let per_page = q.per_page.clamp(1, 500);
+    let page = q.page.max(1);
+    let mut query = filtered().select(TokenRow::as_select());
+    query = match (q.sort, q.direction) {
+        (SortKey::Name, Direction::Asc) => query.order(tokens::name.asc()),
+        (SortKey::Name, Direction::Desc) => query.order(tokens::name.desc()),
+        (SortKey::Created, Direction::Asc) => {
+            query.order((tokens::created_at.asc(), tokens::id.asc()))
+        }
+        (SortKey::Created, Direction::Desc) => {
+            query.order((tokens::created_at.desc(), tokens::id.desc()))
+        }
+        // "Never" sorts after every date, both ways round.
+        (SortKey::Expires, Direction::Asc) => query.order((
+            tokens::expires_at.is_null().asc(),
+            tokens::expires_at.asc(),
+            tokens::id.desc(),
+        )),
+        (SortKey::Expires, Direction::Desc) => query.order((
+            tokens::expires_at.is_null().asc(),
+            tokens::expires_at.desc(),
+            tokens::id.desc(),
+        )),
+    };
+    let rows = query
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+        .load(conn)?;
+    Ok(TokenPage {
+        tokens: rows
+            .into_iter()
+            .map(Token::try_from)
+            .collect::<Result<_, _>>()?,
+        total,
+        page,
+        per_page,
+    })
+}
+
+fn like_pattern(filter: &str) -> Option<String> {
+    let filter = filter.trim().to_ascii_lowercase();
+    if filter.is_empty() {
+        return None;
+    }
+    let mut escaped = String::with_capacity(filter.len() + 2);
+    escaped.push('%');
+    for c in filter.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped.push('%');
+    Some(escaped)
+}
+
+/// Every token of the actor, newest first (the API's `api_token_list`).
+pub fn all(conn: &mut DbConnection, actor: &Actor) -> Result<Vec<Token>, OpError> {
+    actor.require(MANAGE_TOKENS)?;
+    tokens::table
+        .filter(tokens::account_id.eq(actor.id()))
+        .order((tokens::created_at.desc(), tokens::id.desc()))
+        .select(TokenRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(Token::try_from)
+        .collect()
+}
+
+fn find(
+    conn: &mut DbConnection,
+    owner_id: i64,
+    name: &TokenName,
+) -> Result<Option<Token>, OpError> {
+    tokens::table
+        .filter(tokens::account_id.eq(owner_id))
+        .filter(tokens::name.eq(name.as_str()))
+        .select(TokenRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(Token::try_from)
+        .transpose()
+}
+
+pub fn get(conn: &mut DbConnection, actor: &Actor, name: &TokenName) -> Result<Token, OpError> {
+    actor.require(MANAGE_TOKENS)?;
+    find(conn, actor.id(), name)?.ok_or_else(|| OpError::TokenNotFound(name.to_string()))
+}
+
+/// The actor's token with this secret, if it exists and has not expired.
+pub fn get_by_secret(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    secret: &TokenSecret,
+    now: i64,
+) -> Result<Option<Token>, OpError> {
+    actor.require(MANAGE_TOKENS)?;
+    let digest: TokenDigest = secret.digest();
+    let token = tokens::table
+        .filter(tokens::digest.eq(digest.as_bytes()))
+        .filter(tokens::account_id.eq(actor.id()))
+        .select(TokenRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(Token::try_from)
+        .transpose()?;
+    Ok(token.filter(|t| !t.expiry.is_expired(now)))
+}
+
+/// What to change; `None` keeps the stored value.
+#[derive(Default)]
+pub struct TokenChanges {
+    pub new_name: Option<TokenName>,
+    pub expiry: Option<Expiry>,
+    pub ips: Option<IpAllowList>,
+    pub privileges: Option<PrivilegeSet>,
+}
+
+impl TokenChanges {
+    fn is_empty(&self) -> bool {
+        self.new_name.is_none()
+            && self.expiry.is_none()
+            && self.ips.is_none()
+            && self.privileges.is_none()
+    }
+}
+
+pub fn update(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    name: &TokenName,
+    changes: TokenChanges,
+) -> Result<Token, OpError> {
+    actor.require(MANAGE_TOKENS)?;
+    if changes.is_empty() {
+        return Err(OpError::NothingToChange);
+    }
+    let owner = accounts::load(conn, actor.id())?;
+    let current =
+        find(conn, owner.id, name)?.ok_or_else(|| OpError::TokenNotFound(name.to_string()))?;
+    if let Some(p) = changes.privileges {
+        check_grantable(p, &owner, actor)?;
+    }
+    let new_name = changes.new_name.unwrap_or_else(|| name.clone());
+    let expiry = changes.expiry.unwrap_or(current.expiry);
+    let ips = changes.ips.unwrap_or(current.ips);
+    let privileges = changes.privileges.unwrap_or(current.privileges);
+    diesel::update(tokens::table.filter(tokens::id.eq(current.id)))
+        .set((
+            tokens::name.eq(new_name.as_str()),
+            tokens::expires_at.eq(expiry.to_column()),
+            tokens::allowed_ips.eq(ips.to_column()),
+            tokens::privileges.eq(privileges.to_column()),
+        ))
+        .execute(conn)
+        .map_err(|e| name_conflict(e, &new_name))?;
+    find(conn, owner.id, &new_name)?
+        .ok_or_else(|| anyhow::anyhow!("token vanished after update").into())
+}
+
+/// Revokes the actor's tokens with these names; unknown names are skipped.
+/// Returns how many were revoked.
+pub fn revoke(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    names: &[TokenName],
+) -> Result<usize, OpError> {
+    actor.require(MANAGE_TOKENS)?;
+    let names: Vec<&str> = names.iter().map(TokenName::as_str).collect();
+    Ok(diesel::delete(
+        tokens::table
+            .filter(tokens::account_id.eq(actor.id()))
+            .filter(tokens::name.eq_any(names)),
+    )
+    .execute(conn)?)
+}
+
+pub fn revoke_all(conn: &mut DbConnection, actor: &Actor) -> Result<usize, OpError> {
+    actor.require(MANAGE_TOKENS)?;
+    Ok(diesel::delete(tokens::table.filter(tokens::account_id.eq(actor.id()))).execute(conn)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_pattern_escapes_wildcards_and_lowercases() {
+        assert_eq!(like_pattern("  "), None);
+        assert_eq!(like_pattern("Dep"), Some("%dep%".into()));
+        assert_eq!(like_pattern("a_b%"), Some("%a\\_b\\%%".into()));
+    }
+}

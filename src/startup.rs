@@ -1,0 +1,107 @@
+//! Builds the application from settings: the store, the first root login,
+//! and the HTTP server on a bound listener (port 0 in tests).
+
+use std::net::TcpListener;
+
+use actix_session::config::BrowserSession;
+use actix_session::SessionMiddleware;
+use actix_web::cookie::{time::Duration, Key, SameSite};
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+
+use crate::auth::{csrf, password, session_store::DbSessionStore};
+use crate::config::Config;
+use crate::db::{self, Db};
+use crate::domain::Password;
+use crate::ops;
+use crate::state::AppState;
+
+pub const SESSION_COOKIE: &str = "whm_tokens_session";
+pub const SESSION_HOURS: i64 = 8;
+
+/// Opens the store, migrates it, and makes `root` on an empty store.
+/// Returns the store and, when root was just created with a generated
+/// password, that password (to be shown once).
+pub async fn prepare(config: &Config) -> anyhow::Result<(Db, Option<String>)> {
+    let db = Db::connect(&config.database_url, config.db_pool_size)?;
+    let root_password = config.root_password.clone();
+    let migrator = db.clone();
+    let created = actix_web::web::block(move || -> anyhow::Result<Option<String>> {
+        let applied = migrator.migrate()?;
+        if applied > 0 {
+            tracing::info!(applied, "database migrations applied");
+        }
+        let (password, generated) = match root_password {
+            Some(p) => (
+                Password::parse(&p)
+                    .map_err(|e| anyhow::anyhow!("WHM_TOKENS_ROOT_PASSWORD: {e}"))?,
+                false,
+            ),
+            None => (password::generate(), true),
+        };
+        let mut conn = migrator.get()?;
+        let exists = ops::accounts::find_for_sign_in(&mut conn, "root")?.is_some();
+        if exists {
+            return Ok(None);
+        }
+        let hash = password::hash(&password)?;
+        let now = chrono::Utc::now().timestamp();
+        let created = db::transaction(&mut conn, |c| ops::accounts::ensure_root(c, &hash, now))?;
+        Ok((created && generated).then(|| password.expose().to_owned()))
+    })
+    .await??;
+    Ok((db, created))
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    pub fn build(config: Config, db: Db) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(config.listen)?;
+        let port = listener.local_addr()?.port();
+        let workers = config.workers;
+        let key = Key::from(&config.session_key);
+        let state = AppState::new(db, config);
+        let secure = state.config.secure_cookies;
+        let mut server = HttpServer::new(move || {
+            let sessions =
+                SessionMiddleware::builder(DbSessionStore::new(state.db.clone()), key.clone())
+                    .cookie_name(SESSION_COOKIE.to_owned())
+                    .cookie_secure(secure)
+                    .cookie_http_only(true)
+                    .cookie_same_site(SameSite::Lax)
+                    .session_lifecycle(
+                        BrowserSession::default().state_ttl(Duration::hours(SESSION_HOURS)),
+                    )
+                    .build();
+            App::new()
+                .app_data(web::Data::new(state.clone()))
+                .app_data(web::FormConfig::default().limit(256 * 1024))
+                .configure(crate::web::routes)
+                .wrap(from_fn(csrf::require_token))
+                .wrap(sessions)
+                .wrap(crate::web::security_headers())
+                .wrap(from_fn(crate::web::observe))
+        })
+        .listen(listener)?;
+        if let Some(n) = workers {
+            server = server.workers(n.max(1));
+        }
+        Ok(Self {
+            port,
+            server: server.run(),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

@@ -1,0 +1,56 @@
+//! Static assets, built into the binary so it runs from any folder. URLs
+//! carry a version, so they can be cached for a year.
+
+use actix_web::http::header::{CacheControl, CacheDirective, ContentType};
+use actix_web::{web, HttpResponse};
+
+pub const HTMX_VERSION: &str = "2.0.8";
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+struct Asset {
+    name: &'static str,
+    content_type: &'static str,
+    body: &'static [u8],
+}
+
+const ASSETS: &[Asset] = &[
+    Asset {
+        name: "htmx-2.0.8.min.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../static/vendor/htmx-2.0.8.min.js"),
+    },
+    Asset {
+        name: "app.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../static/app.js"),
+    },
+    Asset {
+        name: "app.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("../../static/app.css"),
+    },
+];
+
+/// The URL of a static file, for templates.
+pub fn url(name: &str) -> String {
+    format!("/static/{VERSION}/{name}")
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/static/{version}/{name}", web::get().to(serve));
+}
+
+async fn serve(path: web::Path<(String, String)>) -> HttpResponse {
+    let (version, name) = path.into_inner();
+    match ASSETS.iter().find(|a| a.name == name) {
+        Some(asset) if version == VERSION => HttpResponse::Ok()
+            .insert_header(ContentType(asset.content_type.parse().expect("valid mime")))
+            .insert_header(CacheControl(vec![
+                CacheDirective::Public,
+                CacheDirective::MaxAge(31_536_000),
+                CacheDirective::Extension("immutable".into(), None),
+            ]))
+            .body(asset.body),
+        _ => HttpResponse::NotFound().finish(),
+    }
+}
