@@ -1,0 +1,281 @@
+//! `spawn_app()`: the real application on a random port, against a fresh
+//! database of its own (SQLite by default; PostgreSQL when
+//! `WHM_TOKENS_TEST_DATABASE_URL` names a server to create databases on).
+
+use std::path::PathBuf;
+
+use diesel::prelude::*;
+use diesel::Connection;
+use rand::Rng;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use whm_tokens::auth::password;
+use whm_tokens::config::Config;
+use whm_tokens::db::Db;
+use whm_tokens::domain::{Expiry, IpAllowList, Password, PrivilegeSet, TokenName, Username};
+use whm_tokens::ops::accounts::{self, NewAccount};
+use whm_tokens::ops::tokens::{self as token_ops, NewToken};
+use whm_tokens::ops::{AccountKind, Actor, OpError};
+use whm_tokens::startup::{prepare, Application};
+
+pub const ROOT_PASSWORD: &str = "root-password-for-tests";
+pub const USER_PASSWORD: &str = "user-password-for-tests";
+
+/// A database that exists for one test and is removed after it.
+pub enum TestDatabase {
+    Sqlite(PathBuf),
+    Postgres {
+        admin_url: String,
+        name: String,
+        url: String,
+    },
+}
+
+impl TestDatabase {
+    pub fn create() -> Self {
+        let suffix = format!("{:016x}", rand::rng().random::<u64>());
+        match std::env::var("WHM_TOKENS_TEST_DATABASE_URL") {
+            Ok(admin_url) if !admin_url.is_empty() => {
+                let name = format!("whm_test_{suffix}");
+                let mut admin = diesel::PgConnection::establish(&admin_url)
+                    .expect("WHM_TOKENS_TEST_DATABASE_URL: cannot connect");
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut admin)
+                    .expect("create test database");
+                let base = admin_url
+                    .rsplit_once('/')
+                    .map(|(b, _)| b)
+                    .unwrap_or(&admin_url);
+                let url = format!("{base}/{name}");
+                Self::Postgres {
+                    admin_url,
+                    name,
+                    url,
+                }
+            }
+            _ => Self::Sqlite(std::env::temp_dir().join(format!("whm-test-{suffix}.sqlite3"))),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            Self::Sqlite(path) => path.display().to_string(),
+            Self::Postgres { url, .. } => url.clone(),
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Self::Postgres { .. })
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        match self {
+            Self::Sqlite(path) => {
+                for ext in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{ext}", path.display()));
+                }
+            }
+            Self::Postgres {
+                admin_url, name, ..
+            } => {
+                if let Ok(mut admin) = diesel::PgConnection::establish(admin_url) {
+                    let _ =
+                        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .execute(&mut admin);
+                }
+            }
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub db: Db,
+    pub database: TestDatabase,
+    pub config: Config,
+}
+
+pub fn test_config(database_url: String) -> Config {
+    let mut key = vec![0u8; 64];
+    rand::rng().fill(&mut key[..]);
+    Config {
+        database_url,
+        data_dir: std::env::temp_dir(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        session_key: key,
+        time_zone: chrono_tz::UTC,
+        trusted_proxies: Vec::new(),
+        public_url: None,
+        secure_cookies: false,
+        root_password: Some(ROOT_PASSWORD.into()),
+        db_pool_size: 4,
+        workers: Some(1),
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let database = TestDatabase::create();
+    let mut config = test_config(database.url());
+    adjust(&mut config);
+    let (db, _) = prepare(&config).await.expect("prepare the store");
+    let app = Application::build(config.clone(), db.clone()).expect("build the app");
+    let port = app.port();
+    actix_web::rt::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        db,
+        database,
+        config,
+    }
+}
+
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+impl TestApp {
+    pub async fn actor(&self, username: &str) -> Actor {
+        let name = username.to_owned();
+        let (account, _) = self
+            .db
+            .read(move |conn| accounts::find_for_sign_in(conn, &name))
+            .await
+            .expect("read account")
+            .expect("account exists");
+        Actor::signed_in(account)
+    }
+
+    /// Creates an account as root: a reseller (with these privileges, or the
+    /// Initial ones) or a plain account.
+    pub async fn create_account(
+        &self,
+        username: &str,
+        kind: AccountKind,
+        privileges: Option<&str>,
+    ) {
+        let root = self.actor("root").await;
+        let username = Username::parse(username).unwrap();
+        let privileges = privileges.map(|p| PrivilegeSet::parse([p]).unwrap());
+        let hash = password::hash(&Password::parse(USER_PASSWORD).unwrap()).unwrap();
+        self.db
+            .write(move |conn| {
+                accounts::create(
+                    conn,
+                    &root,
+                    NewAccount {
+                        username,
+                        kind,
+                        owner: None,
+                        password_hash: Some(hash),
+                        privileges,
+                    },
+                    now(),
+                )
+            })
+            .await
+            .expect("create account");
+    }
+
+    pub async fn create_reseller(&self, username: &str, privileges: Option<&str>) {
+        self.create_account(username, AccountKind::Reseller, privileges)
+            .await
+    }
+
+    /// Creates a token for `owner` straight through the operations and
+    /// returns its secret.
+    pub async fn token_with(
+        &self,
+        owner: &str,
+        name: &str,
+        expiry: Expiry,
+        ips: &str,
+        privileges: Option<&str>,
+    ) -> Result<String, OpError> {
+        let actor = self.actor(owner).await;
+        let new = NewToken {
+            name: TokenName::parse(name).unwrap(),
+            expiry,
+            ips: IpAllowList::parse(ips).unwrap(),
+            privileges: privileges.map(|p| PrivilegeSet::parse([p]).unwrap()),
+        };
+        self.db
+            .write(move |conn| token_ops::create(conn, &actor, new, now()))
+            .await
+            .map(|c| c.secret.expose().to_owned())
+    }
+
+    pub async fn token(&self, owner: &str, name: &str) -> String {
+        self.token_with(owner, name, Expiry::Never, "", None)
+            .await
+            .expect("create token")
+    }
+
+    /// Calls a WHM API function with `Authorization: whm USER:SECRET`.
+    pub async fn api(
+        &self,
+        user: &str,
+        secret: &str,
+        function: &str,
+        params: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        let mut query: Vec<(&str, &str)> = vec![("api.version", "1")];
+        query.extend_from_slice(params);
+        let response = reqwest::Client::new()
+            .get(format!("{}/json-api/{function}", self.address))
+            .query(&query)
+            .header("Authorization", format!("whm {user}:{secret}"))
+            .send()
+            .await
+            .expect("API call");
+        let status = response.status();
+        let body = response.json().await.expect("JSON answer");
+        (status, body)
+    }
+
+    /// Counts rows of a table, straight from the store.
+    pub async fn count(&self, table: &'static str) -> i64 {
+        self.db
+            .read(move |conn| {
+                diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}"))
+                    .get_result::<Count>(conn)
+                    .map(|c| c.n)
+                    .map_err(anyhow::Error::from)
+            })
+            .await
+            .unwrap()
+    }
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// Asserts that an API answer succeeded and returns its `data`.
+pub fn ok_data(answer: &(StatusCode, Value)) -> Value {
+    assert_eq!(answer.0, StatusCode::OK, "{}", answer.1);
+    assert_eq!(answer.1["metadata"]["result"], 1, "{}", answer.1);
+    answer.1["data"].clone()
+}
+
+/// Asserts that an API answer failed in the envelope and returns its reason.
+pub fn refused(answer: &(StatusCode, Value)) -> String {
+    assert_eq!(answer.0, StatusCode::OK, "{}", answer.1);
+    assert_eq!(answer.1["metadata"]["result"], 0, "{}", answer.1);
+    answer.1["metadata"]["reason"].as_str().unwrap().to_owned()
+}
+
+pub fn assert_denied(answer: &(StatusCode, Value)) {
+    assert_eq!(answer.0, StatusCode::FORBIDDEN, "{}", answer.1);
+    assert_eq!(answer.1["error"], "Access denied");
+}

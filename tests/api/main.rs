@@ -1,0 +1,5 @@
+//! Integration tests: the real application over HTTP, each test on a fresh
+//! database. Run against PostgreSQL by setting WHM_TOKENS_TEST_DATABASE_URL.
+
+mod helpers;
+mod store;

@@ -1,0 +1,404 @@
+//! The foundation's rules, through the operations the page and the API share.
+
+use diesel::prelude::*;
+use sha2::{Digest, Sha256};
+
+use whm_tokens::domain::{Expiry, PrivilegeSet, TokenName, Username};
+use whm_tokens::ops::accounts;
+use whm_tokens::ops::tokens::{self as token_ops, Direction, ListQuery, SortKey, TokenChanges};
+use whm_tokens::ops::{AccountKind, OpError};
+
+use crate::helpers::*;
+
+#[actix_web::test]
+async fn token_names_are_unique_per_owner_but_free_across_owners() {
+    let app = spawn_app().await;
+    app.create_reseller("bob", None).await;
+    app.token("root", "deploy").await;
+    app.token("bob", "deploy").await;
+    let again = app
+        .token_with("root", "deploy", Expiry::Never, "", None)
+        .await;
+    assert!(
+        matches!(again, Err(OpError::TokenNameTaken(ref n)) if n == "deploy"),
+        "{again:?}"
+    );
+    assert_eq!(app.count("tokens").await, 2);
+}
+
+#[actix_web::test]
+async fn two_concurrent_creates_of_one_name_give_one_token_and_one_clear_error() {
+    let app = spawn_app().await;
+    let (a, b) = futures_util::future::join(
+        app.token_with("root", "race", Expiry::Never, "", None),
+        app.token_with("root", "race", Expiry::Never, "", None),
+    )
+    .await;
+    let outcomes = [a, b];
+    assert_eq!(
+        outcomes.iter().filter(|o| o.is_ok()).count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| matches!(o, Err(OpError::TokenNameTaken(_)))),
+        "{outcomes:?}"
+    );
+    assert_eq!(app.count("tokens").await, 1);
+}
+
+#[actix_web::test]
+async fn many_concurrent_creates_of_distinct_names_all_succeed() {
+    let app = spawn_app().await;
+    let names: Vec<String> = (0..12).map(|i| format!("t{i}")).collect();
+    let results = futures_util::future::join_all(
+        names
+            .iter()
+            .map(|n| app.token_with("root", n, Expiry::Never, "", None)),
+    )
+    .await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(app.count("tokens").await, 12);
+}
+
+#[actix_web::test]
+async fn renaming_an_account_keeps_its_tokens_authenticating_under_the_new_name() {
+    let app = spawn_app().await;
+    app.create_reseller("bob", None).await;
+    let secret = app.token("bob", "ci").await;
+    let root = app.actor("root").await;
+    app.db
+        .write(move |c| accounts::rename(c, &root, "bob", &Username::parse("robert").unwrap()))
+        .await
+        .unwrap();
+    ok_data(&app.api("robert", &secret, "version", &[]).await);
+    assert_denied(&app.api("bob", &secret, "version", &[]).await);
+}
+
+#[actix_web::test]
+async fn deleting_an_account_removes_its_tokens_and_nobody_elses() {
+    let app = spawn_app().await;
+    app.create_reseller("bob", None).await;
+    let secret = app.token("bob", "ci").await;
+    app.token("bob", "other").await;
+    app.token("root", "mine").await;
+    let root = app.actor("root").await;
+    app.db
+        .write(move |c| accounts::delete(c, &root, "bob"))
+        .await
+        .unwrap();
+    assert_eq!(app.count("tokens").await, 1);
+    assert_denied(&app.api("bob", &secret, "version", &[]).await);
+}
+
+#[actix_web::test]
+async fn deleting_a_reseller_hands_its_accounts_to_root() {
+    let app = spawn_app().await;
+    app.create_reseller("bob", Some("create-acct list-accts"))
+        .await;
+    let bob = app.actor("bob").await;
+    app.db
+        .write(move |c| {
+            accounts::create(
+                c,
+                &bob,
+                accounts::NewAccount {
+                    username: Username::parse("client").unwrap(),
+                    kind: AccountKind::User,
+                    owner: None,
+                    password_hash: None,
+                    privileges: None,
+                },
+                now(),
+            )
+        })
+        .await
+        .unwrap();
+    let root = app.actor("root").await;
+    app.db
+        .write(move |c| accounts::delete(c, &root, "bob"))
+        .await
+        .unwrap();
+    let root = app.actor("root").await;
+    let client = app
+        .db
+        .read(move |c| accounts::find_managed(c, &root, "client"))
+        .await
+        .unwrap();
+    assert_eq!(client.owner_id, Some(app.actor("root").await.account.id));
+}
+
+#[actix_web::test]
+async fn a_suspended_owner_cannot_get_a_token_nor_authenticate() {
+    let app = spawn_app().await;
+    app.create_reseller("bob", None).await;
+    let secret = app.token("bob", "before").await;
+    let root = app.actor("root").await;
+    app.db
+        .write(move |c| accounts::set_suspended(c, &root, "bob", true))
+        .await
+        .unwrap();
+    let refused = app
+        .token_with("bob", "after", Expiry::Never, "", None)
+        .await;
+    assert!(
+        matches!(refused, Err(OpError::AccountSuspended(_))),
+        "{refused:?}"
+    );
+    assert_denied(&app.api("bob", &secret, "version", &[]).await);
+
+    let root = app.actor("root").await;
+    app.db
+        .write(move |c| accounts::set_suspended(c, &root, "bob", false))
+        .await
+        .unwrap();
+    ok_data(&app.api("bob", &secret, "version", &[]).await);
+}
+
+#[actix_web::test]
+async fn removing_a_privilege_from_a_reseller_removes_it_from_all_its_tokens_at_once() {
+    let app = spawn_app().await;
+    app.create_reseller("bob", Some("manage-api-tokens list-accts"))
+        .await;
+    let full = app.token("bob", "full").await;
+    let narrow = app
+        .token_with("bob", "narrow", Expiry::Never, "", Some("list-accts"))
+        .await
+        .unwrap();
+    for secret in [&full, &narrow] {
+        ok_data(&app.api("bob", secret, "listaccts", &[]).await);
+    }
+    let root = app.actor("root").await;
+    app.db
+        .write(move |c| {
+            accounts::set_privileges(
+                c,
+                &root,
+                "bob",
+                PrivilegeSet::parse(["manage-api-tokens"]).unwrap(),
+            )
+        })
+        .await
+        .unwrap();
+    for secret in [&full, &narrow] {
+        let reason = refused(&app.api("bob", secret, "listaccts", &[]).await);
+        assert!(reason.contains("list-accts"), "{reason}");
+    }
+    let privs = ok_data(&app.api("bob", &full, "myprivs", &[]).await);
+    assert_eq!(privs["privileges"][0]["manage-api-tokens"], 1);
+    assert_eq!(privs["privileges"][0]["list-accts"], 0);
+}
+
+#[actix_web::test]
+async fn a_token_cannot_get_privileges_its_owner_lacks_and_nothing_is_written() {
+    let app = spawn_app().await;
+    app.create_reseller("bob", None).await;
+    let refused = app
+        .token_with("bob", "greedy", Expiry::Never, "", Some("kill-acct"))
+        .await;
+    assert!(
+        matches!(refused, Err(OpError::PrivilegesNotHeld(ref p)) if p == "kill-acct"),
+        "{refused:?}"
+    );
+    let refused = app
+        .token_with("bob", "greedier", Expiry::Never, "", Some("all"))
+        .await;
+    assert!(
+        matches!(refused, Err(OpError::PrivilegesNotHeld(ref p)) if p == "all"),
+        "{refused:?}"
+    );
+    assert_eq!(app.count("tokens").await, 0);
+}
+
+#[actix_web::test]
+async fn plain_accounts_cannot_own_tokens() {
+    let app = spawn_app().await;
+    app.create_account("client", AccountKind::User, None).await;
+    let refused = app.token_with("client", "x", Expiry::Never, "", None).await;
+    assert!(
+        matches!(
+            refused,
+            Err(OpError::MissingPrivilege(_)) | Err(OpError::CannotOwnTokens(_))
+        ),
+        "{refused:?}"
+    );
+}
+
+#[actix_web::test]
+async fn the_store_never_holds_a_secret_in_plain_text_only_its_sha256() {
+    let app = spawn_app().await;
+    let secret = app.token("root", "ci").await;
+    let digests: Vec<Vec<u8>> = app
+        .db
+        .read(|c| {
+            use whm_tokens::db::schema::tokens;
+            tokens::table
+                .select(tokens::digest)
+                .load(c)
+                .map_err(anyhow::Error::from)
+        })
+        .await
+        .unwrap();
+    assert_eq!(digests, vec![Sha256::digest(secret.as_bytes()).to_vec()]);
+    // No text column of any table holds the secret.
+    let rows: Vec<String> = app
+        .db
+        .read(|c| {
+            use whm_tokens::db::schema::{accounts, sessions, tokens};
+            let mut all: Vec<String> = tokens::table
+                .select((tokens::name, tokens::allowed_ips, tokens::privileges))
+                .load::<(String, String, String)>(c)?
+                .into_iter()
+                .map(|(a, b, d)| format!("{a}{b}{d}"))
+                .collect();
+            all.extend(
+                accounts::table
+                    .select(accounts::username)
+                    .load::<String>(c)?,
+            );
+            all.extend(sessions::table.select(sessions::state).load::<String>(c)?);
+            Ok::<_, anyhow::Error>(all)
+        })
+        .await
+        .unwrap();
+    assert!(rows.iter().all(|r| !r.contains(&secret)));
+}
+
+#[actix_web::test]
+async fn a_failed_update_leaves_the_token_as_it_was() {
+    let app = spawn_app().await;
+    app.token("root", "one").await;
+    app.token("root", "two").await;
+    let root = app.actor("root").await;
+    let result = app
+        .db
+        .write(move |c| {
+            token_ops::update(
+                c,
+                &root,
+                &TokenName::parse("one").unwrap(),
+                TokenChanges {
+                    new_name: Some(TokenName::parse("two").unwrap()),
+                    expiry: Some(Expiry::At(now() + 3600)),
+                    ..Default::default()
+                },
+            )
+        })
+        .await;
+    assert!(
+        matches!(result, Err(OpError::TokenNameTaken(_))),
+        "{result:?}"
+    );
+    let root = app.actor("root").await;
+    let one = app
+        .db
+        .read(move |c| token_ops::get(c, &root, &TokenName::parse("one").unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(one.expiry, Expiry::Never);
+}
+
+#[actix_web::test]
+async fn listing_filters_by_name_case_insensitively_sorts_and_pages() {
+    let app = spawn_app().await;
+    for name in ["alpha", "Beta", "gamma_1", "gamma-2", "delta"] {
+        app.token_with(
+            "root",
+            name,
+            Expiry::At(now() + 1000 + name.len() as i64),
+            "",
+            None,
+        )
+        .await
+        .unwrap();
+    }
+    app.token("root", "never").await;
+    let root = app.actor("root").await;
+    let list = |q: ListQuery| {
+        let root = root.clone();
+        let db = app.db.clone();
+        async move {
+            db.read(move |c| token_ops::list(c, &root, &q))
+                .await
+                .unwrap()
+        }
+    };
+    let page = list(ListQuery {
+        filter: "BET".into(),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        page.tokens
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>(),
+        ["Beta"]
+    );
+    // `_` is a literal, not a wildcard.
+    let page = list(ListQuery {
+        filter: "a_".into(),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        page.tokens
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>(),
+        ["gamma_1"]
+    );
+    let page = list(ListQuery {
+        sort: SortKey::Name,
+        direction: Direction::Asc,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        page.tokens
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>(),
+        ["Beta", "alpha", "delta", "gamma-2", "gamma_1", "never"]
+    );
+    let page = list(ListQuery {
+        sort: SortKey::Expires,
+        direction: Direction::Asc,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        page.tokens.last().unwrap().name,
+        "never",
+        "never sorts last"
+    );
+    let page = list(ListQuery {
+        per_page: 4,
+        page: 2,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!((page.total, page.tokens.len(), page.pages()), (6, 2, 2));
+}
+
+#[actix_web::test]
+async fn one_account_never_reaches_another_accounts_tokens() {
+    let app = spawn_app().await;
+    app.create_reseller("bob", None).await;
+    app.token("root", "roots").await;
+    let bob = app.actor("bob").await;
+    let result = app
+        .db
+        .write(move |c| {
+            let name = TokenName::parse("roots").unwrap();
+            let got = token_ops::get(c, &bob, &name);
+            let revoked = token_ops::revoke(c, &bob, &[name])?;
+            Ok::<_, OpError>((got.is_err(), revoked))
+        })
+        .await
+        .unwrap();
+    assert_eq!(result, (true, 0));
+    assert_eq!(app.count("tokens").await, 1);
+}
