@@ -64,10 +64,6 @@ impl TestDatabase {
             Self::Postgres { url, .. } => url.clone(),
         }
     }
-
-    pub fn is_postgres(&self) -> bool {
-        matches!(self, Self::Postgres { .. })
-    }
 }
 
 impl Drop for TestDatabase {
@@ -93,10 +89,8 @@ impl Drop for TestDatabase {
 
 pub struct TestApp {
     pub address: String,
-    pub port: u16,
     pub db: Db,
     pub database: TestDatabase,
-    pub config: Config,
 }
 
 pub fn test_config(database_url: String) -> Config {
@@ -126,15 +120,13 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = test_config(database.url());
     adjust(&mut config);
     let (db, _) = prepare(&config).await.expect("prepare the store");
-    let app = Application::build(config.clone(), db.clone()).expect("build the app");
+    let app = Application::build(config, db.clone()).expect("build the app");
     let port = app.port();
     actix_web::rt::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
-        port,
         db,
         database,
-        config,
     }
 }
 
@@ -278,4 +270,21 @@ pub fn refused(answer: &(StatusCode, Value)) -> String {
 pub fn assert_denied(answer: &(StatusCode, Value)) {
     assert_eq!(answer.0, StatusCode::FORBIDDEN, "{}", answer.1);
     assert_eq!(answer.1["error"], "Access denied");
+}
+
+impl TestApp {
+    /// Moves a root token's expiry, straight in the store (to test instants
+    /// that the API would refuse to set).
+    pub async fn set_expiry(&self, name: &'static str, at: i64) {
+        self.db
+            .read(move |conn| {
+                use whm_tokens::db::schema::tokens;
+                diesel::update(tokens::table.filter(tokens::name.eq(name)))
+                    .set(tokens::expires_at.eq(Some(at)))
+                    .execute(conn)
+                    .map_err(anyhow::Error::from)
+            })
+            .await
+            .unwrap();
+    }
 }

@@ -1,5 +1,7 @@
 //! Integration tests: the real application over HTTP, each test on a fresh
 //! database. Run against PostgreSQL by setting WHM_TOKENS_TEST_DATABASE_URL.
 
+mod auth_matrix;
 mod helpers;
+mod json_api;
 mod store;
