@@ -6,7 +6,8 @@ use crate::domain::Username;
 use crate::ops::accounts::{self, NewAccount};
 use crate::ops::{AccountKind, Actor, OpError};
 use crate::state::AppState;
-use crate::web::api::{self, params::Params, CallContext};
+use crate::web::api::{self, CallContext};
+use crate::web::params::Params;
 
 async fn actor_named(db: &Db, name: &str) -> anyhow::Result<Actor> {
     let name = name.to_owned();

@@ -166,6 +166,16 @@ impl PrivilegeSet {
         Self(self.0 & !p.bit())
     }
 
+    /// The same permissions, written plainly: a set holding `all` becomes
+    /// `{all}`, and a set that names every privilege becomes `{all}` too.
+    pub fn normalized(self) -> Self {
+        if self.contains(Privilege::all()) || self == Self::every_bit() {
+            Self::everything()
+        } else {
+            self
+        }
+    }
+
     pub fn is_empty(self) -> bool {
         self.0 == 0
     }
@@ -310,6 +320,16 @@ mod tests {
         assert!(set("kill-acct")
             .not_permitted_by(PrivilegeSet::everything())
             .is_empty());
+    }
+
+    #[test]
+    fn normalized_writes_everything_as_all() {
+        assert_eq!(set("all passwd").normalized(), PrivilegeSet::everything());
+        assert_eq!(
+            PrivilegeSet::every_bit().normalized(),
+            PrivilegeSet::everything()
+        );
+        assert_eq!(set("passwd").normalized(), set("passwd"));
     }
 
     #[test]

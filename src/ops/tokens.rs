@@ -45,7 +45,7 @@ pub struct NewToken {
     pub name: TokenName,
     pub expiry: Expiry,
     pub ips: IpAllowList,
-    /// `None`: everything the owner holds.
+    /// `None`: everything the actor may grant.
     pub privileges: Option<PrivilegeSet>,
 }
 
@@ -70,7 +70,9 @@ pub fn create(
     if owner.suspended {
         return Err(OpError::AccountSuspended(owner.username));
     }
-    let privileges = new.privileges.unwrap_or(owner.privileges);
+    // Absent: everything the actor may grant (all of the owner's privileges
+    // when signed in; what the calling token may do over the API).
+    let privileges = new.privileges.unwrap_or(actor.privileges).normalized();
     check_grantable(privileges, &owner, actor)?;
 
     let secret = TokenSecret::generate();
@@ -341,7 +343,9 @@ pub fn update(
     let new_name = changes.new_name.unwrap_or_else(|| name.clone());
     let expiry = changes.expiry.unwrap_or(current.expiry);
     let ips = changes.ips.unwrap_or(current.ips);
-    let privileges = changes.privileges.unwrap_or(current.privileges);
+    let privileges = changes
+        .privileges
+        .map_or(current.privileges, PrivilegeSet::normalized);
     diesel::update(tokens::table.filter(tokens::id.eq(current.id)))
         .set((
             tokens::name.eq(new_name.as_str()),

@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod assets;
+pub mod params;
 pub mod ui;
 
 use std::time::Instant;

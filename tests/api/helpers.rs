@@ -288,3 +288,150 @@ impl TestApp {
             .unwrap();
     }
 }
+
+/// A browser-like client: keeps cookies, does not follow redirects (so
+/// tests can see them), and knows its session's CSRF token.
+pub struct UiClient {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub csrf: String,
+}
+
+pub fn csrf_in(html: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker).expect("a CSRF field in the page") + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+impl TestApp {
+    pub fn browser(&self) -> UiClient {
+        UiClient {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: self.address.clone(),
+            csrf: String::new(),
+        }
+    }
+
+    pub async fn sign_in(&self, user: &str, password: &str) -> UiClient {
+        let mut client = self.browser();
+        let response = client.try_sign_in(user, password).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "sign-in of {user} failed"
+        );
+        let page = client.get("/tokens").await.text().await.unwrap();
+        client.csrf = csrf_in(&page);
+        client
+    }
+}
+
+impl UiClient {
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get_htmx(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .header("HX-Request", "true")
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn try_sign_in(&mut self, user: &str, password: &str) -> reqwest::Response {
+        let page = self.get("/login").await.text().await.unwrap();
+        self.csrf = csrf_in(&page);
+        self.post("/login", &[("username", user), ("password", password)])
+            .await
+    }
+
+    /// Posts a form with this session's CSRF token.
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let mut all: Vec<(&str, &str)> = vec![("csrf_token", &self.csrf)];
+        all.extend_from_slice(fields);
+        self.post_raw(path, &all).await
+    }
+
+    pub async fn post_raw(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .form(fields)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Posts as htmx does: the CSRF token in a header, fragments back.
+    pub async fn post_htmx(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .header("HX-Request", "true")
+            .header("HX-Current-URL", format!("{}/tokens", self.base))
+            .header("X-CSRF-Token", &self.csrf)
+            .form(fields)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+pub fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+impl TestApp {
+    pub async fn set_created(&self, name: &'static str, at: i64) {
+        self.db
+            .read(move |conn| {
+                use whm_tokens::db::schema::tokens;
+                diesel::update(tokens::table.filter(tokens::name.eq(name)))
+                    .set(tokens::created_at.eq(at))
+                    .execute(conn)
+                    .map_err(anyhow::Error::from)
+            })
+            .await
+            .unwrap();
+    }
+
+    /// Inserts `n` tokens named `bulk-00000`… for `owner` in one
+    /// transaction, with random digests (their secrets are never needed).
+    pub async fn bulk_tokens(&self, owner: &str, n: usize) {
+        let owner_id = self.actor(owner).await.account.id;
+        self.db
+            .write(move |conn| {
+                use whm_tokens::db::schema::tokens;
+                let started = now();
+                for i in 0..n {
+                    let mut digest = vec![0u8; 32];
+                    rand::rng().fill(&mut digest[..]);
+                    diesel::insert_into(tokens::table)
+                        .values((
+                            tokens::account_id.eq(owner_id),
+                            tokens::name.eq(format!("bulk-{i:05}")),
+                            tokens::digest.eq(digest),
+                            tokens::created_at.eq(started - i as i64),
+                            tokens::allowed_ips.eq(""),
+                            tokens::privileges.eq("all"),
+                        ))
+                        .execute(conn)?;
+                }
+                Ok::<_, anyhow::Error>(())
+            })
+            .await
+            .unwrap();
+    }
+}

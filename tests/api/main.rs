@@ -5,3 +5,5 @@ mod auth_matrix;
 mod helpers;
 mod json_api;
 mod store;
+mod ui_session;
+mod ui_tokens;

@@ -10,8 +10,8 @@ use crate::ops::{Account, AccountKind, Actor, OpError};
 use crate::state::AppState;
 
 use super::envelope::{ApiError, Outcome};
-use super::params::Params;
 use super::{failed_to, required};
+use crate::web::params::Params;
 
 fn account_json(a: &Account, owner: &str) -> Value {
     json!({

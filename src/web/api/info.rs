@@ -9,8 +9,8 @@ use crate::ops::{login_links, Actor, OpError};
 use crate::state::AppState;
 
 use super::envelope::{ApiError, Outcome};
-use super::params::Params;
 use super::{failed_to, required, CallContext, FUNCTIONS};
+use crate::web::params::Params;
 
 pub fn version() -> Outcome {
     Ok(Some(json!({ "version": env!("CARGO_PKG_VERSION") })))

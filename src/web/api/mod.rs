@@ -5,7 +5,7 @@
 mod accounts;
 pub mod envelope;
 mod info;
-pub mod params;
+
 mod tokens;
 
 use std::time::Instant;
@@ -18,8 +18,8 @@ use crate::auth::{api_header, client_ip::client_ip};
 use crate::ops::authenticate::authenticate;
 use crate::ops::{self, Actor, OpError};
 use crate::state::AppState;
+use crate::web::params::Params;
 use envelope::{envelope, ApiError, Outcome};
-use params::Params;
 
 /// A function of the API and the privilege it needs (`None`: any valid
 /// login). `applist` reads this table, and the dispatcher enforces it.

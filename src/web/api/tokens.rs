@@ -9,8 +9,8 @@ use crate::ops::{Actor, OpError};
 use crate::state::AppState;
 
 use super::envelope::{ApiError, Outcome};
-use super::params::Params;
 use super::{failed_to, required};
+use crate::web::params::Params;
 
 fn expires_json(expiry: Expiry) -> Value {
     match expiry {

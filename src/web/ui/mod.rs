@@ -1,3 +1,151 @@
-use actix_web::web;
+//! The page: sign-in, the tokens page and root's accounts page. Each view
+//! has a partial (what htmx swaps) and a page that wraps the same partial,
+//! so the two cannot drift.
 
-pub fn routes(_cfg: &mut web::ServiceConfig) {}
+mod accounts;
+mod error;
+mod privileges_form;
+mod session;
+mod token_form;
+mod tokens;
+
+use actix_session::Session;
+use actix_web::http::header::{self, CacheControl, CacheDirective};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+
+pub use error::UiError;
+pub use session::SignedIn;
+
+use crate::web::assets;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(|| async { redirect("/tokens") }))
+        .service(
+            web::resource("/login")
+                .route(web::get().to(session::login_form))
+                .route(web::post().to(session::login)),
+        )
+        .route("/login/once", web::get().to(session::login_once))
+        .route(
+            "/cpsess{session:[0-9]+}/login/once",
+            web::get().to(session::login_once),
+        )
+        .route("/logout", web::post().to(session::logout))
+        .route("/tokens", web::get().to(tokens::page))
+        .service(
+            web::resource("/tokens/new")
+                .route(web::get().to(token_form::new_form))
+                .route(web::post().to(token_form::create)),
+        )
+        .route("/tokens/revoke", web::post().to(tokens::revoke_selected))
+        .route("/tokens/revoke-all", web::post().to(tokens::revoke_all))
+        .service(
+            web::resource("/tokens/{name}/edit")
+                .route(web::get().to(token_form::edit_form))
+                .route(web::post().to(token_form::update)),
+        )
+        .service(
+            web::resource("/tokens/{name}/revoke")
+                .route(web::get().to(tokens::revoke_confirm))
+                .route(web::post().to(tokens::revoke_one)),
+        )
+        .service(
+            web::resource("/accounts")
+                .route(web::get().to(accounts::page))
+                .route(web::post().to(accounts::create)),
+        )
+        .route("/accounts/{user}", web::get().to(accounts::edit_page))
+        .route("/accounts/{user}/rename", web::post().to(accounts::rename))
+        .route(
+            "/accounts/{user}/privileges",
+            web::post().to(accounts::set_privileges),
+        )
+        .route(
+            "/accounts/{user}/suspend",
+            web::post().to(accounts::suspend),
+        )
+        .route(
+            "/accounts/{user}/unsuspend",
+            web::post().to(accounts::unsuspend),
+        )
+        .route("/accounts/{user}/delete", web::post().to(accounts::delete));
+}
+
+/// What every signed-in page shows around its content.
+pub struct Chrome {
+    pub username: String,
+    pub is_root: bool,
+    pub csrf: String,
+    pub flash: Option<String>,
+    pub htmx_url: String,
+    pub css_url: String,
+    pub js_url: String,
+}
+
+impl Chrome {
+    pub fn anonymous(csrf: String, flash: Option<String>) -> Self {
+        Self {
+            username: String::new(),
+            is_root: false,
+            csrf,
+            flash,
+            htmx_url: assets::url(&format!("htmx-{}.min.js", assets::HTMX_VERSION)),
+            css_url: assets::url("app.css"),
+            js_url: assets::url("app.js"),
+        }
+    }
+
+    pub fn for_user(user: &SignedIn, session: &Session) -> Result<Self, UiError> {
+        let flash = take_flash(session);
+        let mut chrome = Self::anonymous(user.csrf.clone(), flash);
+        chrome.username = user.actor.account.username.clone();
+        chrome.is_root = user.actor.account.is_root();
+        Ok(chrome)
+    }
+}
+
+const FLASH: &str = "flash";
+
+/// A message for the next page the user sees (after a redirect).
+pub fn flash(session: &Session, message: &str) {
+    let _ = session.insert(FLASH, message);
+}
+
+fn take_flash(session: &Session) -> Option<String> {
+    session.remove_as::<String>(FLASH).and_then(Result::ok)
+}
+
+/// Whether htmx asked for a fragment (and not for a history restore, which
+/// needs the whole page).
+pub fn wants_partial(req: &HttpRequest) -> bool {
+    req.headers().contains_key("hx-request")
+        && !req.headers().contains_key("hx-history-restore-request")
+}
+
+/// Renders a template as a private, never-cached HTML answer.
+pub fn render(status: StatusCode, template: &impl Template) -> Result<HttpResponse, UiError> {
+    let body = template
+        .render()
+        .map_err(|e| UiError::Internal(anyhow::anyhow!("template: {e}")))?;
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+        .insert_header((header::VARY, "HX-Request"))
+        .body(body))
+}
+
+pub fn redirect(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, to))
+        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+        .finish()
+}
+
+/// An out-of-band toast for htmx answers.
+#[derive(Template)]
+#[template(path = "toast.html")]
+pub struct Toast<'a> {
+    pub message: &'a str,
+}

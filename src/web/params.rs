@@ -1,4 +1,5 @@
-//! WHM API parameters: from the query string and a form-encoded body,
+//! Request parameters (WHM API calls and page forms alike): from the query
+//! string and a form-encoded body,
 //! with lists written as `name`, `name-0`, `name-1`, …
 
 pub struct Params(Vec<(String, String)>);

@@ -1,0 +1,87 @@
+//! The privilege checkboxes, grouped by category and group as in WHM; used
+//! by the token form and by root's reseller editor.
+
+use crate::domain::privileges::catalogue;
+use crate::domain::{Privilege, PrivilegeSet};
+use crate::web::params::Params;
+
+pub struct PrivilegeItem {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub checked: bool,
+    pub warning: Option<&'static str>,
+}
+
+pub struct GroupView {
+    pub name: &'static str,
+    pub items: Vec<PrivilegeItem>,
+}
+
+pub struct CategoryView {
+    pub name: &'static str,
+    pub groups: Vec<GroupView>,
+}
+
+/// The boxes for the privileges in `offered`, ticked where in `checked`
+/// (all of them when `checked` holds `all`).
+pub fn grouped(offered: PrivilegeSet, checked: PrivilegeSet) -> Vec<CategoryView> {
+    let offered = offered.expanded();
+    let checked = checked.expanded();
+    let mut categories: Vec<CategoryView> = Vec::new();
+    for entry in catalogue() {
+        let p = Privilege::named(entry.key);
+        if !offered.contains(p) {
+            continue;
+        }
+        let item = PrivilegeItem {
+            key: entry.key,
+            label: entry.label,
+            checked: checked.contains(p),
+            warning: p.warning(),
+        };
+        if categories.last().is_none_or(|c| c.name != entry.category) {
+            categories.push(CategoryView {
+                name: entry.category,
+                groups: Vec::new(),
+            });
+        }
+        let category = categories.last_mut().expect("just pushed");
+        if category.groups.last().is_none_or(|g| g.name != entry.group) {
+            category.groups.push(GroupView {
+                name: entry.group,
+                items: Vec::new(),
+            });
+        }
+        category
+            .groups
+            .last_mut()
+            .expect("just pushed")
+            .items
+            .push(item);
+    }
+    categories
+}
+
+/// The ticked boxes of a submitted form: `Ok(None)` when none is ticked.
+/// Ticking *Everything* means everything, whatever else is ticked.
+pub fn parse(form: &Params) -> Result<Option<PrivilegeSet>, String> {
+    let keys = form.list("acl").unwrap_or_default();
+    if keys.iter().all(|k| k.trim().is_empty()) {
+        return Ok(None);
+    }
+    let set = PrivilegeSet::parse(keys).map_err(|e| e.to_string())?;
+    Ok(Some(if set.contains(Privilege::all()) {
+        PrivilegeSet::everything()
+    } else {
+        set
+    }))
+}
+
+/// The ticks to show again after a failed submission: exactly what was sent.
+pub fn resubmitted(form: &Params) -> PrivilegeSet {
+    form.list("acl")
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|k| Privilege::parse(k).ok())
+        .collect()
+}

@@ -1,0 +1,210 @@
+//! Signing in and out, and the `SignedIn` extractor every page uses.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_session::{Session, SessionExt};
+use actix_web::http::StatusCode;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use askama::Template;
+
+use crate::auth::session_store::ACCOUNT_ID;
+use crate::auth::{client_ip::client_ip, csrf, password, throttle};
+use crate::ops::{accounts, login_links, Actor, OpError};
+use crate::state::AppState;
+use crate::web::params::Params;
+
+use super::{redirect, render, Chrome, UiError};
+
+/// The signed-in account, read afresh from the store on every request: a
+/// suspension or deletion takes effect on the very next click.
+pub struct SignedIn {
+    pub actor: Actor,
+    pub csrf: String,
+}
+
+impl FromRequest for SignedIn {
+    type Error = UiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, UiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let session = req.get_session();
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let htmx = req.headers().contains_key("hx-request");
+        Box::pin(async move {
+            let state = state.ok_or_else(|| UiError::Internal(anyhow::anyhow!("no app state")))?;
+            let denied = UiError::SignInRequired { htmx };
+            let Some(id) = session
+                .get::<i64>(ACCOUNT_ID)
+                .map_err(|_| UiError::SignInRequired { htmx })?
+            else {
+                return Err(denied);
+            };
+            let account = match state.db.read(move |conn| accounts::load(conn, id)).await {
+                Ok(a) => a,
+                Err(OpError::AccountNotFound(_)) => {
+                    session.purge();
+                    return Err(denied);
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if account.suspended || !account.kind.may_own_tokens() {
+                session.purge();
+                return Err(denied);
+            }
+            let csrf = csrf::token(&session)?;
+            Ok(SignedIn {
+                actor: Actor::signed_in(account),
+                csrf,
+            })
+        })
+    }
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    chrome: Chrome,
+    username: String,
+    error: Option<String>,
+}
+
+pub async fn login_form(session: Session, req: HttpRequest) -> Result<HttpResponse, UiError> {
+    if session.get::<i64>(ACCOUNT_ID).ok().flatten().is_some() {
+        return Ok(redirect("/tokens"));
+    }
+    let query = Params::parse(req.query_string(), None);
+    let error = query.get("expired").map(|_| {
+        "This sign-in link has expired or was already used. Sign in with your password.".to_owned()
+    });
+    let notice = query
+        .get("signed_out")
+        .map(|_| "You have signed out.".to_owned());
+    let page = LoginPage {
+        chrome: Chrome::anonymous(csrf::token(&session)?, notice),
+        username: String::new(),
+        error,
+    };
+    render(StatusCode::OK, &page)
+}
+
+pub async fn login(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, UiError> {
+    let form = Params::parse("", Some(&body));
+    let username = form.get("username").unwrap_or_default().trim().to_owned();
+    let candidate = form.get("password").unwrap_or_default().to_owned();
+    let peer = req
+        .peer_addr()
+        .map(|a| a.ip())
+        .unwrap_or([127, 0, 0, 1].into());
+    let forwarded = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    let addr = client_ip(peer, forwarded, &state.config.trusted_proxies);
+    let now = state.clock.now();
+    let user_key = throttle::account_key(&username);
+    let addr_key = throttle::address_key(addr);
+
+    let keys = vec![
+        (user_key.clone(), throttle::MAX_PER_ACCOUNT),
+        (addr_key.clone(), throttle::MAX_PER_ADDRESS),
+    ];
+    let blocked = state
+        .db
+        .read(move |conn| throttle::blocked_for(conn, &keys, now))
+        .await?;
+    let failure = |message: String, status: StatusCode| -> Result<HttpResponse, UiError> {
+        let page = LoginPage {
+            chrome: Chrome::anonymous(csrf::token(&session)?, None),
+            username: username.clone(),
+            error: Some(message),
+        };
+        render(status, &page)
+    };
+    if let Some(wait) = blocked {
+        tracing::warn!(%addr, user = %username, "sign-in throttled");
+        let minutes = (wait + 59) / 60;
+        return failure(
+            format!("Too many failed sign-ins. Try again in {minutes} minute(s)."),
+            StatusCode::TOO_MANY_REQUESTS,
+        );
+    }
+
+    let name = username.clone();
+    let found = state
+        .db
+        .read(move |conn| accounts::find_for_sign_in(conn, &name))
+        .await?;
+    let (account, hash) = match found {
+        Some((account, hash)) => (Some(account), hash),
+        None => (None, None),
+    };
+    // Verify even for unknown users, so timing does not tell who exists.
+    let verified = web::block(move || password::verify(hash.as_deref(), &candidate))
+        .await
+        .map_err(|e| UiError::Internal(e.into()))?;
+    let usable = account.filter(|a| verified && !a.suspended && a.kind.may_own_tokens());
+    let Some(account) = usable else {
+        let keys = vec![user_key, addr_key];
+        state
+            .db
+            .write(move |conn| throttle::record_failure(conn, &keys, now))
+            .await?;
+        tracing::warn!(%addr, user = %username, "sign-in failed");
+        return failure(
+            "The user name or password is incorrect, or the account is suspended.".to_owned(),
+            StatusCode::UNAUTHORIZED,
+        );
+    };
+    state
+        .db
+        .write(move |conn| throttle::clear(conn, &user_key))
+        .await?;
+    start_session(&session, account.id)?;
+    tracing::info!(%addr, user = %account.username, "signed in");
+    Ok(redirect("/tokens"))
+}
+
+/// A fresh session for `account_id`: a new key (no fixation) and a new CSRF
+/// token.
+fn start_session(session: &Session, account_id: i64) -> Result<(), UiError> {
+    session.renew();
+    session.clear();
+    session
+        .insert(ACCOUNT_ID, account_id)
+        .map_err(|e| UiError::Internal(anyhow::anyhow!("{e}")))?;
+    csrf::token(session)?;
+    Ok(())
+}
+
+pub async fn login_once(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, UiError> {
+    let params = Params::parse(req.query_string(), None);
+    let secret = params.get("session").unwrap_or_default().to_owned();
+    let now = state.clock.now();
+    let account = state
+        .db
+        .write(move |conn| login_links::consume(conn, &secret, now))
+        .await?;
+    match account {
+        Some(account) if account.kind.may_own_tokens() => {
+            start_session(&session, account.id)?;
+            tracing::info!(user = %account.username, "signed in with a one-time link");
+            Ok(redirect("/tokens"))
+        }
+        _ => Ok(redirect("/login?expired=1")),
+    }
+}
+
+pub async fn logout(session: Session) -> HttpResponse {
+    session.purge();
+    redirect("/login?signed_out=1")
+}

@@ -1,0 +1,284 @@
+//! Signing in and out, throttling, CSRF, sessions that end, and the
+//! separation of the page from the API.
+
+use reqwest::StatusCode;
+
+use whm_tokens::domain::Password;
+use whm_tokens::ops::accounts;
+
+use crate::helpers::*;
+
+#[actix_web::test]
+async fn signing_in_leads_to_the_tokens_page_and_pages_need_a_session() {
+    let app = spawn_app().await;
+    let anonymous = app.browser();
+    let response = anonymous.get("/tokens").await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/login");
+    let htmx = anonymous.get_htmx("/tokens").await;
+    assert_eq!(htmx.headers()["hx-redirect"], "/login");
+
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let page = root.get("/tokens").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Manage API Tokens"));
+    assert!(html.contains("Signed in as <strong>root</strong>"));
+}
+
+#[actix_web::test]
+async fn a_wrong_password_and_an_unknown_user_get_the_same_answer() {
+    let app = spawn_app().await;
+    let mut client = app.browser();
+    let wrong = client.try_sign_in("root", "not-the-password").await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let wrong_html = wrong.text().await.unwrap();
+    let unknown = client.try_sign_in("nobody", "not-the-password").await;
+    assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
+    let unknown_html = unknown.text().await.unwrap();
+    let message = "The user name or password is incorrect, or the account is suspended.";
+    assert!(wrong_html.contains(message) && unknown_html.contains(message));
+    assert!(
+        wrong_html.contains("value=\"root\""),
+        "the user name is kept"
+    );
+}
+
+#[actix_web::test]
+async fn failed_sign_ins_are_throttled_per_account_even_with_the_right_password() {
+    let app = spawn_app().await;
+    let mut client = app.browser();
+    for _ in 0..5 {
+        assert_eq!(
+            client.try_sign_in("root", "wrong-password").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let blocked = client.try_sign_in("root", ROOT_PASSWORD).await;
+    assert_eq!(blocked.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(blocked
+        .text()
+        .await
+        .unwrap()
+        .contains("Too many failed sign-ins"));
+}
+
+#[actix_web::test]
+async fn state_changing_requests_without_the_csrf_token_are_refused_and_change_nothing() {
+    let app = spawn_app().await;
+    app.token("root", "keep").await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let missing = root.post_raw("/tokens/revoke-all", &[]).await;
+    assert_eq!(missing.status(), StatusCode::FORBIDDEN);
+    let wrong = root
+        .post_raw("/tokens/revoke-all", &[("csrf_token", "forged")])
+        .await;
+    assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
+    let forged_header = root
+        .http
+        .post(format!("{}/tokens/new", app.address))
+        .header("X-CSRF-Token", "forged")
+        .form(&[("name", "x"), ("acl", "all")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged_header.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.count("tokens").await, 1);
+    // The sign-in form is protected too.
+    let fresh = app.browser();
+    let response = fresh
+        .post_raw(
+            "/login",
+            &[("username", "root"), ("password", ROOT_PASSWORD)],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}
+
+#[actix_web::test]
+async fn signing_in_renews_the_session_and_signing_out_ends_it_for_good() {
+    let app = spawn_app().await;
+    // Sign in with a hand-managed cookie, so the old one can be replayed.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = http
+        .get(format!("{}/login", app.address))
+        .send()
+        .await
+        .unwrap();
+    let anonymous_cookie = cookie_of(&login);
+    let csrf = csrf_in(&login.text().await.unwrap());
+    let signed_in = http
+        .post(format!("{}/login", app.address))
+        .header("Cookie", &anonymous_cookie)
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("username", "root"),
+            ("password", ROOT_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    let session = cookie_of(&signed_in);
+    assert_ne!(session, anonymous_cookie, "a new session key at sign-in");
+    let page = |cookie: String| {
+        let http = http.clone();
+        let url = format!("{}/tokens", app.address);
+        async move { http.get(url).header("Cookie", cookie).send().await.unwrap() }
+    };
+    assert_eq!(
+        page(anonymous_cookie.clone()).await.status(),
+        StatusCode::SEE_OTHER,
+        "the pre-sign-in key is dead"
+    );
+    let tokens = page(session.clone()).await;
+    assert_eq!(tokens.status(), StatusCode::OK);
+    let csrf = csrf_in(&tokens.text().await.unwrap());
+    let out = http
+        .post(format!("{}/logout", app.address))
+        .header("Cookie", &session)
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        page(session).await.status(),
+        StatusCode::SEE_OTHER,
+        "a replayed cookie no longer works"
+    );
+}
+
+fn cookie_of(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("whm_tokens_session="))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+        .expect("a session cookie")
+}
+
+#[actix_web::test]
+async fn suspension_deletion_and_a_new_password_end_an_accounts_sessions_at_once() {
+    let app = spawn_app().await;
+    for name in ["bob", "carol", "dave"] {
+        app.create_reseller(name, None).await;
+    }
+    let bob = app.sign_in("bob", USER_PASSWORD).await;
+    let carol = app.sign_in("carol", USER_PASSWORD).await;
+    let dave = app.sign_in("dave", USER_PASSWORD).await;
+    let sessions_before = app.count("sessions").await;
+
+    let root = app.actor("root").await;
+    app.db
+        .write(move |c| accounts::set_suspended(c, &root, "bob", true))
+        .await
+        .unwrap();
+    let root = app.actor("root").await;
+    app.db
+        .write(move |c| accounts::delete(c, &root, "carol"))
+        .await
+        .unwrap();
+    let dave_id = app.actor("dave").await.account.id;
+    let hash = whm_tokens::auth::password::hash(&Password::parse("a-brand-new-password").unwrap())
+        .unwrap();
+    app.db
+        .write(move |c| accounts::set_password(c, dave_id, &hash))
+        .await
+        .unwrap();
+
+    for client in [&bob, &carol, &dave] {
+        let response = client.get("/tokens").await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        assert_eq!(location(&response), "/login");
+    }
+    assert_eq!(app.count("sessions").await, sessions_before - 3);
+    let mut again = app.browser();
+    assert_eq!(
+        again.try_sign_in("bob", USER_PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "suspended"
+    );
+}
+
+#[actix_web::test]
+async fn a_session_cookie_does_not_open_the_api_and_a_token_does_not_open_the_page() {
+    let app = spawn_app().await;
+    let secret = app.token("root", "ci").await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let api = root.get("/json-api/version?api.version=1").await;
+    assert_eq!(api.status(), StatusCode::FORBIDDEN);
+    let page = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/tokens", app.address))
+        .header("Authorization", format!("whm root:{secret}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::SEE_OTHER);
+}
+
+#[actix_web::test]
+async fn a_one_time_link_from_create_user_session_signs_in_once() {
+    let app = spawn_app().await;
+    let secret = app.token("root", "ci").await;
+    let data = ok_data(
+        &app.api(
+            "root",
+            &secret,
+            "create_user_session",
+            &[("user", "root"), ("service", "whostmgrd")],
+        )
+        .await,
+    );
+    let url = data["url"].as_str().unwrap().replace(&app.address, "");
+    let client = app.browser();
+    let first = client.get(&url).await;
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&first), "/tokens");
+    assert_eq!(client.get("/tokens").await.status(), StatusCode::OK);
+    let other = app.browser();
+    let second = other.get(&url).await;
+    assert_eq!(location(&second), "/login?expired=1");
+    assert_eq!(other.get("/tokens").await.status(), StatusCode::SEE_OTHER);
+}
+
+#[actix_web::test]
+async fn pages_carry_security_headers_and_assets_are_cached_by_version() {
+    let app = spawn_app().await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let page = root.get("/tokens").await;
+    let h = page.headers();
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert!(csp.contains("frame-ancestors 'none'"));
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert_eq!(h["referrer-policy"], "same-origin");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["cache-control"], "no-store");
+    assert_eq!(h["vary"], "HX-Request");
+    let html = page.text().await.unwrap();
+    assert!(!html.contains("<script>"), "no inline script");
+    let js = format!("/static/{}/htmx-2.0.8.min.js", env!("CARGO_PKG_VERSION"));
+    assert!(html.contains(&js));
+    let asset = root.get(&js).await;
+    assert_eq!(asset.status(), StatusCode::OK);
+    assert!(asset.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("max-age=31536000"));
+    assert_eq!(
+        root.get("/static/0.0.0/app.js").await.status(),
+        StatusCode::NOT_FOUND
+    );
+}

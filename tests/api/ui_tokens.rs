@@ -1,0 +1,609 @@
+//! The tokens page over HTTP: table, search, colours, generate, edit,
+//! revoke, and who sees what.
+
+use reqwest::StatusCode;
+
+use whm_tokens::domain::Expiry;
+
+use crate::helpers::*;
+
+fn rows(html: &str) -> Vec<String> {
+    html.split("data-token=\"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap().to_owned())
+        .collect()
+}
+
+fn date_in_days(days: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::days(days))
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+#[actix_web::test]
+async fn the_table_lists_own_tokens_newest_first_with_whms_columns() {
+    let app = spawn_app().await;
+    app.create_reseller("bob", None).await;
+    app.token("bob", "not-roots").await;
+    app.token_with("root", "first", Expiry::Never, "", None)
+        .await
+        .unwrap();
+    app.token_with(
+        "root",
+        "second",
+        Expiry::At(now() + 86_400 * 10),
+        "192.0.2.1, 2001:db8::/32",
+        None,
+    )
+    .await
+    .unwrap();
+    app.set_created("first", 1_000_000_000).await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let html = root.get("/tokens").await.text().await.unwrap();
+    assert_eq!(rows(&html), ["second", "first"]);
+    for heading in [">Name<", ">Created<", ">Expires<", ">IPs<", ">Actions<"] {
+        assert!(html.contains(heading), "{heading}");
+    }
+    assert!(
+        html.contains("Sep 9, 2001 01:46:40"),
+        "created as month day year hh:mm:ss"
+    );
+    assert!(html.contains("<td class=\"ips\">Any</td>"));
+    assert!(html.contains("192.0.2.1, 2001:db8::/32"));
+    assert!(
+        html.contains("Refresh List")
+            && html.contains("Revoke All")
+            && html.contains("Revoke Selected")
+    );
+}
+
+#[actix_web::test]
+async fn search_returns_the_table_partial_for_htmx_and_the_whole_page_otherwise() {
+    let app = spawn_app().await;
+    for name in ["deploy-web", "Deploy-db", "backup"] {
+        app.token("root", name).await;
+    }
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let partial = root.get_htmx("/tokens?q=DEPLOY").await;
+    assert_eq!(partial.headers()["vary"], "HX-Request");
+    let html = partial.text().await.unwrap();
+    assert!(
+        html.starts_with("<div id=\"tokens-table\""),
+        "only the partial"
+    );
+    assert!(!html.contains("<html"));
+    let mut found = rows(&html);
+    found.sort();
+    assert_eq!(found, ["Deploy-db", "deploy-web"]);
+    assert!(html.contains("2 token(s) match “DEPLOY”"));
+    let page = root.get("/tokens?q=back").await.text().await.unwrap();
+    assert!(page.contains("<html"));
+    assert_eq!(rows(&page), ["backup"]);
+    assert!(
+        page.contains("value=\"back\""),
+        "the search box keeps the query"
+    );
+    // A history restore needs the whole page.
+    let restore = root
+        .http
+        .get(format!("{}/tokens?q=back", app.address))
+        .header("HX-Request", "true")
+        .header("HX-History-Restore-Request", "true")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(restore.contains("<html"));
+}
+
+#[actix_web::test]
+async fn sorting_and_paging_follow_the_url() {
+    let app = spawn_app().await;
+    for i in 0..30 {
+        app.token("root", &format!("t{i:02}")).await;
+    }
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let html = root
+        .get("/tokens?sort=name&dir=asc")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let names = rows(&html);
+    assert_eq!(names.len(), 25);
+    assert_eq!(names[0], "t00");
+    assert!(html.contains("Page 1 of 2"));
+    let html = root
+        .get("/tokens?sort=name&dir=asc&page=2")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(rows(&html), ["t25", "t26", "t27", "t28", "t29"]);
+    let html = root
+        .get("/tokens?sort=name&dir=desc&per_page=10")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(rows(&html).len(), 10);
+    assert_eq!(rows(&html)[0], "t29");
+    assert!(html.contains("aria-sort=\"descending\""));
+}
+
+#[actix_web::test]
+async fn rows_turn_yellow_under_a_day_to_expiry_and_red_once_expired() {
+    let app = spawn_app().await;
+    app.token_with("root", "soon", Expiry::At(now() + 3600), "", None)
+        .await
+        .unwrap();
+    app.token_with("root", "gone", Expiry::At(now() + 3600), "", None)
+        .await
+        .unwrap();
+    app.set_expiry("gone", now() - 60).await;
+    app.token_with("root", "fine", Expiry::At(now() + 86_400 * 3), "", None)
+        .await
+        .unwrap();
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let html = root.get("/tokens").await.text().await.unwrap();
+    assert!(html.contains("<tr class=\"expiring\" data-token=\"soon\">"));
+    assert!(html.contains("<tr class=\"expired\" data-token=\"gone\">"));
+    assert!(html.contains("<tr class=\"\" data-token=\"fine\">"));
+    assert!(html.contains("aria-label=\"Expires in less than 24 hours\""));
+    assert!(html.contains("aria-label=\"Expired\""));
+}
+
+#[actix_web::test]
+async fn the_generate_form_offers_only_held_privileges_all_checked_with_warnings() {
+    let app = spawn_app().await;
+    app.create_reseller("bob", None).await;
+    let bob = app.sign_in("bob", USER_PASSWORD).await;
+    let html = bob.get("/tokens/new").await.text().await.unwrap();
+    assert_eq!(html.matches("name=\"acl\"").count(), 20);
+    assert_eq!(
+        html.matches("name=\"acl\" value=").count(),
+        html.matches("checked>").count() - 1,
+        "all boxes checked (plus the never radio)"
+    );
+    assert!(!html.contains("value=\"all\""));
+    assert!(html.contains("Initial Privileges"));
+    assert!(html.contains("id=\"warn-manage-api-tokens\""));
+    assert!(
+        html.contains(&format!("value=\"{}\"", date_in_days(365)[..7].to_owned()))
+            || html.contains("type=\"date\"")
+    );
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let html = root.get("/tokens/new").await.text().await.unwrap();
+    assert_eq!(html.matches("name=\"acl\"").count(), 64);
+    for key in [
+        "all",
+        "passwd",
+        "create-user-session",
+        "manage-api-tokens",
+        "cpanel-api",
+    ] {
+        assert!(html.contains(&format!("id=\"warn-{key}\"")), "{key}");
+    }
+}
+
+#[actix_web::test]
+async fn generating_shows_the_secret_once_and_it_works_with_the_api() {
+    let app = spawn_app().await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let expires = date_in_days(30);
+    let response = root
+        .post(
+            "/tokens/new",
+            &[
+                ("name", "from-page"),
+                ("expires", "date"),
+                ("expires_on", &expires),
+                ("ips", "127.0.0.1\n10.0.0.0/8"),
+                ("acl", "list-accts"),
+                ("acl", "manage-api-tokens"),
+                ("acl", "suspend-acct"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let html = response.text().await.unwrap();
+    let secret = html
+        .split("<code id=\"secret\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(secret.len(), 32);
+    assert!(html.contains("Yes, I saved my token"));
+    assert!(html.contains("23:59:59"));
+
+    let data = ok_data(
+        &app.api(
+            "root",
+            &secret,
+            "api_token_get_details",
+            &[("token", &secret)],
+        )
+        .await,
+    );
+    assert_eq!(
+        data["acls"],
+        serde_json::json!(["manage-api-tokens", "list-accts", "suspend-acct"])
+    );
+    assert_eq!(
+        data["whitelist_ips"],
+        serde_json::json!(["127.0.0.1", "10.0.0.0/8"])
+    );
+    // The list never shows it again.
+    let list = root.get("/tokens").await.text().await.unwrap();
+    assert!(list.contains("data-token=\"from-page\""));
+    assert!(!list.contains(&secret));
+    // A token made with the API shows up in the page.
+    ok_data(
+        &app.api(
+            "root",
+            &secret,
+            "api_token_create",
+            &[("token_name", "from-api")],
+        )
+        .await,
+    );
+    assert!(root
+        .get("/tokens")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains("data-token=\"from-api\""));
+}
+
+#[actix_web::test]
+async fn checking_everything_means_everything() {
+    let app = spawn_app().await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let html = root
+        .post(
+            "/tokens/new",
+            &[
+                ("name", "full"),
+                ("expires", "never"),
+                ("ips", ""),
+                ("acl", "all"),
+                ("acl", "passwd"),
+            ],
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    let secret = html
+        .split("<code id=\"secret\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_owned();
+    let data = ok_data(
+        &app.api(
+            "root",
+            &secret,
+            "api_token_get_details",
+            &[("token", &secret)],
+        )
+        .await,
+    );
+    assert_eq!(data["acls"], serde_json::json!(["all"]));
+}
+
+#[actix_web::test]
+async fn bad_input_re_renders_the_form_with_a_message_per_field_and_the_input_kept() {
+    let app = spawn_app().await;
+    app.token("root", "taken").await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let response = root
+        .post(
+            "/tokens/new",
+            &[
+                ("name", "no spaces"),
+                ("expires", "date"),
+                ("expires_on", "2001-01-01"),
+                ("ips", "10.0.0.1, 999.1.1.1"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.unwrap();
+    for message in [
+        "The name may contain only letters",
+        "The expiration date must be in the future.",
+        "“999.1.1.1” is not an IPv4 or IPv6 address or range.",
+        "Select at least one privilege.",
+    ] {
+        assert!(html.contains(message), "{message}");
+    }
+    assert!(html.contains("value=\"no spaces\""));
+    assert!(html.contains("10.0.0.1, 999.1.1.1</textarea>"));
+    assert!(html.contains("value=\"2001-01-01\""));
+
+    let response = root
+        .post(
+            "/tokens/new",
+            &[
+                ("name", "taken"),
+                ("expires", "never"),
+                ("acl", "list-accts"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("You already have a token named “taken”."));
+    assert!(
+        html.contains("value=\"list-accts\" checked"),
+        "the ticks are kept"
+    );
+    assert!(!html.contains("value=\"kill-acct\" checked"));
+    let many: Vec<String> = (0..101).map(|i| format!("10.1.0.{i}")).collect();
+    let response = root
+        .post(
+            "/tokens/new",
+            &[("name", "many"), ("ips", &many.join("\n")), ("acl", "all")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(response.text().await.unwrap().contains("at most 100"));
+    assert_eq!(app.count("tokens").await, 1);
+}
+
+#[actix_web::test]
+async fn editing_changes_name_expiry_ips_and_privileges_and_keeps_the_secret() {
+    let app = spawn_app().await;
+    let secret = app
+        .token_with(
+            "root",
+            "old",
+            Expiry::Never,
+            "192.0.2.1",
+            Some("list-accts"),
+        )
+        .await
+        .unwrap();
+    let admin = app.token("root", "admin").await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let form = root.get("/tokens/old/edit").await.text().await.unwrap();
+    assert!(form.contains("value=\"old\""));
+    assert!(form.contains("192.0.2.1</textarea>"));
+    assert!(form.contains("value=\"list-accts\" checked"));
+    let response = root
+        .post(
+            "/tokens/old/edit",
+            &[
+                ("name", "new"),
+                ("expires", "date"),
+                ("expires_on", &date_in_days(5)),
+                ("ips", ""),
+                ("acl", "list-accts"),
+                ("acl", "kill-acct"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/tokens");
+    let list = root.get("/tokens").await.text().await.unwrap();
+    assert!(list.contains("The token “new” was saved."), "success toast");
+    assert!(list.contains("data-token=\"new\""));
+    let data = ok_data(
+        &app.api(
+            "root",
+            &admin,
+            "api_token_get_details",
+            &[("token", &secret)],
+        )
+        .await,
+    );
+    assert_eq!(data["name"], "new");
+    ok_data(&app.api("root", &secret, "listaccts", &[]).await);
+    assert_eq!(
+        data["whitelist_ips"],
+        serde_json::Value::Null,
+        "cleared means any"
+    );
+    assert_eq!(data["acls"], serde_json::json!(["list-accts", "kill-acct"]));
+    assert!(data["expires_at"].is_i64());
+
+    let none = root
+        .post(
+            "/tokens/new/edit",
+            &[("name", "new"), ("expires", "never"), ("ips", "")],
+        )
+        .await;
+    assert_eq!(none.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(none
+        .text()
+        .await
+        .unwrap()
+        .contains("Select at least one privilege."));
+}
+
+#[actix_web::test]
+async fn an_expired_token_can_be_edited_without_touching_its_date() {
+    let app = spawn_app().await;
+    app.token_with(
+        "root",
+        "old",
+        Expiry::At(now() + 3600),
+        "",
+        Some("list-accts"),
+    )
+    .await
+    .unwrap();
+    app.set_expiry("old", now() - 86_400 * 2).await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let form = root.get("/tokens/old/edit").await.text().await.unwrap();
+    let date = form
+        .split("name=\"expires_on\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let response = root
+        .post(
+            "/tokens/old/edit",
+            &[
+                ("name", "renamed"),
+                ("expires", "date"),
+                ("expires_on", &date),
+                ("acl", "list-accts"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+}
+
+#[actix_web::test]
+async fn revoking_through_htmx_returns_the_new_table_and_a_toast() {
+    let app = spawn_app().await;
+    let doomed = app.token("root", "doomed").await;
+    app.token("root", "kept").await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let response = root.post_htmx("/tokens/doomed/revoke", &[]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = response.text().await.unwrap();
+    assert_eq!(rows(&html), ["kept"]);
+    assert!(html.contains("hx-swap-oob=\"beforeend\""));
+    assert!(html.contains("The token “doomed” was revoked."));
+    assert_denied(&app.api("root", &doomed, "version", &[]).await);
+    let again = root.post_htmx("/tokens/doomed/revoke", &[]).await;
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+}
+
+#[actix_web::test]
+async fn revoke_without_javascript_confirms_on_a_page_then_redirects_with_a_message() {
+    let app = spawn_app().await;
+    app.token("root", "doomed").await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let confirm = root
+        .get("/tokens/doomed/revoke")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(confirm.contains("revoke the token “<strong>doomed</strong>”"));
+    let response = root.post("/tokens/doomed/revoke", &[]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let list = root.get("/tokens").await.text().await.unwrap();
+    assert!(list.contains("The token “doomed” was revoked."));
+    assert!(rows(&list).is_empty());
+}
+
+#[actix_web::test]
+async fn revoke_selected_and_revoke_all() {
+    let app = spawn_app().await;
+    for name in ["a", "b", "c", "d"] {
+        app.token("root", name).await;
+    }
+    app.create_reseller("bob", None).await;
+    app.token("bob", "bobs").await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let html = root
+        .post_htmx(
+            "/tokens/revoke",
+            &[("names", "a"), ("names", "c"), ("names", "bobs")],
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(rows(&html), ["d", "b"]);
+    assert!(html.contains("2 tokens revoked."));
+    let html = root
+        .post_htmx("/tokens/revoke-all", &[])
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(rows(&html).is_empty());
+    assert!(html.contains("All of your tokens were revoked (2)."));
+    assert_eq!(app.count("tokens").await, 1, "bob's token is untouched");
+}
+
+#[actix_web::test]
+async fn nobody_reaches_anothers_tokens_by_guessing_names() {
+    let app = spawn_app().await;
+    app.create_reseller("bob", None).await;
+    app.token("root", "roots-token").await;
+    let bob = app.sign_in("bob", USER_PASSWORD).await;
+    assert_eq!(
+        bob.get("/tokens/roots-token/edit").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        bob.get("/tokens/roots-token/revoke").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        bob.post("/tokens/roots-token/revoke", &[]).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let edit = bob
+        .post(
+            "/tokens/roots-token/edit",
+            &[("name", "mine"), ("acl", "list-pkgs")],
+        )
+        .await;
+    assert_eq!(edit.status(), StatusCode::NOT_FOUND);
+    assert!(!bob
+        .get("/tokens?q=roots")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains("roots-token"));
+    assert_eq!(app.count("tokens").await, 1);
+}
+
+#[actix_web::test]
+async fn a_reseller_without_every_initial_privilege_sees_an_explanation_not_the_table() {
+    let app = spawn_app().await;
+    app.create_reseller("bob", Some("manage-api-tokens list-accts"))
+        .await;
+    let bob = app.sign_in("bob", USER_PASSWORD).await;
+    let page = bob.get("/tokens").await;
+    assert_eq!(page.status(), StatusCode::FORBIDDEN);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Initial Privileges"));
+    assert!(!html.contains("id=\"tokens-table\""));
+    assert_eq!(
+        bob.post("/tokens/new", &[("name", "x"), ("acl", "list-accts")])
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(app.count("tokens").await, 0);
+}
+
+#[actix_web::test]
+async fn the_page_for_ten_thousand_tokens_holds_one_page_of_rows() {
+    let app = spawn_app().await;
+    app.bulk_tokens("root", 10_000).await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let html = root.get("/tokens").await.text().await.unwrap();
+    assert_eq!(rows(&html).len(), 25);
+    assert!(html.contains("10000 token(s)"));
+    assert!(html.contains("Page 1 of 400"));
+    let html = root
+        .get_htmx("/tokens?q=bulk-0999")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(rows(&html).len(), 10, "bulk-09990 to bulk-09999");
+}
