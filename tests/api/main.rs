@@ -5,5 +5,6 @@ mod auth_matrix;
 mod helpers;
 mod json_api;
 mod store;
+mod ui_accounts;
 mod ui_session;
 mod ui_tokens;

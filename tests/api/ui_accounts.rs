@@ -1,0 +1,195 @@
+//! Root's accounts page, and what resellers may see of it.
+
+use reqwest::StatusCode;
+
+use crate::helpers::*;
+
+#[actix_web::test]
+async fn root_creates_a_reseller_who_starts_with_the_initial_privileges_and_can_sign_in() {
+    let app = spawn_app().await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let response = root
+        .post(
+            "/accounts",
+            &[
+                ("username", "bob"),
+                ("password", USER_PASSWORD),
+                ("kind", "reseller"),
+                ("owner", "root"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let page = root.get("/accounts").await.text().await.unwrap();
+    assert!(page.contains("The account “bob” was created."));
+    assert!(page.contains("data-account=\"bob\""));
+    let bob = app.sign_in("bob", USER_PASSWORD).await;
+    assert_eq!(bob.get("/tokens").await.status(), StatusCode::OK);
+    assert_eq!(app.actor("bob").await.account.privileges.len(), 20);
+}
+
+#[actix_web::test]
+async fn creating_an_account_with_bad_input_re_renders_with_messages_and_writes_nothing() {
+    let app = spawn_app().await;
+    app.create_reseller("bob", None).await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let before = app.count("accounts").await;
+    let response = root
+        .post(
+            "/accounts",
+            &[
+                ("username", "Bad Name"),
+                ("password", "short"),
+                ("kind", "user"),
+                ("owner", "root"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("lower-case"));
+    assert!(html.contains("at least 8"));
+    assert!(html.contains("value=\"Bad Name\""));
+    let taken = root
+        .post(
+            "/accounts",
+            &[
+                ("username", "bob"),
+                ("password", USER_PASSWORD),
+                ("kind", "user"),
+                ("owner", "root"),
+            ],
+        )
+        .await;
+    assert_eq!(taken.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(taken.text().await.unwrap().contains("already taken"));
+    assert_eq!(app.count("accounts").await, before);
+}
+
+#[actix_web::test]
+async fn root_renames_changes_privileges_suspends_and_deletes_a_reseller() {
+    let app = spawn_app().await;
+    app.create_reseller("bob", Some("manage-api-tokens list-accts"))
+        .await;
+    let secret = app.token("bob", "ci").await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let edit = root.get("/accounts/bob").await.text().await.unwrap();
+    assert!(edit.contains("value=\"list-accts\" checked"));
+    assert!(edit.contains("revokes its 1 API token(s)"));
+
+    let renamed = root
+        .post("/accounts/bob/rename", &[("new_name", "robert")])
+        .await;
+    assert_eq!(location(&renamed), "/accounts/robert");
+    ok_data(&app.api("robert", &secret, "listaccts", &[]).await);
+
+    let bad = root
+        .post("/accounts/robert/rename", &[("new_name", "root")])
+        .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    root.post(
+        "/accounts/robert/privileges",
+        &[("acl", "manage-api-tokens")],
+    )
+    .await;
+    let reason = refused(&app.api("robert", &secret, "listaccts", &[]).await);
+    assert!(reason.contains("list-accts"), "{reason}");
+
+    let suspended = root.post("/accounts/robert/suspend", &[]).await;
+    assert_eq!(suspended.status(), StatusCode::SEE_OTHER);
+    assert_denied(&app.api("robert", &secret, "version", &[]).await);
+    assert!(root
+        .get("/accounts/robert")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains("Unsuspend"));
+    root.post("/accounts/robert/unsuspend", &[]).await;
+    ok_data(&app.api("robert", &secret, "version", &[]).await);
+
+    let deleted = root.post("/accounts/robert/delete", &[]).await;
+    assert_eq!(location(&deleted), "/accounts");
+    assert_denied(&app.api("robert", &secret, "version", &[]).await);
+    assert_eq!(app.count("tokens").await, 0);
+    assert_eq!(
+        root.get("/accounts/robert").await.status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[actix_web::test]
+async fn root_cannot_suspend_or_delete_itself() {
+    let app = spawn_app().await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    assert_eq!(
+        root.post("/accounts/root/suspend", &[]).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        root.post("/accounts/root/delete", &[]).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(root.get("/tokens").await.status(), StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn resellers_see_their_own_accounts_read_only_and_cannot_manage_others() {
+    let app = spawn_app().await;
+    app.create_reseller(
+        "bob",
+        Some(&format!("{} list-accts create-acct", initial())),
+    )
+    .await;
+    app.create_reseller("carol", None).await;
+    let bob_token = app.token("bob", "t").await;
+    ok_data(
+        &app.api(
+            "bob",
+            &bob_token,
+            "createacct",
+            &[("username", "shop"), ("password", USER_PASSWORD)],
+        )
+        .await,
+    );
+    let bob = app.sign_in("bob", USER_PASSWORD).await;
+    let html = bob.get("/accounts").await.text().await.unwrap();
+    assert!(html.contains("data-account=\"shop\""));
+    assert!(!html.contains("data-account=\"carol\""));
+    assert!(!html.contains("Create an account"));
+    for (path, fields) in [
+        (
+            "/accounts",
+            vec![
+                ("username", "evil"),
+                ("password", USER_PASSWORD),
+                ("kind", "user"),
+            ],
+        ),
+        ("/accounts/carol/suspend", vec![]),
+        ("/accounts/carol/delete", vec![]),
+        ("/accounts/shop/delete", vec![]),
+        ("/accounts/carol/privileges", vec![("acl", "all")]),
+    ] {
+        assert_eq!(
+            bob.post(path, &fields).await.status(),
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
+    }
+    assert_eq!(
+        bob.get("/accounts/carol").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let carol = app.sign_in("carol", USER_PASSWORD).await;
+    let html = carol.get("/accounts").await.text().await.unwrap();
+    assert!(
+        html.contains("list-accts"),
+        "carol lacks list-accts and is told so"
+    );
+}
+
+fn initial() -> String {
+    whm_tokens::domain::PrivilegeSet::initial().to_column()
+}
