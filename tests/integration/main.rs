@@ -1,7 +1,9 @@
-//! Integration tests: the real application over HTTP, each test on a fresh
+//! Integration tests: the real application over HTTP (and in headless
+//! Chromium, see `browser`), each test on a fresh
 //! database. Run against PostgreSQL by setting WHM_TOKENS_TEST_DATABASE_URL.
 
 mod auth_matrix;
+mod browser;
 mod helpers;
 mod json_api;
 mod store;

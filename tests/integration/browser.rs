@@ -1,0 +1,558 @@
+//! Browser tests: real headless Chromium driven through chromedriver
+//! (Debian's `chromium` and `chromium-driver`). Without them the tests say
+//! they were skipped, unless WHM_TOKENS_REQUIRE_BROWSER=1 (as in CI), which
+//! makes a missing browser a failure.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+
+use whm_tokens::domain::Expiry;
+
+use crate::helpers::*;
+
+/// One browser test at a time: two cores do not run several Chromiums well.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+struct Driver {
+    process: Child,
+    port: u16,
+    profiles: Vec<std::path::PathBuf>,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+        for p in &self.profiles {
+            let _ = std::fs::remove_dir_all(p);
+        }
+    }
+}
+
+fn browser_available() -> bool {
+    let present =
+        std::path::Path::new(CHROMIUM).exists() && std::path::Path::new(CHROMEDRIVER).exists();
+    if !present {
+        let required = std::env::var("WHM_TOKENS_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
+        assert!(
+            !required,
+            "WHM_TOKENS_REQUIRE_BROWSER=1 but {CHROMIUM} or {CHROMEDRIVER} is missing"
+        );
+        eprintln!("SKIPPED browser test: install Debian's chromium and chromium-driver to run it");
+    }
+    present
+}
+
+async fn start_driver() -> Driver {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let process = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Driver {
+        process,
+        port,
+        profiles: Vec::new(),
+    }
+}
+
+async fn open_browser(driver: &mut Driver) -> Client {
+    let profile = std::env::temp_dir().join(format!("whm-chromium-{:016x}", rand::random::<u64>()));
+    driver.profiles.push(profile.clone());
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--lang=en-US",
+                "--window-size=1280,1000", format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    ClientBuilder::native()
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .expect("open a Chromium session")
+}
+
+/// Polls `check` until it holds or five seconds pass.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn js(c: &Client, script: &str) -> Value {
+    c.execute(script, vec![]).await.expect("run script")
+}
+
+async fn row_names(c: &Client) -> Vec<String> {
+    let v = js(c, "return Array.from(document.querySelectorAll('#tokens-table tbody tr')).map(r => r.dataset.token);").await;
+    serde_json::from_value(v).unwrap()
+}
+
+async fn css(c: &Client, sel: &str) -> fantoccini::elements::Element {
+    c.wait()
+        .for_element(Locator::Css(sel))
+        .await
+        .unwrap_or_else(|_| panic!("no element {sel}"))
+}
+
+async fn sign_in(c: &Client, app: &TestApp, user: &str, password: &str) {
+    c.goto(&format!("{}/login", app.address)).await.unwrap();
+    css(c, "#username").await.send_keys(user).await.unwrap();
+    css(c, "#password").await.send_keys(password).await.unwrap();
+    css(c, "button[type=submit]").await.click().await.unwrap();
+    eventually("the tokens page after sign-in", || async {
+        c.current_url()
+            .await
+            .map(|u| u.path() == "/tokens")
+            .unwrap_or(false)
+    })
+    .await;
+}
+
+async fn toast_text(c: &Client) -> String {
+    js(c, "return document.getElementById('toasts').textContent;")
+        .await
+        .as_str()
+        .unwrap_or("")
+        .to_owned()
+}
+
+#[actix_web::test]
+async fn a_user_generates_sees_once_filters_edits_and_revokes_tokens_in_chromium() {
+    if !browser_available() {
+        return;
+    }
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let app = spawn_app().await;
+    let mut driver = start_driver().await;
+    let c = open_browser(&mut driver).await;
+
+    sign_in(&c, &app, "root", ROOT_PASSWORD).await;
+    css(&c, "#generate").await.click().await.unwrap();
+    css(&c, "#name").await.send_keys("deploy").await.unwrap();
+
+    // The calendar is hidden until an expiry is asked for; it defaults to a
+    // year ahead and refuses dates before today.
+    assert!(!css(&c, "#expires_on").await.is_displayed().await.unwrap());
+    css(&c, "#expires-date").await.click().await.unwrap();
+    let date = css(&c, "#expires_on").await;
+    assert!(date.is_displayed().await.unwrap());
+    let year_ahead = (chrono::Utc::now() + chrono::Duration::days(365))
+        .format("%Y")
+        .to_string();
+    assert!(date
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap()
+        .starts_with(&year_ahead[..3]));
+    assert_eq!(
+        date.attr("min").await.unwrap().unwrap(),
+        chrono::Utc::now().format("%Y-%m-%d").to_string()
+    );
+    let target = chrono::Utc::now() + chrono::Duration::days(40);
+    // Typing into Chromium's date control, as a person does with its calendar.
+    date.send_keys(&target.format("%m%d%Y").to_string())
+        .await
+        .unwrap();
+    assert_eq!(
+        date.prop("value").await.unwrap().unwrap(),
+        target.format("%Y-%m-%d").to_string()
+    );
+
+    css(&c, "#ips")
+        .await
+        .send_keys("127.0.0.1\n10.0.0.0/8")
+        .await
+        .unwrap();
+
+    // "Everything": checking it checks every box; unchecking another box
+    // unchecks it and says so.
+    let all = css(&c, "input[name=acl][value=all]").await;
+    assert!(all.is_selected().await.unwrap(), "all boxes start checked");
+    css(&c, "input[name=acl][value=passwd]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    assert!(!all.is_selected().await.unwrap());
+    assert!(css(&c, "#all-note")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains("Change Passwords"));
+    all.click().await.unwrap();
+    let unchecked = js(
+        &c,
+        "return document.querySelectorAll('input[name=acl]:not(:checked)').length;",
+    )
+    .await;
+    assert_eq!(unchecked, json!(0));
+    // Keep three privileges: clear the boxes, then tick three by hand.
+    js(
+        &c,
+        "document.querySelectorAll('input[name=acl]').forEach(b => b.checked = false); return 0;",
+    )
+    .await;
+    for key in ["list-accts", "suspend-acct", "manage-api-tokens"] {
+        css(&c, &format!("input[name=acl][value={key}]"))
+            .await
+            .click()
+            .await
+            .unwrap();
+    }
+    css(&c, "#submit").await.click().await.unwrap();
+
+    let secret = css(&c, "#secret").await.text().await.unwrap();
+    assert_eq!(secret.len(), 32);
+    assert!(css(&c, "#created-expires")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains("23:59:59"));
+    assert!(css(&c, "button.copy").await.is_displayed().await.unwrap());
+    let data = ok_data(
+        &app.api(
+            "root",
+            &secret,
+            "api_token_get_details",
+            &[("token", &secret)],
+        )
+        .await,
+    );
+    assert_eq!(
+        data["acls"],
+        json!(["manage-api-tokens", "list-accts", "suspend-acct"])
+    );
+    assert_eq!(data["whitelist_ips"], json!(["127.0.0.1", "10.0.0.0/8"]));
+    assert_eq!(
+        data["expires_at"].as_i64().unwrap() % 86_400,
+        86_399,
+        "23:59:59 UTC on the chosen day"
+    );
+
+    css(&c, "#saved").await.click().await.unwrap();
+    eventually("the list", || async { row_names(&c).await == ["deploy"] }).await;
+    assert!(!c.source().await.unwrap().contains(&secret));
+    c.back().await.unwrap();
+    assert!(
+        !c.source().await.unwrap().contains(&secret),
+        "going back never shows the secret"
+    );
+    c.goto(&format!("{}/tokens", app.address)).await.unwrap();
+
+    // A yellow and a red row.
+    app.token_with("root", "alpha-soon", Expiry::At(now() + 3600), "", None)
+        .await
+        .unwrap();
+    app.token_with("root", "alpha-gone", Expiry::At(now() + 3600), "", None)
+        .await
+        .unwrap();
+    app.set_expiry("alpha-gone", now() - 5).await;
+    css(&c, "#gear summary").await.click().await.unwrap();
+    css(&c, "#refresh-list").await.click().await.unwrap();
+    eventually("refreshed rows", || async {
+        row_names(&c).await.len() == 3
+    })
+    .await;
+    let colour = |name: &'static str| {
+        let c = c.clone();
+        async move {
+            let e = c
+                .find(Locator::Css(&format!("tr[data-token={name}]")))
+                .await
+                .unwrap();
+            (
+                e.attr("class").await.unwrap().unwrap_or_default(),
+                e.css_value("background-color").await.unwrap(),
+            )
+        }
+    };
+    assert_eq!(
+        colour("alpha-soon").await,
+        ("expiring".into(), "rgba(255, 244, 204, 1)".into())
+    );
+    assert_eq!(
+        colour("alpha-gone").await,
+        ("expired".into(), "rgba(253, 232, 231, 1)".into())
+    );
+
+    // Filter by typing; the URL keeps the query.
+    css(&c, "#search").await.send_keys("ALP").await.unwrap();
+    eventually("filtered rows", || async {
+        let mut rows = row_names(&c).await;
+        rows.sort();
+        rows == ["alpha-gone", "alpha-soon"]
+    })
+    .await;
+    assert!(c
+        .current_url()
+        .await
+        .unwrap()
+        .query()
+        .unwrap_or("")
+        .contains("q=ALP"));
+    c.refresh().await.unwrap();
+    eventually("the same view after a reload", || async {
+        row_names(&c).await.len() == 2
+    })
+    .await;
+    assert_eq!(
+        css(&c, "#search")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .unwrap(),
+        "ALP"
+    );
+
+    // Edit.
+    c.goto(&format!("{}/tokens", app.address)).await.unwrap();
+    css(&c, "tr[data-token=deploy] a.edit")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let name = css(&c, "#name").await;
+    name.clear().await.unwrap();
+    name.send_keys("deploy-web").await.unwrap();
+    css(&c, "#submit").await.click().await.unwrap();
+    eventually("the saved toast", || async {
+        toast_text(&c).await.contains("“deploy-web” was saved")
+    })
+    .await;
+    ok_data(&app.api("root", &secret, "listaccts", &[]).await);
+
+    // Revoke through the dialog: Escape cancels and gives focus back.
+    let revoke = css(&c, "tr[data-token=deploy-web] a.revoke").await;
+    revoke.click().await.unwrap();
+    assert_eq!(
+        js(&c, "return document.getElementById('revoke-dialog').open;").await,
+        json!(true)
+    );
+    assert_eq!(
+        css(&c, "#revoke-dialog [data-slot=name]")
+            .await
+            .text()
+            .await
+            .unwrap(),
+        "deploy-web"
+    );
+    assert_eq!(
+        js(
+            &c,
+            "return document.activeElement.closest('dialog') !== null;"
+        )
+        .await,
+        json!(true)
+    );
+    c.active_element()
+        .await
+        .unwrap()
+        .send_keys("\u{e00c}")
+        .await
+        .unwrap();
+    eventually("the dialog to close", || async {
+        js(&c, "return document.getElementById('revoke-dialog').open;").await == json!(false)
+    })
+    .await;
+    assert_eq!(
+        js(
+            &c,
+            "return document.activeElement.classList.contains('revoke');"
+        )
+        .await,
+        json!(true)
+    );
+    assert_eq!(app.count("tokens").await, 3, "cancel revokes nothing");
+    revoke.click().await.unwrap();
+    css(&c, "#revoke-dialog [data-confirm]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    eventually("the row to go", || async {
+        !row_names(&c).await.contains(&"deploy-web".to_owned())
+    })
+    .await;
+    eventually("the revoked toast", || async {
+        toast_text(&c).await.contains("“deploy-web” was revoked")
+    })
+    .await;
+    assert_denied(&app.api("root", &secret, "version", &[]).await);
+
+    // Revoke Selected, then Revoke All from the gear menu.
+    css(&c, "input[name=names][value=alpha-soon]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let selected = css(&c, "#revoke-selected").await;
+    assert!(selected.is_enabled().await.unwrap());
+    selected.click().await.unwrap();
+    assert_eq!(
+        css(&c, "#revoke-selected-dialog [data-slot=count]")
+            .await
+            .text()
+            .await
+            .unwrap(),
+        "1"
+    );
+    css(&c, "#revoke-selected-dialog [data-confirm]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    eventually("one row left", || async {
+        row_names(&c).await == ["alpha-gone"]
+    })
+    .await;
+    css(&c, "#gear summary").await.click().await.unwrap();
+    css(&c, "#revoke-all").await.click().await.unwrap();
+    assert!(css(&c, "#revoke-all-dialog")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains("all of your tokens"));
+    css(&c, "#revoke-all-dialog [data-confirm]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    eventually("an empty table", || async {
+        row_names(&c).await.is_empty()
+    })
+    .await;
+    eventually("the revoke-all toast", || async {
+        toast_text(&c)
+            .await
+            .contains("All of your tokens were revoked")
+    })
+    .await;
+    assert_eq!(app.count("tokens").await, 0);
+
+    c.close().await.unwrap();
+}
+
+#[actix_web::test]
+async fn root_suspends_a_reseller_and_the_resellers_open_page_is_signed_out() {
+    if !browser_available() {
+        return;
+    }
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let app = spawn_app().await;
+    app.create_reseller("bob", None).await;
+    app.token("bob", "bobs-token").await;
+    let mut driver = start_driver().await;
+    let bob = open_browser(&mut driver).await;
+    let root = open_browser(&mut driver).await;
+
+    sign_in(&bob, &app, "bob", USER_PASSWORD).await;
+    assert_eq!(row_names(&bob).await, ["bobs-token"]);
+
+    sign_in(&root, &app, "root", ROOT_PASSWORD).await;
+    root.goto(&format!("{}/accounts/bob", app.address))
+        .await
+        .unwrap();
+    css(&root, "#suspend").await.click().await.unwrap();
+    eventually("the suspended badge", || async {
+        root.source()
+            .await
+            .map(|s| s.contains("Unsuspend “bob”"))
+            .unwrap_or(false)
+    })
+    .await;
+
+    // Bob's next click (an htmx refresh) lands on the sign-in page.
+    css(&bob, "#gear summary").await.click().await.unwrap();
+    css(&bob, "#refresh-list").await.click().await.unwrap();
+    eventually("bob to be signed out", || async {
+        bob.current_url()
+            .await
+            .map(|u| u.path() == "/login")
+            .unwrap_or(false)
+    })
+    .await;
+
+    bob.close().await.unwrap();
+    root.close().await.unwrap();
+}
+
+/// Writes a screenshot of the tokens page for the README when
+/// WHM_TOKENS_SCREENSHOT names a file (`static/screenshot.png`).
+#[actix_web::test]
+async fn screenshot_of_the_tokens_page_for_the_readme() {
+    let Ok(path) = std::env::var("WHM_TOKENS_SCREENSHOT") else {
+        return;
+    };
+    if !browser_available() {
+        return;
+    }
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let app = spawn_app().await;
+    app.token_with(
+        "root",
+        "deploy-production",
+        Expiry::At(now() + 86_400 * 200),
+        "203.0.113.10, 2001:db8::/48",
+        Some("list-accts suspend-acct"),
+    )
+    .await
+    .unwrap();
+    app.token_with(
+        "root",
+        "backup-nightly",
+        Expiry::Never,
+        "198.51.100.7",
+        Some("list-accts"),
+    )
+    .await
+    .unwrap();
+    app.token_with("root", "ci-runner", Expiry::At(now() + 3 * 3600), "", None)
+        .await
+        .unwrap();
+    app.token_with("root", "old-migration", Expiry::At(now() + 3600), "", None)
+        .await
+        .unwrap();
+    app.set_expiry("old-migration", now() - 86_400 * 3).await;
+    app.token("root", "monitoring").await;
+    let mut driver = start_driver().await;
+    let c = open_browser(&mut driver).await;
+    sign_in(&c, &app, "root", ROOT_PASSWORD).await;
+    std::fs::write(&path, c.screenshot().await.unwrap()).unwrap();
+    c.close().await.unwrap();
+}
