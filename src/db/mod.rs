@@ -135,6 +135,9 @@ impl Db {
             .max_size(max_connections)
             .connection_timeout(Duration::from_secs(10))
             .connection_customizer(Box::new(SqlitePragmas))
+            // A pooled SQLite connection cannot go stale; checking it on every
+            // checkout would cost a query per request.
+            .test_on_check_out(backend == Backend::Postgres)
             .build(manager)
             .context("could not open the database")?;
         Ok(Self { pool, backend })

@@ -41,12 +41,23 @@ pub fn authenticate(
         return Ok(Err(Refusal::MalformedSecret));
     };
     let digest = secret.digest();
-    let found = tokens::table
-        .inner_join(accounts::table)
-        .filter(tokens::digest.eq(digest.as_bytes()))
-        .select((TokenRow::as_select(), AccountRow::as_select()))
-        .first::<(TokenRow, AccountRow)>(conn)
-        .optional()?;
+    // This runs on every API call: run it on the concrete connection, whose
+    // prepared-statement cache the multi-backend wrapper does not reach.
+    macro_rules! by_digest {
+        () => {
+            tokens::table
+                .inner_join(accounts::table)
+                .filter(tokens::digest.eq(digest.as_bytes()))
+                .select((TokenRow::as_select(), AccountRow::as_select()))
+        };
+    }
+    // `load`, not `first`: the digest is unique, and a query with LIMIT is
+    // not kept prepared.
+    let found: Option<(TokenRow, AccountRow)> = match conn {
+        DbConnection::Pg(c) => by_digest!().load(c)?,
+        DbConnection::Sqlite(c) => by_digest!().load(c)?,
+    }
+    .pop();
     let Some((token_row, account_row)) = found else {
         return Ok(Err(Refusal::UnknownToken));
     };

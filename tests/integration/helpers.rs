@@ -33,13 +33,25 @@ pub enum TestDatabase {
 }
 
 impl TestDatabase {
+    /// On the PostgreSQL server that WHM_TOKENS_TEST_DATABASE_URL names, or
+    /// SQLite.
     pub fn create() -> Self {
+        Self::create_on(
+            std::env::var("WHM_TOKENS_TEST_DATABASE_URL")
+                .ok()
+                .filter(|u| !u.is_empty()),
+        )
+    }
+
+    /// A new database on the PostgreSQL server at `admin_url` (any database
+    /// of it), or a new SQLite file when `None`.
+    pub fn create_on(admin_url: Option<String>) -> Self {
         let suffix = format!("{:016x}", rand::rng().random::<u64>());
-        match std::env::var("WHM_TOKENS_TEST_DATABASE_URL") {
-            Ok(admin_url) if !admin_url.is_empty() => {
+        match admin_url {
+            Some(admin_url) => {
                 let name = format!("whm_test_{suffix}");
                 let mut admin = diesel::PgConnection::establish(&admin_url)
-                    .expect("WHM_TOKENS_TEST_DATABASE_URL: cannot connect");
+                    .expect("cannot connect to the PostgreSQL server for tests");
                 diesel::sql_query(format!("CREATE DATABASE {name}"))
                     .execute(&mut admin)
                     .expect("create test database");
@@ -116,7 +128,10 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
-    let database = TestDatabase::create();
+    spawn_app_on(TestDatabase::create(), adjust).await
+}
+
+pub async fn spawn_app_on(database: TestDatabase, adjust: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = test_config(database.url());
     adjust(&mut config);
     let (db, _) = prepare(&config).await.expect("prepare the store");
@@ -295,6 +310,7 @@ pub struct UiClient {
     pub http: reqwest::Client,
     pub base: String,
     pub csrf: String,
+    jar: std::sync::Arc<reqwest::cookie::Jar>,
 }
 
 pub fn csrf_in(html: &str) -> String {
@@ -305,14 +321,16 @@ pub fn csrf_in(html: &str) -> String {
 
 impl TestApp {
     pub fn browser(&self) -> UiClient {
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
         UiClient {
             http: reqwest::Client::builder()
-                .cookie_store(true)
+                .cookie_provider(jar.clone())
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
             base: self.address.clone(),
             csrf: String::new(),
+            jar,
         }
     }
 
@@ -331,6 +349,15 @@ impl TestApp {
 }
 
 impl UiClient {
+    /// The `Cookie` header this client sends, for other tools to reuse.
+    pub fn cookie_header(&self) -> String {
+        use reqwest::cookie::CookieStore;
+        self.jar
+            .cookies(&self.base.parse().unwrap())
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.http
             .get(format!("{}{path}", self.base))

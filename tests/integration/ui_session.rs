@@ -24,6 +24,17 @@ async fn signing_in_leads_to_the_tokens_page_and_pages_need_a_session() {
     let html = page.text().await.unwrap();
     assert!(html.contains("Manage API Tokens"));
     assert!(html.contains("Signed in as <strong>root</strong>"));
+
+    let session = root.cookie_header();
+    assert!(session.starts_with("whm_tokens_session="), "{session}");
+    let out = root.post("/logout", &[]).await;
+    assert_eq!(location(&out), "/login?signed_out=1");
+    assert_ne!(
+        root.cookie_header(),
+        session,
+        "signing out drops the session cookie"
+    );
+    assert_eq!(root.get("/tokens").await.status(), StatusCode::SEE_OTHER);
 }
 
 #[actix_web::test]
@@ -124,6 +135,14 @@ async fn signing_in_renews_the_session_and_signing_out_ends_it_for_good() {
     assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
     let session = cookie_of(&signed_in);
     assert_ne!(session, anonymous_cookie, "a new session key at sign-in");
+    let attributes = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        attributes.contains("HttpOnly") && attributes.contains("SameSite=Lax"),
+        "{attributes}"
+    );
     let page = |cookie: String| {
         let http = http.clone();
         let url = format!("{}/tokens", app.address);
