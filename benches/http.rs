@@ -97,7 +97,7 @@ async fn scenario(
     let runs = [
         (
             "static file (baseline)",
-            format!("{base}/static/{}/app.css", env!("CARGO_PKG_VERSION")),
+            format!("{base}{}", whm_tokens::web::assets::url("app.css")),
             vec![],
         ),
         (

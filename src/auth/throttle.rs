@@ -1,83 +1,98 @@
-//! Throttling failed sign-ins, per account and per client address, in the
-//! database so that every instance counts the same failures.
+//! Throttling sign-ins, per (account, address) and per address, in the
+//! database so that every instance counts the same attempts.
+//!
+//! An attempt is *reserved* before the password is checked, with an atomic
+//! increment, so a burst of parallel attempts cannot all slip past the
+//! limit; a successful sign-in gives its reservation back.
+
+use std::net::IpAddr;
 
 use diesel::prelude::*;
 
-use crate::db::schema::sign_in_failures;
+use crate::db::schema::sign_in_failures::dsl::{
+    failures, scope_key, sign_in_failures, window_start,
+};
 use crate::db::DbConnection;
 use crate::ops::OpError;
 
 pub const WINDOW_SECS: i64 = 15 * 60;
+/// Failed attempts at one account from one address, per window.
 pub const MAX_PER_ACCOUNT: i32 = 5;
+/// Failed attempts from one address, whatever the account, per window.
 pub const MAX_PER_ADDRESS: i32 = 20;
 
-pub fn account_key(username: &str) -> String {
-    format!("user:{username}")
+/// The counters one attempt touches. Keying the account limit by address
+/// too means a stranger's bad guesses cannot lock the owner out.
+pub struct Attempt {
+    account: String,
+    address: String,
 }
 
-pub fn address_key(addr: std::net::IpAddr) -> String {
-    format!("addr:{addr}")
+impl Attempt {
+    pub fn new(username: &str, addr: Option<IpAddr>) -> Self {
+        let addr = addr.map_or_else(|| "unknown".to_owned(), |a| a.to_string());
+        Self {
+            account: format!("user:{username}@{addr}"),
+            address: format!("addr:{addr}"),
+        }
+    }
+
+    fn keys(&self) -> [(&str, i32); 2] {
+        [
+            (&self.account, MAX_PER_ACCOUNT),
+            (&self.address, MAX_PER_ADDRESS),
+        ]
+    }
 }
 
-/// Seconds until the caller may try again, if either key is over its limit.
-pub fn blocked_for(
+/// Counts the attempt. Returns how many seconds the caller must wait when
+/// it is over a limit (the attempt must then not be tried), or `None`.
+pub fn reserve(
     conn: &mut DbConnection,
-    keys: &[(String, i32)],
+    attempt: &Attempt,
     now: i64,
 ) -> Result<Option<i64>, OpError> {
-    let mut wait = None;
-    for (key, limit) in keys {
-        let row: Option<(i32, i64)> = sign_in_failures::table
-            .find(key)
-            .select((sign_in_failures::failures, sign_in_failures::window_start))
-            .first(conn)
-            .optional()?;
-        if let Some((failures, start)) = row {
-            let left = start + WINDOW_SECS - now;
-            if failures >= *limit && left > 0 {
-                wait = Some(wait.map_or(left, |w: i64| w.max(left)));
-            }
+    let mut wait: Option<i64> = None;
+    for (key, limit) in attempt.keys() {
+        diesel::delete(
+            sign_in_failures
+                .filter(scope_key.eq(key))
+                .filter(window_start.le(now - WINDOW_SECS)),
+        )
+        .execute(conn)?;
+        // One atomic statement per backend: read-then-write would lose
+        // increments under concurrency.
+        macro_rules! bump {
+            () => {
+                diesel::insert_into(sign_in_failures)
+                    .values((scope_key.eq(key), failures.eq(1), window_start.eq(now)))
+                    .on_conflict(scope_key)
+                    .do_update()
+                    .set(failures.eq(failures + 1))
+            };
+        }
+        match conn {
+            DbConnection::Pg(c) => bump!().execute(c)?,
+            DbConnection::Sqlite(c) => bump!().execute(c)?,
+        };
+        let (count, start): (i32, i64) = sign_in_failures
+            .filter(scope_key.eq(key))
+            .select((failures, window_start))
+            .first(conn)?;
+        if count > limit {
+            let left = (start + WINDOW_SECS - now).max(1);
+            wait = Some(wait.map_or(left, |w| w.max(left)));
         }
     }
     Ok(wait)
 }
 
-pub fn record_failure(conn: &mut DbConnection, keys: &[String], now: i64) -> Result<(), OpError> {
-    for key in keys {
-        let row: Option<(i32, i64)> = sign_in_failures::table
-            .find(key)
-            .select((sign_in_failures::failures, sign_in_failures::window_start))
-            .first(conn)
-            .optional()?;
-        match row {
-            Some((failures, start)) if start + WINDOW_SECS > now => {
-                diesel::update(sign_in_failures::table.find(key))
-                    .set(sign_in_failures::failures.eq(failures + 1))
-                    .execute(conn)?;
-            }
-            Some(_) => {
-                diesel::update(sign_in_failures::table.find(key))
-                    .set((
-                        sign_in_failures::failures.eq(1),
-                        sign_in_failures::window_start.eq(now),
-                    ))
-                    .execute(conn)?;
-            }
-            None => {
-                diesel::insert_into(sign_in_failures::table)
-                    .values((
-                        sign_in_failures::scope_key.eq(key),
-                        sign_in_failures::failures.eq(1),
-                        sign_in_failures::window_start.eq(now),
-                    ))
-                    .execute(conn)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-pub fn clear(conn: &mut DbConnection, key: &str) -> Result<(), OpError> {
-    diesel::delete(sign_in_failures::table.find(key)).execute(conn)?;
+/// Gives back a successful attempt's reservation and forgets the account's
+/// failures from that address.
+pub fn succeeded(conn: &mut DbConnection, attempt: &Attempt) -> Result<(), OpError> {
+    diesel::delete(sign_in_failures.filter(scope_key.eq(&attempt.account))).execute(conn)?;
+    diesel::update(sign_in_failures.filter(scope_key.eq(&attempt.address)))
+        .set(failures.eq(failures - 1))
+        .execute(conn)?;
     Ok(())
 }

@@ -1,4 +1,4 @@
-use chrono::{DateTime, LocalResult, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, LocalResult, NaiveDate, NaiveTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
 
 /// When a token stops working. Stored as UTC epoch seconds; a token whose
@@ -17,7 +17,12 @@ pub enum ExpiryError {
     InPast,
     #[error("The expiration time must be a whole number of seconds since 1970 (0 means never).")]
     BadEpoch,
+    #[error("The expiration date must be before the year 10000.")]
+    TooFar,
 }
+
+/// 9999-12-31 23:59:59 UTC: later instants cannot be shown as dates.
+const LATEST: i64 = 253_402_300_799;
 
 /// The server's idea of "now" and of its time zone: what a date typed on the
 /// page means, and how times are shown.
@@ -63,13 +68,18 @@ impl ServerClock {
         match self.tz.from_local_datetime(&last) {
             LocalResult::Single(t) => t.timestamp(),
             LocalResult::Ambiguous(_, later) => later.timestamp(),
-            // 23:59:59 skipped by a clock change: count it in UTC offset
-            // of the moment just before.
-            LocalResult::None => self
-                .tz
-                .from_utc_datetime(&last)
-                .timestamp()
-                .saturating_sub(3600),
+            // 23:59:59 skipped by a clock change: read it with the offset
+            // in force just before the gap.
+            LocalResult::None => {
+                let before = (1..=48)
+                    .map(|hours| last - chrono::Duration::hours(hours))
+                    .find_map(|t| self.tz.from_local_datetime(&t).earliest())
+                    .map(|t| t.offset().fix())
+                    .unwrap_or_else(|| chrono::FixedOffset::east_opt(0).expect("zero offset"));
+                last.and_local_timezone(before)
+                    .single()
+                    .map_or(0, |t| t.timestamp())
+            }
         }
     }
 }
@@ -94,7 +104,9 @@ impl Expiry {
     }
 
     fn future(at: i64, now: i64) -> Result<Self, ExpiryError> {
-        if at <= now {
+        if at > LATEST {
+            Err(ExpiryError::TooFar)
+        } else if at <= now {
             Err(ExpiryError::InPast)
         } else {
             Ok(Self::At(at))
@@ -187,6 +199,7 @@ mod tests {
             ("-5", ExpiryError::BadEpoch),
             ("soon", ExpiryError::BadEpoch),
             ("1.5", ExpiryError::BadEpoch),
+            ("253402300800", ExpiryError::TooFar),
         ] {
             assert_eq!(Expiry::parse_epoch(raw, now), Err(expected), "{raw:?}");
         }
@@ -202,6 +215,15 @@ mod tests {
         assert!(Expiry::At(now + 86_399).expires_soon(now));
         assert!(!Expiry::At(now + 86_400).expires_soon(now));
         assert!(!Expiry::At(now).expires_soon(now));
+    }
+
+    #[test]
+    fn a_date_whose_last_second_a_clock_change_skips_uses_the_offset_before() {
+        // Samoa skipped 2011-12-30 entirely (UTC-10 to UTC+14).
+        let apia = ServerClock::new(chrono_tz::Pacific::Apia);
+        let end = apia.end_of_day(NaiveDate::from_ymd_opt(2011, 12, 30).unwrap());
+        // 2011-12-30 23:59:59 at UTC-10 is 2011-12-31 09:59:59 UTC.
+        assert_eq!(end, 1_325_325_599);
     }
 
     #[test]

@@ -19,10 +19,20 @@ use super::{Account, Actor, OpError};
 pub enum Refusal {
     MalformedSecret,
     UnknownToken,
-    WrongUser { token: String },
-    Expired { token: String },
-    OwnerSuspended { token: String },
-    AddressNotAllowed { token: String, addr: IpAddr },
+    WrongUser {
+        token: String,
+    },
+    Expired {
+        token: String,
+    },
+    OwnerSuspended {
+        token: String,
+    },
+    /// `addr: None`: a trusted proxy sent a chain that could not be read.
+    AddressNotAllowed {
+        token: String,
+        addr: Option<IpAddr>,
+    },
 }
 
 pub struct Authenticated {
@@ -34,7 +44,7 @@ pub fn authenticate(
     conn: &mut DbConnection,
     username: &str,
     secret: &str,
-    client: IpAddr,
+    client: Option<IpAddr>,
     now: i64,
 ) -> Result<Result<Authenticated, Refusal>, OpError> {
     let Some(secret) = TokenSecret::parse(secret) else {
@@ -73,7 +83,7 @@ pub fn authenticate(
     if account.suspended {
         return Ok(Err(Refusal::OwnerSuspended { token: name() }));
     }
-    if !token.ips.allows(client) {
+    if !client.map_or(token.ips.is_any(), |addr| token.ips.allows(addr)) {
         return Ok(Err(Refusal::AddressNotAllowed {
             token: name(),
             addr: client,

@@ -44,10 +44,13 @@ pub fn consume(
         .select((login_links::account_id, login_links::expires_at))
         .first(conn)
         .optional()?;
-    diesel::delete(login_links::table.filter(login_links::digest.eq(digest.as_bytes())))
-        .execute(conn)?;
+    let consumed =
+        diesel::delete(login_links::table.filter(login_links::digest.eq(digest.as_bytes())))
+            .execute(conn)?;
     match found {
-        Some((account_id, expires_at)) if expires_at > now => {
+        // Only the request whose delete removed the row may use it: two at
+        // once may both read it, but only one deletes it.
+        Some((account_id, expires_at)) if expires_at > now && consumed == 1 => {
             let account = accounts::load(conn, account_id)?;
             Ok((!account.suspended).then_some(account))
         }

@@ -198,7 +198,7 @@ pub fn list(conn: &mut DbConnection, actor: &Actor, q: &ListQuery) -> Result<Tok
     };
     let total: i64 = filtered().count().get_result(conn)?;
     let per_page = q.per_page.clamp(1, 500);
-    let page = q.page.max(1);
+    let page = q.page.clamp(1, 1_000_000);
     let mut query = filtered().select(TokenRow::as_select());
     query = match (q.sort, q.direction) {
         (SortKey::Name, Direction::Asc) => query.order(tokens::name.asc()),

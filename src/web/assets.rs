@@ -1,11 +1,11 @@
 //! Static assets, built into the binary so it runs from any folder. URLs
-//! carry a version, so they can be cached for a year.
+//! carry a fingerprint of the file's content, so they can be cached for a
+//! year and still change the moment the file does.
 
 use actix_web::http::header::{CacheControl, CacheDirective, ContentType};
 use actix_web::{web, HttpResponse};
 
 pub const HTMX_VERSION: &str = "2.0.8";
-const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 struct Asset {
     name: &'static str,
@@ -31,19 +31,35 @@ const ASSETS: &[Asset] = &[
     },
 ];
 
+fn fingerprint(asset: &Asset) -> &'static str {
+    static PRINTS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+        use sha2::{Digest, Sha256};
+        ASSETS
+            .iter()
+            .map(|a| hex::encode(&Sha256::digest(a.body)[..6]))
+            .collect()
+    });
+    let index = ASSETS
+        .iter()
+        .position(|a| a.name == asset.name)
+        .expect("known asset");
+    &PRINTS[index]
+}
+
 /// The URL of a static file, for templates.
 pub fn url(name: &str) -> String {
-    format!("/static/{VERSION}/{name}")
+    let asset = ASSETS.iter().find(|a| a.name == name).expect("known asset");
+    format!("/static/{}/{name}", fingerprint(asset))
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/static/{version}/{name}", web::get().to(serve));
+    cfg.route("/static/{fingerprint}/{name}", web::get().to(serve));
 }
 
 async fn serve(path: web::Path<(String, String)>) -> HttpResponse {
-    let (version, name) = path.into_inner();
+    let (print, name) = path.into_inner();
     match ASSETS.iter().find(|a| a.name == name) {
-        Some(asset) if version == VERSION => HttpResponse::Ok()
+        Some(asset) if print == fingerprint(asset) => HttpResponse::Ok()
             .insert_header(ContentType(asset.content_type.parse().expect("valid mime")))
             .insert_header(CacheControl(vec![
                 CacheDirective::Public,

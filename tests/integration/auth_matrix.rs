@@ -118,28 +118,38 @@ async fn x_forwarded_for_counts_only_from_a_trusted_proxy() {
         .token_with("root", "v4", Expiry::Never, "192.0.2.0/24", None)
         .await
         .unwrap();
-    let call = |secret: String, forwarded: &'static str| {
+    // Each entry of `lines` is one X-Forwarded-For header line.
+    let call = |secret: String, lines: &'static [&'static str]| {
         let url = format!("{}/json-api/version?api.version=1", app.address);
         async move {
-            reqwest::Client::new()
+            let mut request = reqwest::Client::new()
                 .get(url)
-                .header("Authorization", format!("whm root:{secret}"))
-                .header("X-Forwarded-For", forwarded)
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
+                .header("Authorization", format!("whm root:{secret}"));
+            for line in lines {
+                request = request.header("X-Forwarded-For", *line);
+            }
+            request.send().await.unwrap().status().as_u16()
         }
     };
-    assert_eq!(call(v6.clone(), "2001:db8::42").await, 200);
-    assert_eq!(call(v6.clone(), "2001:db8:1::42").await, 403);
+    assert_eq!(call(v6.clone(), &["2001:db8::42"]).await, 200);
+    assert_eq!(call(v6.clone(), &["2001:db8:1::42"]).await, 403);
     assert_eq!(
-        call(v4.clone(), "203.0.113.1, 192.0.2.9").await,
+        call(v4.clone(), &["203.0.113.1, 192.0.2.9"]).await,
         200,
         "right-most hop"
     );
-    assert_eq!(call(v4.clone(), "192.0.2.9, 203.0.113.1").await, 403);
+    assert_eq!(call(v4.clone(), &["192.0.2.9, 203.0.113.1"]).await, 403);
+    // A proxy that adds its own header line: the client's forged first line
+    // does not win, and a chain that cannot be read makes the client unknown.
+    assert_eq!(call(v4.clone(), &["192.0.2.9", "203.0.113.1"]).await, 403);
+    assert_eq!(call(v4.clone(), &["203.0.113.1", "192.0.2.9"]).await, 200);
+    assert_eq!(call(v4.clone(), &["not-an-address"]).await, 403);
+    let anywhere = app.token("root", "anywhere").await;
+    assert_eq!(
+        call(anywhere, &["not-an-address"]).await,
+        200,
+        "an unrestricted token does not care"
+    );
 
     let untrusting = spawn_app().await;
     let v4 = untrusting

@@ -309,14 +309,18 @@ async fn a_user_generates_sees_once_filters_edits_and_revokes_tokens_in_chromium
         ("expired".into(), "rgba(253, 232, 231, 1)".into())
     );
 
-    // Filter by typing; the URL keeps the query.
-    css(&c, "#search").await.send_keys("ALP").await.unwrap();
-    eventually("filtered rows", || async {
-        let mut rows = row_names(&c).await;
-        rows.sort();
-        rows == ["alpha-gone", "alpha-soon"]
+    // Sort by name, then filter by typing: the URL keeps both.
+    css(&c, "th a[href*='sort=name']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    eventually("rows sorted by name", || async {
+        row_names(&c).await == ["alpha-gone", "alpha-soon", "deploy"]
     })
     .await;
+    css(&c, "#search").await.send_keys("ALP").await.unwrap();
+    eventually("filtered rows", || async { row_names(&c).await.len() == 2 }).await;
     assert!(c
         .current_url()
         .await

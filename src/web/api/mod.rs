@@ -14,7 +14,7 @@ use actix_web::http::header::{self, ContentType};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
-use crate::auth::{api_header, client_ip::client_ip};
+use crate::auth::{api_header, client_ip};
 use crate::ops::authenticate::authenticate;
 use crate::ops::{self, Actor, OpError};
 use crate::state::AppState;
@@ -100,15 +100,7 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) 
         return access_denied(&function);
     };
     let (user, secret) = (user.to_owned(), secret.to_owned());
-    let peer = req
-        .peer_addr()
-        .map(|a| a.ip())
-        .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
-    let forwarded = req
-        .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok());
-    let client = client_ip(peer, forwarded, &state.config.trusted_proxies);
+    let client = client_ip::of_request(&req, &state.config.trusted_proxies);
     let now = state.clock.now();
     let login_user = user.clone();
     let checked = state
@@ -118,7 +110,7 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) 
     let authenticated = match checked {
         Ok(Ok(a)) => a,
         Ok(Err(refusal)) => {
-            tracing::warn!(%request_id, %function, %user, %client, ?refusal, "API call refused");
+            tracing::warn!(%request_id, %function, %user, ?client, ?refusal, "API call refused");
             return access_denied(&function);
         }
         Err(e) => {
@@ -144,7 +136,7 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) 
     let answer = call(&state, &authenticated.actor, &function, &params, &context).await;
     tracing::info!(
         %request_id, %function, user = %authenticated.actor.account.username,
-        token = %authenticated.token.name, %client,
+        token = %authenticated.token.name, ?client,
         result = answer["metadata"]["result"].as_i64().unwrap_or(0),
         elapsed_us = started.elapsed().as_micros() as u64,
         "API call"

@@ -9,7 +9,7 @@ use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use askama::Template;
 
 use crate::auth::session_store::ACCOUNT_ID;
-use crate::auth::{client_ip::client_ip, csrf, password, throttle};
+use crate::auth::{client_ip, csrf, password, throttle};
 use crate::ops::{accounts, login_links, Actor, OpError};
 use crate::state::AppState;
 use crate::web::params::Params;
@@ -97,27 +97,10 @@ pub async fn login(
     let form = Params::parse("", Some(&body));
     let username = form.get("username").unwrap_or_default().trim().to_owned();
     let candidate = form.get("password").unwrap_or_default().to_owned();
-    let peer = req
-        .peer_addr()
-        .map(|a| a.ip())
-        .unwrap_or([127, 0, 0, 1].into());
-    let forwarded = req
-        .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok());
-    let addr = client_ip(peer, forwarded, &state.config.trusted_proxies);
+    let addr = client_ip::of_request(&req, &state.config.trusted_proxies);
     let now = state.clock.now();
-    let user_key = throttle::account_key(&username);
-    let addr_key = throttle::address_key(addr);
+    let attempt = throttle::Attempt::new(&username, addr);
 
-    let keys = vec![
-        (user_key.clone(), throttle::MAX_PER_ACCOUNT),
-        (addr_key.clone(), throttle::MAX_PER_ADDRESS),
-    ];
-    let blocked = state
-        .db
-        .read(move |conn| throttle::blocked_for(conn, &keys, now))
-        .await?;
     let failure = |message: String, status: StatusCode| -> Result<HttpResponse, UiError> {
         let page = LoginPage {
             chrome: Chrome::anonymous(csrf::token(&session)?, None),
@@ -126,8 +109,12 @@ pub async fn login(
         };
         render(status, &page)
     };
+    let (attempt, blocked) = state
+        .db
+        .write(move |conn| throttle::reserve(conn, &attempt, now).map(|w| (attempt, w)))
+        .await?;
     if let Some(wait) = blocked {
-        tracing::warn!(%addr, user = %username, "sign-in throttled");
+        tracing::warn!(?addr, user = %username, "sign-in throttled");
         let minutes = (wait + 59) / 60;
         return failure(
             format!("Too many failed sign-ins. Try again in {minutes} minute(s)."),
@@ -150,12 +137,8 @@ pub async fn login(
         .map_err(|e| UiError::Internal(e.into()))?;
     let usable = account.filter(|a| verified && !a.suspended && a.kind.may_own_tokens());
     let Some(account) = usable else {
-        let keys = vec![user_key, addr_key];
-        state
-            .db
-            .write(move |conn| throttle::record_failure(conn, &keys, now))
-            .await?;
-        tracing::warn!(%addr, user = %username, "sign-in failed");
+        // The reservation stands as the failure.
+        tracing::warn!(?addr, user = %username, "sign-in failed");
         return failure(
             "The user name or password is incorrect, or the account is suspended.".to_owned(),
             StatusCode::UNAUTHORIZED,
@@ -163,10 +146,10 @@ pub async fn login(
     };
     state
         .db
-        .write(move |conn| throttle::clear(conn, &user_key))
+        .write(move |conn| throttle::succeeded(conn, &attempt))
         .await?;
     start_session(&session, account.id)?;
-    tracing::info!(%addr, user = %account.username, "signed in");
+    tracing::info!(?addr, user = %account.username, "signed in");
     Ok(redirect("/tokens"))
 }
 
