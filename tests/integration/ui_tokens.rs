@@ -496,7 +496,7 @@ async fn revoke_without_javascript_confirms_on_a_page_then_redirects_with_a_mess
         .text()
         .await
         .unwrap();
-    assert!(confirm.contains("revoke the token “<strong>doomed</strong>”"));
+    assert!(confirm.contains("revoke <strong>the token “doomed”</strong>?"));
     let response = root.post("/tokens/doomed/revoke", &[]).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let list = root.get("/tokens").await.text().await.unwrap();
@@ -524,6 +524,11 @@ async fn revoke_selected_and_revoke_all() {
         .unwrap();
     assert_eq!(rows(&html), ["d", "b"]);
     assert!(html.contains("2 tokens revoked."));
+    let confirm = root.get("/tokens/revoke-all").await.text().await.unwrap();
+    assert!(
+        confirm.contains("<strong>all of your tokens</strong>"),
+        "a confirmation page without JavaScript"
+    );
     let html = root
         .post_htmx("/tokens/revoke-all", &[])
         .await

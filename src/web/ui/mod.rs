@@ -40,7 +40,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(token_form::create)),
         )
         .route("/tokens/revoke", web::post().to(tokens::revoke_selected))
-        .route("/tokens/revoke-all", web::post().to(tokens::revoke_all))
+        .service(
+            web::resource("/tokens/revoke-all")
+                .route(web::get().to(tokens::revoke_all_confirm))
+                .route(web::post().to(tokens::revoke_all)),
+        )
         .service(
             web::resource("/tokens/{name}/edit")
                 .route(web::get().to(token_form::edit_form))

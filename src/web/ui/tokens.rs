@@ -404,7 +404,10 @@ pub async fn revoke_all(
 #[template(path = "tokens/revoke.html")]
 struct RevokePage {
     chrome: Chrome,
-    name: String,
+    title: &'static str,
+    what: String,
+    pronoun: &'static str,
+    action: String,
 }
 
 /// The confirmation as a page, for browsers without JavaScript (the page
@@ -429,7 +432,27 @@ pub async fn revoke_confirm(
         StatusCode::OK,
         &RevokePage {
             chrome: Chrome::for_user(&user, &session)?,
-            name: token.name,
+            title: "Revoke API Token",
+            what: format!("the token “{}”", token.name),
+            pronoun: "it",
+            action: format!("/tokens/{}/revoke", token.name),
+        },
+    )
+}
+
+/// Revoke All's confirmation as a page, for browsers without JavaScript.
+pub async fn revoke_all_confirm(user: SignedIn, session: Session) -> Result<HttpResponse, UiError> {
+    if let Some(denied) = no_access(&user, &session)? {
+        return Ok(denied);
+    }
+    render(
+        StatusCode::OK,
+        &RevokePage {
+            chrome: Chrome::for_user(&user, &session)?,
+            title: "Revoke All API Tokens",
+            what: "all of your tokens".to_owned(),
+            pronoun: "them",
+            action: "/tokens/revoke-all".to_owned(),
         },
     )
 }
