@@ -64,8 +64,10 @@ impl Privilege {
         Self::parse(key).unwrap_or_else(|_| panic!("no privilege {key:?} in acls.tsv"))
     }
 
+    /// `all` (Everything). Asked on every API call, so looked up once.
     pub fn all() -> Self {
-        Self::named("all")
+        static ALL: LazyLock<Privilege> = LazyLock::new(|| Privilege::named("all"));
+        *ALL
     }
 
     pub fn entry(self) -> &'static AclEntry {

@@ -129,8 +129,13 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) 
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
     let params = Params::parse(req.query_string(), is_form.then_some(&body[..]));
+    // Only create_user_session hands out links; skip the work otherwise.
     let context = CallContext {
-        base_url: base_url(&req, &state),
+        base_url: if function == "create_user_session" {
+            base_url(&req, &state)
+        } else {
+            String::new()
+        },
         request_id: request_id.clone(),
     };
     let answer = call(&state, &authenticated.actor, &function, &params, &context).await;
