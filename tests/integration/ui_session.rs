@@ -373,3 +373,95 @@ async fn pages_carry_security_headers_and_assets_are_cached_by_version() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[actix_web::test]
+async fn changing_ones_password_keeps_this_session_and_ends_the_others() {
+    let app = spawn_app().await;
+    let here = app.sign_in("root", ROOT_PASSWORD).await;
+    let elsewhere = app.sign_in("root", ROOT_PASSWORD).await;
+    let form = here.get("/account/password").await;
+    assert_eq!(form.status(), StatusCode::OK);
+    let changed = here
+        .post(
+            "/account/password",
+            &[
+                ("current", ROOT_PASSWORD),
+                ("new", "a-new-root-password"),
+                ("confirm", "a-new-root-password"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&changed), "/tokens");
+    let page = here.get("/tokens").await;
+    assert_eq!(
+        page.status(),
+        StatusCode::OK,
+        "this browser stays signed in"
+    );
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .contains("Your password was changed"));
+    assert_eq!(
+        elsewhere.get("/tokens").await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let mut again = app.browser();
+    assert_eq!(
+        again.try_sign_in("root", ROOT_PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        again
+            .try_sign_in("root", "a-new-root-password")
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[actix_web::test]
+async fn a_password_change_with_a_wrong_current_password_or_a_bad_new_one_changes_nothing() {
+    let app = spawn_app().await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    for (fields, message) in [
+        (
+            [
+                ("current", "wrong-password"),
+                ("new", "a-new-password"),
+                ("confirm", "a-new-password"),
+            ],
+            "not your current password",
+        ),
+        (
+            [
+                ("current", ROOT_PASSWORD),
+                ("new", "short"),
+                ("confirm", "short"),
+            ],
+            "at least 8",
+        ),
+        (
+            [
+                ("current", ROOT_PASSWORD),
+                ("new", "a-new-password"),
+                ("confirm", "another-password"),
+            ],
+            "differ",
+        ),
+    ] {
+        let response = root.post("/account/password", &fields).await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            response.text().await.unwrap().contains(message),
+            "{message}"
+        );
+    }
+    assert_eq!(root.get("/tokens").await.status(), StatusCode::OK);
+    let mut again = app.browser();
+    assert_eq!(
+        again.try_sign_in("root", ROOT_PASSWORD).await.status(),
+        StatusCode::SEE_OTHER
+    );
+}

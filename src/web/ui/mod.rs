@@ -4,6 +4,7 @@
 
 mod accounts;
 mod error;
+mod password;
 mod privileges_form;
 mod session;
 mod token_form;
@@ -33,6 +34,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::get().to(session::login_once),
         )
         .route("/logout", web::post().to(session::logout))
+        .service(
+            web::resource("/account/password")
+                .route(web::get().to(password::form))
+                .route(web::post().to(password::change)),
+        )
         .route("/tokens", web::get().to(tokens::page))
         .service(
             web::resource("/tokens/new")

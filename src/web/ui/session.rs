@@ -155,7 +155,7 @@ pub async fn login(
 
 /// A fresh session for `account_id`: a new key (no fixation) and a new CSRF
 /// token.
-fn start_session(session: &Session, account_id: i64) -> Result<(), UiError> {
+pub(super) fn start_session(session: &Session, account_id: i64) -> Result<(), UiError> {
     session.renew();
     session.clear();
     session
