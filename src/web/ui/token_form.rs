@@ -14,7 +14,7 @@ use crate::state::AppState;
 use crate::web::params::Params;
 
 use super::privileges_form::{self, CategoryView};
-use super::tokens::no_access;
+use super::tokens::{name_in_path, no_access};
 use super::{flash, redirect, render, Chrome, SignedIn, UiError};
 
 #[derive(Default)]
@@ -257,8 +257,7 @@ pub async fn create(
 }
 
 async fn load(state: &AppState, user: &SignedIn, name: &str) -> Result<Token, UiError> {
-    let name = TokenName::parse(name)
-        .map_err(|_| UiError::from(OpError::TokenNotFound(name.to_owned())))?;
+    let name = name_in_path(name)?;
     let actor = user.actor.clone();
     Ok(state
         .db

@@ -300,6 +300,11 @@ async fn after_change(
         .body(body))
 }
 
+/// The token a URL names. A name that cannot be valid names no token.
+pub(super) fn name_in_path(raw: &str) -> Result<TokenName, UiError> {
+    TokenName::parse(raw).map_err(|_| OpError::TokenNotFound(raw.to_owned()).into())
+}
+
 fn plural(n: usize) -> &'static str {
     if n == 1 {
         ""
@@ -318,8 +323,7 @@ pub async fn revoke_one(
     if let Some(denied) = no_access(&user, &session)? {
         return Ok(denied);
     }
-    let name = TokenName::parse(&name)
-        .map_err(|_| UiError::NotFound(OpError::TokenNotFound(name.to_string()).to_string()))?;
+    let name = name_in_path(&name)?;
     let actor = user.actor.clone();
     let target = name.clone();
     let revoked = state
@@ -421,8 +425,7 @@ pub async fn revoke_confirm(
     if let Some(denied) = no_access(&user, &session)? {
         return Ok(denied);
     }
-    let name = TokenName::parse(&name)
-        .map_err(|_| UiError::NotFound(OpError::TokenNotFound(name.to_string()).to_string()))?;
+    let name = name_in_path(&name)?;
     let actor = user.actor.clone();
     let token = state
         .db
