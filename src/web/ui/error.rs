@@ -11,6 +11,14 @@ use crate::ops::OpError;
 pub enum UiError {
     #[error("sign-in required")]
     SignInRequired { htmx: bool },
+    /// Signed in, but without every Initial Privilege: the tokens pages
+    /// explain instead of showing the table.
+    #[error("the Initial Privileges are required")]
+    NoTokenAccess {
+        username: String,
+        is_root: bool,
+        csrf: String,
+    },
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -52,6 +60,7 @@ impl ResponseError for UiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::SignInRequired { .. } => StatusCode::SEE_OTHER,
+            Self::NoTokenAccess { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -71,6 +80,18 @@ impl ResponseError for UiError {
                 super::redirect("/login")
             };
         }
+        if let Self::NoTokenAccess {
+            username,
+            is_root,
+            csrf,
+        } = self
+        {
+            let mut chrome = super::Chrome::anonymous(csrf.clone(), None);
+            chrome.username = username.clone();
+            chrome.is_root = *is_root;
+            return super::render(self.status_code(), &super::tokens::NoAccessPage { chrome })
+                .unwrap_or_else(|e| e.error_response());
+        }
         let (title, message) = match self {
             Self::NotFound(m) => ("Not found", m.clone()),
             Self::Forbidden(m) => ("Not allowed", m.clone()),
@@ -83,7 +104,7 @@ impl ResponseError for UiError {
                     format!("The server could not do this. The log has the details under {id}."),
                 )
             }
-            Self::SignInRequired { .. } => unreachable!(),
+            Self::SignInRequired { .. } | Self::NoTokenAccess { .. } => unreachable!(),
         };
         let page = ErrorPage {
             title,

@@ -14,7 +14,7 @@ use crate::state::AppState;
 use crate::web::params::Params;
 
 use super::privileges_form::{self, CategoryView};
-use super::tokens::{name_in_path, no_access};
+use super::tokens::{name_in_path, TokenManager};
 use super::{flash, redirect, render, Chrome, SignedIn, UiError};
 
 #[derive(Default)]
@@ -180,13 +180,10 @@ fn place(e: OpError) -> Result<FieldErrors, UiError> {
 }
 
 pub async fn new_form(
-    user: SignedIn,
+    TokenManager(user): TokenManager,
     session: Session,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, UiError> {
-    if let Some(denied) = no_access(&user, &session)? {
-        return Ok(denied);
-    }
     let page = TokenFormPage {
         chrome: Chrome::for_user(&user, &session)?,
         editing: None,
@@ -202,14 +199,11 @@ pub async fn new_form(
 }
 
 pub async fn create(
-    user: SignedIn,
+    TokenManager(user): TokenManager,
     session: Session,
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, UiError> {
-    if let Some(denied) = no_access(&user, &session)? {
-        return Ok(denied);
-    }
     let form = Params::parse("", Some(&body));
     let now = state.clock.now();
     let invalid = |errors| -> Result<HttpResponse, UiError> {
@@ -266,14 +260,11 @@ async fn load(state: &AppState, user: &SignedIn, name: &str) -> Result<Token, Ui
 }
 
 pub async fn edit_form(
-    user: SignedIn,
+    TokenManager(user): TokenManager,
     session: Session,
     state: web::Data<AppState>,
     name: web::Path<String>,
 ) -> Result<HttpResponse, UiError> {
-    if let Some(denied) = no_access(&user, &session)? {
-        return Ok(denied);
-    }
     let token = load(&state, &user, &name).await?;
     let (expires_mode, expires_on) = match token.expiry {
         Expiry::Never => ("never", one_year_ahead(&state.clock)),
@@ -295,15 +286,12 @@ pub async fn edit_form(
 
 pub async fn update(
     _req: HttpRequest,
-    user: SignedIn,
+    TokenManager(user): TokenManager,
     session: Session,
     state: web::Data<AppState>,
     name: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, UiError> {
-    if let Some(denied) = no_access(&user, &session)? {
-        return Ok(denied);
-    }
     let current = load(&state, &user, &name).await?;
     let form = Params::parse("", Some(&body));
     let now = state.clock.now();

@@ -3,7 +3,11 @@
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use askama::Template;
 
 use crate::domain::{Expiry, ServerClock, TokenName};
@@ -208,15 +212,31 @@ pub struct NoAccessPage {
     pub chrome: Chrome,
 }
 
-/// The answer for a user who lacks any of the Initial Privileges.
-pub fn no_access(user: &SignedIn, session: &Session) -> Result<Option<HttpResponse>, UiError> {
-    if user.actor.account.holds_initial_privileges() {
-        return Ok(None);
+/// A signed-in user who may manage API tokens: WHM shows the tokens page
+/// only to those holding every Initial Privilege. Every token handler takes
+/// this instead of [`SignedIn`], so the rule is checked in one place; the
+/// others get the explanation page (see [`UiError::NoTokenAccess`]).
+pub struct TokenManager(pub SignedIn);
+
+impl FromRequest for TokenManager {
+    type Error = UiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, UiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let signed_in = SignedIn::from_request(req, payload);
+        Box::pin(async move {
+            let user = signed_in.await?;
+            if user.actor.account.holds_initial_privileges() {
+                Ok(TokenManager(user))
+            } else {
+                Err(UiError::NoTokenAccess {
+                    username: user.actor.account.username.clone(),
+                    is_root: user.actor.account.is_root(),
+                    csrf: user.csrf,
+                })
+            }
+        })
     }
-    let page = NoAccessPage {
-        chrome: Chrome::for_user(user, session)?,
-    };
-    render(StatusCode::FORBIDDEN, &page).map(Some)
 }
 
 async fn load_table(
@@ -247,13 +267,10 @@ async fn load_table(
 
 pub async fn page(
     req: HttpRequest,
-    user: SignedIn,
+    TokenManager(user): TokenManager,
     session: Session,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, UiError> {
-    if let Some(denied) = no_access(&user, &session)? {
-        return Ok(denied);
-    }
     let table = load_table(&state, &user, TableQuery::parse(req.query_string())).await?;
     if wants_partial(&req) {
         return render(StatusCode::OK, &table);
@@ -315,14 +332,11 @@ fn plural(n: usize) -> &'static str {
 
 pub async fn revoke_one(
     req: HttpRequest,
-    user: SignedIn,
+    TokenManager(user): TokenManager,
     session: Session,
     state: web::Data<AppState>,
     name: web::Path<String>,
 ) -> Result<HttpResponse, UiError> {
-    if let Some(denied) = no_access(&user, &session)? {
-        return Ok(denied);
-    }
     let name = name_in_path(&name)?;
     let actor = user.actor.clone();
     let target = name.clone();
@@ -345,14 +359,11 @@ pub async fn revoke_one(
 
 pub async fn revoke_selected(
     req: HttpRequest,
-    user: SignedIn,
+    TokenManager(user): TokenManager,
     session: Session,
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, UiError> {
-    if let Some(denied) = no_access(&user, &session)? {
-        return Ok(denied);
-    }
     let form = Params::parse("", Some(&body));
     let names: Vec<TokenName> = form
         .list("names")
@@ -382,13 +393,10 @@ pub async fn revoke_selected(
 
 pub async fn revoke_all(
     req: HttpRequest,
-    user: SignedIn,
+    TokenManager(user): TokenManager,
     session: Session,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, UiError> {
-    if let Some(denied) = no_access(&user, &session)? {
-        return Ok(denied);
-    }
     let actor = user.actor.clone();
     let revoked = state
         .db
@@ -417,14 +425,11 @@ struct RevokePage {
 /// The confirmation as a page, for browsers without JavaScript (the page
 /// otherwise asks in a dialog).
 pub async fn revoke_confirm(
-    user: SignedIn,
+    TokenManager(user): TokenManager,
     session: Session,
     state: web::Data<AppState>,
     name: web::Path<String>,
 ) -> Result<HttpResponse, UiError> {
-    if let Some(denied) = no_access(&user, &session)? {
-        return Ok(denied);
-    }
     let name = name_in_path(&name)?;
     let actor = user.actor.clone();
     let token = state
@@ -444,10 +449,10 @@ pub async fn revoke_confirm(
 }
 
 /// Revoke All's confirmation as a page, for browsers without JavaScript.
-pub async fn revoke_all_confirm(user: SignedIn, session: Session) -> Result<HttpResponse, UiError> {
-    if let Some(denied) = no_access(&user, &session)? {
-        return Ok(denied);
-    }
+pub async fn revoke_all_confirm(
+    TokenManager(user): TokenManager,
+    session: Session,
+) -> Result<HttpResponse, UiError> {
     render(
         StatusCode::OK,
         &RevokePage {
