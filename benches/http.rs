@@ -1,24 +1,65 @@
-//! HTTP benchmark: throughput and latency of an authenticated WHM API call
-//! (`version`) and of the tokens page (one user's filtered list), next to
-//! an unauthenticated static file of the same server, in the same run, on
-//! SQLite and (when WHM_TOKENS_BENCH_PG_URL is set) PostgreSQL, with 10 and
-//! with 100,000 tokens in the store. Load comes from `wrk` (Debian package).
+//! HTTP benchmark of the release binary, run as its own process with its
+//! default settings, on SQLite and (when WHM_TOKENS_BENCH_PG_URL is set)
+//! PostgreSQL in the same run. Load comes from `wrk` (Debian package) and
+//! from this program; every target is on loopback, and every loop stops by
+//! itself.
 //!
 //!     cargo bench --bench http
 //!     WHM_TOKENS_BENCH_PG_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench --bench http
 //!
-//! Knobs: WHM_TOKENS_BENCH_SECONDS (default 5), WHM_TOKENS_BENCH_TOKENS
-//! (default "10,100000"), WHM_TOKENS_BENCH_CONNECTIONS (default 16).
+//! It prints Markdown tables: requests per second and the ratio to a
+//! baseline measured in the same run:
+//! - a bare actix-web route serving app.css's bytes with no middleware
+//!   (the baseline of the app's own static asset);
+//! - the app's static asset (the baseline of authenticated `version`);
+//! - `version` alone (the baseline of `version` during a sign-in storm of
+//!   200 concurrent wrong passwords from 127.0.0.2–127.0.0.201, with the
+//!   server's peak RSS and threads);
+//! - `api_token_list` and every tokens-page view for an owner with 10
+//!   tokens (the baseline of the same for an owner with 10,000), with the
+//!   list's time per call and the memory one call and 32 concurrent calls
+//!   add.
+//!
+//! Knobs: WHM_TOKENS_BENCH_SECONDS (per wrk run, default 3),
+//! WHM_TOKENS_BENCH_CONNECTIONS (default 32), WHM_TOKENS_BENCH_BIG (default
+//! 10000).
 
-// The integration tests' harness: the same app, started the same way.
-#[allow(dead_code)]
-#[path = "../tests/integration/helpers.rs"]
-mod helpers;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use std::process::Command;
-use std::time::Instant;
+use diesel::prelude::*;
+use rand::Rng;
 
-use helpers::{spawn_app_on, TestDatabase, ROOT_PASSWORD};
+use whm_tokens::auth::password;
+use whm_tokens::db::schema::tokens;
+use whm_tokens::db::Db;
+use whm_tokens::domain::{Expiry, IpAllowList, Password, TokenName, Username};
+use whm_tokens::ops::accounts::{self, NewAccount};
+use whm_tokens::ops::tokens::{self as token_ops, NewToken};
+use whm_tokens::ops::{AccountKind, Actor};
+
+const ROOT_PASSWORD: &str = "bench-root-password";
+const USER_PASSWORD: &str = "bench-user-password";
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_owned())
+}
+
+#[derive(Clone, Copy)]
+struct Knobs {
+    seconds: u64,
+    connections: u32,
+    big: usize,
+}
+
+// ---------------------------------------------------------------- wrk
 
 struct Measured {
     rps: f64,
@@ -26,16 +67,12 @@ struct Measured {
     p99: String,
 }
 
-fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| default.to_owned())
-}
-
-fn wrk(url: &str, headers: &[String], seconds: &str, connections: &str) -> Measured {
+fn wrk(knobs: &Knobs, url: &str, headers: &[String], seconds: u64) -> Measured {
     let mut cmd = Command::new("wrk");
     cmd.args([
-        "-t2",
+        "-t1",
         "-c",
-        connections,
+        &knobs.connections.to_string(),
         "-d",
         &format!("{seconds}s"),
         "--latency",
@@ -66,69 +103,540 @@ fn wrk(url: &str, headers: &[String], seconds: &str, connections: &str) -> Measu
     }
 }
 
-/// One store size on one backend: `total - 10` tokens belong to another
-/// account and 10 to root, so root's page stays one page whatever the total.
-async fn scenario(
-    backend: &str,
-    pg_admin: Option<String>,
-    total: usize,
-    seconds: &str,
-    connections: &str,
-) {
-    let app = spawn_app_on(TestDatabase::create_on(pg_admin), |c| {
-        c.workers = Some(2);
-        c.db_pool_size = 8;
-    })
-    .await;
-    let seeding = Instant::now();
-    app.create_reseller("filler", None).await;
-    app.bulk_tokens("filler", total.saturating_sub(10)).await;
-    let mut secret = String::new();
-    for i in 0..total.min(10) {
-        secret = app.token("root", &format!("root-{i}")).await;
-    }
-    eprintln!(
-        "{backend}: seeded {total} tokens in {:.1}s",
-        seeding.elapsed().as_secs_f64()
-    );
-    let cookie = app.sign_in("root", ROOT_PASSWORD).await.cookie_header();
+// ---------------------------------------------------------------- the server process
 
-    let base = app.address.clone();
-    let runs = [
-        (
-            "static file (baseline)",
-            format!("{base}{}", whm_tokens::web::assets::url("app.css")),
-            vec![],
-        ),
-        (
-            "API version, authenticated",
-            format!("{base}/json-api/version?api.version=1"),
-            vec![format!("Authorization: whm root:{secret}")],
-        ),
-        (
-            "tokens page, filtered (htmx)",
-            format!("{base}/tokens?q=root"),
-            vec![format!("Cookie: {cookie}"), "HX-Request: true".to_owned()],
-        ),
-    ];
-    let (seconds, connections) = (seconds.to_owned(), connections.to_owned());
-    let results = actix_web::web::block(move || {
-        runs.into_iter()
-            .map(|(label, url, headers)| (label, wrk(&url, &headers, &seconds, &connections)))
-            .collect::<Vec<_>>()
+struct Server {
+    child: Child,
+    base: String,
+    log: PathBuf,
+    data_dir: PathBuf,
+}
+
+impl Server {
+    fn start(database_url: &str) -> Self {
+        let tag = format!("{:08x}", rand::rng().random::<u32>());
+        let data_dir = std::env::temp_dir().join(format!("whm-bench-{tag}"));
+        std::fs::create_dir_all(&data_dir).unwrap();
+        let log = data_dir.join("server.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_whm-tokens"))
+            .env("DATABASE_URL", database_url)
+            .env("WHM_TOKENS_DATA_DIR", &data_dir)
+            .env("WHM_TOKENS_LISTEN", "127.0.0.1:0")
+            .env("WHM_TOKENS_ROOT_PASSWORD", ROOT_PASSWORD)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start the whm-tokens binary");
+        let started = Instant::now();
+        let base = loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if let Some(line) = text.lines().find(|l| l.contains("is listening on ")) {
+                break line.rsplit(' ').next().unwrap().trim().to_owned();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the server did not start:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        Self {
+            child,
+            base,
+            log,
+            data_dir,
+        }
+    }
+
+    fn status_field(&self, name: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn rss_kib(&self) -> u64 {
+        self.status_field("VmRSS:")
+    }
+
+    fn peak_kib(&self) -> u64 {
+        self.status_field("VmHWM:")
+    }
+
+    fn threads(&self) -> u64 {
+        self.status_field("Threads:")
+    }
+
+    /// Starts counting the peak RSS afresh (Linux: clear_refs 5).
+    fn reset_peak(&self) {
+        let _ = std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+// ---------------------------------------------------------------- seeding
+
+struct Owner {
+    name: &'static str,
+    /// A token with every privilege the owner holds.
+    secret: String,
+    cookie: String,
+}
+
+async fn actor(db: &Db, name: &'static str) -> Actor {
+    let (account, _) = db
+        .read(move |c| accounts::find_for_sign_in(c, name))
+        .await
+        .unwrap()
+        .unwrap();
+    Actor::signed_in(account)
+}
+
+/// A reseller with `n` tokens (a third never expire), one of them usable.
+async fn seed_owner(db: &Db, base: &str, name: &'static str, n: usize) -> Owner {
+    let root = actor(db, "root").await;
+    let hash = password::hash(&Password::parse(USER_PASSWORD).unwrap()).unwrap();
+    let now = chrono::Utc::now().timestamp();
+    db.write(move |c| {
+        accounts::create(
+            c,
+            &root,
+            NewAccount {
+                username: Username::parse(name).unwrap(),
+                kind: AccountKind::Reseller,
+                owner: None,
+                password_hash: Some(hash),
+                privileges: None,
+            },
+            now,
+        )
     })
     .await
     .unwrap();
-    let baseline = results[0].1.rps;
-    for (label, m) in &results {
-        println!(
-            "| {backend} | {total} | {label} | {:.0} | {} | {} | {:.2} |",
-            m.rps,
-            m.p50,
-            m.p99,
-            m.rps / baseline
+    let owner = actor(db, name).await;
+    let owner_id = owner.account.id;
+    let filler = n.saturating_sub(1);
+    db.write(move |c| {
+        for i in 0..filler {
+            let mut digest = vec![0u8; 32];
+            rand::rng().fill(&mut digest[..]);
+            diesel::insert_into(tokens::table)
+                .values((
+                    tokens::account_id.eq(owner_id),
+                    tokens::name.eq(format!("bulk-{i:05}")),
+                    tokens::digest.eq(digest),
+                    tokens::created_at.eq(now - i as i64),
+                    tokens::expires_at.eq((i % 3 != 0).then_some(now + 86_400 + i as i64)),
+                    tokens::allowed_ips.eq(""),
+                    tokens::privileges.eq("all"),
+                ))
+                .execute(c)?;
+        }
+        Ok::<_, anyhow::Error>(())
+    })
+    .await
+    .unwrap();
+    let created = db
+        .write(move |c| {
+            token_ops::create(
+                c,
+                &owner,
+                NewToken {
+                    name: TokenName::parse("bench-admin").unwrap(),
+                    expiry: Expiry::Never,
+                    ips: IpAllowList::any(),
+                    privileges: None,
+                },
+                now,
+            )
+        })
+        .await
+        .unwrap();
+    Owner {
+        name,
+        secret: created.secret.expose().to_owned(),
+        cookie: sign_in(base, name, USER_PASSWORD).await,
+    }
+}
+
+fn csrf_in(html: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker).expect("a CSRF field") + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+async fn sign_in(base: &str, user: &str, password: &str) -> String {
+    let jar = Arc::new(reqwest::cookie::Jar::default());
+    let http = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = http
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let answer = http
+        .post(format!("{base}/login"))
+        .form(&[
+            ("csrf_token", csrf_in(&page).as_str()),
+            ("username", user),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 303, "sign-in of {user} failed");
+    use reqwest::cookie::CookieStore;
+    jar.cookies(&base.parse().unwrap())
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+// ---------------------------------------------------------------- the storm
+
+struct Storm {
+    stop: Arc<AtomicBool>,
+    attempts: Arc<AtomicU64>,
+    handles: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// 200 clients, one per loopback source address, each posting wrong
+/// passwords as fast as answers come, until stopped (or 60 s at most).
+async fn start_storm(base: &str) -> Storm {
+    let stop = Arc::new(AtomicBool::new(false));
+    let attempts = Arc::new(AtomicU64::new(0));
+    let mut handles = Vec::new();
+    for i in 0..200u32 {
+        // 127.0.0.2 to 127.0.0.201: each client its own address.
+        let source = IpAddr::V4(Ipv4Addr::new(127, 0, 0, (2 + i) as u8));
+        let base = base.to_owned();
+        let stop = stop.clone();
+        let attempts = attempts.clone();
+        handles.push(tokio::spawn(async move {
+            let http = reqwest::Client::builder()
+                .local_address(source)
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap();
+            let Ok(page) = http.get(format!("{base}/login")).send().await else {
+                return;
+            };
+            let csrf = csrf_in(&page.text().await.unwrap_or_default());
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let mut n = 0u32;
+            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                n += 1;
+                let user = format!("guess{i}x{n}");
+                let sent = http
+                    .post(format!("{base}/login"))
+                    .form(&[
+                        ("csrf_token", csrf.as_str()),
+                        ("username", user.as_str()),
+                        ("password", "wrong-password-guess"),
+                    ])
+                    .send()
+                    .await;
+                attempts.fetch_add(1, Ordering::Relaxed);
+                if sent.is_err() {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }));
+    }
+    Storm {
+        stop,
+        attempts,
+        handles,
+    }
+}
+
+impl Storm {
+    async fn stop(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        for h in self.handles {
+            let _ = h.await;
+        }
+        self.attempts.load(Ordering::Relaxed)
+    }
+}
+
+// ---------------------------------------------------------------- the baseline server
+
+/// A bare actix-web route serving the same bytes as the app's app.css,
+/// with no middleware: what the app's own static asset is held to.
+fn start_bare_server(bytes: Vec<u8>) -> (String, actix_web::dev::ServerHandle) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let bytes = actix_web::web::Bytes::from(bytes);
+    let server = actix_web::HttpServer::new(move || {
+        let bytes = bytes.clone();
+        actix_web::App::new().route(
+            "/app.css",
+            actix_web::web::get().to(move || {
+                let bytes = bytes.clone();
+                async move {
+                    actix_web::HttpResponse::Ok()
+                        .content_type("text/css")
+                        .body(bytes)
+                }
+            }),
+        )
+    })
+    .workers(2)
+    .listen(listener)
+    .unwrap()
+    .run();
+    let handle = server.handle();
+    std::thread::spawn(move || actix_web::rt::System::new().block_on(server));
+    (format!("http://127.0.0.1:{port}/app.css"), handle)
+}
+
+// ---------------------------------------------------------------- the scenario
+
+fn row(backend: &str, what: &str, m: &Measured, baseline: f64, of: &str) {
+    println!(
+        "| {backend} | {what} | {:.0} | {} | {} | {:.2}× {of} |",
+        m.rps,
+        m.p50,
+        m.p99,
+        m.rps / baseline
+    );
+}
+
+async fn median_ms(http: &reqwest::Client, url: &str, auth: &str, n: usize) -> (f64, usize) {
+    let mut times = Vec::new();
+    let mut size = 0;
+    for _ in 0..n {
+        let started = Instant::now();
+        let body = http
+            .get(url)
+            .header("Authorization", auth)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+        size = body.len();
+    }
+    times.sort_by(f64::total_cmp);
+    (times[n / 2], size)
+}
+
+async fn scenario(backend: &str, url: &str, knobs: &Knobs) {
+    let server = Server::start(url);
+    let base = server.base.clone();
+    let db = Db::connect(url, 2).unwrap();
+    let seeding = Instant::now();
+    let small = seed_owner(&db, &base, "small", 10).await;
+    let big = seed_owner(&db, &base, "big", knobs.big).await;
+    eprintln!(
+        "{backend}: seeded 10 and {} tokens in {:.1}s",
+        knobs.big,
+        seeding.elapsed().as_secs_f64()
+    );
+    let secs = knobs.seconds;
+
+    // Static asset and authenticated version.
+    let css_path = whm_tokens::web::assets::url("app.css");
+    let css = reqwest::get(format!("{base}{css_path}"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    let (bare_url, bare) = start_bare_server(css);
+    let k = knobs;
+    let (bare_m, static_m, version_m) = {
+        let (bare_url, static_url) = (bare_url.clone(), format!("{base}{css_path}"));
+        let version_url = format!("{base}/json-api/version?api.version=1");
+        let auth = vec![format!(
+            "Authorization: whm {}:{}",
+            small.name, small.secret
+        )];
+        let knobs = *k;
+        actix_web::web::block(move || {
+            (
+                wrk(&knobs, &bare_url, &[], secs),
+                wrk(&knobs, &static_url, &[], secs),
+                wrk(&knobs, &version_url, &auth, secs),
+            )
+        })
+        .await
+        .unwrap()
+    };
+    bare.stop(true).await;
+    row(
+        backend,
+        "bare actix-web route, same bytes",
+        &bare_m,
+        bare_m.rps,
+        "bare",
+    );
+    row(
+        backend,
+        "static asset (app.css)",
+        &static_m,
+        bare_m.rps,
+        "bare",
+    );
+    row(
+        backend,
+        "API `version`, authenticated",
+        &version_m,
+        static_m.rps,
+        "static",
+    );
+
+    // The sign-in storm, with `version` measured during it.
+    let rss_before = server.rss_kib();
+    server.reset_peak();
+    let storm = start_storm(&base).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let during = {
+        let url = format!("{base}/json-api/version?api.version=1");
+        let auth = vec![format!(
+            "Authorization: whm {}:{}",
+            small.name, small.secret
+        )];
+        let knobs = *k;
+        actix_web::web::block(move || wrk(&knobs, &url, &auth, secs + 2))
+            .await
+            .unwrap()
+    };
+    let threads = server.threads();
+    let attempts = storm.stop().await;
+    let peak = server.peak_kib();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = server.rss_kib();
+    row(
+        backend,
+        "API `version` during the sign-in storm",
+        &during,
+        version_m.rps,
+        "alone",
+    );
+    println!(
+        "| {backend} | storm: {attempts} wrong sign-ins from 200 addresses | RSS {} MiB before, peak **{} MiB**, {} MiB 2 s after; {threads} threads | | | |",
+        rss_before / 1024,
+        peak / 1024,
+        after / 1024
+    );
+
+    // api_token_list: throughput, time per call, memory.
+    let list = |o: &Owner| {
+        (
+            format!("{base}/json-api/api_token_list?api.version=1"),
+            format!("whm {}:{}", o.name, o.secret),
+        )
+    };
+    let http = reqwest::Client::new();
+    let (small_url, small_auth) = list(&small);
+    let (big_url, big_auth) = list(&big);
+    let (small_ms, small_size) = median_ms(&http, &small_url, &small_auth, 9).await;
+    let (big_ms, big_size) = median_ms(&http, &big_url, &big_auth, 9).await;
+    let base_rss = server.rss_kib();
+    server.reset_peak();
+    median_ms(&http, &big_url, &big_auth, 1).await;
+    let one_call = server.peak_kib().saturating_sub(base_rss);
+    server.reset_peak();
+    let base_rss = server.rss_kib();
+    let concurrent = futures_util::future::join_all((0..32).map(|_| {
+        let http = http.clone();
+        let (u, a) = (big_url.clone(), big_auth.clone());
+        async move { median_ms(&http, &u, &a, 1).await }
+    }))
+    .await;
+    let thirty_two = server.peak_kib().saturating_sub(base_rss);
+    let slowest = concurrent.iter().map(|c| c.0).fold(0.0, f64::max);
+    println!(
+        "| {backend} | `api_token_list`, 10 tokens | {small_ms:.1} ms a call, {small_size} bytes | | | |"
+    );
+    println!(
+        "| {backend} | `api_token_list`, {} tokens | {big_ms:.1} ms a call, {big_size} bytes; one call +{} MiB peak, 32 at once +{} MiB (slowest {slowest:.0} ms) | | | |",
+        knobs.big,
+        one_call / 1024,
+        thirty_two / 1024
+    );
+
+    // The tokens page: each view for 10 and for many tokens.
+    let last_page = knobs.big.div_ceil(25);
+    let views: Vec<(String, String)> = vec![
+        ("first page".into(), "/tokens".into()),
+        ("sort Name ↑".into(), "/tokens?sort=name&dir=asc".into()),
+        ("sort Name ↓".into(), "/tokens?sort=name&dir=desc".into()),
+        (
+            "sort Created ↑".into(),
+            "/tokens?sort=created&dir=asc".into(),
+        ),
+        (
+            "sort Created ↓".into(),
+            "/tokens?sort=created&dir=desc".into(),
+        ),
+        (
+            "sort Expires ↑".into(),
+            "/tokens?sort=expires&dir=asc".into(),
+        ),
+        (
+            "sort Expires ↓".into(),
+            "/tokens?sort=expires&dir=desc".into(),
+        ),
+        ("filter by name".into(), "/tokens?q=bulk-0001".into()),
+        ("last page".into(), format!("/tokens?page={last_page}")),
+    ];
+    let mut rows = Vec::new();
+    for (label, path) in views {
+        let url = format!("{base}{path}");
+        let (small_cookie, big_cookie) = (small.cookie.clone(), big.cookie.clone());
+        let knobs = *k;
+        let (s, b) = actix_web::web::block(move || {
+            let h = |c: &str| vec![format!("Cookie: {c}"), "HX-Request: true".to_owned()];
+            (
+                wrk(&knobs, &url, &h(&small_cookie), secs),
+                wrk(&knobs, &url, &h(&big_cookie), secs),
+            )
+        })
+        .await
+        .unwrap();
+        rows.push((label, s, b));
+    }
+    for (label, s, b) in &rows {
+        row(
+            backend,
+            &format!("tokens page, {label}, 10 tokens"),
+            s,
+            s.rps,
+            "10",
+        );
+        row(
+            backend,
+            &format!("tokens page, {label}, {} tokens", knobs.big),
+            b,
+            s.rps,
+            "10",
         );
     }
+    drop(server);
 }
 
 fn main() {
@@ -136,32 +644,48 @@ fn main() {
         eprintln!("wrk is not installed: apt-get install wrk");
         std::process::exit(1);
     }
-    let seconds = env_or("WHM_TOKENS_BENCH_SECONDS", "5");
-    let connections = env_or("WHM_TOKENS_BENCH_CONNECTIONS", "16");
-    let totals: Vec<usize> = env_or("WHM_TOKENS_BENCH_TOKENS", "10,100000")
-        .split(',')
-        .filter_map(|n| n.trim().parse().ok())
-        .collect();
+    let knobs = Knobs {
+        seconds: env_or("WHM_TOKENS_BENCH_SECONDS", "3").parse().unwrap_or(3),
+        connections: env_or("WHM_TOKENS_BENCH_CONNECTIONS", "32")
+            .parse()
+            .unwrap_or(32),
+        big: env_or("WHM_TOKENS_BENCH_BIG", "10000")
+            .parse()
+            .unwrap_or(10_000),
+    };
     let pg = std::env::var("WHM_TOKENS_BENCH_PG_URL")
         .ok()
         .filter(|u| !u.is_empty());
-    println!("| backend | tokens in store | route | requests/s | p50 | p99 | ratio to static |");
-    println!("|---|---|---|---|---|---|---|");
-    actix_web::rt::System::new().block_on(async {
-        for &total in &totals {
-            scenario("SQLite", None, total, &seconds, &connections).await;
+    println!("| backend | what | requests/s | p50 | p99 | ratio |");
+    println!("|---|---|---|---|---|---|");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, async {
+        let file = std::env::temp_dir().join(format!(
+            "whm-bench-{:08x}.sqlite3",
+            rand::rng().random::<u32>()
+        ));
+        let url = file.display().to_string();
+        scenario("SQLite", &url, &knobs).await;
+        for ext in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{url}{ext}"));
         }
-        if let Some(pg) = &pg {
-            for &total in &totals {
-                scenario(
-                    "PostgreSQL",
-                    Some(pg.clone()),
-                    total,
-                    &seconds,
-                    &connections,
-                )
-                .await;
-            }
+        if let Some(admin) = &pg {
+            let name = format!("whm_bench_{:08x}", rand::rng().random::<u32>());
+            let mut conn =
+                diesel::PgConnection::establish(admin).expect("PostgreSQL for the bench");
+            diesel::sql_query(format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .unwrap();
+            let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+            scenario("PostgreSQL", &url, &knobs).await;
+            diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut conn)
+                .unwrap();
         }
     });
 }

@@ -31,6 +31,14 @@ fn anyhow_of(e: OpError) -> anyhow::Error {
     }
 }
 
+/// Hashes on a password worker of its own: the command does one hash, but
+/// through the same bounded path as the server.
+async fn one_hash(password: crate::domain::Password) -> anyhow::Result<String> {
+    password::PasswordWorkers::start(1, 0)
+        .hash_now(password)
+        .await?
+}
+
 /// Creates an account as root and returns its generated password.
 pub async fn create_account(
     db: &Db,
@@ -43,7 +51,7 @@ pub async fn create_account(
     let owner = owner.map(Username::parse).transpose()?;
     let password = password::generate();
     let shown = password.expose().to_owned();
-    let hash = actix_web::web::block(move || password::hash(&password)).await??;
+    let hash = one_hash(password).await?;
     let now = chrono::Utc::now().timestamp();
     db.write(move |conn| {
         accounts::create(
@@ -79,7 +87,7 @@ pub async fn reset_password(db: &Db, username: &str) -> anyhow::Result<String> {
     let (account, _) = found.ok_or_else(|| anyhow::anyhow!("no account named {username}"))?;
     let password = password::generate();
     let shown = password.expose().to_owned();
-    let hash = actix_web::web::block(move || password::hash(&password)).await??;
+    let hash = one_hash(password).await?;
     db.write(move |conn| accounts::set_password(conn, account.id, &hash))
         .await
         .map_err(anyhow_of)?;
@@ -113,12 +121,13 @@ pub async fn api_call(
             .unwrap_or_else(|| format!("http://{}", state.config.listen)),
         request_id: "cli".into(),
     };
-    Ok(api::call(
+    let answer = api::call(
         state,
         &actor,
         function,
         &Params::from_pairs(pairs),
         &context,
     )
-    .await)
+    .await;
+    Ok(serde_json::from_slice(&answer.body)?)
 }

@@ -8,6 +8,8 @@ use chrono_tz::Tz;
 use clap::{Args, Parser, Subcommand};
 use ipnet::IpNet;
 
+use crate::auth::password::PasswordWorkers;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "whm-tokens",
@@ -126,6 +128,19 @@ pub struct Settings {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "WHM_TOKENS_WORKERS", global = true)]
     pub workers: Option<usize>,
+    /// Password checks (argon2id, about 19 MiB each) run at once; default:
+    /// half the cores, at least 1.
+    #[arg(long, env = "WHM_TOKENS_PASSWORD_CONCURRENCY", global = true)]
+    pub password_concurrency: Option<usize>,
+    /// Password checks that may wait for a free one; past that, sign-ins and
+    /// password changes are refused at once with 503 and Retry-After.
+    #[arg(
+        long,
+        env = "WHM_TOKENS_PASSWORD_QUEUE",
+        default_value_t = 8,
+        global = true
+    )]
+    pub password_queue: usize,
 }
 
 /// Settings after parsing: what the rest of the program uses.
@@ -142,6 +157,8 @@ pub struct Config {
     pub root_password: Option<String>,
     pub db_pool_size: u32,
     pub workers: Option<usize>,
+    pub password_concurrency: usize,
+    pub password_queue: usize,
 }
 
 impl Settings {
@@ -196,6 +213,11 @@ impl Settings {
             root_password: self.root_password,
             db_pool_size: self.db_pool_size.max(1),
             workers: self.workers,
+            password_concurrency: self
+                .password_concurrency
+                .unwrap_or_else(PasswordWorkers::default_threads)
+                .max(1),
+            password_queue: self.password_queue,
         })
     }
 }

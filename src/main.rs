@@ -11,12 +11,16 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve);
     let quiet = !matches!(command, Command::Serve);
+    // Log lines go through a queue to a thread of their own, so a slow
+    // terminal or pipe never holds up a request; colours only on a terminal.
+    let (writer, _log_guard) = tracing_appender::non_blocking(std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| EnvFilter::new(if quiet { "warn" } else { "info" })),
         )
-        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(writer)
         .init();
     let config = cli.settings.resolve()?;
     let (db, root_password) = prepare(&config).await?;
@@ -26,6 +30,17 @@ async fn main() -> anyhow::Result<()> {
              It is shown only this once. Change it any time with `whm-tokens reset-password root`.\n"
         );
     }
+    let changes_settle = {
+        let backend = db.backend();
+        move || async move {
+            // Other instances hear of a change on PostgreSQL within a few
+            // polls of their listener: let it land before the caller, who
+            // may be a script calling the API next, goes on.
+            if backend == whm_tokens::db::Backend::Postgres {
+                actix_web::rt::time::sleep(whm_tokens::db::changes::POLL * 10).await;
+            }
+        }
+    };
     match command {
         Command::Serve => {
             let listen = config.listen;
@@ -48,10 +63,12 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let password = cli::create_account(&db, &username, reseller, owner.as_deref()).await?;
             println!("Created {username}. Password (shown once): {password}");
+            changes_settle().await;
         }
         Command::ResetPassword { username } => {
             let password = cli::reset_password(&db, &username).await?;
             println!("New password for {username} (shown once): {password}");
+            changes_settle().await;
         }
         Command::Api {
             user,
@@ -61,6 +78,7 @@ async fn main() -> anyhow::Result<()> {
             let state = AppState::new(db, config);
             let answer = cli::api_call(&state, &user, &function, &params).await?;
             println!("{}", serde_json::to_string_pretty(&answer)?);
+            changes_settle().await;
             if answer["metadata"]["result"] != 1 {
                 std::process::exit(1);
             }

@@ -65,6 +65,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         let workers = config.workers;
         let key = Key::from(&config.session_key);
+        db.follow_changes();
         let state = AppState::new(db, config);
         let secure = state.config.secure_cookies;
         let mut server = HttpServer::new(move || {

@@ -1,23 +1,31 @@
 use std::sync::Arc;
 
+use crate::auth::password::PasswordWorkers;
+use crate::auth::token_cache::TokenCache;
 use crate::config::Config;
 use crate::db::Db;
 use crate::domain::ServerClock;
 
-/// What every handler shares: the store, the clock and the settings.
+/// What every handler shares: the store, the clock, the settings, the
+/// password workers and the cache of checked tokens.
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
     pub clock: ServerClock,
     pub config: Arc<Config>,
+    pub passwords: PasswordWorkers,
+    pub tokens: Arc<TokenCache>,
 }
 
 impl AppState {
     pub fn new(db: Db, config: Config) -> Self {
+        let passwords = PasswordWorkers::start(config.password_concurrency, config.password_queue);
         Self {
             db,
             clock: ServerClock::new(config.time_zone),
             config: Arc::new(config),
+            passwords,
+            tokens: Arc::new(TokenCache::default()),
         }
     }
 }

@@ -7,3 +7,4 @@ pub mod csrf;
 pub mod password;
 pub mod session_store;
 pub mod throttle;
+pub mod token_cache;

@@ -1,7 +1,10 @@
-//! argon2id password hashes. Both functions are slow on purpose: call them
-//! from a blocking thread, never from an async one.
+//! argon2id password hashes. Both functions are slow on purpose and take
+//! about 19 MiB each: requests reach them only through [`PasswordWorkers`],
+//! which bounds how many run and how many wait.
 
-use std::sync::LazyLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -39,6 +42,123 @@ pub fn verify(stored: Option<&str>, candidate: &str) -> bool {
     ok && real
 }
 
+/// Refused at once: every password worker is busy and the queue is full.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("The server is busy checking other passwords. Try again in a few seconds.")]
+pub struct Busy;
+
+/// Seconds a refused caller is asked to wait (`Retry-After`).
+pub const RETRY_AFTER_SECS: u32 = 2;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A fixed set of threads that do all password hashing and checking, with
+/// a short queue in front. Memory stays at about 19 MiB a thread whatever
+/// arrives, and a storm of sign-ins cannot take the CPU from API calls.
+#[derive(Clone)]
+pub struct PasswordWorkers {
+    jobs: mpsc::Sender<Job>,
+    /// Jobs running or waiting.
+    in_flight: Arc<AtomicUsize>,
+    capacity: usize,
+}
+
+/// A place in the queue, taken before any other work for a request is done
+/// and given back when dropped.
+pub struct Slot {
+    workers: PasswordWorkers,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.workers.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl PasswordWorkers {
+    /// `threads` checks run at once; `queue` more may wait.
+    pub fn start(threads: usize, queue: usize) -> Self {
+        let threads = threads.max(1);
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("password-{i}"))
+                .spawn(move || loop {
+                    let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                })
+                .expect("spawn a password worker");
+        }
+        Self {
+            jobs: tx,
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            capacity: threads + queue,
+        }
+    }
+
+    /// Half the cores, at least one: the default number of threads.
+    pub fn default_threads() -> usize {
+        std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+    }
+
+    /// Takes a place, or refuses at once when all are taken.
+    pub fn try_slot(&self) -> Result<Slot, Busy> {
+        let taken = self
+            .in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.capacity).then_some(n + 1)
+            });
+        match taken {
+            Ok(_) => Ok(Slot {
+                workers: self.clone(),
+            }),
+            Err(_) => Err(Busy),
+        }
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        _slot: Slot,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move || {
+                let _ = tx.send(f());
+            }))
+            .map_err(|_| anyhow::anyhow!("the password workers have stopped"))?;
+        rx.await
+            .map_err(|_| anyhow::anyhow!("a password worker stopped mid-job"))
+    }
+
+    /// [`verify`] on a worker, holding `slot` until it is done.
+    pub async fn verify(
+        &self,
+        slot: Slot,
+        stored: Option<String>,
+        candidate: String,
+    ) -> anyhow::Result<bool> {
+        self.run(slot, move || verify(stored.as_deref(), &candidate))
+            .await
+    }
+
+    /// [`hash`] on a worker, holding `slot` until it is done.
+    pub async fn hash(&self, slot: Slot, password: Password) -> anyhow::Result<String> {
+        self.run(slot, move || hash(&password)).await?
+    }
+
+    /// Takes a place and hashes: for callers with nothing to do first.
+    pub async fn hash_now(&self, password: Password) -> Result<anyhow::Result<String>, Busy> {
+        let slot = self.try_slot()?;
+        Ok(self.hash(slot, password).await)
+    }
+}
+
 /// A random password for accounts created from the command line.
 pub fn generate() -> Password {
     use rand::distr::{Alphanumeric, SampleString};
@@ -60,6 +180,26 @@ mod tests {
         assert!(!verify(Some(&h), "wrong horse"));
         assert!(!verify(None, "not-a-real-password"));
         assert!(!verify(Some("garbage"), "correct horse"));
+    }
+
+    #[actix_web::test]
+    async fn workers_refuse_at_once_when_every_place_is_taken() {
+        let workers = PasswordWorkers::start(1, 1);
+        let first = workers.try_slot().expect("a place for the running job");
+        let second = workers.try_slot().expect("a place in the queue");
+        assert!(workers.try_slot().is_err(), "a third must be refused");
+        drop(second);
+        let again = workers.try_slot().expect("a place is free again");
+        let p = Password::parse("correct horse").unwrap();
+        let h = workers.hash(again, p).await.unwrap();
+        assert!(workers
+            .verify(first, Some(h), "correct horse".into())
+            .await
+            .unwrap());
+        assert!(
+            workers.try_slot().is_ok(),
+            "finished jobs give their places back"
+        );
     }
 
     #[test]

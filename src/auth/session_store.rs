@@ -57,7 +57,7 @@ impl SessionStore for DbSessionStore {
             .db
             .read(move |conn| {
                 sessions::table
-                    .filter(sessions::key_digest.eq(d))
+                    .filter(sessions::key_digest.eq(&d))
                     .filter(sessions::expires_at.gt(now()))
                     .select(sessions::state)
                     .first(conn)
@@ -80,7 +80,7 @@ impl SessionStore for DbSessionStore {
             expires_at: now() + ttl.whole_seconds(),
         };
         self.db
-            .read(move |conn| {
+            .write_bookkeeping(move |conn| {
                 // Housekeeping rides along with new sessions: cheap, indexed.
                 diesel::delete(sessions::table.filter(sessions::expires_at.le(now())))
                     .execute(conn)?;
@@ -107,7 +107,7 @@ impl SessionStore for DbSessionStore {
         let account_id = account_of(&state);
         let updated = self
             .db
-            .read(move |conn| {
+            .write_bookkeeping(move |conn| {
                 diesel::update(sessions::table.filter(sessions::key_digest.eq(d)))
                     .set((
                         sessions::state.eq(json),
@@ -136,7 +136,7 @@ impl SessionStore for DbSessionStore {
         let d = digest(key);
         let expires_at = now() + ttl.whole_seconds();
         self.db
-            .read(move |conn| {
+            .write_bookkeeping(move |conn| {
                 diesel::update(sessions::table.filter(sessions::key_digest.eq(d)))
                     .set(sessions::expires_at.eq(expires_at))
                     .execute(conn)
@@ -149,7 +149,7 @@ impl SessionStore for DbSessionStore {
     async fn delete(&self, key: &SessionKey) -> Result<(), anyhow::Error> {
         let d = digest(key);
         self.db
-            .read(move |conn| {
+            .write_bookkeeping(move |conn| {
                 diesel::delete(sessions::table.filter(sessions::key_digest.eq(d)))
                     .execute(conn)
                     .map_err(anyhow::Error::from)

@@ -23,6 +23,7 @@ pub const MAX_PER_ADDRESS: i32 = 20;
 
 /// The counters one attempt touches. Keying the account limit by address
 /// too means a stranger's bad guesses cannot lock the owner out.
+#[derive(Clone)]
 pub struct Attempt {
     account: String,
     address: String,
@@ -45,6 +46,31 @@ impl Attempt {
     }
 }
 
+/// How long an attempt must wait because a limit is already reached, read
+/// without writing: an attempt refused here costs no write at all.
+pub fn already_blocked(
+    conn: &mut DbConnection,
+    attempt: &Attempt,
+    now: i64,
+) -> Result<Option<i64>, OpError> {
+    let mut wait: Option<i64> = None;
+    for (key, limit) in attempt.keys() {
+        let row: Option<(i32, i64)> = sign_in_failures
+            .filter(scope_key.eq(key))
+            .filter(window_start.gt(now - WINDOW_SECS))
+            .select((failures, window_start))
+            .load(conn)?
+            .pop();
+        if let Some((count, start)) = row {
+            if count >= limit {
+                let left = (start + WINDOW_SECS - now).max(1);
+                wait = Some(wait.map_or(left, |w| w.max(left)));
+            }
+        }
+    }
+    Ok(wait)
+}
+
 /// Counts the attempt. Returns how many seconds the caller must wait when
 /// it is over a limit (the attempt must then not be tried), or `None`.
 pub fn reserve(
@@ -52,6 +78,9 @@ pub fn reserve(
     attempt: &Attempt,
     now: i64,
 ) -> Result<Option<i64>, OpError> {
+    if let Some(wait) = already_blocked(conn, attempt, now)? {
+        return Ok(Some(wait));
+    }
     let mut wait: Option<i64> = None;
     for (key, limit) in attempt.keys() {
         diesel::delete(

@@ -2,16 +2,22 @@
 //! pool, migrations, and helpers that run blocking Diesel work off the
 //! async threads.
 
+pub mod changes;
+pub mod manager;
 pub mod models;
 pub mod schema;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use diesel::r2d2::{Pool, PooledConnection};
 use diesel::{PgConnection, SqliteConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+pub use changes::Changes;
+pub use manager::{establish, Unavailable};
+use manager::{Health, Manager, QuietErrors};
 
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -38,47 +44,28 @@ impl Backend {
     }
 }
 
-/// Opens one connection of the kind the URL names. SQLite URLs may be a
-/// bare path or start with `sqlite://`.
-pub fn establish(url: &str) -> anyhow::Result<DbConnection> {
-    use diesel::Connection;
-    Ok(match Backend::of_url(url) {
-        Backend::Postgres => DbConnection::Pg(
-            PgConnection::establish(url).context("could not connect to PostgreSQL")?,
-        ),
-        Backend::Sqlite => {
-            let path = url.strip_prefix("sqlite://").unwrap_or(url);
-            let mut conn = SqliteConnection::establish(path)
-                .with_context(|| format!("could not open the SQLite database {path}"))?;
-            conn.batch_execute(SQLITE_PRAGMAS)?;
-            DbConnection::Sqlite(conn)
-        }
-    })
-}
+/// Any number serialising migrations between instances that start together.
+const MIGRATION_LOCK: i64 = 0x7768_6d5f_746f_6b31;
 
-const SQLITE_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
-     PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;";
-
-#[derive(Debug)]
-struct SqlitePragmas;
-
-impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
-    fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
-        if let DbConnection::Sqlite(c) = conn {
-            c.batch_execute(SQLITE_PRAGMAS)
-                .map_err(diesel::r2d2::Error::QueryError)?;
-        }
-        Ok(())
-    }
-}
-
+/// Applies pending migrations. On PostgreSQL an advisory lock makes
+/// instances that start together take turns: the second waits, then finds
+/// nothing left to do. (SQLite's own write lock does the same there.)
 pub fn run_migrations(conn: &mut DbConnection) -> anyhow::Result<usize> {
     let applied = match conn {
-        DbConnection::Pg(c) => c.run_pending_migrations(PG_MIGRATIONS),
-        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
-    }
-    .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?;
-    Ok(applied.len())
+        DbConnection::Pg(c) => {
+            c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
+            let applied = c.run_pending_migrations(PG_MIGRATIONS).map(|a| a.len());
+            let unlocked = c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"));
+            let applied = applied.map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?;
+            unlocked?;
+            applied
+        }
+        DbConnection::Sqlite(c) => c
+            .run_pending_migrations(SQLITE_MIGRATIONS)
+            .map(|a| a.len())
+            .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?,
+    };
+    Ok(applied)
 }
 
 /// Runs `f` in one transaction. On SQLite the transaction takes the write
@@ -118,68 +105,190 @@ where
     }
 }
 
-pub type DbPool = Pool<ConnectionManager<DbConnection>>;
+pub type DbPool = Pool<Manager>;
+
+/// How long a request waits for a connection before it is told the
+/// database is unavailable (the page and the API answer 503).
+const CHECKOUT_TIMEOUT: Duration = Duration::from_millis(1500);
+/// After a failed attempt to connect, requests fail at once for this long
+/// instead of each waiting [`CHECKOUT_TIMEOUT`].
+const FAIL_FAST_MS: i64 = 1000;
+
+/// A connection from the pool.
+pub struct Conn(PooledConnection<Manager>);
+
+impl std::ops::Deref for Conn {
+    type Target = DbConnection;
+    fn deref(&self) -> &DbConnection {
+        &self.0.conn
+    }
+}
+
+impl std::ops::DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.0.conn
+    }
+}
+
+impl Conn {
+    /// Whether the connection still answers; a dead one is marked so the
+    /// pool drops it. Asked only after a failure, never on checkout.
+    fn check_alive(&mut self) -> bool {
+        let alive = self.0.conn.batch_execute("SELECT 1").is_ok();
+        if !alive {
+            self.0.broken = true;
+        }
+        alive
+    }
+}
 
 /// A handle on the store that front ends share.
 #[derive(Clone)]
 pub struct Db {
     pool: DbPool,
     backend: Backend,
+    url: Arc<str>,
+    health: Arc<Health>,
+    changes: Arc<Changes>,
 }
 
 impl Db {
+    /// Opens the store. One connection is made at once so that a wrong URL
+    /// fails here, naming its real cause.
     pub fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
         let backend = Backend::of_url(url);
-        let manager = ConnectionManager::<DbConnection>::new(url);
+        let first = establish(url)?;
+        let health = Arc::new(Health::default());
         let pool = Pool::builder()
-            .max_size(max_connections)
-            .connection_timeout(Duration::from_secs(10))
-            .connection_customizer(Box::new(SqlitePragmas))
-            // A pooled SQLite connection cannot go stale; checking it on every
-            // checkout would cost a query per request.
-            .test_on_check_out(backend == Backend::Postgres)
-            .build(manager)
-            .context("could not open the database")?;
-        Ok(Self { pool, backend })
+            .max_size(max_connections.max(1))
+            .min_idle(Some(1))
+            .connection_timeout(CHECKOUT_TIMEOUT)
+            // A dead connection is found when it fails (see `read`), not by
+            // a round trip on every checkout.
+            .test_on_check_out(false)
+            .error_handler(Box::new(QuietErrors))
+            .build_unchecked(Manager::new(url, health.clone()));
+        drop(first);
+        Ok(Self {
+            pool,
+            backend,
+            url: url.into(),
+            health,
+            changes: Changes::new(url, backend),
+        })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
     }
 
-    pub fn get(
-        &self,
-    ) -> anyhow::Result<diesel::r2d2::PooledConnection<ConnectionManager<DbConnection>>> {
-        self.pool.get().context("no database connection available")
+    /// What tells cached reads that they are stale.
+    pub fn changes(&self) -> &Arc<Changes> {
+        &self.changes
+    }
+
+    /// Starts following changes made by other processes (PostgreSQL's
+    /// listener thread); a server calls this, one-shot commands need not.
+    pub fn follow_changes(&self) {
+        self.changes.start_listener(&self.url);
+    }
+
+    pub fn get(&self) -> Result<Conn, Unavailable> {
+        let pooled = if self.health.recently_down(FAIL_FAST_MS) {
+            // Hand out an idle connection if one is left, but do not queue
+            // behind attempts that are failing.
+            self.pool.try_get()
+        } else {
+            self.pool.get().ok()
+        };
+        match pooled {
+            Some(c) => Ok(Conn(c)),
+            None if self.health.is_down() => Err(Unavailable("no connection could be made".into())),
+            None => Err(Unavailable(format!(
+                "every connection stayed busy for {} ms",
+                CHECKOUT_TIMEOUT.as_millis()
+            ))),
+        }
     }
 
     pub fn migrate(&self) -> anyhow::Result<usize> {
         run_migrations(&mut *self.get()?)
     }
 
-    /// Runs read-only work on a blocking thread.
+    /// Runs read-only work on a blocking thread. If it fails because its
+    /// connection died (a restarted server), it runs once more on a fresh one.
     pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        F: Fn(&mut DbConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<anyhow::Error> + Send + 'static,
     {
         let db = self.clone();
-        actix_web::web::block(move || {
-            let mut conn = db.get()?;
-            f(&mut conn)
+        Self::blocking(move || {
+            let mut conn = db.get().map_err(anyhow::Error::from)?;
+            match f(&mut conn) {
+                Err(_) if db.backend == Backend::Postgres && !conn.check_alive() => {
+                    drop(conn);
+                    tracing::warn!("a database connection died; retrying on a live one");
+                    let mut fresh = db.live_connection().map_err(anyhow::Error::from)?;
+                    f(&mut fresh)
+                }
+                done => done,
+            }
         })
         .await
-        .map_err(|e| E::from(anyhow::anyhow!("blocking task failed: {e}")))?
     }
 
-    /// Runs `f` in one transaction on a blocking thread.
+    /// A connection that answers: after one was found dead (a restarted
+    /// server ends them all), every idle one is suspect, so each is asked
+    /// before use and the dead are dropped.
+    fn live_connection(&self) -> Result<Conn, Unavailable> {
+        for _ in 0..=self.pool.max_size() {
+            let mut conn = self.get()?;
+            if conn.check_alive() {
+                return Ok(conn);
+            }
+        }
+        Err(Unavailable("every connection tried was dead".into()))
+    }
+
+    /// Runs `f` in one transaction on a blocking thread, then marks cached
+    /// token checks as stale.
     pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<anyhow::Error> + From<diesel::result::Error> + Send + 'static,
     {
-        self.read(move |conn| transaction(conn, f)).await
+        let result = self.write_bookkeeping(f).await;
+        self.changes.bump();
+        result
+    }
+
+    /// Runs `f` in one transaction on a blocking thread, for tables no token
+    /// check reads (sessions, sign-in throttling, one-time links): cached
+    /// token checks stay valid.
+    pub async fn write_bookkeeping<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<anyhow::Error> + From<diesel::result::Error> + Send + 'static,
+    {
+        let db = self.clone();
+        Self::blocking(move || {
+            let mut conn = db.get().map_err(anyhow::Error::from)?;
+            transaction(&mut conn, f)
+        })
+        .await
+    }
+
+    async fn blocking<T, E>(f: impl FnOnce() -> Result<T, E> + Send + 'static) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<anyhow::Error> + Send + 'static,
+    {
+        actix_web::web::block(f)
+            .await
+            .map_err(|e| E::from(anyhow::anyhow!("blocking task failed: {e}")))?
     }
 }

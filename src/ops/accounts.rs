@@ -194,18 +194,29 @@ pub fn ensure_root(
     if exists > 0 {
         return Ok(false);
     }
-    diesel::insert_into(accounts::table)
-        .values(&NewAccountRow {
-            username: "root",
-            kind: AccountKind::Root.as_str(),
-            owner_id: None,
-            password_hash: Some(password_hash),
-            privileges: &PrivilegeSet::everything().to_column(),
-            suspended: false,
-            created_at: now,
-        })
-        .execute(conn)?;
-    Ok(true)
+    let row = NewAccountRow {
+        username: "root",
+        kind: AccountKind::Root.as_str(),
+        owner_id: None,
+        password_hash: Some(password_hash),
+        privileges: &PrivilegeSet::everything().to_column(),
+        suspended: false,
+        created_at: now,
+    };
+    // Two instances starting together on an empty store both get here: the
+    // second one's insert gives way.
+    macro_rules! insert {
+        () => {
+            diesel::insert_into(accounts::table)
+                .values(&row)
+                .on_conflict_do_nothing()
+        };
+    }
+    let inserted = match conn {
+        DbConnection::Pg(c) => insert!().execute(c)?,
+        DbConnection::Sqlite(c) => insert!().execute(c)?,
+    };
+    Ok(inserted == 1)
 }
 
 fn managed_other(

@@ -1,6 +1,7 @@
 //! Checking an API call's token: one indexed lookup by digest, joined to its
-//! owner, then the rules. Every failure looks the same to the caller; the
-//! reason is for the log.
+//! owner (or the same, kept in memory: [`crate::auth::token_cache`]), then
+//! the rules. Every failure looks the same to the caller; the reason is for
+//! the log.
 
 use std::net::IpAddr;
 
@@ -9,7 +10,7 @@ use diesel::prelude::*;
 use crate::db::models::{AccountRow, TokenRow};
 use crate::db::schema::{accounts, tokens};
 use crate::db::DbConnection;
-use crate::domain::{PrivilegeSet, TokenSecret};
+use crate::domain::{PrivilegeSet, TokenDigest, TokenSecret};
 
 use super::tokens::Token;
 use super::{Account, Actor, OpError};
@@ -40,19 +41,18 @@ pub struct Authenticated {
     pub token: Token,
 }
 
-pub fn authenticate(
-    conn: &mut DbConnection,
-    username: &str,
-    secret: &str,
-    client: Option<IpAddr>,
-    now: i64,
-) -> Result<Result<Authenticated, Refusal>, OpError> {
-    let Some(secret) = TokenSecret::parse(secret) else {
-        return Ok(Err(Refusal::MalformedSecret));
-    };
-    let digest = secret.digest();
-    // This runs on every API call: run it on the concrete connection, whose
-    // prepared-statement cache the multi-backend wrapper does not reach.
+/// A token and its owner as stored.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub token: Token,
+    pub owner: Account,
+}
+
+/// The token whose secret has this digest, with its owner.
+pub fn lookup(conn: &mut DbConnection, digest: &TokenDigest) -> Result<Option<Found>, OpError> {
+    // This runs on every call the cache cannot answer: run it on the
+    // concrete connection, whose prepared-statement cache the multi-backend
+    // wrapper does not reach.
     macro_rules! by_digest {
         () => {
             tokens::table
@@ -68,33 +68,65 @@ pub fn authenticate(
         DbConnection::Sqlite(c) => by_digest!().load(c)?,
     }
     .pop();
-    let Some((token_row, account_row)) = found else {
-        return Ok(Err(Refusal::UnknownToken));
-    };
-    let token = Token::try_from(token_row)?;
-    let account = Account::try_from(account_row)?;
+    found
+        .map(|(token, owner)| {
+            Ok(Found {
+                token: Token::try_from(token)?,
+                owner: Account::try_from(owner)?,
+            })
+        })
+        .transpose()
+}
+
+/// The rules, on a token as stored: the caller's name is the owner's, the
+/// token has not expired, the owner is not suspended, and the client's
+/// address is allowed.
+pub fn check(
+    found: &Found,
+    username: &str,
+    client: Option<IpAddr>,
+    now: i64,
+) -> Result<Authenticated, Refusal> {
+    let Found { token, owner } = found;
     let name = || token.name.clone();
-    if account.username != username {
-        return Ok(Err(Refusal::WrongUser { token: name() }));
+    if owner.username != username {
+        return Err(Refusal::WrongUser { token: name() });
     }
     if token.expiry.is_expired(now) {
-        return Ok(Err(Refusal::Expired { token: name() }));
+        return Err(Refusal::Expired { token: name() });
     }
-    if account.suspended {
-        return Ok(Err(Refusal::OwnerSuspended { token: name() }));
+    if owner.suspended {
+        return Err(Refusal::OwnerSuspended { token: name() });
     }
     if !client.map_or(token.ips.is_any(), |addr| token.ips.allows(addr)) {
-        return Ok(Err(Refusal::AddressNotAllowed {
+        return Err(Refusal::AddressNotAllowed {
             token: name(),
             addr: client,
-        }));
+        });
     }
-    let privileges = PrivilegeSet::effective(account.privileges, token.privileges);
-    Ok(Ok(Authenticated {
+    let privileges = PrivilegeSet::effective(owner.privileges, token.privileges);
+    Ok(Authenticated {
         actor: Actor {
-            account,
+            account: owner.clone(),
             privileges,
         },
-        token,
-    }))
+        token: token.clone(),
+    })
+}
+
+/// Looks up and checks in one go, straight from the store.
+pub fn authenticate(
+    conn: &mut DbConnection,
+    username: &str,
+    secret: &str,
+    client: Option<IpAddr>,
+    now: i64,
+) -> Result<Result<Authenticated, Refusal>, OpError> {
+    let Some(secret) = TokenSecret::parse(secret) else {
+        return Ok(Err(Refusal::MalformedSecret));
+    };
+    Ok(match lookup(conn, &secret.digest())? {
+        None => Err(Refusal::UnknownToken),
+        Some(found) => check(&found, username, client, now),
+    })
 }

@@ -40,6 +40,9 @@ async fn healthz(state: web::Data<crate::state::AppState>) -> HttpResponse {
     }
 }
 
+/// How [`crate::db::Unavailable`] reads, wherever it ends up wrapped.
+const UNAVAILABLE_PREFIX: &str = "the database is unavailable";
+
 #[derive(Clone)]
 struct RequestId(String);
 
@@ -63,7 +66,19 @@ pub async fn observe(
     let method = req.method().clone();
     let path = req.path().to_owned();
     let htmx = req.headers().contains_key("hx-request");
-    let res = next.call(req).await?;
+    let res = match next.call(req).await {
+        Ok(res) => res,
+        // The session middleware turns every store failure into an opaque
+        // 500; an unreachable database is a 503 with a clear page instead.
+        Err(e) if format!("{e:?}").contains(UNAVAILABLE_PREFIX) => {
+            tracing::info!(request_id = %id, %method, %path, htmx, status = 503, "request");
+            return Err(ui::UiError::Unavailable(
+                "The database is unavailable. Try again in a few seconds.".to_owned(),
+            )
+            .into());
+        }
+        Err(e) => return Err(e),
+    };
     tracing::info!(
         request_id = %id,
         %method,

@@ -120,6 +120,8 @@ pub fn test_config(database_url: String) -> Config {
         root_password: Some(ROOT_PASSWORD.into()),
         db_pool_size: 4,
         workers: Some(1),
+        password_concurrency: 1,
+        password_queue: 8,
     }
 }
 
@@ -292,7 +294,7 @@ impl TestApp {
     /// that the API would refuse to set).
     pub async fn set_expiry(&self, name: &'static str, at: i64) {
         self.db
-            .read(move |conn| {
+            .write(move |conn| {
                 use whm_tokens::db::schema::tokens;
                 diesel::update(tokens::table.filter(tokens::name.eq(name)))
                     .set(tokens::expires_at.eq(Some(at)))
@@ -423,7 +425,7 @@ pub fn location(response: &reqwest::Response) -> String {
 impl TestApp {
     pub async fn set_created(&self, name: &'static str, at: i64) {
         self.db
-            .read(move |conn| {
+            .write(move |conn| {
                 use whm_tokens::db::schema::tokens;
                 diesel::update(tokens::table.filter(tokens::name.eq(name)))
                     .set(tokens::created_at.eq(at))
@@ -460,5 +462,86 @@ impl TestApp {
             })
             .await
             .unwrap();
+    }
+}
+
+/// Another instance of the application on the same database as a test's
+/// app (several instances behind one load balancer).
+pub struct Instance {
+    pub address: String,
+}
+
+impl TestApp {
+    pub async fn second_instance(&self) -> Instance {
+        let config = test_config(self.database.url());
+        let (db, _) = prepare(&config).await.expect("prepare the store");
+        let app = Application::build(config, db).expect("build the app");
+        let port = app.port();
+        actix_web::rt::spawn(app.run_until_stopped());
+        Instance {
+            address: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// Runs the `whm-tokens` command on this test's database and returns
+    /// its output.
+    pub async fn command(&self, args: &[&str]) -> std::process::Output {
+        run_command(&self.database.url(), args).await
+    }
+}
+
+/// Runs the `whm-tokens` command with `DATABASE_URL=url`.
+pub async fn run_command(url: &str, args: &[&str]) -> std::process::Output {
+    let data_dir =
+        std::env::temp_dir().join(format!("whm-cli-{:016x}", rand::rng().random::<u64>()));
+    let mut key = vec![0u8; 64];
+    rand::rng().fill(&mut key[..]);
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_whm-tokens"))
+        .args(args)
+        .env("DATABASE_URL", url)
+        .env("WHM_TOKENS_DATA_DIR", &data_dir)
+        .env("WHM_TOKENS_SESSION_KEY", hex_of(&key))
+        .env("WHM_TOKENS_ROOT_PASSWORD", ROOT_PASSWORD)
+        .env_remove("RUST_LOG")
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE")
+        .output()
+        .await
+        .expect("run whm-tokens");
+    let _ = std::fs::remove_dir_all(&data_dir);
+    output
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Calls `version` on `address` with a token.
+pub async fn version_at(address: &str, user: &str, secret: &str) -> StatusCode {
+    reqwest::Client::new()
+        .get(format!("{address}/json-api/version?api.version=1"))
+        .header("Authorization", format!("whm {user}:{secret}"))
+        .send()
+        .await
+        .expect("API call")
+        .status()
+}
+
+/// Calls `version` on `address` until it answers `want`, for at most
+/// `limit`; returns what it answered last.
+pub async fn version_until(
+    address: &str,
+    user: &str,
+    secret: &str,
+    want: StatusCode,
+    limit: std::time::Duration,
+) -> StatusCode {
+    let started = std::time::Instant::now();
+    loop {
+        let got = version_at(address, user, secret).await;
+        if got == want || started.elapsed() > limit {
+            return got;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
 }

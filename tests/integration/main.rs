@@ -4,8 +4,11 @@
 
 mod auth_matrix;
 mod browser;
+mod database;
+mod freshness;
 mod helpers;
 mod json_api;
+mod limits;
 mod store;
 mod ui_accounts;
 mod ui_session;

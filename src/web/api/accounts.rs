@@ -3,7 +3,6 @@
 
 use serde_json::{json, Value};
 
-use crate::auth::password;
 use crate::domain::{Password, Username};
 use crate::ops::accounts::{self as account_ops, NewAccount};
 use crate::ops::{Account, AccountKind, Actor, OpError};
@@ -34,7 +33,7 @@ pub async fn list(state: &AppState, actor: &Actor) -> Outcome {
         .iter()
         .map(|s| account_json(&s.account, &s.owner))
         .collect();
-    Ok(Some(json!({ "acct": acct })))
+    Ok(Some(json!({ "acct": acct }).into()))
 }
 
 fn username(raw: &str) -> Result<Username, ApiError> {
@@ -61,9 +60,7 @@ pub async fn create(state: &AppState, actor: &Actor, params: &Params) -> Outcome
     })()
     .map_err(|e| failed_to(WHAT, e))?;
     let (name, password, owner, kind) = parsed;
-    let hash = actix_web::web::block(move || password::hash(&password))
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))??;
+    let hash = state.passwords.hash_now(password).await??;
     let actor = actor.clone();
     let now = state.clock.now();
     let created = state
@@ -82,7 +79,7 @@ pub async fn create(state: &AppState, actor: &Actor, params: &Params) -> Outcome
         })
         .await
         .map_err(|e: OpError| failed_to(WHAT, e))?;
-    Ok(Some(account_json(&created.0, &created.1)))
+    Ok(Some(account_json(&created.0, &created.1).into()))
 }
 
 pub async fn suspend(state: &AppState, actor: &Actor, params: &Params, suspended: bool) -> Outcome {
@@ -101,7 +98,7 @@ pub async fn suspend(state: &AppState, actor: &Actor, params: &Params, suspended
         .await
         .map_err(|e: OpError| failed_to(what, e))?;
     Ok(Some(
-        json!({ "user": account.username, "suspended": u8::from(account.suspended) }),
+        json!({ "user": account.username, "suspended": u8::from(account.suspended) }).into(),
     ))
 }
 
@@ -117,7 +114,7 @@ pub async fn remove(state: &AppState, actor: &Actor, params: &Params) -> Outcome
         .write(move |conn| account_ops::delete(conn, &actor, &user))
         .await
         .map_err(|e: OpError| failed_to(WHAT, e))?;
-    Ok(Some(json!({ "user": removed.username })))
+    Ok(Some(json!({ "user": removed.username }).into()))
 }
 
 pub async fn modify(state: &AppState, actor: &Actor, params: &Params) -> Outcome {
@@ -134,5 +131,5 @@ pub async fn modify(state: &AppState, actor: &Actor, params: &Params) -> Outcome
         .write(move |conn| account_ops::rename(conn, &actor, &user, &new_name))
         .await
         .map_err(|e: OpError| failed_to(WHAT, e))?;
-    Ok(Some(json!({ "user": account.username })))
+    Ok(Some(json!({ "user": account.username }).into()))
 }

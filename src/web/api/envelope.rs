@@ -1,7 +1,10 @@
 //! WHM API 1's answer: `{"data": …, "metadata": {…}}`, success or failure.
 
+use actix_web::http::StatusCode;
 use serde_json::{json, Value};
 
+use crate::auth::password::Busy;
+use crate::db::Unavailable;
 use crate::ops::OpError;
 
 /// Why a call failed, for the API's audience: a reason in the envelope, or
@@ -9,6 +12,9 @@ use crate::ops::OpError;
 #[derive(Debug)]
 pub enum ApiError {
     Refused(String),
+    /// The server cannot take the call now (database unreachable, password
+    /// workers full): HTTP 503 with the envelope and a reason.
+    Unavailable(String),
     Internal(anyhow::Error),
 }
 
@@ -21,7 +27,7 @@ impl ApiError {
 impl From<OpError> for ApiError {
     fn from(e: OpError) -> Self {
         match e {
-            OpError::Internal(cause) => Self::Internal(cause),
+            OpError::Internal(cause) => Self::from(cause),
             other => Self::Refused(other.to_string()),
         }
     }
@@ -29,9 +35,23 @@ impl From<OpError> for ApiError {
 
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
-        Self::Internal(e)
+        if e.is::<Unavailable>() {
+            Self::Unavailable(UNAVAILABLE.to_owned())
+        } else {
+            Self::Internal(e)
+        }
     }
 }
+
+impl From<Busy> for ApiError {
+    fn from(e: Busy) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}
+
+/// The reason given when the database cannot be reached (its cause is
+/// logged once per outage).
+pub const UNAVAILABLE: &str = "The database is unavailable. Try again in a few seconds.";
 
 impl From<diesel::result::Error> for ApiError {
     fn from(e: diesel::result::Error) -> Self {
@@ -39,13 +59,40 @@ impl From<diesel::result::Error> for ApiError {
     }
 }
 
-/// What a function returns: its `data` (absent for metadata-only answers).
-pub type Outcome = Result<Option<Value>, ApiError>;
+/// A function's `data`: a JSON tree, or JSON already written (for answers
+/// too large to build as a tree, such as a long `api_token_list`).
+pub enum Data {
+    Tree(Value),
+    Written(Vec<u8>),
+}
 
-pub fn envelope(command: &str, outcome: Outcome, request_id: &str) -> Value {
+impl From<Value> for Data {
+    fn from(v: Value) -> Self {
+        Self::Tree(v)
+    }
+}
+
+/// What a function returns: its `data` (absent for metadata-only answers).
+pub type Outcome = Result<Option<Data>, ApiError>;
+
+/// A whole answer: the HTTP status, `metadata.result`, and the JSON body.
+pub struct Answer {
+    pub status: StatusCode,
+    pub result: u8,
+    pub body: Vec<u8>,
+}
+
+/// The envelope and the HTTP status it goes with: 200, even for refusals,
+/// as WHM does, but 503 when the server cannot take calls now. Keys come in
+/// sorted order, as serde_json writes a map.
+pub fn envelope(command: &str, outcome: Outcome, request_id: &str) -> Answer {
+    let status = match &outcome {
+        Err(ApiError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::OK,
+    };
     let (data, result, reason) = match outcome {
         Ok(data) => (data, 1, "OK".to_owned()),
-        Err(ApiError::Refused(reason)) => (None, 0, reason),
+        Err(ApiError::Refused(reason) | ApiError::Unavailable(reason)) => (None, 0, reason),
         Err(ApiError::Internal(cause)) => {
             tracing::error!(request_id, command, error = ?cause, "API call failed");
             (
@@ -61,8 +108,60 @@ pub fn envelope(command: &str, outcome: Outcome, request_id: &str) -> Value {
         "result": result,
         "version": 1,
     });
-    match data {
-        Some(data) => json!({ "data": data, "metadata": metadata }),
-        None => json!({ "metadata": metadata }),
+    const DATA: &[u8] = b"{\"data\":";
+    let mut body = match data {
+        None => b"{".to_vec(),
+        Some(Data::Tree(tree)) => {
+            let mut body = DATA.to_vec();
+            serde_json::to_writer(&mut body, &tree).expect("a JSON value serialises");
+            body.push(b',');
+            body
+        }
+        Some(Data::Written(mut written)) => {
+            // In place: no second copy of a large answer.
+            written.splice(0..0, DATA.iter().copied());
+            written.push(b',');
+            written
+        }
+    };
+    body.extend_from_slice(b"\"metadata\":");
+    serde_json::to_writer(&mut body, &metadata).expect("a JSON value serialises");
+    body.push(b'}');
+    Answer {
+        status,
+        result,
+        body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_and_tree_data_give_the_same_envelope() {
+        let tree = json!({ "b": [1, null], "a": "x" });
+        let written = serde_json::to_vec(&tree).unwrap();
+        let a = envelope("f", Ok(Some(tree.clone().into())), "r");
+        let b = envelope("f", Ok(Some(Data::Written(written))), "r");
+        assert_eq!(a.body, b.body);
+        let parsed: Value = serde_json::from_slice(&a.body).unwrap();
+        assert_eq!(parsed["data"], tree);
+        assert_eq!(parsed["metadata"]["result"], 1);
+        assert_eq!(
+            serde_json::to_string(&parsed).unwrap().as_bytes(),
+            &a.body[..],
+            "the same bytes as serde_json writes the whole tree"
+        );
+    }
+
+    #[test]
+    fn unavailable_is_503_in_the_envelope() {
+        let a = envelope("version", Err(ApiError::Unavailable("busy".into())), "r");
+        assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(a.result, 0);
+        let parsed: Value = serde_json::from_slice(&a.body).unwrap();
+        assert_eq!(parsed["metadata"]["reason"], "busy");
+        assert!(parsed.get("data").is_none());
     }
 }

@@ -13,7 +13,7 @@ use super::{failed_to, required, CallContext, FUNCTIONS};
 use crate::web::params::Params;
 
 pub fn version() -> Outcome {
-    Ok(Some(json!({ "version": env!("CARGO_PKG_VERSION") })))
+    Ok(Some(json!({ "version": env!("CARGO_PKG_VERSION") }).into()))
 }
 
 pub fn applist(actor: &Actor) -> Outcome {
@@ -22,7 +22,7 @@ pub fn applist(actor: &Actor) -> Outcome {
         .filter(|(_, privilege)| privilege.is_none_or(|p| actor.require(p).is_ok()))
         .map(|(name, _)| *name)
         .collect();
-    Ok(Some(json!({ "app": app })))
+    Ok(Some(json!({ "app": app }).into()))
 }
 
 pub fn myprivs(actor: &Actor) -> Outcome {
@@ -36,7 +36,7 @@ pub fn myprivs(actor: &Actor) -> Outcome {
             )
         })
         .collect();
-    Ok(Some(json!({ "privileges": [flags] })))
+    Ok(Some(json!({ "privileges": [flags] }).into()))
 }
 
 pub async fn create_user_session(
@@ -73,11 +73,14 @@ pub async fn create_user_session(
         "/cpsess{:010}",
         rand::rng().random_range(0..10_000_000_000u64)
     );
-    Ok(Some(json!({
-        "url": format!("{}{}/login/once?session={}", context.base_url, cpsess, secret.expose()),
-        "cp_security_token": cpsess,
-        "expires": now + login_links::LINK_LIFETIME_SECS,
-        "service": "whostmgrd",
-        "session": secret.expose(),
-    })))
+    Ok(Some(
+        json!({
+            "url": format!("{}{}/login/once?session={}", context.base_url, cpsess, secret.expose()),
+            "cp_security_token": cpsess,
+            "expires": now + login_links::LINK_LIFETIME_SECS,
+            "service": "whostmgrd",
+            "session": secret.expose(),
+        })
+        .into(),
+    ))
 }

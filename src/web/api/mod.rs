@@ -14,12 +14,14 @@ use actix_web::http::header::{self, ContentType};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
-use crate::auth::{api_header, client_ip};
-use crate::ops::authenticate::authenticate;
+use crate::auth::password::RETRY_AFTER_SECS;
+use crate::auth::{api_header, client_ip, token_cache};
+use crate::domain::TokenSecret;
+use crate::ops::authenticate::{check, Refusal};
 use crate::ops::{self, Actor, OpError};
 use crate::state::AppState;
 use crate::web::params::Params;
-use envelope::{envelope, ApiError, Outcome};
+use envelope::{envelope, Answer, ApiError, Outcome};
 
 /// A function of the API and the privilege it needs (`None`: any valid
 /// login). `applist` reads this table, and the dispatcher enforces it.
@@ -77,6 +79,7 @@ pub struct CallContext {
     pub request_id: String,
 }
 
+/// Every refused token gets this same answer, whatever the reason.
 fn access_denied(command: &str) -> HttpResponse {
     HttpResponse::Forbidden()
         .insert_header(header::CacheControl(vec![header::CacheDirective::NoStore]))
@@ -99,14 +102,16 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) 
         tracing::warn!(%request_id, %function, reason = "no valid whm authorization header", "API call refused");
         return access_denied(&function);
     };
-    let (user, secret) = (user.to_owned(), secret.to_owned());
     let client = client_ip::of_request(&req, &state.config.trusted_proxies);
-    let now = state.clock.now();
-    let login_user = user.clone();
-    let checked = state
-        .db
-        .read(move |conn| authenticate(conn, &login_user, &secret, client, now))
-        .await;
+    let checked = match TokenSecret::parse(secret) {
+        None => Ok(Err(Refusal::MalformedSecret)),
+        Some(secret) => token_cache::find(&state.db, &state.tokens, secret.digest())
+            .await
+            .map(|found| match found {
+                None => Err(Refusal::UnknownToken),
+                Some(found) => check(&found, user, client, state.clock.now()),
+            }),
+    };
     let authenticated = match checked {
         Ok(Ok(a)) => a,
         Ok(Err(refusal)) => {
@@ -114,12 +119,7 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) 
             return access_denied(&function);
         }
         Err(e) => {
-            tracing::error!(%request_id, error = ?e, "authentication failed to run");
-            return HttpResponse::InternalServerError().json(envelope(
-                &function,
-                Err(ApiError::Internal(anyhow::anyhow!("{e}"))),
-                &request_id,
-            ));
+            return json_answer(envelope(&function, Err(ApiError::from(e)), &request_id));
         }
     };
 
@@ -142,14 +142,22 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) 
     tracing::info!(
         %request_id, %function, user = %authenticated.actor.account.username,
         token = %authenticated.token.name, ?client,
-        result = answer["metadata"]["result"].as_i64().unwrap_or(0),
+        result = answer.result,
         elapsed_us = started.elapsed().as_micros() as u64,
         "API call"
     );
-    HttpResponse::Ok()
+    json_answer(answer)
+}
+
+fn json_answer(answer: Answer) -> HttpResponse {
+    let mut response = HttpResponse::build(answer.status);
+    response
         .content_type(ContentType::json())
-        .insert_header(header::CacheControl(vec![header::CacheDirective::NoStore]))
-        .body(answer.to_string())
+        .insert_header(header::CacheControl(vec![header::CacheDirective::NoStore]));
+    if answer.status == actix_web::http::StatusCode::SERVICE_UNAVAILABLE {
+        response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS.to_string()));
+    }
+    response.body(answer.body)
 }
 
 fn base_url(req: &HttpRequest, state: &AppState) -> String {
@@ -168,7 +176,7 @@ pub async fn call(
     function: &str,
     params: &Params,
     context: &CallContext,
-) -> serde_json::Value {
+) -> Answer {
     let outcome = if params.get("api.version") != Some("1") {
         Err(ApiError::refused(
             "This server speaks WHM API 1 only: add api.version=1 to the call.",

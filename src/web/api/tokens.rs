@@ -1,14 +1,15 @@
 //! `api_token_*`: the token functions, in exactly WHM's shapes.
 
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{json, Map, Value};
 
 use crate::domain::privileges::catalogue;
-use crate::domain::{Expiry, IpAllowList, PrivilegeSet, TokenName, TokenSecret};
+use crate::domain::{Expiry, IpAllowList, Privilege, PrivilegeSet, TokenName, TokenSecret};
 use crate::ops::tokens::{self as token_ops, NewToken, Token, TokenChanges};
 use crate::ops::{Actor, OpError};
 use crate::state::AppState;
 
-use super::envelope::{ApiError, Outcome};
+use super::envelope::{ApiError, Data, Outcome};
 use super::{failed_to, required};
 use crate::web::params::Params;
 
@@ -36,22 +37,6 @@ fn details(token: &Token) -> Map<String, Value> {
     m.insert("acls".into(), json!(token.privileges.keys()));
     m.insert("whitelist_ips".into(), ips_json(&token.ips));
     m
-}
-
-/// The list's `acls`: privilege → 0/1, over every privilege for root and
-/// over those the reseller holds otherwise.
-fn acl_flags(token: &Token, owner: PrivilegeSet) -> Map<String, Value> {
-    let shown = owner.expanded();
-    let granted = PrivilegeSet::effective(owner, token.privileges);
-    catalogue()
-        .iter()
-        .filter_map(|e| {
-            let p = crate::domain::Privilege::named(e.key);
-            shown
-                .contains(p)
-                .then(|| (e.key.to_owned(), json!(u8::from(granted.contains(p)))))
-        })
-        .collect()
 }
 
 fn parse_name(raw: &str) -> Result<TokenName, ApiError> {
@@ -104,31 +89,112 @@ pub async fn create(state: &AppState, actor: &Actor, params: &Params) -> Outcome
         .map_err(|e: OpError| failed_to(WHAT, e))?;
     let mut data = details(&created.token);
     data.insert("token".into(), json!(created.secret.expose()));
-    Ok(Some(Value::Object(data)))
+    Ok(Some(Value::Object(data).into()))
 }
 
 pub async fn list(state: &AppState, actor: &Actor) -> Outcome {
     let owner = actor.account.privileges;
     let reader = actor.clone();
-    let tokens = state
+    let mut tokens = state
         .db
         .read(move |conn| token_ops::all(conn, &reader))
         .await
         .map_err(|e: OpError| failed_to("list the API tokens", e))?;
-    let listed: Map<String, Value> = tokens
-        .iter()
-        .map(|t| {
-            let entry = json!({
-                "name": t.name,
-                "create_time": t.created_at,
-                "expires_at": expires_json(t.expiry),
-                "whitelist_ips": ips_json(&t.ips),
-                "acls": acl_flags(t, owner),
-            });
-            (t.name.clone(), entry)
-        })
-        .collect();
-    Ok(Some(json!({ "tokens": listed })))
+    // WHM's `tokens` is a map by name, which serde_json writes sorted.
+    tokens.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    let listed = TokenList {
+        tokens: &tokens,
+        shown: ShownAcls::of(owner),
+    };
+    // Written straight out, not built as a tree: a list of thousands of
+    // tokens, each with its map of every privilege, stays one buffer.
+    let mut written = Vec::with_capacity(64 + tokens.len() * (96 + listed.shown.0.len() * 24));
+    serde_json::to_writer(&mut written, &listed).map_err(anyhow::Error::from)?;
+    Ok(Some(Data::Written(written)))
+}
+
+/// `{"tokens": {name: entry, …}}`, in the same bytes as the tree WHM's
+/// shape would give.
+struct TokenList<'a> {
+    tokens: &'a [Token],
+    shown: ShownAcls,
+}
+
+/// The privileges a list shows (every one for root, those held for a
+/// reseller), in key order, with the owner's set to cut tokens down by.
+struct ShownAcls(Vec<(&'static str, Privilege)>, PrivilegeSet);
+
+impl ShownAcls {
+    fn of(owner: PrivilegeSet) -> Self {
+        let shown = owner.expanded();
+        let mut keys: Vec<(&'static str, Privilege)> = catalogue()
+            .iter()
+            .map(|e| (e.key, Privilege::named(e.key)))
+            .filter(|(_, p)| shown.contains(*p))
+            .collect();
+        keys.sort_unstable_by_key(|(k, _)| *k);
+        Self(keys, owner)
+    }
+}
+
+struct Entry<'a> {
+    token: &'a Token,
+    shown: &'a ShownAcls,
+}
+
+struct AclFlags<'a>(&'a Token, &'a ShownAcls);
+
+impl Serialize for TokenList<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct ByName<'a>(&'a TokenList<'a>);
+        impl Serialize for ByName<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut map = s.serialize_map(Some(self.0.tokens.len()))?;
+                for token in self.0.tokens {
+                    let entry = Entry {
+                        token,
+                        shown: &self.0.shown,
+                    };
+                    map.serialize_entry(&token.name, &entry)?;
+                }
+                map.end()
+            }
+        }
+        let mut map = s.serialize_map(Some(1))?;
+        map.serialize_entry("tokens", &ByName(self))?;
+        map.end()
+    }
+}
+
+impl Serialize for Entry<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let t = self.token;
+        let mut map = s.serialize_map(Some(5))?;
+        map.serialize_entry("acls", &AclFlags(t, self.shown))?;
+        map.serialize_entry("create_time", &t.created_at)?;
+        map.serialize_entry(
+            "expires_at",
+            &match t.expiry {
+                Expiry::Never => None,
+                Expiry::At(at) => Some(at),
+            },
+        )?;
+        map.serialize_entry("name", &t.name)?;
+        map.serialize_entry("whitelist_ips", &(!t.ips.is_any()).then(|| t.ips.entries()))?;
+        map.end()
+    }
+}
+
+impl Serialize for AclFlags<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (token, shown) = (self.0, self.1);
+        let granted = PrivilegeSet::effective(shown.1, token.privileges);
+        let mut map = s.serialize_map(Some(shown.0.len()))?;
+        for (key, p) in &shown.0 {
+            map.serialize_entry(key, &u8::from(granted.contains(*p)))?;
+        }
+        map.end()
+    }
 }
 
 pub async fn get_details(state: &AppState, actor: &Actor, params: &Params) -> Outcome {
@@ -144,7 +210,7 @@ pub async fn get_details(state: &AppState, actor: &Actor, params: &Params) -> Ou
         .read(move |conn| token_ops::get_by_secret(conn, &actor, &secret, now))
         .await
         .map_err(|e: OpError| failed_to("get the API token's details", e))?;
-    Ok(token.map(|t| Value::Object(details(&t))))
+    Ok(token.map(|t| Value::Object(details(&t)).into()))
 }
 
 pub async fn update(state: &AppState, actor: &Actor, params: &Params) -> Outcome {
@@ -167,7 +233,7 @@ pub async fn update(state: &AppState, actor: &Actor, params: &Params) -> Outcome
         .write(move |conn| token_ops::update(conn, &actor, &name, changes))
         .await
         .map_err(|e: OpError| failed_to(WHAT, e))?;
-    Ok(Some(Value::Object(details(&token))))
+    Ok(Some(Value::Object(details(&token)).into()))
 }
 
 pub async fn revoke(state: &AppState, actor: &Actor, params: &Params) -> Outcome {

@@ -6,7 +6,6 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
 
-use crate::auth::password;
 use crate::domain::{Password, PrivilegeSet, Username};
 use crate::ops::accounts::{self as account_ops, AccountSummary, NewAccount};
 use crate::ops::{Account, AccountKind, OpError};
@@ -166,9 +165,7 @@ pub async fn create(
         let page = accounts_page(&user, &session, &state, Some((&form, errors))).await?;
         return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
     };
-    let hash = web::block(move || password::hash(&password))
-        .await
-        .map_err(|e| UiError::Internal(e.into()))??;
+    let hash = state.passwords.hash_now(password).await??;
     let actor = user.actor.clone();
     let now = state.clock.now();
     let new = NewAccount {

@@ -3,6 +3,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
 
+use crate::auth::password::{Busy, RETRY_AFTER_SECS};
+use crate::db::Unavailable;
 use crate::ops::OpError;
 
 /// Why a page could not be shown, for people in a browser. Form mistakes
@@ -25,14 +27,34 @@ pub enum UiError {
     Forbidden(String),
     #[error("{0}")]
     Refused(String),
+    /// The server cannot do this now (database unreachable, password
+    /// workers full): 503 with Retry-After.
+    #[error("{0}")]
+    Unavailable(String),
     #[error(transparent)]
-    Internal(#[from] anyhow::Error),
+    Internal(anyhow::Error),
+}
+
+impl From<anyhow::Error> for UiError {
+    fn from(e: anyhow::Error) -> Self {
+        if e.is::<Unavailable>() {
+            Self::Unavailable("The database is unavailable. Try again in a few seconds.".to_owned())
+        } else {
+            Self::Internal(e)
+        }
+    }
+}
+
+impl From<Busy> for UiError {
+    fn from(e: Busy) -> Self {
+        Self::Unavailable(e.to_string())
+    }
 }
 
 impl From<OpError> for UiError {
     fn from(e: OpError) -> Self {
         match e {
-            OpError::Internal(cause) => Self::Internal(cause),
+            OpError::Internal(cause) => Self::from(cause),
             OpError::TokenNotFound(_) | OpError::AccountNotFound(_) => {
                 Self::NotFound(e.to_string())
             }
@@ -64,6 +86,7 @@ impl ResponseError for UiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -96,6 +119,7 @@ impl ResponseError for UiError {
             Self::NotFound(m) => ("Not found", m.clone()),
             Self::Forbidden(m) => ("Not allowed", m.clone()),
             Self::Refused(m) => ("That did not work", m.clone()),
+            Self::Unavailable(m) => ("Unavailable for a moment", m.clone()),
             Self::Internal(cause) => {
                 let id = format!("{:016x}", rand::random::<u64>());
                 tracing::error!(error_id = %id, error = ?cause, "page failed");
@@ -111,7 +135,11 @@ impl ResponseError for UiError {
             message: &message,
             css_url: crate::web::assets::url("app.css"),
         };
-        HttpResponse::build(self.status_code())
+        let mut answer = HttpResponse::build(self.status_code());
+        if let Self::Unavailable(_) = self {
+            answer.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS.to_string()));
+        }
+        answer
             .content_type("text/html; charset=utf-8")
             .insert_header(CacheControl(vec![CacheDirective::NoStore]))
             .insert_header((header::HeaderName::from_static("hx-reswap"), "none"))

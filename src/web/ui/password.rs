@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
 
-use crate::auth::password;
+use crate::domain::password::MAX_PASSWORD_LEN;
 use crate::domain::Password;
 use crate::ops::accounts;
 use crate::state::AppState;
@@ -57,9 +57,12 @@ pub async fn change(
         .read(move |conn| accounts::find_for_sign_in(conn, &name))
         .await?
         .and_then(|(_, hash)| hash);
-    let verified = web::block(move || password::verify(stored.as_deref(), &current))
-        .await
-        .map_err(|e| UiError::Internal(e.into()))?;
+    let verified = if current.len() > MAX_PASSWORD_LEN {
+        false
+    } else {
+        let slot = state.passwords.try_slot()?;
+        state.passwords.verify(slot, stored, current).await?
+    };
     if !verified {
         errors.current = Some("That is not your current password.".into());
     }
@@ -73,9 +76,7 @@ pub async fn change(
             return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
         }
     };
-    let hash = web::block(move || password::hash(&new))
-        .await
-        .map_err(|e| UiError::Internal(e.into()))??;
+    let hash = state.passwords.hash_now(new).await??;
     let id = user.actor.account.id;
     state
         .db

@@ -9,7 +9,8 @@ use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use askama::Template;
 
 use crate::auth::session_store::ACCOUNT_ID;
-use crate::auth::{client_ip, csrf, password, throttle};
+use crate::auth::{client_ip, csrf, throttle};
+use crate::domain::password::MAX_PASSWORD_LEN;
 use crate::ops::{accounts, login_links, Actor, OpError};
 use crate::state::AppState;
 use crate::web::params::Params;
@@ -109,10 +110,25 @@ pub async fn login(
         };
         render(status, &page)
     };
-    let (attempt, blocked) = state
+    // A place with the password workers comes first: when they are full the
+    // attempt is refused before it costs a database write.
+    let slot = state.passwords.try_slot()?;
+    // An attempt already over a limit is refused on a read alone.
+    let (attempt, mut blocked) = state
         .db
-        .write(move |conn| throttle::reserve(conn, &attempt, now).map(|w| (attempt, w)))
+        .read(move |conn| {
+            throttle::already_blocked(conn, &attempt, now).map(|w| (attempt.clone(), w))
+        })
         .await?;
+    if blocked.is_none() {
+        (_, blocked) = state
+            .db
+            .write_bookkeeping({
+                let attempt = attempt.clone();
+                move |conn| throttle::reserve(conn, &attempt, now).map(|w| (attempt, w))
+            })
+            .await?;
+    }
     if let Some(wait) = blocked {
         tracing::warn!(?addr, user = %username, "sign-in throttled");
         let minutes = (wait + 59) / 60;
@@ -131,10 +147,14 @@ pub async fn login(
         Some((account, hash)) => (Some(account), hash),
         None => (None, None),
     };
-    // Verify even for unknown users, so timing does not tell who exists.
-    let verified = web::block(move || password::verify(hash.as_deref(), &candidate))
-        .await
-        .map_err(|e| UiError::Internal(e.into()))?;
+    // Verify even for unknown users, so timing does not tell who exists. A
+    // candidate longer than any password can be cannot match: no work.
+    let verified = if candidate.len() > MAX_PASSWORD_LEN {
+        drop(slot);
+        false
+    } else {
+        state.passwords.verify(slot, hash, candidate).await?
+    };
     let usable = account.filter(|a| verified && !a.suspended && a.kind.may_own_tokens());
     let Some(account) = usable else {
         // The reservation stands as the failure.
@@ -146,7 +166,7 @@ pub async fn login(
     };
     state
         .db
-        .write(move |conn| throttle::succeeded(conn, &attempt))
+        .write_bookkeeping(move |conn| throttle::succeeded(conn, &attempt))
         .await?;
     start_session(&session, account.id)?;
     tracing::info!(?addr, user = %account.username, "signed in");
@@ -175,7 +195,7 @@ pub async fn login_once(
     let now = state.clock.now();
     let account = state
         .db
-        .write(move |conn| login_links::consume(conn, &secret, now))
+        .write_bookkeeping(move |conn| login_links::consume(conn, &secret, now))
         .await?;
     match account {
         Some(account) if account.kind.may_own_tokens() => {

@@ -1,0 +1,203 @@
+//! Knowing when tokens or accounts changed, so that what was read from them
+//! may be kept in memory (the token cache) and dropped the moment it is
+//! stale.
+//!
+//! A *generation* number goes up on every change:
+//! - at once, in this process, after each write transaction ([`super::Db::write`]);
+//! - on SQLite, when another process (the `whm-tokens` command, another
+//!   instance on the same file) changed a token or an account: triggers bump
+//!   a counter row, and [`Changes::current`] reads it on every call (one
+//!   indexed read of one row on a connection kept for it, no pool, no thread
+//!   hop);
+//! - on PostgreSQL, when another instance or process changed one: triggers
+//!   send `NOTIFY whm_tokens_changes` at commit, and a listener thread polls
+//!   for it every [`POLL`].
+//!
+//! When changes by others cannot be seen (the listener is not connected, or
+//! the counter cannot be read), [`Changes::current`] says `None` and nothing
+//! may be served from memory.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+use diesel::{PgConnection, SqliteConnection};
+
+use super::Backend;
+
+/// How often the PostgreSQL listener looks for notifications.
+pub const POLL: Duration = Duration::from_millis(5);
+/// The channel the triggers notify.
+pub const CHANNEL: &str = "whm_tokens_changes";
+
+diesel::table! {
+    /// SQLite only: a counter that triggers on `tokens` and `accounts` bump.
+    auth_changes (id) {
+        id -> BigInt,
+        version -> BigInt,
+    }
+}
+
+pub struct Changes {
+    generation: AtomicU64,
+    tracking: Tracking,
+}
+
+enum Tracking {
+    Sqlite {
+        url: String,
+        conn: Mutex<Option<SqliteConnection>>,
+        seen: AtomicI64,
+    },
+    Postgres {
+        /// Whether the listener is connected and listening.
+        listening: AtomicBool,
+    },
+}
+
+impl Changes {
+    pub fn new(url: &str, backend: Backend) -> Arc<Self> {
+        let tracking = match backend {
+            Backend::Sqlite => Tracking::Sqlite {
+                url: super::manager::sqlite_path(url).to_owned(),
+                conn: Mutex::new(None),
+                seen: AtomicI64::new(i64::MIN),
+            },
+            Backend::Postgres => Tracking::Postgres {
+                listening: AtomicBool::new(false),
+            },
+        };
+        Arc::new(Self {
+            generation: AtomicU64::new(1),
+            tracking,
+        })
+    }
+
+    /// Marks everything read so far as stale.
+    pub fn bump(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The generation now, having looked for changes by other processes;
+    /// `None` when those cannot be seen.
+    pub fn current(&self) -> Option<u64> {
+        match &self.tracking {
+            Tracking::Postgres { listening } => listening
+                .load(Ordering::Acquire)
+                .then(|| self.generation.load(Ordering::Acquire)),
+            Tracking::Sqlite { url, conn, seen } => {
+                let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+                if guard.is_none() {
+                    *guard = open_sqlite(url);
+                }
+                let c = guard.as_mut()?;
+                // `load`, not `first`: a query without LIMIT stays prepared.
+                let version = match auth_changes::table
+                    .select(auth_changes::version)
+                    .load::<i64>(c)
+                {
+                    Ok(v) => v.first().copied()?,
+                    Err(_) => {
+                        *guard = None;
+                        return None;
+                    }
+                };
+                if seen.swap(version, Ordering::AcqRel) != version {
+                    self.bump();
+                }
+                Some(self.generation.load(Ordering::Acquire))
+            }
+        }
+    }
+
+    /// On PostgreSQL, starts the listener thread; it stops when `self` is
+    /// dropped. Nothing to do on SQLite.
+    pub fn start_listener(self: &Arc<Self>, url: &str) {
+        if let Tracking::Postgres { .. } = self.tracking {
+            let weak = Arc::downgrade(self);
+            let url = url.to_owned();
+            std::thread::Builder::new()
+                .name("change-listener".into())
+                .spawn(move || listen(weak, url))
+                .expect("spawn the change listener");
+        }
+    }
+}
+
+fn open_sqlite(path: &str) -> Option<SqliteConnection> {
+    use diesel::connection::SimpleConnection;
+    let mut c = SqliteConnection::establish(path).ok()?;
+    // Reads in WAL mode do not wait on writers; bound the rare wait anyway.
+    c.batch_execute("PRAGMA busy_timeout = 100;").ok()?;
+    Some(c)
+}
+
+fn set_listening(changes: &Changes, on: bool) {
+    if let Tracking::Postgres { listening } = &changes.tracking {
+        listening.store(on, Ordering::Release);
+    }
+    // Whatever was read while changes could not be seen is suspect.
+    changes.bump();
+}
+
+/// The listener's life: connect, LISTEN, poll; on any failure stop serving
+/// from memory, wait, and start again.
+fn listen(changes: Weak<Changes>, url: String) {
+    let mut logged_down = false;
+    loop {
+        let Some(strong) = changes.upgrade() else {
+            return;
+        };
+        match listen_once(&strong, &changes, &url) {
+            Ok(()) => return,
+            Err(e) => {
+                set_listening(&strong, false);
+                if !logged_down {
+                    tracing::warn!(error = %e, "change listener disconnected; tokens are read from the database until it is back");
+                    logged_down = true;
+                }
+            }
+        }
+        drop(strong);
+        std::thread::sleep(Duration::from_millis(500));
+        if changes.strong_count() == 0 {
+            return;
+        }
+    }
+}
+
+/// Returns `Ok` when the owner is gone, `Err` when the connection failed.
+fn listen_once(strong: &Arc<Changes>, weak: &Weak<Changes>, url: &str) -> anyhow::Result<()> {
+    let mut conn = match super::manager::establish(url)? {
+        super::DbConnection::Pg(c) => c,
+        super::DbConnection::Sqlite(_) => anyhow::bail!("not a PostgreSQL URL"),
+    };
+    diesel::sql_query(format!("LISTEN {CHANNEL}")).execute(&mut conn)?;
+    set_listening(strong, true);
+    let mut last_ping = Instant::now();
+    loop {
+        std::thread::sleep(POLL);
+        let Some(changes) = weak.upgrade() else {
+            return Ok(());
+        };
+        let mut changed = false;
+        for n in conn.notifications_iter() {
+            n?;
+            changed = true;
+        }
+        if changed {
+            changes.bump();
+        }
+        // A dead peer is not always noticed by reading: ask now and then.
+        if last_ping.elapsed() > Duration::from_secs(2) {
+            ping(&mut conn)?;
+            last_ping = Instant::now();
+        }
+    }
+}
+
+fn ping(conn: &mut PgConnection) -> QueryResult<()> {
+    use diesel::connection::SimpleConnection;
+    conn.batch_execute("SELECT 1")
+}

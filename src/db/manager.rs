@@ -1,0 +1,169 @@
+//! Opening connections: the backend the URL names and nothing else, with
+//! the real cause of a failure kept, and an outage logged once rather than
+//! once per request.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::ManageConnection;
+use diesel::{Connection, PgConnection, SqliteConnection};
+
+use super::{Backend, DbConnection};
+
+/// Why the database could not be reached. Pages and the API turn this into
+/// 503 "database unavailable"; the cause goes to the log.
+#[derive(Debug, thiserror::Error)]
+#[error("the database is unavailable: {0}")]
+pub struct Unavailable(pub String);
+
+const SQLITE_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+     PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;";
+
+/// The SQLite file a URL names: a bare path or `sqlite://path`.
+pub fn sqlite_path(url: &str) -> &str {
+    url.strip_prefix("sqlite://").unwrap_or(url)
+}
+
+/// Opens one connection of the kind the URL names. An SQLite file's folder
+/// is created if missing.
+pub fn establish(url: &str) -> Result<DbConnection, Unavailable> {
+    match Backend::of_url(url) {
+        Backend::Postgres => PgConnection::establish(&with_connect_timeout(url))
+            .map(DbConnection::Pg)
+            .map_err(|e| Unavailable(format!("could not connect to PostgreSQL: {e}"))),
+        Backend::Sqlite => {
+            let path = sqlite_path(url);
+            if let Some(parent) = Path::new(path).parent() {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        Unavailable(format!(
+                            "could not create the folder {}: {e}",
+                            parent.display()
+                        ))
+                    })?;
+                }
+            }
+            let mut conn = SqliteConnection::establish(path).map_err(|e| {
+                Unavailable(format!("could not open the SQLite database {path}: {e}"))
+            })?;
+            conn.batch_execute(SQLITE_PRAGMAS).map_err(|e| {
+                Unavailable(format!("could not set up the SQLite database {path}: {e}"))
+            })?;
+            Ok(DbConnection::Sqlite(conn))
+        }
+    }
+}
+
+/// libpq waits for an unreachable host as long as the OS lets it; bound it
+/// so that an outage answers quickly. A URL that sets its own wins.
+fn with_connect_timeout(url: &str) -> String {
+    if url.contains("connect_timeout=") {
+        return url.to_owned();
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}connect_timeout=2")
+}
+
+/// A pooled connection and whether it was found dead (the pool then drops
+/// it instead of handing it out again).
+pub struct Pooled {
+    pub conn: DbConnection,
+    pub broken: bool,
+}
+
+/// What the pool knows of the database's reachability, shared with [`super::Db`].
+#[derive(Default)]
+pub struct Health {
+    down: AtomicBool,
+    /// Unix milliseconds of the last failed attempt to connect.
+    last_failure_ms: AtomicI64,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Health {
+    /// Whether a connection attempt failed within the last `window_ms` with
+    /// none succeeding since: callers then fail at once instead of queueing.
+    pub fn recently_down(&self, window_ms: i64) -> bool {
+        self.down.load(Ordering::Acquire)
+            && now_ms() - self.last_failure_ms.load(Ordering::Acquire) < window_ms
+    }
+
+    pub fn is_down(&self) -> bool {
+        self.down.load(Ordering::Acquire)
+    }
+
+    fn failed(&self, cause: &str) {
+        self.last_failure_ms.store(now_ms(), Ordering::Release);
+        if !self.down.swap(true, Ordering::AcqRel) {
+            tracing::error!(cause, "database unavailable");
+        }
+    }
+
+    fn succeeded(&self) {
+        if self.down.swap(false, Ordering::AcqRel) {
+            tracing::info!("database reachable again");
+        }
+    }
+}
+
+pub struct Manager {
+    url: String,
+    health: Arc<Health>,
+}
+
+impl Manager {
+    pub fn new(url: &str, health: Arc<Health>) -> Self {
+        Self {
+            url: url.to_owned(),
+            health,
+        }
+    }
+}
+
+impl ManageConnection for Manager {
+    type Connection = Pooled;
+    type Error = Unavailable;
+
+    fn connect(&self) -> Result<Pooled, Unavailable> {
+        match establish(&self.url) {
+            Ok(conn) => {
+                self.health.succeeded();
+                Ok(Pooled {
+                    conn,
+                    broken: false,
+                })
+            }
+            Err(e) => {
+                self.health.failed(&e.0);
+                Err(e)
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut Pooled) -> Result<(), Unavailable> {
+        conn.conn
+            .batch_execute("SELECT 1")
+            .map_err(|e| Unavailable(e.to_string()))
+    }
+
+    fn has_broken(&self, conn: &mut Pooled) -> bool {
+        conn.broken
+    }
+}
+
+/// r2d2 would log every failed attempt; [`Health`] logs an outage once.
+#[derive(Debug)]
+pub struct QuietErrors;
+
+impl diesel::r2d2::HandleError<Unavailable> for QuietErrors {
+    fn handle_error(&self, _: Unavailable) {}
+}

@@ -1,0 +1,220 @@
+//! "Revoked stops at once": checked tokens are kept in memory, and every
+//! change to a token or its owner, made anywhere, must be seen on the very
+//! next call (on this instance, whoever made it) or within moments (on
+//! another instance).
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+
+use crate::helpers::*;
+
+/// Calls `version` twice so that the token is surely held in memory.
+async fn warm(address: &str, user: &str, secret: &str) {
+    for _ in 0..2 {
+        assert_eq!(version_at(address, user, secret).await, StatusCode::OK);
+    }
+}
+
+#[actix_web::test]
+async fn a_token_revoked_on_the_page_is_refused_on_the_next_call() {
+    let app = spawn_app().await;
+    let secret = app.token("root", "deploy").await;
+    warm(&app.address, "root", &secret).await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    assert_eq!(
+        root.post("/tokens/deploy/revoke", &[]).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        version_at(&app.address, "root", &secret).await,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[actix_web::test]
+async fn a_reseller_suspended_or_narrowed_on_the_page_is_refused_on_the_next_call() {
+    let app = spawn_app().await;
+    app.create_reseller("bob", None).await;
+    let secret = app.token("bob", "ci").await;
+    warm(&app.address, "bob", &secret).await;
+    assert_eq!(
+        ok_data(&app.api("bob", &secret, "api_token_list", &[]).await)["tokens"]["ci"]["name"],
+        "ci"
+    );
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    root.post("/accounts/bob/privileges", &[("acl", "list-accts")])
+        .await;
+    let reason = refused(&app.api("bob", &secret, "api_token_list", &[]).await);
+    assert!(reason.contains("manage-api-tokens"), "{reason}");
+
+    root.post("/accounts/bob/suspend", &[]).await;
+    assert_eq!(
+        version_at(&app.address, "bob", &secret).await,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[actix_web::test]
+async fn a_token_narrowed_or_relisted_through_the_api_is_held_to_it_on_the_next_call() {
+    let app = spawn_app().await;
+    let admin = app.token("root", "admin").await;
+    let secret = app.token("root", "worker").await;
+    warm(&app.address, "root", &secret).await;
+    ok_data(
+        &app.api(
+            "root",
+            &admin,
+            "api_token_update",
+            &[("token_name", "worker"), ("acl-0", "list-accts")],
+        )
+        .await,
+    );
+    let reason = refused(&app.api("root", &secret, "api_token_list", &[]).await);
+    assert!(reason.contains("manage-api-tokens"), "{reason}");
+
+    ok_data(
+        &app.api(
+            "root",
+            &admin,
+            "api_token_update",
+            &[("token_name", "worker"), ("whitelist_ip-0", "203.0.113.9")],
+        )
+        .await,
+    );
+    assert_eq!(
+        version_at(&app.address, "root", &secret).await,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[actix_web::test]
+async fn an_owner_renamed_through_the_api_must_use_the_new_name_on_the_next_call() {
+    let app = spawn_app().await;
+    app.create_reseller("bob", None).await;
+    let root = app.token("root", "admin").await;
+    let secret = app.token("bob", "ci").await;
+    warm(&app.address, "bob", &secret).await;
+    ok_data(
+        &app.api(
+            "root",
+            &root,
+            "modifyacct",
+            &[("user", "bob"), ("newuser", "robert")],
+        )
+        .await,
+    );
+    assert_eq!(
+        version_at(&app.address, "bob", &secret).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        version_at(&app.address, "robert", &secret).await,
+        StatusCode::OK
+    );
+}
+
+#[actix_web::test]
+async fn changes_made_by_the_command_line_are_seen_on_the_next_call() {
+    let app = spawn_app().await;
+    app.create_reseller("bob", None).await;
+    let secret = app.token("root", "deploy").await;
+    let bobs = app.token("bob", "ci").await;
+    warm(&app.address, "root", &secret).await;
+    warm(&app.address, "bob", &bobs).await;
+
+    let out = app
+        .command(&["api", "api_token_revoke", "token_name=deploy"])
+        .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        version_at(&app.address, "root", &secret).await,
+        StatusCode::FORBIDDEN
+    );
+
+    let out = app.command(&["api", "suspendacct", "user=bob"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        version_at(&app.address, "bob", &bobs).await,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[actix_web::test]
+async fn a_change_on_one_instance_reaches_another_instance_on_the_same_database() {
+    let app = spawn_app().await;
+    let other = app.second_instance().await;
+    let secret = app.token("root", "shared").await;
+    let admin = app.token("root", "admin").await;
+    warm(&app.address, "root", &secret).await;
+    warm(&other.address, "root", &secret).await;
+
+    // Revoked through the API of the first instance…
+    ok_data(
+        &app.api(
+            "root",
+            &admin,
+            "api_token_revoke",
+            &[("token_name", "shared")],
+        )
+        .await,
+    );
+    assert_eq!(
+        version_at(&app.address, "root", &secret).await,
+        StatusCode::FORBIDDEN
+    );
+    // …and refused by the second within moments (at once on SQLite; within
+    // the listener's few milliseconds on PostgreSQL).
+    assert_eq!(
+        version_until(
+            &other.address,
+            "root",
+            &secret,
+            StatusCode::FORBIDDEN,
+            Duration::from_secs(2)
+        )
+        .await,
+        StatusCode::FORBIDDEN
+    );
+    // The other instance still serves tokens that did not change.
+    assert_eq!(
+        version_at(&other.address, "root", &admin).await,
+        StatusCode::OK
+    );
+}
+
+#[actix_web::test]
+async fn an_expired_token_is_refused_even_when_it_was_held_in_memory() {
+    let app = spawn_app().await;
+    let secret = app.token("root", "short").await;
+    warm(&app.address, "root", &secret).await;
+    // Moved straight in the store, as another process would.
+    let mut other = whm_tokens::db::establish(&app.database.url()).unwrap();
+    {
+        use diesel::prelude::*;
+        use whm_tokens::db::schema::tokens;
+        diesel::update(tokens::table.filter(tokens::name.eq("short")))
+            .set(tokens::expires_at.eq(Some(now() - 1)))
+            .execute(&mut other)
+            .unwrap();
+    }
+    assert_eq!(
+        version_until(
+            &app.address,
+            "root",
+            &secret,
+            StatusCode::FORBIDDEN,
+            Duration::from_secs(2)
+        )
+        .await,
+        StatusCode::FORBIDDEN
+    );
+}

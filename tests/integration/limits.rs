@@ -1,0 +1,171 @@
+//! Work that strangers can cause is bounded: password checks go through a
+//! fixed number of workers with a short queue, and what cannot be queued is
+//! refused at once (503 with Retry-After) without touching the store.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::*;
+
+#[actix_web::test]
+async fn sign_ins_past_the_password_queue_are_refused_at_once_and_write_nothing() {
+    // One check at a time and no queue: of a burst, most cannot be taken.
+    let app = spawn_app_with(|c| {
+        c.password_concurrency = 1;
+        c.password_queue = 0;
+    })
+    .await;
+    let mut clients = Vec::new();
+    for _ in 0..12 {
+        let client = app.browser();
+        let page = client.get("/login").await.text().await.unwrap();
+        clients.push((client, csrf_in(&page)));
+    }
+    let answers = futures_util::future::join_all(clients.iter().enumerate().map(
+        |(i, (client, csrf))| async move {
+            let user = format!("nobody{i}");
+            client
+                .post_raw(
+                    "/login",
+                    &[
+                        ("csrf_token", csrf.as_str()),
+                        ("username", &user),
+                        ("password", "guess-guess"),
+                    ],
+                )
+                .await
+        },
+    ))
+    .await;
+    let tried = answers
+        .iter()
+        .filter(|r| r.status() == StatusCode::UNAUTHORIZED)
+        .count();
+    let busy: Vec<_> = answers
+        .iter()
+        .filter(|r| r.status() == StatusCode::SERVICE_UNAVAILABLE)
+        .collect();
+    assert_eq!(tried + busy.len(), 12, "every answer is 401 or 503");
+    assert!(tried >= 1, "the worker took at least one");
+    assert!(!busy.is_empty(), "a full queue refuses");
+    for r in &busy {
+        assert_eq!(r.headers()["retry-after"], "2");
+    }
+    // A refused attempt did not count against the throttle: one row for the
+    // address, and one per account actually tried.
+    assert_eq!(app.count("sign_in_failures").await, 1 + tried as i64);
+}
+
+#[actix_web::test]
+async fn a_refused_sign_in_page_says_the_server_is_busy() {
+    let app = spawn_app_with(|c| {
+        c.password_concurrency = 1;
+        c.password_queue = 0;
+    })
+    .await;
+    let mut clients = Vec::new();
+    for _ in 0..8 {
+        let client = app.browser();
+        let page = client.get("/login").await.text().await.unwrap();
+        clients.push((client, csrf_in(&page)));
+    }
+    let answers = futures_util::future::join_all(clients.iter().map(|(client, csrf)| async move {
+        let r = client
+            .post_raw(
+                "/login",
+                &[
+                    ("csrf_token", csrf.as_str()),
+                    ("username", "root"),
+                    ("password", "not-it-at-all"),
+                ],
+            )
+            .await;
+        (r.status(), r.text().await.unwrap())
+    }))
+    .await;
+    let busy = answers
+        .iter()
+        .find(|(s, _)| *s == StatusCode::SERVICE_UNAVAILABLE)
+        .expect("one refused");
+    assert!(
+        busy.1.contains("busy checking other passwords"),
+        "{}",
+        busy.1
+    );
+}
+
+#[actix_web::test]
+async fn createacct_past_the_password_queue_answers_503_in_the_envelope_and_creates_nothing() {
+    let app = spawn_app_with(|c| {
+        c.password_concurrency = 1;
+        c.password_queue = 0;
+    })
+    .await;
+    let secret = app.token("root", "admin").await;
+    let before = app.count("accounts").await;
+    let answers = futures_util::future::join_all((0..8).map(|i| {
+        let secret = secret.clone();
+        let app = &app;
+        async move {
+            let user = format!("shop{i}");
+            app.api(
+                "root",
+                &secret,
+                "createacct",
+                &[("username", &user), ("password", "a-long-password")],
+            )
+            .await
+        }
+    }))
+    .await;
+    let created = answers
+        .iter()
+        .filter(|(s, v)| *s == StatusCode::OK && v["metadata"]["result"] == 1)
+        .count();
+    let busy: Vec<&(StatusCode, Value)> = answers
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::SERVICE_UNAVAILABLE)
+        .collect();
+    assert_eq!(created + busy.len(), 8, "{answers:?}");
+    assert!(!busy.is_empty());
+    for (_, v) in busy {
+        assert_eq!(v["metadata"]["result"], 0);
+        assert!(v["metadata"]["reason"].as_str().unwrap().contains("busy"));
+    }
+    assert_eq!(app.count("accounts").await, before + created as i64);
+}
+
+#[actix_web::test]
+async fn a_throttled_sign_in_costs_no_write() {
+    let app = spawn_app().await;
+    let mut guesser = app.browser();
+    for _ in 0..5 {
+        guesser.try_sign_in("root", "wrong-password").await;
+    }
+    let throttled = guesser.try_sign_in("root", "wrong-password").await;
+    assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+    let snapshot = || async {
+        app.db
+            .read(|conn| {
+                use diesel::prelude::*;
+                use whm_tokens::db::schema::sign_in_failures::dsl::*;
+                sign_in_failures
+                    .select((scope_key, failures))
+                    .order(scope_key)
+                    .load::<(String, i32)>(conn)
+                    .map_err(anyhow::Error::from)
+            })
+            .await
+            .unwrap()
+    };
+    let before = snapshot().await;
+    for _ in 0..5 {
+        let again = guesser.try_sign_in("root", "wrong-password").await;
+        assert_eq!(again.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+    assert_eq!(
+        snapshot().await,
+        before,
+        "throttled attempts change no counter"
+    );
+}
