@@ -71,6 +71,119 @@ pub struct AccountSummary {
     pub token_count: i64,
 }
 
+/// Which accounts a page shows: a filter on the user name and a page.
+#[derive(Clone, Debug)]
+pub struct AccountQuery {
+    pub filter: String,
+    /// 1-based.
+    pub page: i64,
+    pub per_page: i64,
+}
+
+impl Default for AccountQuery {
+    fn default() -> Self {
+        Self {
+            filter: String::new(),
+            page: 1,
+            per_page: 50,
+        }
+    }
+}
+
+pub struct AccountPage {
+    pub rows: Vec<AccountSummary>,
+    /// Accounts matching the filter, over all pages.
+    pub total: i64,
+    pub page: i64,
+    pub per_page: i64,
+}
+
+impl AccountPage {
+    pub fn pages(&self) -> i64 {
+        ((self.total + self.per_page - 1) / self.per_page).max(1)
+    }
+}
+
+/// One page of the accounts the actor manages, by user name. Cost: the
+/// user-name index (root) or the owner's range of it (a reseller), and one
+/// page of rows, whatever the number of accounts.
+pub fn page(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    q: &AccountQuery,
+) -> Result<AccountPage, OpError> {
+    actor.require(LIST_ACCOUNTS)?;
+    let per_page = q.per_page.clamp(1, 500);
+    let page = q.page.clamp(1, 1_000_000);
+    let filter = q.filter.trim().to_ascii_lowercase();
+    // User names are lower-case letters and digits: any other character
+    // matches nothing, and these need no escaping in LIKE.
+    if !filter
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    {
+        return Ok(AccountPage {
+            rows: Vec::new(),
+            total: 0,
+            page: 1,
+            per_page,
+        });
+    }
+    let pattern = (!filter.is_empty()).then(|| format!("%{filter}%"));
+    let scoped = || {
+        let mut query = accounts::table.into_boxed();
+        if !actor.account.is_root() {
+            query = query.filter(accounts::owner_id.eq(actor.id()));
+        }
+        if let Some(p) = &pattern {
+            query = query.filter(accounts::username.like(p.clone()));
+        }
+        query
+    };
+    let total: i64 = scoped().count().get_result(conn)?;
+    let ids: Vec<i64> = scoped()
+        .select(accounts::id)
+        .order(accounts::username.asc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+        .load(conn)?;
+    let rows = summaries(conn, &ids)?;
+    Ok(AccountPage {
+        rows,
+        total,
+        page,
+        per_page,
+    })
+}
+
+/// The accounts with these ids, with their owners' names and token counts,
+/// by user name.
+fn summaries(conn: &mut DbConnection, ids: &[i64]) -> Result<Vec<AccountSummary>, OpError> {
+    let (owners, owned) = diesel::alias!(accounts as owners, tokens as owned);
+    accounts::table
+        .left_join(owners.on(accounts::owner_id.eq(owners.field(accounts::id).nullable())))
+        .filter(accounts::id.eq_any(ids))
+        .select((
+            AccountRow::as_select(),
+            owners.field(accounts::username).nullable(),
+            owned
+                .filter(owned.field(tokens::account_id).eq(accounts::id))
+                .count()
+                .single_value(),
+        ))
+        .order(accounts::username.asc())
+        .load::<(AccountRow, Option<String>, Option<i64>)>(conn)?
+        .into_iter()
+        .map(|(row, owner, count)| {
+            Ok(AccountSummary {
+                account: row.try_into()?,
+                owner: owner.unwrap_or_default(),
+                token_count: count.unwrap_or(0),
+            })
+        })
+        .collect()
+}
+
 /// The accounts the actor manages, by user name.
 pub fn list(conn: &mut DbConnection, actor: &Actor) -> Result<Vec<AccountSummary>, OpError> {
     actor.require(LIST_ACCOUNTS)?;

@@ -545,3 +545,29 @@ pub async fn version_until(
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
 }
+
+impl TestApp {
+    /// Inserts `n` plain accounts `user0000`… owned by root, without
+    /// passwords (nothing to hash), in one transaction.
+    pub async fn bulk_accounts(&self, n: usize) {
+        let root_id = self.actor("root").await.account.id;
+        self.db
+            .write(move |conn| {
+                use whm_tokens::db::schema::accounts;
+                for i in 0..n {
+                    diesel::insert_into(accounts::table)
+                        .values((
+                            accounts::username.eq(format!("user{i:04}")),
+                            accounts::kind.eq("user"),
+                            accounts::owner_id.eq(Some(root_id)),
+                            accounts::privileges.eq(""),
+                            accounts::created_at.eq(now()),
+                        ))
+                        .execute(conn)?;
+                }
+                Ok::<_, anyhow::Error>(())
+            })
+            .await
+            .unwrap();
+    }
+}

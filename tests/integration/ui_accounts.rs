@@ -1,6 +1,7 @@
 //! Root's accounts page, and what resellers may see of it.
 
 use reqwest::StatusCode;
+use whm_tokens::ops::AccountKind;
 
 use crate::helpers::*;
 
@@ -192,4 +193,46 @@ async fn resellers_see_their_own_accounts_read_only_and_cannot_manage_others() {
 
 fn initial() -> String {
     whm_tokens::domain::PrivilegeSet::initial().to_column()
+}
+
+#[actix_web::test]
+async fn the_accounts_page_is_paged_and_searchable_as_you_type() {
+    let app = spawn_app().await;
+    app.bulk_accounts(60).await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+
+    let first = root.get("/accounts").await.text().await.unwrap();
+    assert_eq!(first.matches("data-account=").count(), 50);
+    assert!(first.contains("Page 1 of 2"), "{first}");
+    assert!(first.contains("data-account=\"root\""));
+
+    let second = root.get("/accounts?page=2").await.text().await.unwrap();
+    assert_eq!(second.matches("data-account=").count(), 11);
+    assert!(second.contains("data-account=\"user0059\""));
+
+    // As htmx asks while the user types: the table alone, filtered.
+    let found = root.get_htmx("/accounts?q=user005").await;
+    let html = found.text().await.unwrap();
+    assert!(!html.contains("<html"), "a partial, not a page");
+    assert_eq!(html.matches("data-account=").count(), 10, "{html}");
+    assert!(!html.contains("Page 1"), "one page needs no pager");
+
+    let none = root
+        .get_htmx("/accounts?q=Nobody%25")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(none.contains("No accounts match"), "{none}");
+}
+
+#[actix_web::test]
+async fn a_resellers_accounts_page_pages_only_its_own_accounts() {
+    let app = spawn_app().await;
+    app.bulk_accounts(5).await;
+    app.create_reseller("bob", Some("all")).await;
+    app.create_account("shop", AccountKind::User, None).await;
+    let bob = app.sign_in("bob", USER_PASSWORD).await;
+    let html = bob.get("/accounts?q=user").await.text().await.unwrap();
+    assert!(html.contains("No accounts match"), "{html}");
 }

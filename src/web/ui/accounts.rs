@@ -3,17 +3,17 @@
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use crate::domain::{Password, PrivilegeSet, Username};
-use crate::ops::accounts::{self as account_ops, AccountSummary, NewAccount};
+use crate::ops::accounts::{self as account_ops, AccountQuery, AccountSummary, NewAccount};
 use crate::ops::{Account, AccountKind, OpError};
 use crate::state::AppState;
 use crate::web::params::Params;
 
 use super::privileges_form::{self, CategoryView};
-use super::{flash, redirect, render, Chrome, SignedIn, UiError};
+use super::{flash, redirect, render, wants_partial, Chrome, SignedIn, UiError};
 
 pub struct AccountRowView {
     pub username: String,
@@ -52,18 +52,96 @@ pub struct CreateErrors {
     pub owner: Option<String>,
 }
 
+/// One page of accounts: what a search or a page link swaps in.
+#[derive(Template)]
+#[template(path = "accounts/table.html")]
+pub struct AccountsTable {
+    pub rows: Vec<AccountRowView>,
+    pub can_manage: bool,
+    pub filter: String,
+    pub page: i64,
+    pub pages: i64,
+    pub total: i64,
+    pub list_error: Option<String>,
+}
+
+impl AccountsTable {
+    pub fn page_url(&self, page: i64) -> String {
+        let mut pairs: Vec<(&str, String)> = Vec::new();
+        if !self.filter.is_empty() {
+            pairs.push(("q", self.filter.clone()));
+        }
+        pairs.push(("page", page.to_string()));
+        format!(
+            "/accounts?{}",
+            serde_urlencoded::to_string(pairs).unwrap_or_default()
+        )
+    }
+}
+
+fn account_query(req: &HttpRequest) -> AccountQuery {
+    let params = Params::parse(req.query_string(), None);
+    AccountQuery {
+        filter: params
+            .get("q")
+            .unwrap_or_default()
+            .chars()
+            .take(64)
+            .collect(),
+        page: params.get("page").and_then(|p| p.parse().ok()).unwrap_or(1),
+        ..AccountQuery::default()
+    }
+}
+
 #[derive(Template)]
 #[template(path = "accounts/page.html")]
 pub struct AccountsPage {
     pub chrome: Chrome,
-    pub rows: Vec<AccountRowView>,
+    pub table: AccountsTable,
     pub can_manage: bool,
-    pub owners: Vec<String>,
     pub username: String,
     pub kind: String,
     pub owner: String,
     pub errors: CreateErrors,
-    pub list_error: Option<String>,
+}
+
+async fn load_table(
+    user: &SignedIn,
+    state: &AppState,
+    query: AccountQuery,
+) -> Result<AccountsTable, UiError> {
+    let actor = user.actor.clone();
+    let filter = query.filter.clone();
+    let listed = state
+        .db
+        .read(move |conn| account_ops::page(conn, &actor, &query))
+        .await;
+    let (rows, page, pages, total, list_error) = match listed {
+        Ok(p) => (
+            p.rows.iter().map(AccountRowView::from).collect::<Vec<_>>(),
+            p.page,
+            p.pages(),
+            p.total,
+            None,
+        ),
+        Err(OpError::MissingPrivilege(p)) => (
+            Vec::new(),
+            1,
+            1,
+            0,
+            Some(OpError::MissingPrivilege(p).to_string()),
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(AccountsTable {
+        rows,
+        can_manage: user.actor.account.is_root(),
+        filter,
+        page,
+        pages,
+        total,
+        list_error,
+    })
 }
 
 async fn accounts_page(
@@ -72,26 +150,17 @@ async fn accounts_page(
     state: &AppState,
     form: Option<(&Params, CreateErrors)>,
 ) -> Result<AccountsPage, UiError> {
-    let actor = user.actor.clone();
-    let listed = state
-        .db
-        .read(move |conn| account_ops::list(conn, &actor))
-        .await;
-    let (rows, list_error) = match listed {
-        Ok(list) => (
-            list.iter().map(AccountRowView::from).collect::<Vec<_>>(),
-            None,
-        ),
-        Err(OpError::MissingPrivilege(p)) => {
-            (Vec::new(), Some(OpError::MissingPrivilege(p).to_string()))
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let owners = rows
-        .iter()
-        .filter(|r| r.is_root || r.kind == "Reseller")
-        .map(|r| r.username.clone())
-        .collect();
+    accounts_page_for(user, session, state, form, AccountQuery::default()).await
+}
+
+async fn accounts_page_for(
+    user: &SignedIn,
+    session: &Session,
+    state: &AppState,
+    form: Option<(&Params, CreateErrors)>,
+    query: AccountQuery,
+) -> Result<AccountsPage, UiError> {
+    let table = load_table(user, state, query).await?;
     let (username, kind, owner, errors) = match form {
         Some((f, errors)) => (
             f.get("username").unwrap_or_default().to_owned(),
@@ -108,23 +177,26 @@ async fn accounts_page(
     };
     Ok(AccountsPage {
         chrome: Chrome::for_user(user, session)?,
-        rows,
+        table,
         can_manage: user.actor.account.is_root(),
-        owners,
         username,
         kind,
         owner,
         errors,
-        list_error,
     })
 }
 
 pub async fn page(
+    req: HttpRequest,
     user: SignedIn,
     session: Session,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, UiError> {
-    let page = accounts_page(&user, &session, &state, None).await?;
+    let query = account_query(&req);
+    if wants_partial(&req) {
+        return render(StatusCode::OK, &load_table(&user, &state, query).await?);
+    }
+    let page = accounts_page_for(&user, &session, &state, None, query).await?;
     render(StatusCode::OK, &page)
 }
 
