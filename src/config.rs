@@ -141,6 +141,15 @@ pub struct Settings {
         global = true
     )]
     pub password_queue: usize,
+    /// Milliseconds a failed, throttled or refused sign-in waits before it is
+    /// answered (counted from its arrival; no thread is held meanwhile).
+    #[arg(
+        long,
+        env = "WHM_TOKENS_FAILED_SIGN_IN_DELAY_MS",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub failed_sign_in_delay_ms: u64,
 }
 
 /// Settings after parsing: what the rest of the program uses.
@@ -159,6 +168,7 @@ pub struct Config {
     pub workers: Option<usize>,
     pub password_concurrency: usize,
     pub password_queue: usize,
+    pub failed_sign_in_delay: std::time::Duration,
 }
 
 impl Settings {
@@ -218,6 +228,9 @@ impl Settings {
                 .unwrap_or_else(PasswordWorkers::default_threads)
                 .max(1),
             password_queue: self.password_queue,
+            failed_sign_in_delay: std::time::Duration::from_millis(
+                self.failed_sign_in_delay_ms.min(10_000),
+            ),
         })
     }
 }

@@ -64,6 +64,7 @@ impl Application {
         let listener = TcpListener::bind(config.listen)?;
         let port = listener.local_addr()?.port();
         let workers = config.workers;
+        let blocking_threads = config.db_pool_size as usize + 2;
         let key = Key::from(&config.session_key);
         db.follow_changes();
         let state = AppState::new(db, config);
@@ -79,15 +80,24 @@ impl Application {
                         BrowserSession::default().state_ttl(Duration::hours(SESSION_HOURS)),
                     )
                     .build();
+            // The health check, assets and the token-authenticated API carry
+            // no cookies: only the page pays for sessions and CSRF.
             App::new()
                 .app_data(web::Data::new(state.clone()))
                 .app_data(web::FormConfig::default().limit(256 * 1024))
-                .configure(crate::web::routes)
-                .wrap(from_fn(csrf::require_token))
-                .wrap(sessions)
+                .configure(crate::web::open_routes)
+                .service(
+                    web::scope("")
+                        .wrap(from_fn(csrf::require_token))
+                        .wrap(sessions)
+                        .configure(crate::web::ui::routes),
+                )
                 .wrap(crate::web::security_headers())
                 .wrap(from_fn(crate::web::observe))
         })
+        // Blocking work is database work: more threads than connections
+        // would only wait, each holding memory.
+        .worker_max_blocking_threads(blocking_threads)
         .listen(listener)?;
         if let Some(n) = workers {
             server = server.workers(n.max(1));

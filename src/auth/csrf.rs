@@ -1,7 +1,8 @@
 //! CSRF protection for the page: a per-session token that every
 //! state-changing request must present, in the `X-CSRF-Token` header (htmx
-//! sends it on every request) or the `csrf_token` form field. The WHM API is
-//! exempt: it authenticates with a header, never with cookies.
+//! sends it on every request) or the `csrf_token` form field. It wraps the
+//! page's routes only: the WHM API authenticates with a header, never with
+//! cookies.
 
 use actix_session::{Session, SessionExt};
 use actix_web::body::{EitherBody, MessageBody};
@@ -27,17 +28,12 @@ pub fn token(session: &Session) -> Result<String, actix_web::Error> {
     Ok(t)
 }
 
-/// Whether a path belongs to the token-authenticated API.
-pub fn is_api_path(path: &str) -> bool {
-    crate::web::api::function_of_path(path).is_some()
-}
-
 pub async fn require_token(
     mut req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if safe || is_api_path(req.path()) {
+    if safe {
         return next
             .call(req)
             .await

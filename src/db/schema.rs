@@ -10,6 +10,8 @@ diesel::table! {
         privileges -> Text,
         suspended -> Bool,
         created_at -> BigInt,
+        /// Kept by triggers on `tokens`.
+        token_count -> BigInt,
     }
 }
 

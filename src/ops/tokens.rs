@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 
 use crate::db::models::{NewTokenRow, TokenRow};
-use crate::db::schema::tokens;
+use crate::db::schema::{accounts as account_rows, tokens};
 use crate::db::DbConnection;
 use crate::domain::{Expiry, IpAllowList, PrivilegeSet, TokenDigest, TokenName, TokenSecret};
 
@@ -181,50 +181,92 @@ impl TokenPage {
 
 diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
 
-/// One page of the owner's tokens. Cost: the owner's index range and one
-/// page of rows, whatever the number of tokens in the store.
+/// One page of the owner's tokens. Cost: one page of rows from the index
+/// that matches the sort (read from whichever end is nearer, so the last
+/// page costs what the first does), the owner's stored count, and for a
+/// search the trigram index's matches; never a pass over every token.
 pub fn list(conn: &mut DbConnection, actor: &Actor, q: &ListQuery) -> Result<TokenPage, OpError> {
     actor.require(MANAGE_TOKENS)?;
     let owner_id = actor.id();
-    let pattern = like_pattern(&q.filter);
+    let filter = q.filter.trim().to_ascii_lowercase();
+    let pattern = like_pattern(&filter);
+    let per_page = q.per_page.clamp(1, 500);
+    let by_trigrams = filter.len() >= 3 && matches!(conn, DbConnection::Sqlite(_));
     let filtered = || {
         let mut query = tokens::table
             .filter(tokens::account_id.eq(owner_id))
             .into_boxed();
         if let Some(p) = &pattern {
+            if by_trigrams {
+                // Names are ASCII letters, digits, '-' and '_': a quoted
+                // FTS5 phrase of them is the substring itself.
+                query = query.filter(
+                    diesel::dsl::sql::<diesel::sql_types::Bool>(
+                        "tokens.id IN (SELECT rowid FROM tokens_names WHERE tokens_names MATCH ",
+                    )
+                    .bind::<diesel::sql_types::Text, _>(format!("\"{filter}\""))
+                    .sql(")"),
+                );
+            }
             query = query.filter(lower(tokens::name).like(p.clone()).escape('\\'));
         }
         query
     };
-    let total: i64 = filtered().count().get_result(conn)?;
-    let per_page = q.per_page.clamp(1, 500);
-    let page = q.page.clamp(1, 1_000_000);
-    let mut query = filtered().select(TokenRow::as_select());
-    query = match (q.sort, q.direction) {
-        (SortKey::Name, Direction::Asc) => query.order(tokens::name.asc()),
-        (SortKey::Name, Direction::Desc) => query.order(tokens::name.desc()),
-        (SortKey::Created, Direction::Asc) => {
-            query.order((tokens::created_at.asc(), tokens::id.asc()))
-        }
-        (SortKey::Created, Direction::Desc) => {
-            query.order((tokens::created_at.desc(), tokens::id.desc()))
-        }
-        // "Never" sorts after every date, both ways round.
-        (SortKey::Expires, Direction::Asc) => query.order((
-            tokens::expires_at.is_null().asc(),
-            tokens::expires_at.asc(),
-            tokens::id.desc(),
-        )),
-        (SortKey::Expires, Direction::Desc) => query.order((
-            tokens::expires_at.is_null().asc(),
-            tokens::expires_at.desc(),
-            tokens::id.desc(),
-        )),
+    let total: i64 = if pattern.is_none() {
+        account_rows::table
+            .find(owner_id)
+            .select(account_rows::token_count)
+            .first(conn)?
+    } else {
+        filtered().count().get_result(conn)?
     };
-    let rows = query
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-        .load(conn)?;
+    let pages = ((total + per_page - 1) / per_page).max(1);
+    let page = q.page.clamp(1, pages);
+    let start = (page - 1) * per_page;
+    let end = (page * per_page).min(total);
+    // Past the middle, read backwards from the far end and turn the rows round.
+    let backwards = start > total - end;
+    let mut query = filtered().select(TokenRow::as_select());
+    let ascending = (q.direction == Direction::Asc) != backwards;
+    query = match (q.sort, ascending) {
+        (SortKey::Name, true) => query.order(tokens::name.asc()),
+        (SortKey::Name, false) => query.order(tokens::name.desc()),
+        (SortKey::Created, true) => query.order((tokens::created_at.asc(), tokens::id.asc())),
+        (SortKey::Created, false) => query.order((tokens::created_at.desc(), tokens::id.desc())),
+        // "Never" sorts after every date, both ways round; each order (and
+        // its exact reverse) has an index.
+        (SortKey::Expires, _) => match (q.direction, backwards) {
+            (Direction::Asc, false) => query.order((
+                tokens::expires_at.is_null().asc(),
+                tokens::expires_at.asc(),
+                tokens::id.asc(),
+            )),
+            (Direction::Asc, true) => query.order((
+                tokens::expires_at.is_null().desc(),
+                tokens::expires_at.desc(),
+                tokens::id.desc(),
+            )),
+            (Direction::Desc, false) => query.order((
+                tokens::expires_at.is_null().asc(),
+                tokens::expires_at.desc(),
+                tokens::id.desc(),
+            )),
+            (Direction::Desc, true) => query.order((
+                tokens::expires_at.is_null().desc(),
+                tokens::expires_at.asc(),
+                tokens::id.asc(),
+            )),
+        },
+    };
+    let (offset, limit) = if backwards {
+        (total - end, end - start)
+    } else {
+        (start, per_page)
+    };
+    let mut rows = query.limit(limit.max(0)).offset(offset).load(conn)?;
+    if backwards {
+        rows.reverse();
+    }
     Ok(TokenPage {
         tokens: rows
             .into_iter()
@@ -238,6 +280,9 @@ pub fn list(conn: &mut DbConnection, actor: &Actor, q: &ListQuery) -> Result<Tok
 
 fn like_pattern(filter: &str) -> Option<String> {
     let filter = filter.trim().to_ascii_lowercase();
+    // Names never hold a double quote; nor may a search, which is quoted as
+    // an FTS5 phrase.
+    let filter = filter.replace('"', "");
     if filter.is_empty() {
         return None;
     }

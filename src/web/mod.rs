@@ -13,11 +13,12 @@ use actix_web::middleware::{DefaultHeaders, Next};
 use actix_web::{web, Error, HttpMessage, HttpRequest, HttpResponse};
 use rand::Rng;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+/// What needs no session: the health check, assets and the API. The page's
+/// routes ([`ui::routes`]) are mounted behind sessions and CSRF.
+pub fn open_routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz));
     assets::routes(cfg);
     api::routes(cfg);
-    ui::routes(cfg);
 }
 
 async fn healthz(state: web::Data<crate::state::AppState>) -> HttpResponse {

@@ -122,6 +122,8 @@ pub fn test_config(database_url: String) -> Config {
         workers: Some(1),
         password_concurrency: 1,
         password_queue: 8,
+        // Failed sign-ins answer at once in tests; `limits` tests the delay.
+        failed_sign_in_delay: std::time::Duration::ZERO,
     }
 }
 

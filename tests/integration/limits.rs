@@ -169,3 +169,16 @@ async fn a_throttled_sign_in_costs_no_write() {
         "throttled attempts change no counter"
     );
 }
+
+#[actix_web::test]
+async fn a_failed_sign_in_is_answered_only_after_the_delay() {
+    let app =
+        spawn_app_with(|c| c.failed_sign_in_delay = std::time::Duration::from_millis(400)).await;
+    let mut client = app.browser();
+    let started = std::time::Instant::now();
+    let wrong = client.try_sign_in("root", "not-the-password").await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(400));
+    let right = client.try_sign_in("root", ROOT_PASSWORD).await;
+    assert_eq!(right.status(), StatusCode::SEE_OTHER);
+}

@@ -402,3 +402,124 @@ async fn one_account_never_reaches_another_accounts_tokens() {
     assert_eq!(result, (true, 0));
     assert_eq!(app.count("tokens").await, 1);
 }
+
+/// Every page of `q`, read page by page, in order.
+async fn all_pages(app: &TestApp, q: ListQuery) -> (Vec<String>, i64) {
+    let actor = app.actor("root").await;
+    let mut names = Vec::new();
+    let mut total = 0;
+    for page in 1.. {
+        let (actor, q) = (actor.clone(), ListQuery { page, ..q.clone() });
+        let got = app
+            .db
+            .read(move |conn| token_ops::list(conn, &actor, &q))
+            .await
+            .unwrap();
+        total = got.total;
+        names.extend(got.tokens.iter().map(|t| t.name.clone()));
+        if page >= got.pages() {
+            break;
+        }
+    }
+    (names, total)
+}
+
+#[actix_web::test]
+async fn pages_read_from_either_end_agree_with_one_long_page_for_every_sort() {
+    let app = spawn_app().await;
+    app.bulk_tokens("root", 61).await;
+    // A third never expire, the rest on dates with ties.
+    app.db
+        .write(|conn| {
+            use whm_tokens::db::schema::tokens;
+            diesel::update(tokens::table.filter(tokens::name.like("bulk-%0")))
+                .set(tokens::expires_at.eq(Some(now() + 5_000)))
+                .execute(conn)?;
+            diesel::update(tokens::table.filter(tokens::name.like("bulk-%1")))
+                .set(tokens::expires_at.eq(Some(now() + 9_000)))
+                .execute(conn)?;
+            diesel::update(tokens::table.filter(tokens::name.like("bulk-%2")))
+                .set(tokens::expires_at.eq(Some(now() + 7_000)))
+                .execute(conn)?;
+            Ok::<_, anyhow::Error>(())
+        })
+        .await
+        .unwrap();
+    for sort in [SortKey::Name, SortKey::Created, SortKey::Expires] {
+        for direction in [Direction::Asc, Direction::Desc] {
+            for filter in ["", "bulk-001", "BULK-00", "k-", "3"] {
+                let base = ListQuery {
+                    filter: filter.into(),
+                    sort,
+                    direction,
+                    page: 1,
+                    per_page: 500,
+                };
+                let (whole, total) = all_pages(&app, base.clone()).await;
+                let (paged, paged_total) = all_pages(
+                    &app,
+                    ListQuery {
+                        per_page: 7,
+                        ..base
+                    },
+                )
+                .await;
+                assert_eq!(paged, whole, "{sort:?} {direction:?} {filter:?}");
+                assert_eq!(paged_total, total);
+                assert_eq!(whole.len() as i64, total);
+                let wanted = whole
+                    .iter()
+                    .filter(|n| n.to_lowercase().contains(&filter.to_lowercase()))
+                    .count();
+                assert_eq!(whole.len(), wanted, "{filter:?}: substring, any case");
+            }
+        }
+    }
+    // A never-expiring token sorts last both ways.
+    let (asc, _) = all_pages(
+        &app,
+        ListQuery {
+            sort: SortKey::Expires,
+            direction: Direction::Asc,
+            per_page: 7,
+            ..ListQuery::default()
+        },
+    )
+    .await;
+    let last = asc.last().unwrap();
+    assert!(
+        !last.ends_with(['0', '1', '2']),
+        "{last} has an expiry yet sorts after tokens without"
+    );
+    assert!(asc[0].ends_with('0'), "the earliest expiry comes first");
+}
+
+#[actix_web::test]
+async fn the_stored_token_count_follows_creates_revokes_and_deletes() {
+    let app = spawn_app().await;
+    app.create_reseller("bob", None).await;
+    app.bulk_tokens("bob", 5).await;
+    app.token("bob", "one").await;
+    let count = |app: &TestApp| {
+        let db = app.db.clone();
+        async move {
+            db.read(|conn| {
+                use whm_tokens::db::schema::accounts;
+                accounts::table
+                    .filter(accounts::username.eq("bob"))
+                    .select(accounts::token_count)
+                    .first::<i64>(conn)
+                    .map_err(anyhow::Error::from)
+            })
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(count(&app).await, 6);
+    let bob = app.actor("bob").await;
+    app.db
+        .write(move |conn| token_ops::revoke(conn, &bob, &[TokenName::parse("one").unwrap()]))
+        .await
+        .unwrap();
+    assert_eq!(count(&app).await, 5);
+}

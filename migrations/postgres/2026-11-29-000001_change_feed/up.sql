@@ -10,7 +10,8 @@ END
 $$ LANGUAGE plpgsql;
 CREATE TRIGGER tokens_changed AFTER UPDATE OR DELETE ON tokens
     FOR EACH STATEMENT EXECUTE FUNCTION whm_tokens_announce_change();
-CREATE TRIGGER accounts_changed AFTER UPDATE OR DELETE ON accounts
+CREATE TRIGGER accounts_changed
+    AFTER UPDATE OF username, kind, owner_id, privileges, suspended OR DELETE ON accounts
     FOR EACH STATEMENT EXECUTE FUNCTION whm_tokens_announce_change();
 
 -- Sorting by expiry, "never" last, both ways, from an index.

@@ -11,7 +11,8 @@ CREATE TRIGGER tokens_changed_update AFTER UPDATE ON tokens
 BEGIN UPDATE auth_changes SET version = version + 1 WHERE id = 1; END;
 CREATE TRIGGER tokens_changed_delete AFTER DELETE ON tokens
 BEGIN UPDATE auth_changes SET version = version + 1 WHERE id = 1; END;
-CREATE TRIGGER accounts_changed_update AFTER UPDATE ON accounts
+CREATE TRIGGER accounts_changed_update
+AFTER UPDATE OF username, kind, owner_id, privileges, suspended ON accounts
 BEGIN UPDATE auth_changes SET version = version + 1 WHERE id = 1; END;
 CREATE TRIGGER accounts_changed_delete AFTER DELETE ON accounts
 BEGIN UPDATE auth_changes SET version = version + 1 WHERE id = 1; END;

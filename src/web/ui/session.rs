@@ -89,10 +89,29 @@ pub async fn login_form(session: Session, req: HttpRequest) -> Result<HttpRespon
     render(StatusCode::OK, &page)
 }
 
+/// Signs in. Any failure (wrong password, throttled, workers busy) is
+/// answered no sooner than the configured delay after the request came in:
+/// a person hardly notices, while a script guessing over a connection is
+/// held to one guess per delay, and waiting costs a timer, not a thread.
 pub async fn login(
     req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, UiError> {
+    let started = actix_web::rt::time::Instant::now();
+    let answer = try_login(req, session, &state, body).await;
+    let signed_in = matches!(&answer, Ok(r) if r.status() == StatusCode::SEE_OTHER);
+    if !signed_in {
+        actix_web::rt::time::sleep_until(started + state.config.failed_sign_in_delay).await;
+    }
+    answer
+}
+
+async fn try_login(
+    req: HttpRequest,
+    session: Session,
+    state: &AppState,
     body: web::Bytes,
 ) -> Result<HttpResponse, UiError> {
     let form = Params::parse("", Some(&body));
