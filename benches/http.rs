@@ -475,12 +475,21 @@ async fn scenario(backend: &str, url: &str, knobs: &Knobs) {
             small.name, small.secret
         )];
         let knobs = *k;
+        // Twice each, interleaved, keeping the better run: two cores shared
+        // with wrk make single runs noisy.
         actix_web::web::block(move || {
-            (
-                wrk(&knobs, &bare_url, &[], secs),
-                wrk(&knobs, &static_url, &[], secs),
-                wrk(&knobs, &version_url, &auth, secs),
-            )
+            let best = |a: Measured, b: Measured| if a.rps >= b.rps { a } else { b };
+            let mut runs = Vec::new();
+            for _ in 0..2 {
+                runs.push((
+                    wrk(&knobs, &bare_url, &[], secs),
+                    wrk(&knobs, &static_url, &[], secs),
+                    wrk(&knobs, &version_url, &auth, secs),
+                ));
+            }
+            let (b2, s2, v2) = runs.pop().unwrap();
+            let (b1, s1, v1) = runs.pop().unwrap();
+            (best(b1, b2), best(s1, s2), best(v1, v2))
         })
         .await
         .unwrap()

@@ -6,9 +6,9 @@
 //! - at once, in this process, after each write transaction ([`super::Db::write`]);
 //! - on SQLite, when another process (the `whm-tokens` command, another
 //!   instance on the same file) changed a token or an account: triggers bump
-//!   a counter row, and [`Changes::current`] reads it on every call (one
-//!   indexed read of one row on a connection kept for it, no pool, no thread
-//!   hop);
+//!   a counter row, and [`Changes::current`] reads it (one read of one row on
+//!   a connection kept for it, no pool, no thread hop) at most every
+//!   [`SQLITE_RECHECK`];
 //! - on PostgreSQL, when another instance or process changed one: triggers
 //!   send `NOTIFY whm_tokens_changes` at commit, and a listener thread polls
 //!   for it every [`POLL`].
@@ -28,6 +28,12 @@ use super::Backend;
 
 /// How often the PostgreSQL listener looks for notifications.
 pub const POLL: Duration = Duration::from_millis(5);
+/// How long one read of SQLite's change counter stands for calls that
+/// follow it.
+pub const SQLITE_RECHECK: Duration = Duration::from_millis(2);
+/// How long a process that changed something waits before it ends, so
+/// that every instance has seen the change (see `whm-tokens` commands).
+pub const SETTLE: Duration = Duration::from_millis(50);
 /// The channel the triggers notify.
 pub const CHANNEL: &str = "whm_tokens_changes";
 
@@ -49,6 +55,9 @@ enum Tracking {
         url: String,
         conn: Mutex<Option<SqliteConnection>>,
         seen: AtomicI64,
+        /// When the counter was last read (µs since `epoch`).
+        checked_us: AtomicU64,
+        epoch: Instant,
     },
     Postgres {
         /// Whether the listener is connected and listening.
@@ -63,6 +72,8 @@ impl Changes {
                 url: super::manager::sqlite_path(url).to_owned(),
                 conn: Mutex::new(None),
                 seen: AtomicI64::new(i64::MIN),
+                checked_us: AtomicU64::new(0),
+                epoch: Instant::now(),
             },
             Backend::Postgres => Tracking::Postgres {
                 listening: AtomicBool::new(false),
@@ -86,7 +97,20 @@ impl Changes {
             Tracking::Postgres { listening } => listening
                 .load(Ordering::Acquire)
                 .then(|| self.generation.load(Ordering::Acquire)),
-            Tracking::Sqlite { url, conn, seen } => {
+            Tracking::Sqlite {
+                url,
+                conn,
+                seen,
+                checked_us,
+                epoch,
+            } => {
+                // Under load, one read of the counter serves the calls of the
+                // next moment.
+                let now_us = epoch.elapsed().as_micros() as u64 + 1;
+                let last = checked_us.load(Ordering::Acquire);
+                if last != 0 && now_us.saturating_sub(last) < SQLITE_RECHECK.as_micros() as u64 {
+                    return Some(self.generation.load(Ordering::Acquire));
+                }
                 let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
                 if guard.is_none() {
                     *guard = open_sqlite(url);
@@ -106,6 +130,7 @@ impl Changes {
                 if seen.swap(version, Ordering::AcqRel) != version {
                     self.bump();
                 }
+                checked_us.store(now_us, Ordering::Release);
                 Some(self.generation.load(Ordering::Acquire))
             }
         }

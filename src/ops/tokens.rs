@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use crate::db::models::{NewTokenRow, TokenRow};
 use crate::db::schema::{accounts as account_rows, tokens};
-use crate::db::DbConnection;
+use crate::db::{Backend, DbConnection};
 use crate::domain::{Expiry, IpAllowList, PrivilegeSet, TokenDigest, TokenName, TokenSecret};
 
 use super::error::is_unique_violation;
@@ -179,8 +179,6 @@ impl TokenPage {
     }
 }
 
-diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
-
 /// One page of the owner's tokens. Cost: one page of rows from the index
 /// that matches the sort (read from whichever end is nearer, so the last
 /// page costs what the first does), the owner's stored count, and for a
@@ -191,24 +189,35 @@ pub fn list(conn: &mut DbConnection, actor: &Actor, q: &ListQuery) -> Result<Tok
     let filter = q.filter.trim().to_ascii_lowercase();
     let pattern = like_pattern(&filter);
     let per_page = q.per_page.clamp(1, 500);
-    let by_trigrams = filter.len() >= 3 && matches!(conn, DbConnection::Sqlite(_));
+    let backend = conn.backend();
     let filtered = || {
         let mut query = tokens::table
             .filter(tokens::account_id.eq(owner_id))
             .into_boxed();
         if let Some(p) = &pattern {
-            if by_trigrams {
+            query = match backend {
+                // ILIKE is answered from the trigram index (pg_trgm).
+                Backend::Postgres => query.filter(
+                    diesel::dsl::sql::<diesel::sql_types::Bool>("tokens.name ILIKE ")
+                        .bind::<diesel::sql_types::Text, _>(p.clone())
+                        .sql(" ESCAPE '\\'"),
+                ),
                 // Names are ASCII letters, digits, '-' and '_': a quoted
-                // FTS5 phrase of them is the substring itself.
-                query = query.filter(
-                    diesel::dsl::sql::<diesel::sql_types::Bool>(
-                        "tokens.id IN (SELECT rowid FROM tokens_names WHERE tokens_names MATCH ",
+                // FTS5 phrase of them is the substring itself, found in the
+                // trigram index; LIKE (ASCII case-insensitive in SQLite)
+                // checks the few rows it gives, and alone serves shorter
+                // searches.
+                Backend::Sqlite if filter.len() >= 3 => query
+                    .filter(
+                        diesel::dsl::sql::<diesel::sql_types::Bool>(
+                            "tokens.id IN (SELECT rowid FROM tokens_names WHERE tokens_names MATCH ",
+                        )
+                        .bind::<diesel::sql_types::Text, _>(format!("\"{filter}\""))
+                        .sql(")"),
                     )
-                    .bind::<diesel::sql_types::Text, _>(format!("\"{filter}\""))
-                    .sql(")"),
-                );
-            }
-            query = query.filter(lower(tokens::name).like(p.clone()).escape('\\'));
+                    .filter(tokens::name.like(p.clone()).escape('\\')),
+                Backend::Sqlite => query.filter(tokens::name.like(p.clone()).escape('\\')),
+            };
         }
         query
     };

@@ -44,14 +44,20 @@ async fn healthz(state: web::Data<crate::state::AppState>) -> HttpResponse {
 /// How [`crate::db::Unavailable`] reads, wherever it ends up wrapped.
 const UNAVAILABLE_PREFIX: &str = "the database is unavailable";
 
-#[derive(Clone)]
-struct RequestId(String);
+#[derive(Clone, Copy)]
+struct RequestId(u64);
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
 
 /// The id under which this request's log lines are filed.
 pub fn request_id(req: &HttpRequest) -> String {
     req.extensions()
         .get::<RequestId>()
-        .map(|r| r.0.clone())
+        .map(|r| r.to_string())
         .unwrap_or_else(|| "-".to_owned())
 }
 
@@ -61,18 +67,17 @@ pub async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let id = format!("{:016x}", rand::rng().random::<u64>());
-    req.extensions_mut().insert(RequestId(id.clone()));
+    // A number now; written out in hex only when a line is logged.
+    let id = RequestId(rand::rng().random::<u64>());
+    req.extensions_mut().insert(id);
     let started = Instant::now();
-    let method = req.method().clone();
-    let path = req.path().to_owned();
     let htmx = req.headers().contains_key("hx-request");
     let res = match next.call(req).await {
         Ok(res) => res,
         // The session middleware turns every store failure into an opaque
         // 500; an unreachable database is a 503 with a clear page instead.
         Err(e) if format!("{e:?}").contains(UNAVAILABLE_PREFIX) => {
-            tracing::info!(request_id = %id, %method, %path, htmx, status = 503, "request");
+            tracing::info!(request_id = %id, htmx, status = 503, "request");
             return Err(ui::UiError::Unavailable(
                 "The database is unavailable. Try again in a few seconds.".to_owned(),
             )
@@ -80,6 +85,7 @@ pub async fn observe(
         }
         Err(e) => return Err(e),
     };
+    let (method, path) = (res.request().method(), res.request().path());
     tracing::info!(
         request_id = %id,
         %method,

@@ -18,7 +18,8 @@ $$ LANGUAGE plpgsql;
 CREATE TRIGGER tokens_counted AFTER INSERT OR DELETE ON tokens
     FOR EACH ROW EXECUTE FUNCTION whm_tokens_count_tokens();
 
--- Searching names by substring from an index of trigrams, where the
+-- Searching names by substring (ILIKE, which folds case) from an index of
+-- trigrams, where the
 -- pg_trgm extension can be had (it ships with PostgreSQL; creating it needs
 -- the CREATE privilege on the database). Without it, a search reads the
 -- owner's names, as before.
@@ -32,7 +33,7 @@ $$;
 DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm') THEN
-        CREATE INDEX tokens_name_trigrams ON tokens USING gin (lower(name) gin_trgm_ops);
+        CREATE INDEX tokens_name_trigrams ON tokens USING gin (name gin_trgm_ops);
     END IF;
 END
 $$;
