@@ -123,13 +123,19 @@ impl PasswordWorkers {
 
     async fn run<T: Send + 'static>(
         &self,
-        _slot: Slot,
+        slot: Slot,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> anyhow::Result<T> {
         let (tx, rx) = tokio::sync::oneshot::channel();
+        // The place goes with the job, not with the waiting request: a
+        // request that goes away leaves its job counted until it is done
+        // (or skipped, as nobody wants its answer any more).
         self.jobs
             .send(Box::new(move || {
-                let _ = tx.send(f());
+                let _slot = slot;
+                if !tx.is_closed() {
+                    let _ = tx.send(f());
+                }
             }))
             .map_err(|_| anyhow::anyhow!("the password workers have stopped"))?;
         rx.await

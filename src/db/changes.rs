@@ -28,6 +28,9 @@ use super::Backend;
 
 /// How often the PostgreSQL listener looks for notifications.
 pub const POLL: Duration = Duration::from_millis(5);
+/// A listener that has not finished a poll for this long is taken as
+/// stuck, and nothing is served from memory until it is back.
+pub const LISTENER_STALE: Duration = Duration::from_millis(40);
 /// How long one read of SQLite's change counter stands for calls that
 /// follow it.
 pub const SQLITE_RECHECK: Duration = Duration::from_millis(2);
@@ -62,6 +65,10 @@ enum Tracking {
     Postgres {
         /// Whether the listener is connected and listening.
         listening: AtomicBool,
+        /// When the listener last finished a poll (µs since `epoch`): if it
+        /// is stuck (a peer gone silent), nothing is served from memory.
+        polled_us: AtomicU64,
+        epoch: Instant,
     },
 }
 
@@ -77,6 +84,8 @@ impl Changes {
             },
             Backend::Postgres => Tracking::Postgres {
                 listening: AtomicBool::new(false),
+                polled_us: AtomicU64::new(0),
+                epoch: Instant::now(),
             },
         };
         Arc::new(Self {
@@ -94,9 +103,16 @@ impl Changes {
     /// `None` when those cannot be seen.
     pub fn current(&self) -> Option<u64> {
         match &self.tracking {
-            Tracking::Postgres { listening } => listening
-                .load(Ordering::Acquire)
-                .then(|| self.generation.load(Ordering::Acquire)),
+            Tracking::Postgres {
+                listening,
+                polled_us,
+                epoch,
+            } => {
+                let age_us = (epoch.elapsed().as_micros() as u64)
+                    .saturating_sub(polled_us.load(Ordering::Acquire));
+                (listening.load(Ordering::Acquire) && age_us < LISTENER_STALE.as_micros() as u64)
+                    .then(|| self.generation.load(Ordering::Acquire))
+            }
             Tracking::Sqlite {
                 url,
                 conn,
@@ -159,24 +175,34 @@ fn open_sqlite(path: &str) -> Option<SqliteConnection> {
 }
 
 fn set_listening(changes: &Changes, on: bool) {
-    if let Tracking::Postgres { listening } = &changes.tracking {
+    if let Tracking::Postgres { listening, .. } = &changes.tracking {
         listening.store(on, Ordering::Release);
     }
     // Whatever was read while changes could not be seen is suspect.
     changes.bump();
 }
 
+fn heartbeat(changes: &Changes) {
+    if let Tracking::Postgres {
+        polled_us, epoch, ..
+    } = &changes.tracking
+    {
+        polled_us.store(epoch.elapsed().as_micros() as u64, Ordering::Release);
+    }
+}
+
 /// The listener's life: connect, LISTEN, poll; on any failure stop serving
-/// from memory, wait, and start again.
+/// from memory, wait, and start again. It holds the [`Changes`] only for a
+/// moment at a time, so it ends soon after its owner is dropped.
 fn listen(changes: Weak<Changes>, url: String) {
     let mut logged_down = false;
     loop {
-        let Some(strong) = changes.upgrade() else {
-            return;
-        };
-        match listen_once(&strong, &changes, &url) {
+        match listen_once(&changes, &url) {
             Ok(()) => return,
             Err(e) => {
+                let Some(strong) = changes.upgrade() else {
+                    return;
+                };
                 set_listening(&strong, false);
                 if !logged_down {
                     tracing::warn!(error = %e, "change listener disconnected; tokens are read from the database until it is back");
@@ -184,7 +210,6 @@ fn listen(changes: Weak<Changes>, url: String) {
                 }
             }
         }
-        drop(strong);
         std::thread::sleep(Duration::from_millis(500));
         if changes.strong_count() == 0 {
             return;
@@ -193,32 +218,45 @@ fn listen(changes: Weak<Changes>, url: String) {
 }
 
 /// Returns `Ok` when the owner is gone, `Err` when the connection failed.
-fn listen_once(strong: &Arc<Changes>, weak: &Weak<Changes>, url: &str) -> anyhow::Result<()> {
-    let mut conn = match super::manager::establish(url)? {
+fn listen_once(weak: &Weak<Changes>, url: &str) -> anyhow::Result<()> {
+    // Keepalives: a peer gone silent is noticed in seconds, not hours.
+    let url = if url.contains('?') {
+        format!("{url}&keepalives_idle=5&keepalives_interval=1&keepalives_count=3")
+    } else {
+        format!("{url}?keepalives_idle=5&keepalives_interval=1&keepalives_count=3")
+    };
+    let mut conn = match super::manager::establish(&url)? {
         super::DbConnection::Pg(c) => c,
         super::DbConnection::Sqlite(_) => anyhow::bail!("not a PostgreSQL URL"),
     };
     diesel::sql_query(format!("LISTEN {CHANNEL}")).execute(&mut conn)?;
-    set_listening(strong, true);
-    let mut last_ping = Instant::now();
-    loop {
-        std::thread::sleep(POLL);
+    {
         let Some(changes) = weak.upgrade() else {
             return Ok(());
         };
+        heartbeat(&changes);
+        set_listening(&changes, true);
+    }
+    let mut last_ping = Instant::now();
+    loop {
+        std::thread::sleep(POLL);
         let mut changed = false;
         for n in conn.notifications_iter() {
             n?;
             changed = true;
         }
-        if changed {
-            changes.bump();
-        }
         // A dead peer is not always noticed by reading: ask now and then.
-        if last_ping.elapsed() > Duration::from_secs(2) {
+        if last_ping.elapsed() > Duration::from_secs(1) {
             ping(&mut conn)?;
             last_ping = Instant::now();
         }
+        let Some(changes) = weak.upgrade() else {
+            return Ok(());
+        };
+        if changed {
+            changes.bump();
+        }
+        heartbeat(&changes);
     }
 }
 

@@ -155,8 +155,17 @@ impl ManageConnection for Manager {
             .map_err(|e| Unavailable(e.to_string()))
     }
 
+    /// Dropped rather than lent again: found dead, given back by a thread
+    /// that panicked (perhaps mid-transaction), or left in a transaction
+    /// that could not be ended.
     fn has_broken(&self, conn: &mut Pooled) -> bool {
+        use diesel::r2d2::R2D2Connection;
         conn.broken
+            || std::thread::panicking()
+            || match &mut conn.conn {
+                DbConnection::Pg(c) => c.is_broken(),
+                DbConnection::Sqlite(c) => c.is_broken(),
+            }
     }
 }
 

@@ -56,9 +56,9 @@ impl Backend {
 /// Any number serialising migrations between instances that start together.
 const MIGRATION_LOCK: i64 = 0x7768_6d5f_746f_6b31;
 
-/// Applies pending migrations. On PostgreSQL an advisory lock makes
-/// instances that start together take turns: the second waits, then finds
-/// nothing left to do. (SQLite's own write lock does the same there.)
+/// Applies pending migrations. Instances that start together take turns
+/// (an advisory lock on PostgreSQL, the write lock on SQLite): the second
+/// waits, then finds nothing left to do.
 pub fn run_migrations(conn: &mut DbConnection) -> anyhow::Result<usize> {
     let applied = match conn {
         DbConnection::Pg(c) => {
@@ -69,10 +69,16 @@ pub fn run_migrations(conn: &mut DbConnection) -> anyhow::Result<usize> {
             unlocked?;
             applied
         }
-        DbConnection::Sqlite(c) => c
-            .run_pending_migrations(SQLITE_MIGRATIONS)
-            .map(|a| a.len())
-            .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?,
+        // The write lock, taken before the pending migrations are worked
+        // out, makes a second process wait and then find nothing to do.
+        DbConnection::Sqlite(_) => transaction(conn, |conn| {
+            let DbConnection::Sqlite(c) = conn else {
+                unreachable!()
+            };
+            c.run_pending_migrations(SQLITE_MIGRATIONS)
+                .map(|a| a.len())
+                .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))
+        })?,
     };
     Ok(applied)
 }
@@ -87,11 +93,38 @@ pub fn transaction<T, E>(
 where
     E: From<diesel::result::Error>,
 {
+    within(conn, "BEGIN", "BEGIN IMMEDIATE", f)
+}
+
+/// Runs read-only `f` on one snapshot of the store (several statements that
+/// must agree, such as a count and the page it counts).
+pub fn snapshot<T, E>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    within(
+        conn,
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        "BEGIN DEFERRED",
+        f,
+    )
+}
+
+fn within<T, E>(
+    conn: &mut DbConnection,
+    pg_begin: &str,
+    sqlite_begin: &str,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
     match conn {
-        DbConnection::Pg(c) => AnsiTransactionManager::begin_transaction(c)?,
-        DbConnection::Sqlite(c) => {
-            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
-        }
+        DbConnection::Pg(c) => AnsiTransactionManager::begin_transaction_sql(c, pg_begin)?,
+        DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, sqlite_begin)?,
     }
     match f(conn) {
         Ok(value) => {
@@ -269,9 +302,16 @@ impl Db {
         T: Send + 'static,
         E: From<anyhow::Error> + From<diesel::result::Error> + Send + 'static,
     {
-        let result = self.write_bookkeeping(f).await;
-        self.changes.bump();
-        result
+        let db = self.clone();
+        Self::blocking(move || {
+            let mut conn = db.get().map_err(anyhow::Error::from)?;
+            let result = transaction(&mut conn, f);
+            // Here, not after the await: a request that goes away must not
+            // leave its change unannounced.
+            db.changes.bump();
+            result
+        })
+        .await
     }
 
     /// Runs `f` in one transaction on a blocking thread, for tables no token

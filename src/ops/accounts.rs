@@ -71,6 +71,14 @@ pub struct AccountSummary {
     pub token_count: i64,
 }
 
+/// How many tokens an account holds (kept by triggers: one row read).
+pub fn token_count(conn: &mut DbConnection, account_id: i64) -> Result<i64, OpError> {
+    Ok(accounts::table
+        .find(account_id)
+        .select(accounts::token_count)
+        .first(conn)?)
+}
+
 /// Which accounts a page shows: a filter on the user name and a page.
 #[derive(Clone, Debug)]
 pub struct AccountQuery {
@@ -113,8 +121,15 @@ pub fn page(
     q: &AccountQuery,
 ) -> Result<AccountPage, OpError> {
     actor.require(LIST_ACCOUNTS)?;
+    crate::db::snapshot(conn, |conn| page_in(conn, actor, q))
+}
+
+fn page_in(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    q: &AccountQuery,
+) -> Result<AccountPage, OpError> {
     let per_page = q.per_page.clamp(1, 500);
-    let page = q.page.clamp(1, 1_000_000);
     let filter = q.filter.trim().to_ascii_lowercase();
     // User names are lower-case letters and digits: any other character
     // matches nothing, and these need no escaping in LIKE.
@@ -141,6 +156,7 @@ pub fn page(
         query
     };
     let total: i64 = scoped().count().get_result(conn)?;
+    let page = q.page.clamp(1, ((total + per_page - 1) / per_page).max(1));
     let ids: Vec<i64> = scoped()
         .select(accounts::id)
         .order(accounts::username.asc())

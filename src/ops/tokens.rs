@@ -185,8 +185,15 @@ impl TokenPage {
 /// search the trigram index's matches; never a pass over every token.
 pub fn list(conn: &mut DbConnection, actor: &Actor, q: &ListQuery) -> Result<TokenPage, OpError> {
     actor.require(MANAGE_TOKENS)?;
+    // The count and the page it counts, from one snapshot.
+    crate::db::snapshot(conn, |conn| list_in(conn, actor, q))
+}
+
+fn list_in(conn: &mut DbConnection, actor: &Actor, q: &ListQuery) -> Result<TokenPage, OpError> {
     let owner_id = actor.id();
-    let filter = q.filter.trim().to_ascii_lowercase();
+    // Names never hold a double quote; nor may a search, which is quoted
+    // as an FTS5 phrase on SQLite.
+    let filter = q.filter.trim().to_ascii_lowercase().replace('"', "");
     let pattern = like_pattern(&filter);
     let per_page = q.per_page.clamp(1, 500);
     let backend = conn.backend();
@@ -289,9 +296,6 @@ pub fn list(conn: &mut DbConnection, actor: &Actor, q: &ListQuery) -> Result<Tok
 
 fn like_pattern(filter: &str) -> Option<String> {
     let filter = filter.trim().to_ascii_lowercase();
-    // Names never hold a double quote; nor may a search, which is quoted as
-    // an FTS5 phrase.
-    let filter = filter.replace('"', "");
     if filter.is_empty() {
         return None;
     }

@@ -523,3 +523,24 @@ async fn the_stored_token_count_follows_creates_revokes_and_deletes() {
         .unwrap();
     assert_eq!(count(&app).await, 5);
 }
+
+#[actix_web::test]
+async fn a_search_with_quotes_is_answered_not_an_error() {
+    let app = spawn_app().await;
+    app.token("root", "deploy-prod").await;
+    let actor = app.actor("root").await;
+    for filter in ["de\"ploy", "\"\"\"", "\"", "ploy\""] {
+        let (actor, q) = (
+            actor.clone(),
+            ListQuery {
+                filter: filter.into(),
+                ..ListQuery::default()
+            },
+        );
+        let found = app
+            .db
+            .read(move |conn| token_ops::list(conn, &actor, &q))
+            .await;
+        assert!(found.is_ok(), "{filter:?}: {:?}", found.err());
+    }
+}

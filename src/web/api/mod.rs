@@ -119,7 +119,13 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) 
             return access_denied(&function);
         }
         Err(e) => {
-            return json_answer(envelope(&function, Err(ApiError::from(e)), &request_id));
+            // Unavailable is 503 with its reason; anything else failing here
+            // is the server's fault: 500, as before any function ran.
+            let mut answer = envelope(&function, Err(ApiError::from(e)), &request_id);
+            if answer.status == actix_web::http::StatusCode::OK {
+                answer.status = actix_web::http::StatusCode::INTERNAL_SERVER_ERROR;
+            }
+            return json_answer(answer);
         }
     };
 

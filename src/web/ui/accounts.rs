@@ -305,10 +305,7 @@ async fn find(
         .db
         .read(move |conn| {
             let account = account_ops::find_managed(conn, &actor, &name)?;
-            let count = account_ops::list(conn, &actor)?
-                .into_iter()
-                .find(|s| s.account.id == account.id)
-                .map_or(0, |s| s.token_count);
+            let count = account_ops::token_count(conn, account.id)?;
             Ok::<_, OpError>((account, count))
         })
         .await?;
