@@ -61,8 +61,9 @@ pub fn request_id(req: &HttpRequest) -> String {
         .unwrap_or_else(|| "-".to_owned())
 }
 
-/// Gives each request an id and logs its method, path, status and time.
-/// Query strings are not logged: they may carry parameters of API calls.
+/// Gives each request an id and logs its method, path, status and time
+/// (routine ones at debug level, see below). Query strings are not logged:
+/// they may carry parameters of API calls.
 pub async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -86,15 +87,19 @@ pub async fn observe(
         Err(e) => return Err(e),
     };
     let (method, path) = (res.request().method(), res.request().path());
-    tracing::info!(
-        request_id = %id,
-        %method,
-        %path,
-        htmx,
-        status = res.status().as_u16(),
-        elapsed_us = started.elapsed().as_micros() as u64,
-        "request"
-    );
+    let status = res.status();
+    let elapsed_us = started.elapsed().as_micros() as u64;
+    // API calls get one line of their own from the API (with user, token
+    // and result); fingerprinted assets and health checks that succeed are
+    // noise at info level, and their log line was a tenth of their cost.
+    let routine = !status.is_server_error()
+        && (api::function_of_path(path).is_some()
+            || (status.is_success() && (path.starts_with("/static/") || path == "/healthz")));
+    if routine {
+        tracing::debug!(request_id = %id, %method, %path, htmx, status = status.as_u16(), elapsed_us, "request");
+    } else {
+        tracing::info!(request_id = %id, %method, %path, htmx, status = status.as_u16(), elapsed_us, "request");
+    }
     Ok(res)
 }
 

@@ -148,6 +148,7 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) 
     tracing::info!(
         %request_id, %function, user = %authenticated.actor.account.username,
         token = %authenticated.token.name, ?client,
+        status = answer.status.as_u16(),
         result = answer.result,
         elapsed_us = started.elapsed().as_micros() as u64,
         "API call"
