@@ -15,6 +15,10 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub passwords: PasswordWorkers,
     pub tokens: Arc<TokenCache>,
+    /// Answers built in memory in one piece (a full `api_token_list`): as
+    /// many at once as there are cores, so that many large lists at once
+    /// queue instead of each holding its rows and its answer.
+    pub large_answers: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -26,6 +30,9 @@ impl AppState {
             config: Arc::new(config),
             passwords,
             tokens: Arc::new(TokenCache::default()),
+            large_answers: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )),
         }
     }
 }

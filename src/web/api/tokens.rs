@@ -93,6 +93,11 @@ pub async fn create(state: &AppState, actor: &Actor, params: &Params) -> Outcome
 }
 
 pub async fn list(state: &AppState, actor: &Actor) -> Outcome {
+    let _turn = state
+        .large_answers
+        .acquire()
+        .await
+        .map_err(anyhow::Error::from)?;
     let owner = actor.account.privileges;
     let reader = actor.clone();
     let mut tokens = state
