@@ -302,16 +302,7 @@ impl Db {
         T: Send + 'static,
         E: From<anyhow::Error> + From<diesel::result::Error> + Send + 'static,
     {
-        let db = self.clone();
-        Self::blocking(move || {
-            let mut conn = db.get().map_err(anyhow::Error::from)?;
-            let result = transaction(&mut conn, f);
-            // Here, not after the await: a request that goes away must not
-            // leave its change unannounced.
-            db.changes.bump();
-            result
-        })
-        .await
+        self.write_then(f, true).await
     }
 
     /// Runs `f` in one transaction on a blocking thread, for tables no token
@@ -323,10 +314,25 @@ impl Db {
         T: Send + 'static,
         E: From<anyhow::Error> + From<diesel::result::Error> + Send + 'static,
     {
+        self.write_then(f, false).await
+    }
+
+    async fn write_then<T, E, F>(&self, f: F, announce: bool) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<anyhow::Error> + From<diesel::result::Error> + Send + 'static,
+    {
         let db = self.clone();
         Self::blocking(move || {
             let mut conn = db.get().map_err(anyhow::Error::from)?;
-            transaction(&mut conn, f)
+            let result = transaction(&mut conn, f);
+            // Here, not after the await: a request that goes away must not
+            // leave its change unannounced.
+            if announce {
+                db.changes.bump();
+            }
+            result
         })
         .await
     }

@@ -190,14 +190,18 @@ fn summaries(conn: &mut DbConnection, ids: &[i64]) -> Result<Vec<AccountSummary>
         .order(accounts::username.asc())
         .load::<(AccountRow, Option<String>, Option<i64>)>(conn)?
         .into_iter()
-        .map(|(row, owner, count)| {
-            Ok(AccountSummary {
-                account: row.try_into()?,
-                owner: owner.unwrap_or_default(),
-                token_count: count.unwrap_or(0),
-            })
-        })
+        .map(summary_of)
         .collect()
+}
+
+fn summary_of(
+    (row, owner, count): (AccountRow, Option<String>, Option<i64>),
+) -> Result<AccountSummary, OpError> {
+    Ok(AccountSummary {
+        account: row.try_into()?,
+        owner: owner.unwrap_or_default(),
+        token_count: count.unwrap_or(0),
+    })
 }
 
 /// The accounts the actor manages, by user name.
@@ -222,13 +226,7 @@ pub fn list(conn: &mut DbConnection, actor: &Actor) -> Result<Vec<AccountSummary
     query
         .load::<(AccountRow, Option<String>, Option<i64>)>(conn)?
         .into_iter()
-        .map(|(row, owner, count)| {
-            Ok(AccountSummary {
-                account: row.try_into()?,
-                owner: owner.unwrap_or_default(),
-                token_count: count.unwrap_or(0),
-            })
-        })
+        .map(summary_of)
         .collect()
 }
 
