@@ -133,19 +133,16 @@ async fn try_login(
     // attempt is refused before it costs a database write.
     let slot = state.passwords.try_slot()?;
     // An attempt already over a limit is refused on a read alone.
-    let (attempt, mut blocked) = state
+    let check = attempt.clone();
+    let mut blocked = state
         .db
-        .read(move |conn| {
-            throttle::already_blocked(conn, &attempt, now).map(|w| (attempt.clone(), w))
-        })
+        .read(move |conn| throttle::already_blocked(conn, &check, now))
         .await?;
     if blocked.is_none() {
-        (_, blocked) = state
+        let reservation = attempt.clone();
+        blocked = state
             .db
-            .write_bookkeeping({
-                let attempt = attempt.clone();
-                move |conn| throttle::reserve(conn, &attempt, now).map(|w| (attempt, w))
-            })
+            .write_bookkeeping(move |conn| throttle::reserve(conn, &reservation, now))
             .await?;
     }
     if let Some(wait) = blocked {
