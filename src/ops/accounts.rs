@@ -172,59 +172,53 @@ fn page_in(
     })
 }
 
+/// Accounts with their owners' names and stored token counts, by user name;
+/// the caller adds which accounts.
+macro_rules! summary_query {
+    () => {{
+        let owners = diesel::alias!(accounts as owners);
+        accounts::table
+            .left_join(owners.on(accounts::owner_id.eq(owners.field(accounts::id).nullable())))
+            .select((
+                AccountRow::as_select(),
+                owners.field(accounts::username).nullable(),
+                accounts::token_count,
+            ))
+            .order(accounts::username.asc())
+            .into_boxed()
+    }};
+}
+
 /// The accounts with these ids, with their owners' names and token counts,
 /// by user name.
 fn summaries(conn: &mut DbConnection, ids: &[i64]) -> Result<Vec<AccountSummary>, OpError> {
-    let (owners, owned) = diesel::alias!(accounts as owners, tokens as owned);
-    accounts::table
-        .left_join(owners.on(accounts::owner_id.eq(owners.field(accounts::id).nullable())))
+    summary_query!()
         .filter(accounts::id.eq_any(ids))
-        .select((
-            AccountRow::as_select(),
-            owners.field(accounts::username).nullable(),
-            owned
-                .filter(owned.field(tokens::account_id).eq(accounts::id))
-                .count()
-                .single_value(),
-        ))
-        .order(accounts::username.asc())
-        .load::<(AccountRow, Option<String>, Option<i64>)>(conn)?
+        .load::<(AccountRow, Option<String>, i64)>(conn)?
         .into_iter()
         .map(summary_of)
         .collect()
 }
 
 fn summary_of(
-    (row, owner, count): (AccountRow, Option<String>, Option<i64>),
+    (row, owner, token_count): (AccountRow, Option<String>, i64),
 ) -> Result<AccountSummary, OpError> {
     Ok(AccountSummary {
         account: row.try_into()?,
         owner: owner.unwrap_or_default(),
-        token_count: count.unwrap_or(0),
+        token_count,
     })
 }
 
 /// The accounts the actor manages, by user name.
 pub fn list(conn: &mut DbConnection, actor: &Actor) -> Result<Vec<AccountSummary>, OpError> {
     actor.require(LIST_ACCOUNTS)?;
-    let (owners, owned) = diesel::alias!(accounts as owners, tokens as owned);
-    let mut query = accounts::table
-        .left_join(owners.on(accounts::owner_id.eq(owners.field(accounts::id).nullable())))
-        .select((
-            AccountRow::as_select(),
-            owners.field(accounts::username).nullable(),
-            owned
-                .filter(owned.field(tokens::account_id).eq(accounts::id))
-                .count()
-                .single_value(),
-        ))
-        .order(accounts::username.asc())
-        .into_boxed();
+    let mut query = summary_query!();
     if !actor.account.is_root() {
         query = query.filter(accounts::owner_id.eq(actor.id()));
     }
     query
-        .load::<(AccountRow, Option<String>, Option<i64>)>(conn)?
+        .load::<(AccountRow, Option<String>, i64)>(conn)?
         .into_iter()
         .map(summary_of)
         .collect()
