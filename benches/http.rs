@@ -196,8 +196,9 @@ struct Owner {
 }
 
 async fn actor(db: &Db, name: &'static str) -> Actor {
+    let name = whm_tokens::domain::Username::parse(name).unwrap();
     let (account, _) = db
-        .read(move |c| accounts::find_for_sign_in(c, name))
+        .read(move |c| accounts::find_for_sign_in(c, &name))
         .await
         .unwrap()
         .unwrap();

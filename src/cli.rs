@@ -10,7 +10,7 @@ use crate::web::api::{self, CallContext};
 use crate::web::params::Params;
 
 async fn actor_named(db: &Db, name: &str) -> anyhow::Result<Actor> {
-    let name = name.to_owned();
+    let name = Username::parse(name)?;
     let found = db
         .read(move |conn| accounts::find_for_sign_in(conn, &name))
         .await
@@ -34,9 +34,9 @@ fn anyhow_of(e: OpError) -> anyhow::Error {
 /// Hashes on a password worker of its own: the command does one hash, but
 /// through the same bounded path as the server.
 async fn one_hash(password: crate::domain::Password) -> anyhow::Result<String> {
-    password::PasswordWorkers::start(1, 0)
+    Ok(password::PasswordWorkers::start(1, 0)
         .hash_now(password)
-        .await?
+        .await?)
 }
 
 /// Creates an account as root and returns its generated password.
@@ -79,7 +79,7 @@ pub async fn create_account(
 /// Gives an account a new random password, ends its sessions, and
 /// returns the password.
 pub async fn reset_password(db: &Db, username: &str) -> anyhow::Result<String> {
-    let name = username.to_owned();
+    let name = Username::parse(username)?;
     let found = db
         .read(move |conn| accounts::find_for_sign_in(conn, &name))
         .await

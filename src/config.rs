@@ -150,6 +150,22 @@ pub struct Settings {
         global = true
     )]
     pub failed_sign_in_delay_ms: u64,
+    /// How log lines are written to standard error: `text` (colours only on
+    /// a terminal) or `json` (one object per line, with the request's id).
+    #[arg(
+        long,
+        env = "WHM_TOKENS_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text,
+        global = true
+    )]
+    pub log_format: LogFormat,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// Settings after parsing: what the rest of the program uses.

@@ -2,7 +2,7 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use whm_tokens::cli;
-use whm_tokens::config::{Cli, Command};
+use whm_tokens::config::{Cli, Command, LogFormat};
 use whm_tokens::startup::{prepare, Application};
 use whm_tokens::state::AppState;
 
@@ -36,14 +36,23 @@ async fn run() -> anyhow::Result<()> {
     // Log lines go through a queue to a thread of their own, so a slow
     // terminal or pipe never holds up a request; colours only on a terminal.
     let (writer, _log_guard) = tracing_appender::non_blocking(std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new(if quiet { "warn" } else { "info" })),
-        )
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(writer)
-        .init();
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(if quiet { "warn" } else { "info" }));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
+    match cli.settings.log_format {
+        // Every line of a request lists its spans, the `request` span with
+        // the id first, then the operation's.
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(false)
+            .with_span_list(true)
+            .init(),
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
     let config = cli.settings.resolve()?;
     let (db, root_password) = prepare(&config).await?;
     if let Some(password) = &root_password {

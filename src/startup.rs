@@ -41,7 +41,8 @@ pub async fn prepare(config: &Config) -> anyhow::Result<(Db, Option<String>)> {
             None => (password::generate(), true),
         };
         let mut conn = migrator.get()?;
-        let exists = ops::accounts::find_for_sign_in(&mut conn, "root")?.is_some();
+        let exists =
+            ops::accounts::find_for_sign_in(&mut conn, &crate::domain::Username::root())?.is_some();
         if exists {
             return Ok(None);
         }
@@ -93,7 +94,7 @@ impl Application {
                         .configure(crate::web::ui::routes),
                 )
                 .wrap(crate::web::security_headers())
-                .wrap(from_fn(crate::web::observe))
+                .wrap(from_fn(crate::web::request::observe))
         })
         // Blocking work is database work: more threads than connections
         // would only wait, each holding memory.

@@ -3,8 +3,9 @@ use std::sync::Arc;
 use crate::auth::password::PasswordWorkers;
 use crate::auth::token_cache::TokenCache;
 use crate::config::Config;
-use crate::db::Db;
+use crate::db::{Db, DbConnection};
 use crate::domain::ServerClock;
+use crate::ops::{Actor, OpError};
 
 /// What every handler shares: the store, the clock, the settings, the
 /// password workers and the cache of checked tokens.
@@ -34,5 +35,29 @@ impl AppState {
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             )),
         }
+    }
+}
+
+impl AppState {
+    /// Runs a read-only operation as `actor`, off the async threads (see
+    /// [`Db::read`]).
+    pub async fn read_as<T, F>(&self, actor: &Actor, op: F) -> Result<T, OpError>
+    where
+        F: Fn(&mut DbConnection, &Actor) -> Result<T, OpError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let actor = actor.clone();
+        self.db.read(move |conn| op(conn, &actor)).await
+    }
+
+    /// Runs an operation that changes the store as `actor`, in one
+    /// transaction, off the async threads (see [`Db::write`]).
+    pub async fn write_as<T, F>(&self, actor: &Actor, op: F) -> Result<T, OpError>
+    where
+        F: FnOnce(&mut DbConnection, &Actor) -> Result<T, OpError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let actor = actor.clone();
+        self.db.write(move |conn| op(conn, &actor)).await
     }
 }

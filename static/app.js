@@ -35,53 +35,55 @@
   }
   function armToasts() { $all("#toasts .toast").forEach(armToast); }
 
-  // --- Dialogs ------------------------------------------------------------
-  function openDialog(trigger) {
-    var dialog = document.getElementById(trigger.dataset.dialog);
-    if (!dialog || typeof dialog.showModal !== "function") { return false; }
-    lastTrigger = trigger;
-    var form = $("form", dialog);
-    var name = trigger.dataset.name || "";
-    $all("[data-slot=name]", dialog).forEach(function (el) { el.textContent = name; });
-    var count = $all("#tokens-form input[name=names]:checked").length;
-    $all("[data-slot=count]", dialog).forEach(function (el) { el.textContent = String(count); });
-    if (form && form.dataset.actionTemplate) {
-      form.setAttribute("action", form.dataset.actionTemplate.replace("{name}", encodeURIComponent(name)));
+  // --- Confirmations ----------------------------------------------------
+  // The server sends each confirmation into #confirm-dialog (hx-get); this
+  // opens it, puts focus on Cancel, and gives focus back afterwards: to the
+  // element that asked, or, when that is gone (its row was revoked), to the
+  // toast that says what happened.
+  function confirmDialog() { return document.getElementById("confirm-dialog"); }
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var target = event.detail.target;
+    if (!target || target.id !== "confirm-dialog") { return; }
+    var elt = event.detail.elt;
+    // A form asks through its button (Revoke Selected).
+    if (elt.tagName === "FORM") {
+      elt = elt.contains(document.activeElement) ? document.activeElement : $("button[type=submit]", elt);
     }
-    dialog.showModal();
+    lastTrigger = elt;
+  });
+
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var dialog = event.detail.target;
+    if (!dialog || dialog.id !== "confirm-dialog" || typeof dialog.showModal !== "function") { return; }
+    var gear = $("#gear");
+    if (gear) { gear.removeAttribute("open"); }
+    if (!dialog.open) { dialog.showModal(); }
     var cancel = $("[data-cancel]", dialog);
     if (cancel) { cancel.focus(); }
-    return true;
-  }
+  });
 
-  function confirmDialog(dialog, form) {
-    dialog.close();
-    if (form.dataset.submits) {
-      var target = $(form.dataset.submits);
-      if (target) { target.submit(); }
-      return;
-    }
-    var action = form.getAttribute("action");
-    var source = dialog.id === "revoke-selected-dialog" ? $("#tokens-form") : form;
-    if (window.htmx && $("#tokens-table")) {
-      window.htmx.ajax("POST", action, { source: source, target: "#tokens-table", swap: "outerHTML" });
+  // Continue, posted with htmx: the dialog closes when the answer is in.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var dialog = confirmDialog();
+    if (dialog && dialog.open && dialog.contains(event.detail.elt)) { dialog.close(); }
+  });
+
+  document.addEventListener("close", function (event) {
+    if (event.target.id !== "confirm-dialog") { return; }
+    if (lastTrigger && document.contains(lastTrigger)) {
+      lastTrigger.focus();
     } else {
-      source.setAttribute("action", action);
-      source.submit();
+      var toast = $("#toasts .toast:last-child");
+      if (toast) { toast.setAttribute("tabindex", "-1"); toast.focus(); }
     }
-  }
+  }, true);
 
   document.addEventListener("click", function (event) {
-    var trigger = event.target.closest("[data-dialog]");
-    if (trigger && openDialog(trigger)) {
-      event.preventDefault();
-      var gear = $("#gear");
-      if (gear) { gear.removeAttribute("open"); }
-      return;
-    }
-    var cancel = event.target.closest("dialog [data-cancel]");
+    var cancel = event.target.closest("#confirm-dialog [data-cancel]");
     if (cancel) {
-      cancel.closest("dialog").close();
+      event.preventDefault();
+      confirmDialog().close();
       return;
     }
     var closeToast = event.target.closest(".toast-close");
@@ -100,20 +102,6 @@
       gearMenu.removeAttribute("open");
     }
   });
-
-  document.addEventListener("submit", function (event) {
-    var dialog = event.target.closest("dialog");
-    if (dialog) {
-      event.preventDefault();
-      confirmDialog(dialog, event.target);
-    }
-  });
-
-  document.addEventListener("close", function (event) {
-    if (event.target.tagName === "DIALOG" && lastTrigger && document.contains(lastTrigger)) {
-      lastTrigger.focus();
-    }
-  }, true);
 
   // --- Selection and Revoke Selected --------------------------------------
   function updateSelection() {
@@ -198,10 +186,22 @@
   // --- htmx hooks ---------------------------------------------------------
   document.addEventListener("htmx:afterSettle", function () { updateSelection(); armToasts(); });
   document.addEventListener("htmx:oobAfterSwap", armToasts);
+  // A failed request's message: the server sends it as a toast and says so
+  // with HX-Retarget; htmx does not swap error answers unless told to.
+  function retargeted(xhr) { return xhr && xhr.getResponseHeader("HX-Retarget"); }
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.detail.isError && retargeted(event.detail.xhr)) { event.detail.shouldSwap = true; }
+  });
   document.addEventListener("htmx:responseError", function (event) {
-    var status = event.detail.xhr ? event.detail.xhr.status : 0;
-    showToast(status === 404 ? "That token no longer exists. The list was refreshed." : "That did not work (error " + status + "). Reload the page and try again.", "error");
-    if (status === 404 && window.htmx && $("#refresh-list")) { window.htmx.trigger("#refresh-list", "click"); }
+    var xhr = event.detail.xhr;
+    if (!retargeted(xhr)) {
+      showToast("That did not work (error " + (xhr ? xhr.status : 0) + "). Reload the page and try again.", "error");
+    }
+    // A token that is gone: show the list as it is now.
+    if (xhr && xhr.status === 404 && window.htmx && $("#refresh-list")) { window.htmx.trigger("#refresh-list", "click"); }
+  });
+  document.addEventListener("htmx:sendError", function () {
+    showToast("The server could not be reached. Check your connection and try again.", "error");
   });
 
   function init() {

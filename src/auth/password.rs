@@ -10,6 +10,7 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 
+use crate::domain::password::MAX_PASSWORD_LEN;
 use crate::domain::Password;
 
 pub fn hash(password: &Password) -> anyhow::Result<String> {
@@ -125,8 +126,10 @@ impl PasswordWorkers {
         &self,
         slot: Slot,
         f: impl FnOnce() -> T + Send + 'static,
-    ) -> anyhow::Result<T> {
+    ) -> Result<T, PasswordError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
+        // The job's log lines belong to the request that queued it.
+        let span = tracing::Span::current();
         // The place goes with the job, not with the waiting request: a
         // request that goes away leaves its job counted until it is done
         // (or skipped, as nobody wants its answer any more).
@@ -134,35 +137,56 @@ impl PasswordWorkers {
             .send(Box::new(move || {
                 let _slot = slot;
                 if !tx.is_closed() {
-                    let _ = tx.send(f());
+                    let _ = tx.send(span.in_scope(f));
                 }
             }))
             .map_err(|_| anyhow::anyhow!("the password workers have stopped"))?;
-        rx.await
-            .map_err(|_| anyhow::anyhow!("a password worker stopped mid-job"))
+        Ok(rx
+            .await
+            .map_err(|_| anyhow::anyhow!("a password worker stopped mid-job"))?)
     }
 
-    /// [`verify`] on a worker, holding `slot` until it is done.
+    /// Whether `candidate` is the password `stored` hashes ([`verify`]), on
+    /// a worker holding `slot`. A candidate longer than any password can be
+    /// cannot match and costs no hashing.
     pub async fn verify(
         &self,
         slot: Slot,
         stored: Option<String>,
         candidate: String,
-    ) -> anyhow::Result<bool> {
+    ) -> Result<bool, PasswordError> {
+        if candidate.len() > MAX_PASSWORD_LEN {
+            return Ok(false);
+        }
         self.run(slot, move || verify(stored.as_deref(), &candidate))
             .await
     }
 
-    /// [`hash`] on a worker, holding `slot` until it is done.
-    pub async fn hash(&self, slot: Slot, password: Password) -> anyhow::Result<String> {
-        self.run(slot, move || hash(&password)).await?
+    /// Takes a place and verifies: for callers with nothing to do first.
+    pub async fn verify_now(
+        &self,
+        stored: Option<String>,
+        candidate: String,
+    ) -> Result<bool, PasswordError> {
+        let slot = self.try_slot()?;
+        self.verify(slot, stored, candidate).await
     }
 
-    /// Takes a place and hashes: for callers with nothing to do first.
-    pub async fn hash_now(&self, password: Password) -> Result<anyhow::Result<String>, Busy> {
+    /// Takes a place and hashes ([`hash`]) on a worker.
+    pub async fn hash_now(&self, password: Password) -> Result<String, PasswordError> {
         let slot = self.try_slot()?;
-        Ok(self.hash(slot, password).await)
+        Ok(self.run(slot, move || hash(&password)).await??)
     }
+}
+
+/// Why password work was not done: the workers are full (the caller is
+/// asked to retry), or something failed inside.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    #[error(transparent)]
+    Busy(#[from] Busy),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
 }
 
 /// A random password for accounts created from the command line.
@@ -195,9 +219,8 @@ mod tests {
         let second = workers.try_slot().expect("a place in the queue");
         assert!(workers.try_slot().is_err(), "a third must be refused");
         drop(second);
-        let again = workers.try_slot().expect("a place is free again");
         let p = Password::parse("correct horse").unwrap();
-        let h = workers.hash(again, p).await.unwrap();
+        let h = workers.hash_now(p).await.expect("a place is free again");
         assert!(workers
             .verify(first, Some(h), "correct horse".into())
             .await

@@ -16,8 +16,12 @@ use super::{Backend, DbConnection};
 /// Why the database could not be reached. Pages and the API turn this into
 /// 503 "database unavailable"; the cause goes to the log.
 #[derive(Debug, thiserror::Error)]
-#[error("the database is unavailable: {0}")]
+#[error("{UNAVAILABLE_PREFIX}: {0}")]
 pub struct Unavailable(pub String);
+
+/// How [`Unavailable`] reads, so that it can be recognised wherever it ends
+/// up wrapped (the session middleware keeps only its text).
+pub const UNAVAILABLE_PREFIX: &str = "the database is unavailable";
 
 const SQLITE_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
      PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;";

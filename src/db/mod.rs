@@ -6,6 +6,7 @@ pub mod changes;
 pub mod manager;
 pub mod models;
 pub mod schema;
+pub mod sql_types;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +36,13 @@ impl DbConnection {
             Self::Sqlite(_) => Backend::Sqlite,
         }
     }
+}
+
+/// The columns of `T`, for a `RETURNING` clause: on the two-backend
+/// connection `T::as_returning()` does not build, the plain column list does.
+pub fn columns<T: diesel::Selectable<<DbConnection as diesel::Connection>::Backend>>(
+) -> T::SelectExpression {
+    T::construct_selection()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -342,7 +350,9 @@ impl Db {
         T: Send + 'static,
         E: From<anyhow::Error> + Send + 'static,
     {
-        actix_web::web::block(f)
+        // The work's log lines belong to the request that asked for it.
+        let span = tracing::Span::current();
+        actix_web::web::block(move || span.in_scope(f))
             .await
             .map_err(|e| E::from(anyhow::anyhow!("blocking task failed: {e}")))?
     }

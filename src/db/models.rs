@@ -1,19 +1,22 @@
-//! Rows as stored. Insert structs (`New*`) are apart from row structs, and
-//! both are apart from what the page and the API show.
+//! Rows as stored, where they differ from what the operations use: an
+//! account's row before its kind decides its privileges, and the insert
+//! structs. Columns holding domain types are read and written as those
+//! types (see [`super::sql_types`]).
 
 use diesel::prelude::*;
 
 use super::schema::{accounts, login_links, sessions, tokens};
+use crate::domain::{AccountKind, PrivilegeSet, TokenDigest, TokenName, Username};
 
+/// An account without its password hash, which only signing in reads.
 #[derive(Queryable, Selectable, Identifiable, Debug, Clone)]
 #[diesel(table_name = accounts)]
 pub struct AccountRow {
     pub id: i64,
-    pub username: String,
-    pub kind: String,
+    pub username: Username,
+    pub kind: AccountKind,
     pub owner_id: Option<i64>,
-    pub password_hash: Option<String>,
-    pub privileges: String,
+    pub privileges: PrivilegeSet,
     pub suspended: bool,
     pub created_at: i64,
 }
@@ -21,8 +24,8 @@ pub struct AccountRow {
 #[derive(Insertable)]
 #[diesel(table_name = accounts)]
 pub struct NewAccountRow<'a> {
-    pub username: &'a str,
-    pub kind: &'a str,
+    pub username: &'a Username,
+    pub kind: AccountKind,
     pub owner_id: Option<i64>,
     pub password_hash: Option<&'a str>,
     pub privileges: &'a str,
@@ -30,24 +33,12 @@ pub struct NewAccountRow<'a> {
     pub created_at: i64,
 }
 
-#[derive(Queryable, Selectable, Identifiable, Associations, Debug, Clone)]
-#[diesel(table_name = tokens, belongs_to(AccountRow, foreign_key = account_id))]
-pub struct TokenRow {
-    pub id: i64,
-    pub account_id: i64,
-    pub name: String,
-    pub created_at: i64,
-    pub expires_at: Option<i64>,
-    pub allowed_ips: String,
-    pub privileges: String,
-}
-
 #[derive(Insertable)]
 #[diesel(table_name = tokens)]
 pub struct NewTokenRow<'a> {
     pub account_id: i64,
-    pub name: &'a str,
-    pub digest: &'a [u8],
+    pub name: &'a TokenName,
+    pub digest: &'a TokenDigest,
     pub created_at: i64,
     pub expires_at: Option<i64>,
     pub allowed_ips: &'a str,
@@ -66,7 +57,7 @@ pub struct SessionRow {
 #[derive(Insertable)]
 #[diesel(table_name = login_links)]
 pub struct NewLoginLink<'a> {
-    pub digest: &'a [u8],
+    pub digest: &'a TokenDigest,
     pub account_id: i64,
     pub expires_at: i64,
 }

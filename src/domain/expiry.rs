@@ -84,6 +84,13 @@ impl ServerClock {
     }
 }
 
+impl From<Option<i64>> for Expiry {
+    /// The stored form: epoch seconds, or NULL for never.
+    fn from(value: Option<i64>) -> Self {
+        value.map_or(Self::Never, Self::At)
+    }
+}
+
 impl Expiry {
     /// A date from the page: `YYYY-MM-DD` means 23:59:59 on that day, server
     /// time, and must still be ahead of us.
@@ -111,10 +118,6 @@ impl Expiry {
         } else {
             Ok(Self::At(at))
         }
-    }
-
-    pub fn from_column(value: Option<i64>) -> Self {
-        value.map_or(Self::Never, Self::At)
     }
 
     pub fn to_column(self) -> Option<i64> {

@@ -10,7 +10,7 @@ pub const MAX_ALLOWED_IPS: usize = 100;
 /// Entries are kept normalised: a range is stored by its network address
 /// (`10.1.2.3/8` becomes `10.0.0.0/8`), a single-host
 /// range is the bare address, duplicates are dropped and order is kept.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Debug, PartialEq, Eq, Default, diesel::FromSqlRow)]
 pub struct IpAllowList(Vec<IpNet>);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -4,6 +4,7 @@
 //! that exists is a value that is valid: handlers parse raw input once, and
 //! everything past them works with these types.
 
+pub mod account_kind;
 pub mod expiry;
 pub mod ip_allow_list;
 pub mod password;
@@ -12,6 +13,7 @@ pub mod secret;
 pub mod token_name;
 pub mod username;
 
+pub use account_kind::AccountKind;
 pub use expiry::{Expiry, ServerClock};
 pub use ip_allow_list::IpAllowList;
 pub use password::Password;

@@ -47,7 +47,8 @@ impl fmt::Debug for TokenSecret {
 /// SHA-256 of a secret: what the store keeps, behind a unique index. A fast
 /// digest is right here because the secret is long and random, not a
 /// password a person chose.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, diesel::AsExpression, diesel::FromSqlRow)]
+#[diesel(sql_type = diesel::sql_types::Binary)]
 pub struct TokenDigest([u8; 32]);
 
 impl TokenDigest {

@@ -1,7 +1,20 @@
 use std::fmt;
 
 /// A token's name: 1 to 50 characters from `A-Z a-z 0-9 - _`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    diesel::AsExpression,
+    diesel::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+#[serde(transparent)]
 pub struct TokenName(String);
 
 pub const MAX_TOKEN_NAME_LEN: usize = 50;

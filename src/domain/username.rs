@@ -2,7 +2,11 @@ use std::fmt;
 
 /// An account's user name, as cPanel allows them: 1 to 16 characters,
 /// lower-case letters and digits, starting with a letter.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, diesel::AsExpression, diesel::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+#[serde(transparent)]
 pub struct Username(String);
 
 pub const MAX_USERNAME_LEN: usize = 16;

@@ -23,25 +23,21 @@ pub fn load(conn: &mut DbConnection, id: i64) -> Result<Account, OpError> {
         .select(AccountRow::as_select())
         .first(conn)
         .optional()?
-        .ok_or_else(|| OpError::AccountNotFound(format!("#{id}")))?
-        .try_into()
+        .map(Account::from)
+        .ok_or_else(|| OpError::AccountNotFound(format!("#{id}")))
 }
 
 /// The account with this name and its password hash, for signing in.
 pub fn find_for_sign_in(
     conn: &mut DbConnection,
-    username: &str,
+    username: &Username,
 ) -> Result<Option<(Account, Option<String>)>, OpError> {
-    let row = accounts::table
+    let row: Option<(AccountRow, Option<String>)> = accounts::table
         .filter(accounts::username.eq(username))
-        .select(AccountRow::as_select())
+        .select((AccountRow::as_select(), accounts::password_hash))
         .first(conn)
         .optional()?;
-    row.map(|r| {
-        let hash = r.password_hash.clone();
-        Ok((Account::try_from(r)?, hash))
-    })
-    .transpose()
+    Ok(row.map(|(account, hash)| (account.into(), hash)))
 }
 
 /// An account the actor manages: any for root, owned ones for a reseller.
@@ -49,7 +45,7 @@ pub fn find_for_sign_in(
 pub fn find_managed(
     conn: &mut DbConnection,
     actor: &Actor,
-    username: &str,
+    username: &Username,
 ) -> Result<Account, OpError> {
     let mut query = accounts::table
         .filter(accounts::username.eq(username))
@@ -61,13 +57,14 @@ pub fn find_managed(
     query
         .first(conn)
         .optional()?
-        .ok_or_else(|| OpError::AccountNotFound(username.to_owned()))?
-        .try_into()
+        .map(Account::from)
+        .ok_or_else(|| OpError::AccountNotFound(username.to_string()))
 }
 
 pub struct AccountSummary {
     pub account: Account,
-    pub owner: String,
+    /// `None` for root, which has no owner.
+    pub owner: Option<Username>,
     pub token_count: i64,
 }
 
@@ -194,20 +191,17 @@ macro_rules! summary_query {
 fn summaries(conn: &mut DbConnection, ids: &[i64]) -> Result<Vec<AccountSummary>, OpError> {
     summary_query!()
         .filter(accounts::id.eq_any(ids))
-        .load::<(AccountRow, Option<String>, i64)>(conn)?
-        .into_iter()
-        .map(summary_of)
-        .collect()
+        .load::<(AccountRow, Option<Username>, i64)>(conn)
+        .map(|rows| rows.into_iter().map(summary_of).collect())
+        .map_err(OpError::from)
 }
 
-fn summary_of(
-    (row, owner, token_count): (AccountRow, Option<String>, i64),
-) -> Result<AccountSummary, OpError> {
-    Ok(AccountSummary {
-        account: row.try_into()?,
-        owner: owner.unwrap_or_default(),
+fn summary_of((row, owner, token_count): (AccountRow, Option<Username>, i64)) -> AccountSummary {
+    AccountSummary {
+        account: row.into(),
+        owner,
         token_count,
-    })
+    }
 }
 
 /// The accounts the actor manages, by user name.
@@ -218,10 +212,9 @@ pub fn list(conn: &mut DbConnection, actor: &Actor) -> Result<Vec<AccountSummary
         query = query.filter(accounts::owner_id.eq(actor.id()));
     }
     query
-        .load::<(AccountRow, Option<String>, i64)>(conn)?
-        .into_iter()
-        .map(summary_of)
-        .collect()
+        .load::<(AccountRow, Option<Username>, i64)>(conn)
+        .map(|rows| rows.into_iter().map(summary_of).collect())
+        .map_err(OpError::from)
 }
 
 pub struct NewAccount {
@@ -234,6 +227,7 @@ pub struct NewAccount {
     pub privileges: Option<PrivilegeSet>,
 }
 
+#[tracing::instrument(name = "create_account", skip_all, fields(actor = %actor.account.username))]
 pub fn create(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -247,7 +241,7 @@ pub fn create(
     let owner = match &new.owner {
         None => actor.account.clone(),
         Some(name) if actor.account.is_root() => {
-            let owner = find_managed(conn, actor, name.as_str())?;
+            let owner = find_managed(conn, actor, name)?;
             if owner.kind == AccountKind::User {
                 return Err(OpError::Invalid(format!(
                     "The owner “{name}” must be root or a reseller."
@@ -255,7 +249,7 @@ pub fn create(
             }
             owner
         }
-        Some(name) if name.as_str() == actor.account.username => actor.account.clone(),
+        Some(name) if *name == actor.account.username => actor.account.clone(),
         Some(_) => {
             return Err(OpError::NotAllowed(
                 "Resellers can create accounts only for themselves.",
@@ -271,8 +265,8 @@ pub fn create(
         AccountKind::User => PrivilegeSet::empty(),
     };
     let row = NewAccountRow {
-        username: new.username.as_str(),
-        kind: new.kind.as_str(),
+        username: &new.username,
+        kind: new.kind,
         owner_id: Some(owner.id),
         password_hash: new.password_hash.as_deref(),
         privileges: &privileges.to_column(),
@@ -281,17 +275,13 @@ pub fn create(
     };
     diesel::insert_into(accounts::table)
         .values(&row)
-        .execute(conn)
-        .map_err(|e| username_conflict(e, &new.username))?;
-    by_name(conn, &new.username)
-}
-
-fn by_name(conn: &mut DbConnection, username: &Username) -> Result<Account, OpError> {
-    accounts::table
-        .filter(accounts::username.eq(username.as_str()))
-        .select(AccountRow::as_select())
-        .first(conn)?
-        .try_into()
+        .returning(crate::db::columns::<AccountRow>())
+        .get_result::<AccountRow>(conn)
+        .map(Account::from)
+        .map_err(|e| username_conflict(e, &new.username))
+        .inspect(
+            |a| tracing::info!(account = %a.username, kind = a.kind.as_str(), "account created"),
+        )
 }
 
 fn username_conflict(e: diesel::result::Error, name: &Username) -> OpError {
@@ -309,15 +299,16 @@ pub fn ensure_root(
     now: i64,
 ) -> Result<bool, OpError> {
     let exists: i64 = accounts::table
-        .filter(accounts::kind.eq(AccountKind::Root.as_str()))
+        .filter(accounts::kind.eq(AccountKind::Root))
         .count()
         .get_result(conn)?;
     if exists > 0 {
         return Ok(false);
     }
+    let root = Username::root();
     let row = NewAccountRow {
-        username: "root",
-        kind: AccountKind::Root.as_str(),
+        username: &root,
+        kind: AccountKind::Root,
         owner_id: None,
         password_hash: Some(password_hash),
         privileges: &PrivilegeSet::everything().to_column(),
@@ -343,7 +334,7 @@ pub fn ensure_root(
 fn managed_other(
     conn: &mut DbConnection,
     actor: &Actor,
-    username: &str,
+    username: &Username,
     privilege: &'static str,
 ) -> Result<Account, OpError> {
     actor.require(privilege)?;
@@ -362,10 +353,11 @@ fn managed_other(
 }
 
 /// Renames an account. Its tokens belong to it by id, so they keep working.
+#[tracing::instrument(name = "rename_account", skip_all, fields(actor = %actor.account.username, account = %username))]
 pub fn rename(
     conn: &mut DbConnection,
     actor: &Actor,
-    username: &str,
+    username: &Username,
     new_name: &Username,
 ) -> Result<Account, OpError> {
     let account = managed_other(conn, actor, username, MODIFY_ACCOUNT)?;
@@ -373,18 +365,21 @@ pub fn rename(
         return Err(OpError::UsernameTaken(new_name.to_string()));
     }
     diesel::update(accounts::table.find(account.id))
-        .set(accounts::username.eq(new_name.as_str()))
-        .execute(conn)
-        .map_err(|e| username_conflict(e, new_name))?;
-    load(conn, account.id)
+        .set(accounts::username.eq(new_name))
+        .returning(crate::db::columns::<AccountRow>())
+        .get_result::<AccountRow>(conn)
+        .map(Account::from)
+        .map_err(|e| username_conflict(e, new_name))
+        .inspect(|a| tracing::info!(new_name = %a.username, "account renamed"))
 }
 
 /// Sets a reseller's privileges. Their tokens follow at once, because a
 /// token's effective privileges are computed from its owner's at every call.
+#[tracing::instrument(name = "set_privileges", skip_all, fields(actor = %actor.account.username, account = %username))]
 pub fn set_privileges(
     conn: &mut DbConnection,
     actor: &Actor,
-    username: &str,
+    username: &Username,
     privileges: PrivilegeSet,
 ) -> Result<Account, OpError> {
     if !actor.account.is_root() {
@@ -396,34 +391,45 @@ pub fn set_privileges(
     if account.kind != AccountKind::Reseller {
         return Err(OpError::Invalid(format!("“{username}” is not a reseller.")));
     }
-    diesel::update(accounts::table.find(account.id))
+    let updated = diesel::update(accounts::table.find(account.id))
         .set(accounts::privileges.eq(privileges.to_column()))
-        .execute(conn)?;
-    load(conn, account.id)
+        .returning(crate::db::columns::<AccountRow>())
+        .get_result::<AccountRow>(conn)?;
+    tracing::info!(privileges = privileges.len(), "reseller privileges set");
+    Ok(updated.into())
 }
 
+#[tracing::instrument(name = "set_suspended", skip_all, fields(actor = %actor.account.username, account = %username, suspended))]
 pub fn set_suspended(
     conn: &mut DbConnection,
     actor: &Actor,
-    username: &str,
+    username: &Username,
     suspended: bool,
 ) -> Result<Account, OpError> {
     let account = managed_other(conn, actor, username, SUSPEND_ACCOUNT)?;
-    diesel::update(accounts::table.find(account.id))
+    let updated: Account = diesel::update(accounts::table.find(account.id))
         .set(accounts::suspended.eq(suspended))
-        .execute(conn)?;
+        .returning(crate::db::columns::<AccountRow>())
+        .get_result::<AccountRow>(conn)?
+        .into();
     if suspended {
         end_sessions(conn, account.id)?;
     }
-    load(conn, account.id)
+    tracing::info!(suspended, "account suspension set");
+    Ok(updated)
 }
 
 /// Deletes an account with its tokens and sessions; accounts it owned pass
 /// to root.
-pub fn delete(conn: &mut DbConnection, actor: &Actor, username: &str) -> Result<Account, OpError> {
+#[tracing::instrument(name = "delete_account", skip_all, fields(actor = %actor.account.username, account = %username))]
+pub fn delete(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    username: &Username,
+) -> Result<Account, OpError> {
     let account = managed_other(conn, actor, username, DELETE_ACCOUNT)?;
     let root_id: i64 = accounts::table
-        .filter(accounts::kind.eq(AccountKind::Root.as_str()))
+        .filter(accounts::kind.eq(AccountKind::Root))
         .select(accounts::id)
         .first(conn)?;
     diesel::update(accounts::table.filter(accounts::owner_id.eq(account.id)))
@@ -434,6 +440,7 @@ pub fn delete(conn: &mut DbConnection, actor: &Actor, username: &str) -> Result<
         .execute(conn)?;
     end_sessions(conn, account.id)?;
     diesel::delete(accounts::table.find(account.id)).execute(conn)?;
+    tracing::info!("account deleted with its tokens");
     Ok(account)
 }
 

@@ -1,45 +1,13 @@
 use crate::db::models::AccountRow;
-use crate::domain::{Privilege, PrivilegeSet};
+use crate::domain::{AccountKind, Privilege, PrivilegeSet, Username};
 
 use super::OpError;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AccountKind {
-    Root,
-    Reseller,
-    /// A plain cPanel account: owned by root or a reseller, cannot sign in to
-    /// WHM or own WHM API tokens.
-    User,
-}
-
-impl AccountKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Root => "root",
-            Self::Reseller => "reseller",
-            Self::User => "user",
-        }
-    }
-
-    pub fn from_column(s: &str) -> Result<Self, OpError> {
-        match s {
-            "root" => Ok(Self::Root),
-            "reseller" => Ok(Self::Reseller),
-            "user" => Ok(Self::User),
-            other => Err(anyhow::anyhow!("unknown account kind {other:?} in the store").into()),
-        }
-    }
-
-    pub fn may_own_tokens(self) -> bool {
-        matches!(self, Self::Root | Self::Reseller)
-    }
-}
 
 /// An account as the operations see it.
 #[derive(Clone, Debug)]
 pub struct Account {
     pub id: i64,
-    pub username: String,
+    pub username: Username,
     pub kind: AccountKind,
     pub owner_id: Option<i64>,
     /// What the account holds: everything for root, nothing for a plain
@@ -49,25 +17,22 @@ pub struct Account {
     pub created_at: i64,
 }
 
-impl TryFrom<AccountRow> for Account {
-    type Error = OpError;
-
-    fn try_from(row: AccountRow) -> Result<Self, OpError> {
-        let kind = AccountKind::from_column(&row.kind)?;
-        let privileges = match kind {
+impl From<AccountRow> for Account {
+    fn from(row: AccountRow) -> Self {
+        let privileges = match row.kind {
             AccountKind::Root => PrivilegeSet::everything(),
-            AccountKind::Reseller => PrivilegeSet::from_column(&row.privileges),
+            AccountKind::Reseller => row.privileges,
             AccountKind::User => PrivilegeSet::empty(),
         };
-        Ok(Self {
+        Self {
             id: row.id,
             username: row.username,
-            kind,
+            kind: row.kind,
             owner_id: row.owner_id,
             privileges,
             suspended: row.suspended,
             created_at: row.created_at,
-        })
+        }
     }
 }
 

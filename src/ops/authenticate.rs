@@ -7,10 +7,10 @@ use std::net::IpAddr;
 
 use diesel::prelude::*;
 
-use crate::db::models::{AccountRow, TokenRow};
+use crate::db::models::AccountRow;
 use crate::db::schema::{accounts, tokens};
 use crate::db::DbConnection;
-use crate::domain::{PrivilegeSet, TokenDigest, TokenSecret};
+use crate::domain::{PrivilegeSet, TokenDigest, TokenName};
 
 use super::tokens::Token;
 use super::{Account, Actor, OpError};
@@ -21,17 +21,17 @@ pub enum Refusal {
     MalformedSecret,
     UnknownToken,
     WrongUser {
-        token: String,
+        token: TokenName,
     },
     Expired {
-        token: String,
+        token: TokenName,
     },
     OwnerSuspended {
-        token: String,
+        token: TokenName,
     },
     /// `addr: None`: a trusted proxy sent a chain that could not be read.
     AddressNotAllowed {
-        token: String,
+        token: TokenName,
         addr: Option<IpAddr>,
     },
 }
@@ -57,25 +57,21 @@ pub fn lookup(conn: &mut DbConnection, digest: &TokenDigest) -> Result<Option<Fo
         () => {
             tokens::table
                 .inner_join(accounts::table)
-                .filter(tokens::digest.eq(digest.as_bytes()))
-                .select((TokenRow::as_select(), AccountRow::as_select()))
+                .filter(tokens::digest.eq(digest))
+                .select((Token::as_select(), AccountRow::as_select()))
         };
     }
     // `load`, not `first`: the digest is unique, and a query with LIMIT is
     // not kept prepared.
-    let found: Option<(TokenRow, AccountRow)> = match conn {
+    let found: Option<(Token, AccountRow)> = match conn {
         DbConnection::Pg(c) => by_digest!().load(c)?,
         DbConnection::Sqlite(c) => by_digest!().load(c)?,
     }
     .pop();
-    found
-        .map(|(token, owner)| {
-            Ok(Found {
-                token: Token::try_from(token)?,
-                owner: Account::try_from(owner)?,
-            })
-        })
-        .transpose()
+    Ok(found.map(|(token, owner)| Found {
+        token,
+        owner: Account::from(owner),
+    }))
 }
 
 /// The rules, on a token as stored: the caller's name is the owner's, the
@@ -89,7 +85,7 @@ pub fn check(
 ) -> Result<Authenticated, Refusal> {
     let Found { token, owner } = found;
     let name = || token.name.clone();
-    if owner.username != username {
+    if owner.username.as_str() != username {
         return Err(Refusal::WrongUser { token: name() });
     }
     if token.expiry.is_expired(now) {
@@ -111,22 +107,5 @@ pub fn check(
             privileges,
         },
         token: token.clone(),
-    })
-}
-
-/// Looks up and checks in one go, straight from the store.
-pub fn authenticate(
-    conn: &mut DbConnection,
-    username: &str,
-    secret: &str,
-    client: Option<IpAddr>,
-    now: i64,
-) -> Result<Result<Authenticated, Refusal>, OpError> {
-    let Some(secret) = TokenSecret::parse(secret) else {
-        return Ok(Err(Refusal::MalformedSecret));
-    };
-    Ok(match lookup(conn, &secret.digest())? {
-        None => Err(Refusal::UnknownToken),
-        Some(found) => check(&found, username, client, now),
     })
 }

@@ -20,7 +20,7 @@ pub fn create(conn: &mut DbConnection, actor: &Actor, now: i64) -> Result<TokenS
     let secret = TokenSecret::generate();
     diesel::insert_into(login_links::table)
         .values(&NewLoginLink {
-            digest: secret.digest().as_bytes(),
+            digest: &secret.digest(),
             account_id: actor.id(),
             expires_at: now + LINK_LIFETIME_SECS,
         })
@@ -29,28 +29,20 @@ pub fn create(conn: &mut DbConnection, actor: &Actor, now: i64) -> Result<TokenS
 }
 
 /// Consumes a link: the account it signs in, if the link is live and the
-/// account is not suspended. A link works once.
+/// account is not suspended. A link works once: the one statement that
+/// deletes it is the one that may use it, however many ask at once.
 pub fn consume(
     conn: &mut DbConnection,
-    secret: &str,
+    secret: &TokenSecret,
     now: i64,
 ) -> Result<Option<Account>, OpError> {
-    let Some(secret) = TokenSecret::parse(secret) else {
-        return Ok(None);
-    };
-    let digest = secret.digest();
-    let found: Option<(i64, i64)> = login_links::table
-        .filter(login_links::digest.eq(digest.as_bytes()))
-        .select((login_links::account_id, login_links::expires_at))
-        .first(conn)
-        .optional()?;
-    let consumed =
-        diesel::delete(login_links::table.filter(login_links::digest.eq(digest.as_bytes())))
-            .execute(conn)?;
-    match found {
-        // Only the request whose delete removed the row may use it: two at
-        // once may both read it, but only one deletes it.
-        Some((account_id, expires_at)) if expires_at > now && consumed == 1 => {
+    let consumed: Option<(i64, i64)> =
+        diesel::delete(login_links::table.filter(login_links::digest.eq(secret.digest())))
+            .returning((login_links::account_id, login_links::expires_at))
+            .get_result(conn)
+            .optional()?;
+    match consumed {
+        Some((account_id, expires_at)) if expires_at > now => {
             let account = accounts::load(conn, account_id)?;
             Ok((!account.suspended).then_some(account))
         }

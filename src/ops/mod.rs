@@ -9,5 +9,6 @@ pub mod error;
 pub mod login_links;
 pub mod tokens;
 
-pub use actor::{Account, AccountKind, Actor};
+pub use crate::domain::AccountKind;
+pub use actor::{Account, Actor};
 pub use error::OpError;

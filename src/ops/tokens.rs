@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 
-use crate::db::models::{NewTokenRow, TokenRow};
+use crate::db::models::NewTokenRow;
 use crate::db::schema::{accounts as account_rows, tokens};
 use crate::db::{Backend, DbConnection};
 use crate::domain::{Expiry, IpAllowList, PrivilegeSet, TokenDigest, TokenName, TokenSecret};
@@ -14,31 +14,19 @@ use super::{accounts, Actor, OpError};
 /// The privilege every token operation needs.
 pub const MANAGE_TOKENS: &str = "manage-api-tokens";
 
-/// A token as both front ends show it (never with its secret).
-#[derive(Clone, Debug, PartialEq)]
+/// A token as both front ends show it (never with its secret), read
+/// straight from its row.
+#[derive(Clone, Debug, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = tokens)]
 pub struct Token {
     pub id: i64,
-    pub name: String,
+    pub name: TokenName,
     pub created_at: i64,
+    #[diesel(column_name = expires_at, deserialize_as = Option<i64>)]
     pub expiry: Expiry,
+    #[diesel(column_name = allowed_ips)]
     pub ips: IpAllowList,
     pub privileges: PrivilegeSet,
-}
-
-impl TryFrom<TokenRow> for Token {
-    type Error = OpError;
-
-    fn try_from(row: TokenRow) -> Result<Self, OpError> {
-        Ok(Self {
-            id: row.id,
-            name: row.name,
-            created_at: row.created_at,
-            expiry: Expiry::from_column(row.expires_at),
-            ips: IpAllowList::from_column(&row.allowed_ips)
-                .map_err(|e| anyhow::anyhow!("stored allow-list unreadable: {e}"))?,
-            privileges: PrivilegeSet::from_column(&row.privileges),
-        })
-    }
 }
 
 pub struct NewToken {
@@ -54,6 +42,7 @@ pub struct CreatedToken {
     pub secret: TokenSecret,
 }
 
+#[tracing::instrument(name = "create_token", skip_all, fields(actor = %actor.account.username))]
 pub fn create(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -65,10 +54,10 @@ pub fn create(
     // a moment ago must already count.
     let owner = accounts::load(conn, actor.id())?;
     if !owner.kind.may_own_tokens() {
-        return Err(OpError::CannotOwnTokens(owner.username));
+        return Err(OpError::CannotOwnTokens(owner.username.to_string()));
     }
     if owner.suspended {
-        return Err(OpError::AccountSuspended(owner.username));
+        return Err(OpError::AccountSuspended(owner.username.to_string()));
     }
     // Absent: everything the actor may grant (all of the owner's privileges
     // when signed in; what the calling token may do over the API).
@@ -79,19 +68,19 @@ pub fn create(
     let digest = secret.digest();
     let row = NewTokenRow {
         account_id: owner.id,
-        name: new.name.as_str(),
-        digest: digest.as_bytes(),
+        name: &new.name,
+        digest: &digest,
         created_at: now,
         expires_at: new.expiry.to_column(),
         allowed_ips: &new.ips.to_column(),
         privileges: &privileges.to_column(),
     };
-    diesel::insert_into(tokens::table)
+    let token = diesel::insert_into(tokens::table)
         .values(&row)
-        .execute(conn)
+        .returning(crate::db::columns::<Token>())
+        .get_result::<Token>(conn)
         .map_err(|e| name_conflict(e, &new.name))?;
-    let token = find(conn, owner.id, &new.name)?
-        .ok_or_else(|| anyhow::anyhow!("token vanished after insert"))?;
+    tracing::info!(token = %token.name, "token created");
     Ok(CreatedToken { token, secret })
 }
 
@@ -242,7 +231,7 @@ fn list_in(conn: &mut DbConnection, actor: &Actor, q: &ListQuery) -> Result<Toke
     let end = (page * per_page).min(total);
     // Past the middle, read backwards from the far end and turn the rows round.
     let backwards = start > total - end;
-    let mut query = filtered().select(TokenRow::as_select());
+    let mut query = filtered().select(Token::as_select());
     let ascending = (q.direction == Direction::Asc) != backwards;
     query = match (q.sort, ascending) {
         (SortKey::Name, true) => query.order(tokens::name.asc()),
@@ -284,10 +273,7 @@ fn list_in(conn: &mut DbConnection, actor: &Actor, q: &ListQuery) -> Result<Toke
         rows.reverse();
     }
     Ok(TokenPage {
-        tokens: rows
-            .into_iter()
-            .map(Token::try_from)
-            .collect::<Result<_, _>>()?,
+        tokens: rows,
         total,
         page,
         per_page,
@@ -317,11 +303,9 @@ pub fn all(conn: &mut DbConnection, actor: &Actor) -> Result<Vec<Token>, OpError
     tokens::table
         .filter(tokens::account_id.eq(actor.id()))
         .order((tokens::created_at.desc(), tokens::id.desc()))
-        .select(TokenRow::as_select())
-        .load(conn)?
-        .into_iter()
-        .map(Token::try_from)
-        .collect()
+        .select(Token::as_select())
+        .load(conn)
+        .map_err(OpError::from)
 }
 
 fn find(
@@ -331,12 +315,26 @@ fn find(
 ) -> Result<Option<Token>, OpError> {
     tokens::table
         .filter(tokens::account_id.eq(owner_id))
-        .filter(tokens::name.eq(name.as_str()))
-        .select(TokenRow::as_select())
+        .filter(tokens::name.eq(name))
+        .select(Token::as_select())
         .first(conn)
-        .optional()?
-        .map(Token::try_from)
-        .transpose()
+        .optional()
+        .map_err(OpError::from)
+}
+
+/// Which of these names the actor's tokens have, by name.
+pub fn existing(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    names: &[TokenName],
+) -> Result<Vec<TokenName>, OpError> {
+    actor.require(MANAGE_TOKENS)?;
+    Ok(tokens::table
+        .filter(tokens::account_id.eq(actor.id()))
+        .filter(tokens::name.eq_any(names))
+        .select(tokens::name)
+        .order(tokens::name.asc())
+        .load(conn)?)
 }
 
 pub fn get(conn: &mut DbConnection, actor: &Actor, name: &TokenName) -> Result<Token, OpError> {
@@ -354,13 +352,11 @@ pub fn get_by_secret(
     actor.require(MANAGE_TOKENS)?;
     let digest: TokenDigest = secret.digest();
     let token = tokens::table
-        .filter(tokens::digest.eq(digest.as_bytes()))
+        .filter(tokens::digest.eq(digest))
         .filter(tokens::account_id.eq(actor.id()))
-        .select(TokenRow::as_select())
+        .select(Token::as_select())
         .first(conn)
-        .optional()?
-        .map(Token::try_from)
-        .transpose()?;
+        .optional()?;
     Ok(token.filter(|t| !t.expiry.is_expired(now)))
 }
 
@@ -382,6 +378,7 @@ impl TokenChanges {
     }
 }
 
+#[tracing::instrument(name = "update_token", skip_all, fields(actor = %actor.account.username, token = %name))]
 pub fn update(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -406,37 +403,43 @@ pub fn update(
         .map_or(current.privileges, PrivilegeSet::normalized);
     diesel::update(tokens::table.filter(tokens::id.eq(current.id)))
         .set((
-            tokens::name.eq(new_name.as_str()),
+            tokens::name.eq(&new_name),
             tokens::expires_at.eq(expiry.to_column()),
             tokens::allowed_ips.eq(ips.to_column()),
             tokens::privileges.eq(privileges.to_column()),
         ))
-        .execute(conn)
-        .map_err(|e| name_conflict(e, &new_name))?;
-    find(conn, owner.id, &new_name)?
-        .ok_or_else(|| anyhow::anyhow!("token vanished after update").into())
+        .returning(crate::db::columns::<Token>())
+        .get_result::<Token>(conn)
+        .map_err(|e| name_conflict(e, &new_name))
+        .inspect(|t| tracing::info!(name = %t.name, "token updated"))
 }
 
 /// Revokes the actor's tokens with these names; unknown names are skipped.
 /// Returns how many were revoked.
+#[tracing::instrument(name = "revoke_tokens", skip_all, fields(actor = %actor.account.username))]
 pub fn revoke(
     conn: &mut DbConnection,
     actor: &Actor,
     names: &[TokenName],
 ) -> Result<usize, OpError> {
     actor.require(MANAGE_TOKENS)?;
-    let names: Vec<&str> = names.iter().map(TokenName::as_str).collect();
-    Ok(diesel::delete(
+    let revoked = diesel::delete(
         tokens::table
             .filter(tokens::account_id.eq(actor.id()))
             .filter(tokens::name.eq_any(names)),
     )
-    .execute(conn)?)
+    .execute(conn)?;
+    tracing::info!(asked = names.len(), revoked, "tokens revoked");
+    Ok(revoked)
 }
 
+#[tracing::instrument(name = "revoke_all_tokens", skip_all, fields(actor = %actor.account.username))]
 pub fn revoke_all(conn: &mut DbConnection, actor: &Actor) -> Result<usize, OpError> {
     actor.require(MANAGE_TOKENS)?;
-    Ok(diesel::delete(tokens::table.filter(tokens::account_id.eq(actor.id()))).execute(conn)?)
+    let revoked =
+        diesel::delete(tokens::table.filter(tokens::account_id.eq(actor.id()))).execute(conn)?;
+    tracing::info!(revoked, "all tokens revoked");
+    Ok(revoked)
 }
 
 #[cfg(test)]

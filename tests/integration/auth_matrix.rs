@@ -180,13 +180,13 @@ async fn suspended_renamed_and_deleted_owners() {
     let secret = app.token("bob", "ci").await;
     let root = app.actor("root").await;
     app.db
-        .write(move |c| accounts::set_suspended(c, &root, "bob", true))
+        .write(move |c| accounts::set_suspended(c, &root, &user("bob"), true))
         .await
         .unwrap();
     assert_denied(&app.api("bob", &secret, "version", &[]).await);
     let root = app.actor("root").await;
     app.db
-        .write(move |c| accounts::set_suspended(c, &root, "bob", false))
+        .write(move |c| accounts::set_suspended(c, &root, &user("bob"), false))
         .await
         .unwrap();
     let root = app.actor("root").await;
@@ -195,7 +195,7 @@ async fn suspended_renamed_and_deleted_owners() {
             accounts::rename(
                 c,
                 &root,
-                "bob",
+                &user("bob"),
                 &whm_tokens::domain::Username::parse("bobby").unwrap(),
             )
         })
@@ -205,7 +205,7 @@ async fn suspended_renamed_and_deleted_owners() {
     assert_denied(&app.api("bob", &secret, "version", &[]).await);
     let root = app.actor("root").await;
     app.db
-        .write(move |c| accounts::delete(c, &root, "bobby"))
+        .write(move |c| accounts::delete(c, &root, &user("bobby")))
         .await
         .unwrap();
     assert_denied(&app.api("bobby", &secret, "version", &[]).await);

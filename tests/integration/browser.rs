@@ -139,6 +139,20 @@ async fn sign_in(c: &Client, app: &TestApp, user: &str, password: &str) {
     .await;
 }
 
+/// Waits for the confirmation the server sent to open as a dialog.
+async fn wait_for_dialog(c: &Client) {
+    eventually("the confirmation dialog to open", || async {
+        js(
+            c,
+            "var d = document.getElementById('confirm-dialog'); \
+             return d.open && d.querySelector('[data-confirm]') !== null;",
+        )
+        .await
+            == json!(true)
+    })
+    .await;
+}
+
 async fn toast_text(c: &Client) -> String {
     js(c, "return document.getElementById('toasts').textContent;")
         .await
@@ -360,28 +374,27 @@ async fn a_user_generates_sees_once_filters_edits_and_revokes_tokens_in_chromium
     .await;
     ok_data(&app.api("root", &secret, "listaccts", &[]).await);
 
-    // Revoke through the dialog: Escape cancels and gives focus back.
+    // Revoke through the dialog the server sends: Escape cancels and gives
+    // focus back.
     let revoke = css(&c, "tr[data-token=deploy-web] a.revoke").await;
     revoke.click().await.unwrap();
+    wait_for_dialog(&c).await;
     assert_eq!(
-        js(&c, "return document.getElementById('revoke-dialog').open;").await,
-        json!(true)
-    );
-    assert_eq!(
-        css(&c, "#revoke-dialog [data-slot=name]")
+        css(&c, "#confirm-dialog strong")
             .await
             .text()
             .await
             .unwrap(),
-        "deploy-web"
+        "the token “deploy-web”"
     );
     assert_eq!(
         js(
             &c,
-            "return document.activeElement.closest('dialog') !== null;"
+            "return document.activeElement.matches('#confirm-dialog [data-cancel]');"
         )
         .await,
-        json!(true)
+        json!(true),
+        "focus starts on Cancel"
     );
     c.active_element()
         .await
@@ -390,7 +403,7 @@ async fn a_user_generates_sees_once_filters_edits_and_revokes_tokens_in_chromium
         .await
         .unwrap();
     eventually("the dialog to close", || async {
-        js(&c, "return document.getElementById('revoke-dialog').open;").await == json!(false)
+        js(&c, "return document.getElementById('confirm-dialog').open;").await == json!(false)
     })
     .await;
     assert_eq!(
@@ -403,7 +416,8 @@ async fn a_user_generates_sees_once_filters_edits_and_revokes_tokens_in_chromium
     );
     assert_eq!(app.count("tokens").await, 3, "cancel revokes nothing");
     revoke.click().await.unwrap();
-    css(&c, "#revoke-dialog [data-confirm]")
+    wait_for_dialog(&c).await;
+    css(&c, "#confirm-dialog [data-confirm]")
         .await
         .click()
         .await
@@ -416,7 +430,42 @@ async fn a_user_generates_sees_once_filters_edits_and_revokes_tokens_in_chromium
         toast_text(&c).await.contains("“deploy-web” was revoked")
     })
     .await;
+    assert_eq!(
+        js(&c, "return document.getElementById('confirm-dialog').open;").await,
+        json!(false)
+    );
     assert_denied(&app.api("root", &secret, "version", &[]).await);
+
+    // Revoke Selected with nothing selected (as from a stale page): the
+    // server's message arrives as a toast, and the table stays. (Once the
+    // new table has settled, the button is disabled: enable it as a stale
+    // page would have it.)
+    eventually("the new table to settle", || async {
+        js(
+            &c,
+            "return document.getElementById('revoke-selected').disabled;",
+        )
+        .await
+            == json!(true)
+    })
+    .await;
+    js(
+        &c,
+        "var b = document.getElementById('revoke-selected'); \
+         b.disabled = false; b.click(); return null;",
+    )
+    .await;
+    eventually("the nothing-selected toast", || async {
+        toast_text(&c)
+            .await
+            .contains("Select at least one token to revoke.")
+    })
+    .await;
+    assert!(
+        !toast_text(&c).await.contains("(error"),
+        "the real message, not a status"
+    );
+    assert_eq!(row_names(&c).await.len(), 2, "the table stays as it was");
 
     // Revoke Selected, then Revoke All from the gear menu.
     css(&c, "input[name=names][value=alpha-soon]")
@@ -427,15 +476,16 @@ async fn a_user_generates_sees_once_filters_edits_and_revokes_tokens_in_chromium
     let selected = css(&c, "#revoke-selected").await;
     assert!(selected.is_enabled().await.unwrap());
     selected.click().await.unwrap();
+    wait_for_dialog(&c).await;
     assert_eq!(
-        css(&c, "#revoke-selected-dialog [data-slot=count]")
+        css(&c, "#confirm-dialog strong")
             .await
             .text()
             .await
             .unwrap(),
-        "1"
+        "1 selected token: “alpha-soon”"
     );
-    css(&c, "#revoke-selected-dialog [data-confirm]")
+    css(&c, "#confirm-dialog [data-confirm]")
         .await
         .click()
         .await
@@ -446,13 +496,14 @@ async fn a_user_generates_sees_once_filters_edits_and_revokes_tokens_in_chromium
     .await;
     css(&c, "#gear summary").await.click().await.unwrap();
     css(&c, "#revoke-all").await.click().await.unwrap();
-    assert!(css(&c, "#revoke-all-dialog")
+    wait_for_dialog(&c).await;
+    assert!(css(&c, "#confirm-dialog")
         .await
         .text()
         .await
         .unwrap()
         .contains("all of your tokens"));
-    css(&c, "#revoke-all-dialog [data-confirm]")
+    css(&c, "#confirm-dialog [data-confirm]")
         .await
         .click()
         .await
@@ -511,6 +562,63 @@ async fn root_suspends_a_reseller_and_the_resellers_open_page_is_signed_out() {
             .unwrap_or(false)
     })
     .await;
+
+    // Root deletes bob through the confirmation dialog, which names what
+    // goes; Cancel keeps him.
+    root.goto(&format!("{}/accounts/bob", app.address))
+        .await
+        .unwrap();
+    css(&root, "#delete").await.click().await.unwrap();
+    wait_for_dialog(&root).await;
+    assert_eq!(
+        css(&root, "#confirm-dialog strong")
+            .await
+            .text()
+            .await
+            .unwrap(),
+        "the account “bob” and its 1 API token(s)"
+    );
+    css(&root, "#confirm-dialog [data-cancel]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    eventually("the dialog to close", || async {
+        js(
+            &root,
+            "return document.getElementById('confirm-dialog').open;",
+        )
+        .await
+            == json!(false)
+    })
+    .await;
+    assert_eq!(
+        js(&root, "return document.activeElement.id;").await,
+        json!("delete"),
+        "focus back on Delete"
+    );
+    assert_eq!(app.count("accounts").await, 2, "cancel deletes nothing");
+    css(&root, "#delete").await.click().await.unwrap();
+    wait_for_dialog(&root).await;
+    css(&root, "#confirm-dialog [data-confirm]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    eventually("the accounts page after deleting", || async {
+        root.current_url()
+            .await
+            .map(|u| u.path() == "/accounts")
+            .unwrap_or(false)
+    })
+    .await;
+    eventually("the deleted toast", || async {
+        toast_text(&root)
+            .await
+            .contains("“bob” was deleted and its tokens revoked")
+    })
+    .await;
+    assert_eq!(app.count("accounts").await, 1);
 
     bob.close().await.unwrap();
     root.close().await.unwrap();

@@ -153,9 +153,14 @@ pub fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
+/// A user name written in a test.
+pub fn user(name: &str) -> Username {
+    Username::parse(name).expect("a valid user name")
+}
+
 impl TestApp {
     pub async fn actor(&self, username: &str) -> Actor {
-        let name = username.to_owned();
+        let name = user(username);
         let (account, _) = self
             .db
             .read(move |conn| accounts::find_for_sign_in(conn, &name))
@@ -323,32 +328,58 @@ pub fn csrf_in(html: &str) -> String {
     html[start..].split('"').next().unwrap().to_owned()
 }
 
+/// An app served by another process, reached by its address.
+pub struct Remote {
+    pub address: String,
+}
+
+impl Remote {
+    pub async fn sign_in(&self, user: &str, password: &str) -> UiClient {
+        sign_in_at(&self.address, user, password).await
+    }
+}
+
+fn browser_for(address: &str) -> UiClient {
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    UiClient {
+        http: reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        base: address.to_owned(),
+        csrf: String::new(),
+        jar,
+    }
+}
+
+async fn sign_in_at(address: &str, user: &str, password: &str) -> UiClient {
+    let mut client = browser_for(address);
+    let response = client.try_sign_in(user, password).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "sign-in of {user} failed"
+    );
+    let page = client.get("/tokens").await.text().await.unwrap();
+    client.csrf = csrf_in(&page);
+    client
+}
+
 impl TestApp {
-    pub fn browser(&self) -> UiClient {
-        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
-        UiClient {
-            http: reqwest::Client::builder()
-                .cookie_provider(jar.clone())
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            base: self.address.clone(),
-            csrf: String::new(),
-            jar,
+    /// A client for an app served elsewhere (another process).
+    pub fn at(address: &str) -> Remote {
+        Remote {
+            address: address.to_owned(),
         }
     }
 
+    pub fn browser(&self) -> UiClient {
+        browser_for(&self.address)
+    }
+
     pub async fn sign_in(&self, user: &str, password: &str) -> UiClient {
-        let mut client = self.browser();
-        let response = client.try_sign_in(user, password).await;
-        assert_eq!(
-            response.status(),
-            StatusCode::SEE_OTHER,
-            "sign-in of {user} failed"
-        );
-        let page = client.get("/tokens").await.text().await.unwrap();
-        client.csrf = csrf_in(&page);
-        client
+        sign_in_at(&self.address, user, password).await
     }
 }
 

@@ -9,6 +9,7 @@ mod freshness;
 mod helpers;
 mod json_api;
 mod limits;
+mod logs;
 mod store;
 mod ui_accounts;
 mod ui_session;

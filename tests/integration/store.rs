@@ -70,7 +70,9 @@ async fn renaming_an_account_keeps_its_tokens_authenticating_under_the_new_name(
     let secret = app.token("bob", "ci").await;
     let root = app.actor("root").await;
     app.db
-        .write(move |c| accounts::rename(c, &root, "bob", &Username::parse("robert").unwrap()))
+        .write(move |c| {
+            accounts::rename(c, &root, &user("bob"), &Username::parse("robert").unwrap())
+        })
         .await
         .unwrap();
     ok_data(&app.api("robert", &secret, "version", &[]).await);
@@ -86,7 +88,7 @@ async fn deleting_an_account_removes_its_tokens_and_nobody_elses() {
     app.token("root", "mine").await;
     let root = app.actor("root").await;
     app.db
-        .write(move |c| accounts::delete(c, &root, "bob"))
+        .write(move |c| accounts::delete(c, &root, &user("bob")))
         .await
         .unwrap();
     assert_eq!(app.count("tokens").await, 1);
@@ -118,13 +120,13 @@ async fn deleting_a_reseller_hands_its_accounts_to_root() {
         .unwrap();
     let root = app.actor("root").await;
     app.db
-        .write(move |c| accounts::delete(c, &root, "bob"))
+        .write(move |c| accounts::delete(c, &root, &user("bob")))
         .await
         .unwrap();
     let root = app.actor("root").await;
     let client = app
         .db
-        .read(move |c| accounts::find_managed(c, &root, "client"))
+        .read(move |c| accounts::find_managed(c, &root, &user("client")))
         .await
         .unwrap();
     assert_eq!(client.owner_id, Some(app.actor("root").await.account.id));
@@ -137,7 +139,7 @@ async fn a_suspended_owner_cannot_get_a_token_nor_authenticate() {
     let secret = app.token("bob", "before").await;
     let root = app.actor("root").await;
     app.db
-        .write(move |c| accounts::set_suspended(c, &root, "bob", true))
+        .write(move |c| accounts::set_suspended(c, &root, &user("bob"), true))
         .await
         .unwrap();
     let refused = app
@@ -151,7 +153,7 @@ async fn a_suspended_owner_cannot_get_a_token_nor_authenticate() {
 
     let root = app.actor("root").await;
     app.db
-        .write(move |c| accounts::set_suspended(c, &root, "bob", false))
+        .write(move |c| accounts::set_suspended(c, &root, &user("bob"), false))
         .await
         .unwrap();
     ok_data(&app.api("bob", &secret, "version", &[]).await);
@@ -176,7 +178,7 @@ async fn removing_a_privilege_from_a_reseller_removes_it_from_all_its_tokens_at_
             accounts::set_privileges(
                 c,
                 &root,
-                "bob",
+                &user("bob"),
                 PrivilegeSet::parse(["manage-api-tokens"]).unwrap(),
             )
         })
@@ -370,7 +372,7 @@ async fn listing_filters_by_name_case_insensitively_sorts_and_pages() {
     })
     .await;
     assert_eq!(
-        page.tokens.last().unwrap().name,
+        page.tokens.last().unwrap().name.as_str(),
         "never",
         "never sorts last"
     );
@@ -416,7 +418,7 @@ async fn all_pages(app: &TestApp, q: ListQuery) -> (Vec<String>, i64) {
             .await
             .unwrap();
         total = got.total;
-        names.extend(got.tokens.iter().map(|t| t.name.clone()));
+        names.extend(got.tokens.iter().map(|t| t.name.to_string()));
         if page >= got.pages() {
             break;
         }

@@ -236,3 +236,41 @@ async fn a_resellers_accounts_page_pages_only_its_own_accounts() {
     let html = bob.get("/accounts?q=user").await.text().await.unwrap();
     assert!(html.contains("No accounts match"), "{html}");
 }
+
+#[actix_web::test]
+async fn deleting_an_account_is_confirmed_first_naming_the_account_and_its_tokens() {
+    let app = spawn_app().await;
+    app.create_reseller("bob", None).await;
+    app.token("bob", "one").await;
+    app.token("bob", "two").await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let named = "<strong>the account “bob” and its 2 API token(s)</strong>";
+    let page = root.get("/accounts/bob/delete").await.text().await.unwrap();
+    assert!(page.contains("<html") && page.contains(named), "{page}");
+    assert!(page.contains("action=\"/accounts/bob/delete\""));
+    let partial = root
+        .get_htmx("/accounts/bob/delete")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!partial.contains("<html") && partial.contains(named));
+    assert!(
+        !partial.contains("hx-post"),
+        "deleting leaves the page, so Continue posts the form"
+    );
+    assert_eq!(app.count("accounts").await, 2, "asking deletes nothing");
+    assert_eq!(
+        root.get("/accounts/root/delete").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        root.get("/accounts/nobody/delete").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let bob = app.sign_in("bob", USER_PASSWORD).await;
+    assert_eq!(
+        bob.get("/accounts/bob/delete").await.status(),
+        StatusCode::FORBIDDEN
+    );
+}

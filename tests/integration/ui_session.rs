@@ -266,12 +266,12 @@ async fn suspension_deletion_and_a_new_password_end_an_accounts_sessions_at_once
 
     let root = app.actor("root").await;
     app.db
-        .write(move |c| accounts::set_suspended(c, &root, "bob", true))
+        .write(move |c| accounts::set_suspended(c, &root, &user("bob"), true))
         .await
         .unwrap();
     let root = app.actor("root").await;
     app.db
-        .write(move |c| accounts::delete(c, &root, "carol"))
+        .write(move |c| accounts::delete(c, &root, &user("carol")))
         .await
         .unwrap();
     let dave_id = app.actor("dave").await.account.id;

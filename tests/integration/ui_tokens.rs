@@ -612,3 +612,117 @@ async fn the_page_for_ten_thousand_tokens_holds_one_page_of_rows() {
         .unwrap();
     assert_eq!(rows(&html).len(), 10, "bulk-09990 to bulk-09999");
 }
+
+#[actix_web::test]
+async fn a_failed_htmx_request_gets_its_message_as_a_toast_sent_to_the_toast_area() {
+    let app = spawn_app().await;
+    app.token("root", "kept").await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let response = root.get_htmx("/tokens/revoke").await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    assert_eq!(header("hx-retarget").as_deref(), Some("#toasts"));
+    assert_eq!(header("hx-reswap").as_deref(), Some("beforeend"));
+    assert!(header("x-request-id").is_some_and(|id| id.len() == 16));
+    let html = response.text().await.unwrap();
+    assert!(html.contains("class=\"toast error\""), "{html}");
+    assert!(html.contains("Select at least one token to revoke."));
+    assert!(!html.contains("<html"), "a toast, not a page");
+
+    let gone = root.post_htmx("/tokens/ghost/revoke", &[]).await;
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+    assert!(gone
+        .text()
+        .await
+        .unwrap()
+        .contains("You have no token named “ghost”."));
+
+    // The same failure without htmx is a page.
+    let page = root.get("/tokens/revoke").await;
+    assert_eq!(page.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.text().await.unwrap().contains("<html"));
+    assert_eq!(app.count("tokens").await, 1, "nothing changed");
+}
+
+#[actix_web::test]
+async fn each_confirmation_is_a_page_without_javascript_and_a_dialog_partial_with_htmx() {
+    let app = spawn_app().await;
+    for name in ["alpha", "beta", "gamma"] {
+        app.token("root", name).await;
+    }
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let cases = [
+        (
+            "/tokens/beta/revoke",
+            "the token “beta”",
+            "/tokens/beta/revoke",
+        ),
+        (
+            "/tokens/revoke?names=gamma&names=alpha&names=nonexistent&names=bad%20name",
+            "2 selected tokens: “alpha”, “gamma”",
+            "/tokens/revoke",
+        ),
+        (
+            "/tokens/revoke-all",
+            "all of your tokens",
+            "/tokens/revoke-all",
+        ),
+    ];
+    for (path, named, action) in cases {
+        let page = root.get(path).await;
+        assert_eq!(page.status(), StatusCode::OK, "{path}");
+        let page = page.text().await.unwrap();
+        assert!(page.contains("<html"), "{path}: a whole page");
+        assert!(
+            page.contains(&format!("<strong>{named}</strong>")),
+            "{path}: {page}"
+        );
+        assert!(page.contains(&format!("action=\"{action}\"")), "{path}");
+        assert!(
+            !page.contains("hx-post"),
+            "{path}: a plain form posts without JavaScript"
+        );
+
+        let partial = root.get_htmx(path).await.text().await.unwrap();
+        assert!(
+            !partial.contains("<html"),
+            "{path}: only the dialog's content"
+        );
+        assert!(
+            partial.contains(&format!("<strong>{named}</strong>")),
+            "{path}"
+        );
+        assert!(
+            partial.contains(&format!("hx-post=\"{action}\"")),
+            "{path}: Continue posts with htmx: {partial}"
+        );
+        assert!(partial.contains("data-cancel"), "{path}");
+    }
+    assert!(root
+        .get("/tokens/revoke-all")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains("That is 3 tokens"));
+    // Revoke Selected's Continue posts exactly the names it showed.
+    let partial = root
+        .get_htmx("/tokens/revoke?names=gamma&names=alpha")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(partial.contains("name=\"names\" value=\"alpha\""));
+    assert!(partial.contains("name=\"names\" value=\"gamma\""));
+    assert_eq!(app.count("tokens").await, 3, "asking changes nothing");
+    assert_eq!(
+        root.get("/tokens/missing/revoke").await.status(),
+        StatusCode::NOT_FOUND
+    );
+}

@@ -1,71 +1,95 @@
 //! Account functions: `listaccts`, `createacct`, `suspendacct`,
 //! `unsuspendacct`, `removeacct`, `modifyacct`.
 
-use serde_json::{json, Value};
+use serde::Serialize;
 
-use crate::domain::{Password, Username};
+use crate::domain::{AccountKind, Password, Username};
 use crate::ops::accounts::{self as account_ops, NewAccount};
-use crate::ops::{Account, AccountKind, Actor, OpError};
-use crate::state::AppState;
-
-use super::envelope::{ApiError, Outcome};
-use super::{failed_to, required};
+use crate::ops::{Account, OpError};
 use crate::web::params::Params;
 
-fn account_json(a: &Account, owner: &str) -> Value {
-    json!({
-        "user": a.username,
-        "owner": owner,
-        "reseller": u8::from(a.kind == AccountKind::Reseller),
-        "suspended": u8::from(a.suspended),
-        "unix_startdate": a.created_at,
-    })
+use super::envelope::{ApiError, Data, Outcome};
+use super::{required, Call};
+
+/// An account as `listaccts` and `createacct` give it.
+#[derive(Serialize)]
+struct AccountEntry<'a> {
+    /// Empty for root, which has no owner.
+    owner: &'a str,
+    reseller: u8,
+    suspended: u8,
+    unix_startdate: i64,
+    user: &'a Username,
 }
 
-pub async fn list(state: &AppState, actor: &Actor) -> Outcome {
-    let reader = actor.clone();
-    let accounts = state
-        .db
-        .read(move |conn| account_ops::list(conn, &reader))
-        .await
-        .map_err(|e: OpError| failed_to("list the accounts", e))?;
-    let acct: Vec<Value> = accounts
-        .iter()
-        .map(|s| account_json(&s.account, &s.owner))
-        .collect();
-    Ok(Some(json!({ "acct": acct }).into()))
+impl<'a> AccountEntry<'a> {
+    fn of(a: &'a Account, owner: Option<&'a Username>) -> Self {
+        let owner = owner.map_or("", Username::as_str);
+        Self {
+            owner,
+            reseller: u8::from(a.kind == AccountKind::Reseller),
+            suspended: u8::from(a.suspended),
+            unix_startdate: a.created_at,
+            user: &a.username,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Listed<'a> {
+    acct: Vec<AccountEntry<'a>>,
+}
+
+/// `{"user": …}`, and whether it is suspended where that changed.
+#[derive(Serialize)]
+struct Changed<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    suspended: Option<u8>,
+    user: &'a Username,
 }
 
 fn username(raw: &str) -> Result<Username, ApiError> {
     Username::parse(raw).map_err(|e| ApiError::refused(e.to_string()))
 }
 
-pub async fn create(state: &AppState, actor: &Actor, params: &Params) -> Outcome {
-    const WHAT: &str = "create the account";
-    let parsed = (|| {
-        let name = username(required(params, "username")?)?;
-        let password = Password::parse(required(params, "password")?)
-            .map_err(|e| ApiError::refused(e.to_string()))?;
-        let owner = params
-            .get("owner")
-            .filter(|o| !o.is_empty())
-            .map(username)
-            .transpose()?;
-        let kind = match params.get("reseller") {
-            Some("1") => AccountKind::Reseller,
-            None | Some("0") | Some("") => AccountKind::User,
-            Some(_) => return Err(ApiError::refused("“reseller” must be 0 or 1.")),
-        };
-        Ok((name, password, owner, kind))
-    })()
-    .map_err(|e| failed_to(WHAT, e))?;
-    let (name, password, owner, kind) = parsed;
-    let hash = state.passwords.hash_now(password).await??;
-    let actor = actor.clone();
-    let now = state.clock.now();
-    let created = state
-        .db
-        .write(move |conn| {
+/// The account a call names: a name that cannot be a user name names no
+/// account, and says so the same way.
+fn named_account(params: &Params, key: &str) -> Result<Username, ApiError> {
+    let raw = required(params, key)?;
+    Username::parse(raw).map_err(|_| OpError::AccountNotFound(raw.to_owned()).into())
+}
+
+pub async fn list(call: &Call<'_>) -> Outcome {
+    let accounts = call.state.read_as(call.actor, account_ops::list).await?;
+    Data::json(&Listed {
+        acct: accounts
+            .iter()
+            .map(|s| AccountEntry::of(&s.account, s.owner.as_ref()))
+            .collect(),
+    })
+    .map(Some)
+}
+
+pub async fn create(call: &Call<'_>) -> Outcome {
+    let params = call.params;
+    let name = username(required(params, "username")?)?;
+    let password = Password::parse(required(params, "password")?)
+        .map_err(|e| ApiError::refused(e.to_string()))?;
+    let owner = params
+        .get("owner")
+        .filter(|o| !o.is_empty())
+        .map(username)
+        .transpose()?;
+    let kind = match params.get("reseller") {
+        Some("1") => AccountKind::Reseller,
+        None | Some("0") | Some("") => AccountKind::User,
+        Some(_) => return Err(ApiError::refused("“reseller” must be 0 or 1.")),
+    };
+    let hash = call.state.passwords.hash_now(password).await?;
+    let now = call.state.clock.now();
+    let (account, owner) = call
+        .state
+        .write_as(call.actor, move |conn, actor| {
             let new = NewAccount {
                 username: name,
                 kind,
@@ -73,63 +97,69 @@ pub async fn create(state: &AppState, actor: &Actor, params: &Params) -> Outcome
                 password_hash: Some(hash),
                 privileges: None,
             };
-            let account = account_ops::create(conn, &actor, new, now)?;
+            let account = account_ops::create(conn, actor, new, now)?;
             let owner = account_ops::load(conn, account.owner_id.unwrap_or(actor.id()))?;
-            Ok::<_, OpError>((account, owner.username))
+            Ok((account, owner.username))
         })
-        .await
-        .map_err(|e: OpError| failed_to(WHAT, e))?;
-    Ok(Some(account_json(&created.0, &created.1).into()))
+        .await?;
+    Ok(Some(Data::json(&AccountEntry::of(&account, Some(&owner)))?))
 }
 
-pub async fn suspend(state: &AppState, actor: &Actor, params: &Params, suspended: bool) -> Outcome {
-    let what = if suspended {
-        "suspend the account"
-    } else {
-        "unsuspend the account"
+async fn set_suspended(call: &Call<'_>, suspended: bool) -> Outcome {
+    let user = named_account(call.params, "user")?;
+    let account = call
+        .state
+        .write_as(call.actor, move |conn, actor| {
+            account_ops::set_suspended(conn, actor, &user, suspended)
+        })
+        .await?;
+    Data::json(&Changed {
+        suspended: Some(u8::from(account.suspended)),
+        user: &account.username,
+    })
+    .map(Some)
+}
+
+pub async fn suspend(call: &Call<'_>) -> Outcome {
+    set_suspended(call, true).await
+}
+
+pub async fn unsuspend(call: &Call<'_>) -> Outcome {
+    set_suspended(call, false).await
+}
+
+pub async fn remove(call: &Call<'_>) -> Outcome {
+    // WHM takes `user`, and `username` too.
+    let key = match required(call.params, "user") {
+        Ok(_) => "user",
+        Err(_) => "username",
     };
-    let user = required(params, "user")
-        .map_err(|e| failed_to(what, e))?
-        .to_owned();
-    let actor = actor.clone();
-    let account = state
-        .db
-        .write(move |conn| account_ops::set_suspended(conn, &actor, &user, suspended))
-        .await
-        .map_err(|e: OpError| failed_to(what, e))?;
-    Ok(Some(
-        json!({ "user": account.username, "suspended": u8::from(account.suspended) }).into(),
-    ))
+    let user = named_account(call.params, key)?;
+    let removed = call
+        .state
+        .write_as(call.actor, move |conn, actor| {
+            account_ops::delete(conn, actor, &user)
+        })
+        .await?;
+    Data::json(&Changed {
+        suspended: None,
+        user: &removed.username,
+    })
+    .map(Some)
 }
 
-pub async fn remove(state: &AppState, actor: &Actor, params: &Params) -> Outcome {
-    const WHAT: &str = "remove the account";
-    let user = required(params, "user")
-        .or_else(|_| required(params, "username"))
-        .map_err(|e| failed_to(WHAT, e))?
-        .to_owned();
-    let actor = actor.clone();
-    let removed = state
-        .db
-        .write(move |conn| account_ops::delete(conn, &actor, &user))
-        .await
-        .map_err(|e: OpError| failed_to(WHAT, e))?;
-    Ok(Some(json!({ "user": removed.username }).into()))
-}
-
-pub async fn modify(state: &AppState, actor: &Actor, params: &Params) -> Outcome {
-    const WHAT: &str = "modify the account";
-    let (user, new_name) = (|| {
-        let user = required(params, "user")?.to_owned();
-        let new_name = username(required(params, "newuser")?)?;
-        Ok::<_, ApiError>((user, new_name))
-    })()
-    .map_err(|e| failed_to(WHAT, e))?;
-    let actor = actor.clone();
-    let account = state
-        .db
-        .write(move |conn| account_ops::rename(conn, &actor, &user, &new_name))
-        .await
-        .map_err(|e: OpError| failed_to(WHAT, e))?;
-    Ok(Some(json!({ "user": account.username }).into()))
+pub async fn modify(call: &Call<'_>) -> Outcome {
+    let user = named_account(call.params, "user")?;
+    let new_name = username(required(call.params, "newuser")?)?;
+    let account = call
+        .state
+        .write_as(call.actor, move |conn, actor| {
+            account_ops::rename(conn, actor, &user, &new_name)
+        })
+        .await?;
+    Data::json(&Changed {
+        suspended: None,
+        user: &account.username,
+    })
+    .map(Some)
 }

@@ -1,9 +1,9 @@
 //! WHM API 1's answer: `{"data": …, "metadata": {…}}`, success or failure.
 
 use actix_web::http::StatusCode;
-use serde_json::{json, Value};
+use serde::Serialize;
 
-use crate::auth::password::Busy;
+use crate::auth::password::{Busy, PasswordError};
 use crate::db::Unavailable;
 use crate::ops::OpError;
 
@@ -36,7 +36,7 @@ impl From<OpError> for ApiError {
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
         if e.is::<Unavailable>() {
-            Self::Unavailable(UNAVAILABLE.to_owned())
+            Self::Unavailable(crate::web::UNAVAILABLE.to_owned())
         } else {
             Self::Internal(e)
         }
@@ -49,9 +49,14 @@ impl From<Busy> for ApiError {
     }
 }
 
-/// The reason given when the database cannot be reached (its cause is
-/// logged once per outage).
-pub const UNAVAILABLE: &str = "The database is unavailable. Try again in a few seconds.";
+impl From<PasswordError> for ApiError {
+    fn from(e: PasswordError) -> Self {
+        match e {
+            PasswordError::Busy(busy) => busy.into(),
+            PasswordError::Internal(cause) => cause.into(),
+        }
+    }
+}
 
 impl From<diesel::result::Error> for ApiError {
     fn from(e: diesel::result::Error) -> Self {
@@ -59,16 +64,21 @@ impl From<diesel::result::Error> for ApiError {
     }
 }
 
-/// A function's `data`: a JSON tree, or JSON already written (for answers
-/// too large to build as a tree, such as a long `api_token_list`).
-pub enum Data {
-    Tree(Value),
-    Written(Vec<u8>),
-}
+/// A function's `data`, already written as JSON: answers are written
+/// straight from typed structs, and a long `api_token_list` never exists
+/// as a tree in memory.
+pub struct Data(Vec<u8>);
 
-impl From<Value> for Data {
-    fn from(v: Value) -> Self {
-        Self::Tree(v)
+impl Data {
+    pub fn json(value: &impl Serialize) -> Result<Self, ApiError> {
+        Ok(Self(
+            serde_json::to_vec(value).map_err(anyhow::Error::from)?,
+        ))
+    }
+
+    /// JSON written by the caller (who knows it is valid).
+    pub fn written(json: Vec<u8>) -> Self {
+        Self(json)
     }
 }
 
@@ -80,6 +90,14 @@ pub struct Answer {
     pub status: StatusCode,
     pub result: u8,
     pub body: Vec<u8>,
+}
+
+#[derive(Serialize)]
+struct Metadata<'a> {
+    command: &'a str,
+    reason: &'a str,
+    result: u8,
+    version: u8,
 }
 
 /// The envelope and the HTTP status it goes with: 200, even for refusals,
@@ -94,7 +112,7 @@ pub fn envelope(command: &str, outcome: Outcome, request_id: &str) -> Answer {
         Ok(data) => (data, 1, "OK".to_owned()),
         Err(ApiError::Refused(reason) | ApiError::Unavailable(reason)) => (None, 0, reason),
         Err(ApiError::Internal(cause)) => {
-            tracing::error!(request_id, command, error = ?cause, "API call failed");
+            tracing::error!(command, error = ?cause, "API call failed");
             (
                 None,
                 0,
@@ -102,22 +120,16 @@ pub fn envelope(command: &str, outcome: Outcome, request_id: &str) -> Answer {
             )
         }
     };
-    let metadata = json!({
-        "command": command,
-        "reason": reason,
-        "result": result,
-        "version": 1,
-    });
+    let metadata = Metadata {
+        command,
+        reason: &reason,
+        result,
+        version: 1,
+    };
     const DATA: &[u8] = b"{\"data\":";
     let mut body = match data {
         None => b"{".to_vec(),
-        Some(Data::Tree(tree)) => {
-            let mut body = DATA.to_vec();
-            serde_json::to_writer(&mut body, &tree).expect("a JSON value serialises");
-            body.push(b',');
-            body
-        }
-        Some(Data::Written(mut written)) => {
+        Some(Data(mut written)) => {
             // In place: no second copy of a large answer.
             written.splice(0..0, DATA.iter().copied());
             written.push(b',');
@@ -125,7 +137,7 @@ pub fn envelope(command: &str, outcome: Outcome, request_id: &str) -> Answer {
         }
     };
     body.extend_from_slice(b"\"metadata\":");
-    serde_json::to_writer(&mut body, &metadata).expect("a JSON value serialises");
+    serde_json::to_writer(&mut body, &metadata).expect("metadata serialises");
     body.push(b'}');
     Answer {
         status,
@@ -137,17 +149,16 @@ pub fn envelope(command: &str, outcome: Outcome, request_id: &str) -> Answer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{json, Value};
 
     #[test]
-    fn written_and_tree_data_give_the_same_envelope() {
+    fn the_envelope_is_what_serde_json_writes_for_the_whole_tree() {
         let tree = json!({ "b": [1, null], "a": "x" });
-        let written = serde_json::to_vec(&tree).unwrap();
-        let a = envelope("f", Ok(Some(tree.clone().into())), "r");
-        let b = envelope("f", Ok(Some(Data::Written(written))), "r");
-        assert_eq!(a.body, b.body);
+        let a = envelope("f", Ok(Some(Data::json(&tree).unwrap())), "r");
         let parsed: Value = serde_json::from_slice(&a.body).unwrap();
         assert_eq!(parsed["data"], tree);
         assert_eq!(parsed["metadata"]["result"], 1);
+        assert_eq!(parsed["metadata"]["reason"], "OK");
         assert_eq!(
             serde_json::to_string(&parsed).unwrap().as_bytes(),
             &a.body[..],

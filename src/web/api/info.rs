@@ -1,86 +1,105 @@
 //! `version`, `applist`, `myprivs` and `create_user_session`.
 
+use std::collections::BTreeMap;
+
 use rand::Rng;
-use serde_json::{json, Map, Value};
+use serde::Serialize;
 
 use crate::domain::privileges::catalogue;
 use crate::domain::Privilege;
-use crate::ops::{login_links, Actor, OpError};
-use crate::state::AppState;
+use crate::ops::login_links;
 
-use super::envelope::{ApiError, Outcome};
-use super::{failed_to, required, CallContext, FUNCTIONS};
-use crate::web::params::Params;
+use super::envelope::{ApiError, Data, Outcome};
+use super::{required, Call, FUNCTIONS};
 
-pub fn version() -> Outcome {
-    Ok(Some(json!({ "version": env!("CARGO_PKG_VERSION") }).into()))
+#[derive(Serialize)]
+struct Version {
+    version: &'static str,
 }
 
-pub fn applist(actor: &Actor) -> Outcome {
-    let app: Vec<&str> = FUNCTIONS
+pub async fn version(_: &Call<'_>) -> Outcome {
+    Data::json(&Version {
+        version: env!("CARGO_PKG_VERSION"),
+    })
+    .map(Some)
+}
+
+#[derive(Serialize)]
+struct AppList {
+    app: Vec<&'static str>,
+}
+
+/// The functions this token may call.
+pub async fn applist(call: &Call<'_>) -> Outcome {
+    let app = FUNCTIONS
         .iter()
-        .filter(|(_, privilege)| privilege.is_none_or(|p| actor.require(p).is_ok()))
-        .map(|(name, _)| *name)
+        .filter(|f| f.privilege.is_none_or(|p| call.actor.require(p).is_ok()))
+        .map(|f| f.name)
         .collect();
-    Ok(Some(json!({ "app": app }).into()))
+    Data::json(&AppList { app }).map(Some)
 }
 
-pub fn myprivs(actor: &Actor) -> Outcome {
-    let granted = actor.privileges.expanded();
-    let flags: Map<String, Value> = catalogue()
+#[derive(Serialize)]
+struct MyPrivs {
+    /// WHM gives one map of every privilege to 1 or 0, in a list.
+    privileges: [BTreeMap<&'static str, u8>; 1],
+}
+
+pub async fn myprivs(call: &Call<'_>) -> Outcome {
+    let granted = call.actor.privileges.expanded();
+    let flags = catalogue()
         .iter()
-        .map(|e| {
-            (
-                e.key.to_owned(),
-                json!(u8::from(granted.contains(Privilege::named(e.key)))),
-            )
-        })
+        .map(|e| (e.key, u8::from(granted.contains(Privilege::named(e.key)))))
         .collect();
-    Ok(Some(json!({ "privileges": [flags] }).into()))
+    Data::json(&MyPrivs {
+        privileges: [flags],
+    })
+    .map(Some)
 }
 
-pub async fn create_user_session(
-    state: &AppState,
-    actor: &Actor,
-    params: &Params,
-    context: &CallContext,
-) -> Outcome {
-    const WHAT: &str = "create the user session";
-    let user = required(params, "user").map_err(|e| failed_to(WHAT, e))?;
-    if user != actor.account.username {
-        return Err(failed_to(
-            WHAT,
-            ApiError::refused("You can create a session only for your own account."),
+#[derive(Serialize)]
+struct UserSession<'a> {
+    cp_security_token: &'a str,
+    expires: i64,
+    service: &'static str,
+    session: &'a str,
+    url: String,
+}
+
+pub async fn create_user_session(call: &Call<'_>) -> Outcome {
+    let user = required(call.params, "user")?;
+    if user != call.actor.account.username.as_str() {
+        return Err(ApiError::refused(
+            "You can create a session only for your own account.",
         ));
     }
-    match params.get("service") {
-        Some("whostmgrd") => {}
-        _ => {
-            return Err(failed_to(
-                WHAT,
-                ApiError::refused("The only service offered is “whostmgrd”."),
-            ))
-        }
+    if call.params.get("service") != Some("whostmgrd") {
+        return Err(ApiError::refused(
+            "The only service offered is “whostmgrd”.",
+        ));
     }
-    let now = state.clock.now();
-    let creator = actor.clone();
-    let secret = state
-        .db
-        .write(move |conn| login_links::create(conn, &creator, now))
-        .await
-        .map_err(|e: OpError| failed_to(WHAT, e))?;
+    let now = call.state.clock.now();
+    let secret = call
+        .state
+        .write_as(call.actor, move |conn, actor| {
+            login_links::create(conn, actor, now)
+        })
+        .await?;
     let cpsess = format!(
         "/cpsess{:010}",
         rand::rng().random_range(0..10_000_000_000u64)
     );
-    Ok(Some(
-        json!({
-            "url": format!("{}{}/login/once?session={}", context.base_url, cpsess, secret.expose()),
-            "cp_security_token": cpsess,
-            "expires": now + login_links::LINK_LIFETIME_SECS,
-            "service": "whostmgrd",
-            "session": secret.expose(),
-        })
-        .into(),
-    ))
+    Data::json(&UserSession {
+        url: format!(
+            "{}{}/login/once?session={}",
+            call.context.base_url,
+            cpsess,
+            secret.expose()
+        ),
+        cp_security_token: &cpsess,
+        expires: now + login_links::LINK_LIFETIME_SECS,
+        service: "whostmgrd",
+        session: secret.expose(),
+    })
+    .map(Some)
 }

@@ -8,6 +8,8 @@ mod info;
 
 mod tokens;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Instant;
 
 use actix_web::http::header::{self, ContentType};
@@ -18,31 +20,121 @@ use crate::auth::password::RETRY_AFTER_SECS;
 use crate::auth::{api_header, client_ip, token_cache};
 use crate::domain::TokenSecret;
 use crate::ops::authenticate::{check, Refusal};
-use crate::ops::{self, Actor, OpError};
+use crate::ops::{self, Actor};
 use crate::state::AppState;
 use crate::web::params::Params;
+use crate::web::request;
 use envelope::{envelope, Answer, ApiError, Outcome};
 
-/// A function of the API and the privilege it needs (`None`: any valid
-/// login). `applist` reads this table, and the dispatcher enforces it.
-pub const FUNCTIONS: &[(&str, Option<&str>)] = &[
-    ("version", None),
-    ("applist", None),
-    ("myprivs", None),
-    ("api_token_create", Some(ops::tokens::MANAGE_TOKENS)),
-    ("api_token_list", Some(ops::tokens::MANAGE_TOKENS)),
-    ("api_token_get_details", Some(ops::tokens::MANAGE_TOKENS)),
-    ("api_token_update", Some(ops::tokens::MANAGE_TOKENS)),
-    ("api_token_revoke", Some(ops::tokens::MANAGE_TOKENS)),
-    ("listaccts", Some(ops::accounts::LIST_ACCOUNTS)),
-    ("createacct", Some(ops::accounts::CREATE_ACCOUNT)),
-    ("suspendacct", Some(ops::accounts::SUSPEND_ACCOUNT)),
-    ("unsuspendacct", Some(ops::accounts::SUSPEND_ACCOUNT)),
-    ("removeacct", Some(ops::accounts::DELETE_ACCOUNT)),
-    ("modifyacct", Some(ops::accounts::MODIFY_ACCOUNT)),
-    (
+/// One function of the API: its name, the privilege it needs (`None`: any
+/// valid token), what a refusal says failed (WHM's "The system failed to
+/// …: reason"), and the handler. Dispatch, the privilege check and
+/// `applist` all read [`FUNCTIONS`].
+pub struct Function {
+    pub name: &'static str,
+    pub privilege: Option<&'static str>,
+    failure: Option<&'static str>,
+    run: Handler,
+}
+
+type Handler = for<'a> fn(&'a Call<'a>) -> Pin<Box<dyn Future<Output = Outcome> + 'a>>;
+
+/// What a handler is given.
+pub struct Call<'a> {
+    pub state: &'a AppState,
+    pub actor: &'a Actor,
+    pub params: &'a Params,
+    pub context: &'a CallContext,
+}
+
+macro_rules! function {
+    ($name:literal, $privilege:expr, $failure:expr, $handler:path) => {
+        Function {
+            name: $name,
+            privilege: $privilege,
+            failure: $failure,
+            run: |call| Box::pin($handler(call)),
+        }
+    };
+}
+
+const MANAGE_TOKENS: Option<&str> = Some(ops::tokens::MANAGE_TOKENS);
+
+pub const FUNCTIONS: &[Function] = &[
+    function!("version", None, None, info::version),
+    function!("applist", None, None, info::applist),
+    function!("myprivs", None, None, info::myprivs),
+    function!(
+        "api_token_create",
+        MANAGE_TOKENS,
+        Some("create the API token"),
+        tokens::create
+    ),
+    function!(
+        "api_token_list",
+        MANAGE_TOKENS,
+        Some("list the API tokens"),
+        tokens::list
+    ),
+    function!(
+        "api_token_get_details",
+        MANAGE_TOKENS,
+        Some("get the API token's details"),
+        tokens::get_details
+    ),
+    function!(
+        "api_token_update",
+        MANAGE_TOKENS,
+        Some("update the API token"),
+        tokens::update
+    ),
+    function!(
+        "api_token_revoke",
+        MANAGE_TOKENS,
+        Some("revoke the API tokens"),
+        tokens::revoke
+    ),
+    function!(
+        "listaccts",
+        Some(ops::accounts::LIST_ACCOUNTS),
+        Some("list the accounts"),
+        accounts::list
+    ),
+    function!(
+        "createacct",
+        Some(ops::accounts::CREATE_ACCOUNT),
+        Some("create the account"),
+        accounts::create
+    ),
+    function!(
+        "suspendacct",
+        Some(ops::accounts::SUSPEND_ACCOUNT),
+        Some("suspend the account"),
+        accounts::suspend
+    ),
+    function!(
+        "unsuspendacct",
+        Some(ops::accounts::SUSPEND_ACCOUNT),
+        Some("unsuspend the account"),
+        accounts::unsuspend
+    ),
+    function!(
+        "removeacct",
+        Some(ops::accounts::DELETE_ACCOUNT),
+        Some("remove the account"),
+        accounts::remove
+    ),
+    function!(
+        "modifyacct",
+        Some(ops::accounts::MODIFY_ACCOUNT),
+        Some("modify the account"),
+        accounts::modify
+    ),
+    function!(
         "create_user_session",
         Some(ops::login_links::CREATE_USER_SESSION),
+        Some("create the user session"),
+        info::create_user_session
     ),
 ];
 
@@ -91,7 +183,7 @@ fn access_denied(command: &str) -> HttpResponse {
 
 async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
     let started = Instant::now();
-    let request_id = crate::web::request_id(&req);
+    let request_id = request::current_id();
     let function = function_of_path(req.path()).unwrap_or_default().to_owned();
 
     let Some((user, secret)) = req
@@ -99,7 +191,7 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) 
         .get(header::AUTHORIZATION)
         .and_then(|v| api_header::parse(v.as_bytes()))
     else {
-        tracing::warn!(%request_id, %function, reason = "no valid whm authorization header", "API call refused");
+        tracing::warn!(%function, reason = "no valid whm authorization header", "API call refused");
         return access_denied(&function);
     };
     let client = client_ip::of_request(&req, &state.config.trusted_proxies);
@@ -115,7 +207,7 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) 
     let authenticated = match checked {
         Ok(Ok(a)) => a,
         Ok(Err(refusal)) => {
-            tracing::warn!(%request_id, %function, %user, ?client, ?refusal, "API call refused");
+            tracing::warn!(%function, %user, ?client, ?refusal, "API call refused");
             return access_denied(&function);
         }
         Err(e) => {
@@ -146,7 +238,7 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) 
     };
     let answer = call(&state, &authenticated.actor, &function, &params, &context).await;
     tracing::info!(
-        %request_id, %function, user = %authenticated.actor.account.username,
+        %function, user = %authenticated.actor.account.username,
         token = %authenticated.token.name, ?client,
         status = answer.status.as_u16(),
         result = answer.result,
@@ -189,45 +281,28 @@ pub async fn call(
             "This server speaks WHM API 1 only: add api.version=1 to the call.",
         ))
     } else {
-        match FUNCTIONS.iter().find(|(name, _)| *name == function) {
+        match FUNCTIONS.iter().find(|f| f.name == function) {
             None => Err(ApiError::refused(format!("Unknown function “{function}”."))),
-            Some((_, Some(privilege))) if actor.require(privilege).is_err() => {
-                Err(ApiError::Refused(format!(
-                    "Permission denied: {}",
-                    OpError::MissingPrivilege(privilege)
-                )))
-            }
-            Some(_) => run(state, actor, function, params, context).await,
+            Some(f) => match f.privilege.map(|p| actor.require(p)) {
+                Some(Err(missing)) => {
+                    Err(ApiError::Refused(format!("Permission denied: {missing}")))
+                }
+                _ => {
+                    let call = Call {
+                        state,
+                        actor,
+                        params,
+                        context,
+                    };
+                    (f.run)(&call).await.map_err(|e| match f.failure {
+                        Some(what) => failed_to(what, e),
+                        None => e,
+                    })
+                }
+            },
         }
     };
     envelope(function, outcome, &context.request_id)
-}
-
-async fn run(
-    state: &AppState,
-    actor: &Actor,
-    function: &str,
-    params: &Params,
-    context: &CallContext,
-) -> Outcome {
-    match function {
-        "version" => info::version(),
-        "applist" => info::applist(actor),
-        "myprivs" => info::myprivs(actor),
-        "api_token_create" => tokens::create(state, actor, params).await,
-        "api_token_list" => tokens::list(state, actor).await,
-        "api_token_get_details" => tokens::get_details(state, actor, params).await,
-        "api_token_update" => tokens::update(state, actor, params).await,
-        "api_token_revoke" => tokens::revoke(state, actor, params).await,
-        "listaccts" => accounts::list(state, actor).await,
-        "createacct" => accounts::create(state, actor, params).await,
-        "suspendacct" => accounts::suspend(state, actor, params, true).await,
-        "unsuspendacct" => accounts::suspend(state, actor, params, false).await,
-        "removeacct" => accounts::remove(state, actor, params).await,
-        "modifyacct" => accounts::modify(state, actor, params).await,
-        "create_user_session" => info::create_user_session(state, actor, params, context).await,
-        other => Err(ApiError::refused(format!("Unknown function “{other}”."))),
-    }
 }
 
 /// A required parameter, or the refusal that names it.
@@ -239,12 +314,12 @@ fn required<'a>(params: &'a Params, name: &str) -> Result<&'a str, ApiError> {
 }
 
 /// Prefixes a refusal with what failed, as WHM's reasons do.
-fn failed_to(what: &str, e: impl Into<ApiError>) -> ApiError {
-    match e.into() {
+fn failed_to(what: &str, e: ApiError) -> ApiError {
+    match e {
         ApiError::Refused(reason) => {
             ApiError::Refused(format!("The system failed to {what}: {reason}"))
         }
-        internal => internal,
+        other => other,
     }
 }
 

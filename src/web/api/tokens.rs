@@ -1,42 +1,40 @@
 //! `api_token_*`: the token functions, in exactly WHM's shapes.
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
-use serde_json::{json, Map, Value};
 
 use crate::domain::privileges::catalogue;
 use crate::domain::{Expiry, IpAllowList, Privilege, PrivilegeSet, TokenName, TokenSecret};
 use crate::ops::tokens::{self as token_ops, NewToken, Token, TokenChanges};
-use crate::ops::{Actor, OpError};
-use crate::state::AppState;
-
-use super::envelope::{ApiError, Data, Outcome};
-use super::{failed_to, required};
 use crate::web::params::Params;
 
-fn expires_json(expiry: Expiry) -> Value {
-    match expiry {
-        Expiry::Never => Value::Null,
-        Expiry::At(t) => json!(t),
-    }
+use super::envelope::{ApiError, Data, Outcome};
+use super::{required, Call};
+
+/// The details shape of create, get_details and update (keys in the order
+/// serde_json writes a map: sorted).
+#[derive(serde::Serialize)]
+struct Details<'a> {
+    acls: Vec<&'static str>,
+    create_time: i64,
+    expires_at: Option<i64>,
+    name: &'a TokenName,
+    /// Only when the token was just made: its secret, shown this once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<&'a str>,
+    whitelist_ips: Option<Vec<String>>,
 }
 
-fn ips_json(ips: &IpAllowList) -> Value {
-    if ips.is_any() {
-        Value::Null
-    } else {
-        json!(ips.entries())
+impl<'a> Details<'a> {
+    fn of(token: &'a Token) -> Self {
+        Self {
+            acls: token.privileges.keys(),
+            create_time: token.created_at,
+            expires_at: token.expiry.to_column(),
+            name: &token.name,
+            token: None,
+            whitelist_ips: (!token.ips.is_any()).then(|| token.ips.entries()),
+        }
     }
-}
-
-/// The details shape of create, get_details and update.
-fn details(token: &Token) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("name".into(), json!(token.name));
-    m.insert("create_time".into(), json!(token.created_at));
-    m.insert("expires_at".into(), expires_json(token.expiry));
-    m.insert("acls".into(), json!(token.privileges.keys()));
-    m.insert("whitelist_ips".into(), ips_json(&token.ips));
-    m
 }
 
 fn parse_name(raw: &str) -> Result<TokenName, ApiError> {
@@ -69,53 +67,45 @@ fn parse_ips(params: &Params) -> Result<Option<IpAllowList>, ApiError> {
         .map_err(|e| ApiError::refused(e.to_string()))
 }
 
-pub async fn create(state: &AppState, actor: &Actor, params: &Params) -> Outcome {
-    const WHAT: &str = "create the API token";
-    let now = state.clock.now();
-    let new = (|| {
-        Ok::<_, ApiError>(NewToken {
-            name: parse_name(required(params, "token_name")?)?,
-            expiry: parse_expiry(params, now)?.unwrap_or(Expiry::Never),
-            ips: parse_ips(params)?.unwrap_or_default(),
-            privileges: parse_acls(params)?,
+pub async fn create(call: &Call<'_>) -> Outcome {
+    let (params, now) = (call.params, call.state.clock.now());
+    let new = NewToken {
+        name: parse_name(required(params, "token_name")?)?,
+        expiry: parse_expiry(params, now)?.unwrap_or(Expiry::Never),
+        ips: parse_ips(params)?.unwrap_or_default(),
+        privileges: parse_acls(params)?,
+    };
+    let created = call
+        .state
+        .write_as(call.actor, move |conn, actor| {
+            token_ops::create(conn, actor, new, now)
         })
-    })()
-    .map_err(|e| failed_to(WHAT, e))?;
-    let actor = actor.clone();
-    let created = state
-        .db
-        .write(move |conn| token_ops::create(conn, &actor, new, now))
-        .await
-        .map_err(|e: OpError| failed_to(WHAT, e))?;
-    let mut data = details(&created.token);
-    data.insert("token".into(), json!(created.secret.expose()));
-    Ok(Some(Value::Object(data).into()))
+        .await?;
+    let mut details = Details::of(&created.token);
+    details.token = Some(created.secret.expose());
+    Ok(Some(Data::json(&details)?))
 }
 
-pub async fn list(state: &AppState, actor: &Actor) -> Outcome {
-    let _turn = state
+pub async fn list(call: &Call<'_>) -> Outcome {
+    let _turn = call
+        .state
         .large_answers
         .acquire()
         .await
         .map_err(anyhow::Error::from)?;
-    let owner = actor.account.privileges;
-    let reader = actor.clone();
-    let mut tokens = state
-        .db
-        .read(move |conn| token_ops::all(conn, &reader))
-        .await
-        .map_err(|e: OpError| failed_to("list the API tokens", e))?;
+    let owner = call.actor.account.privileges;
+    let mut tokens = call.state.read_as(call.actor, token_ops::all).await?;
     // WHM's `tokens` is a map by name, which serde_json writes sorted.
     tokens.sort_unstable_by(|a, b| a.name.cmp(&b.name));
     let listed = TokenList {
         tokens: &tokens,
         shown: ShownAcls::of(owner),
     };
-    // Written straight out, not built as a tree: a list of thousands of
-    // tokens, each with its map of every privilege, stays one buffer.
+    // Written straight out: a list of thousands of tokens, each with its
+    // map of every privilege, stays one buffer.
     let mut written = Vec::with_capacity(64 + tokens.len() * (96 + listed.shown.0.len() * 24));
     serde_json::to_writer(&mut written, &listed).map_err(anyhow::Error::from)?;
-    Ok(Some(Data::Written(written)))
+    Ok(Some(Data::written(written)))
 }
 
 /// `{"tokens": {name: entry, …}}`, in the same bytes as the tree WHM's
@@ -177,13 +167,7 @@ impl Serialize for Entry<'_> {
         let mut map = s.serialize_map(Some(5))?;
         map.serialize_entry("acls", &AclFlags(t, self.shown))?;
         map.serialize_entry("create_time", &t.created_at)?;
-        map.serialize_entry(
-            "expires_at",
-            &match t.expiry {
-                Expiry::Never => None,
-                Expiry::At(at) => Some(at),
-            },
-        )?;
+        map.serialize_entry("expires_at", &t.expiry.to_column())?;
         map.serialize_entry("name", &t.name)?;
         map.serialize_entry("whitelist_ips", &(!t.ips.is_any()).then(|| t.ips.entries()))?;
         map.end()
@@ -202,61 +186,55 @@ impl Serialize for AclFlags<'_> {
     }
 }
 
-pub async fn get_details(state: &AppState, actor: &Actor, params: &Params) -> Outcome {
-    let raw = required(params, "token").map_err(|e| failed_to("get the API token's details", e))?;
+pub async fn get_details(call: &Call<'_>) -> Outcome {
+    let raw = required(call.params, "token")?;
     // A string that cannot be a secret is simply a token that does not exist.
     let Some(secret) = TokenSecret::parse(raw.trim()) else {
         return Ok(None);
     };
-    let now = state.clock.now();
-    let actor = actor.clone();
-    let token = state
-        .db
-        .read(move |conn| token_ops::get_by_secret(conn, &actor, &secret, now))
-        .await
-        .map_err(|e: OpError| failed_to("get the API token's details", e))?;
-    Ok(token.map(|t| Value::Object(details(&t)).into()))
+    let now = call.state.clock.now();
+    let token = call
+        .state
+        .read_as(call.actor, move |conn, actor| {
+            token_ops::get_by_secret(conn, actor, &secret, now)
+        })
+        .await?;
+    token.map(|t| Data::json(&Details::of(&t))).transpose()
 }
 
-pub async fn update(state: &AppState, actor: &Actor, params: &Params) -> Outcome {
-    const WHAT: &str = "update the API token";
-    let now = state.clock.now();
-    let (name, changes) = (|| {
-        let name = parse_name(required(params, "token_name")?)?;
-        let changes = TokenChanges {
-            new_name: params.get("new_name").map(parse_name).transpose()?,
-            expiry: parse_expiry(params, now)?,
-            ips: parse_ips(params)?,
-            privileges: parse_acls(params)?,
-        };
-        Ok::<_, ApiError>((name, changes))
-    })()
-    .map_err(|e| failed_to(WHAT, e))?;
-    let actor = actor.clone();
-    let token = state
-        .db
-        .write(move |conn| token_ops::update(conn, &actor, &name, changes))
-        .await
-        .map_err(|e: OpError| failed_to(WHAT, e))?;
-    Ok(Some(Value::Object(details(&token)).into()))
+pub async fn update(call: &Call<'_>) -> Outcome {
+    let (params, now) = (call.params, call.state.clock.now());
+    let name = parse_name(required(params, "token_name")?)?;
+    let changes = TokenChanges {
+        new_name: params.get("new_name").map(parse_name).transpose()?,
+        expiry: parse_expiry(params, now)?,
+        ips: parse_ips(params)?,
+        privileges: parse_acls(params)?,
+    };
+    let token = call
+        .state
+        .write_as(call.actor, move |conn, actor| {
+            token_ops::update(conn, actor, &name, changes)
+        })
+        .await?;
+    Ok(Some(Data::json(&Details::of(&token))?))
 }
 
-pub async fn revoke(state: &AppState, actor: &Actor, params: &Params) -> Outcome {
-    const WHAT: &str = "revoke the API tokens";
-    let raw = params
+pub async fn revoke(call: &Call<'_>) -> Outcome {
+    let raw = call
+        .params
         .list("token_name")
         .filter(|names| names.iter().any(|n| !n.trim().is_empty()))
-        .ok_or_else(|| failed_to(WHAT, ApiError::refused("Give at least one “token_name”.")))?;
+        .ok_or_else(|| ApiError::refused("Give at least one “token_name”."))?;
     // A name that cannot be valid cannot exist: skipped like any unknown name.
     let names: Vec<TokenName> = raw
         .into_iter()
         .filter_map(|n| TokenName::parse(n).ok())
         .collect();
-    let actor = actor.clone();
-    state
-        .db
-        .write(move |conn| token_ops::revoke(conn, &actor, &names))
-        .await
-        .map_err(|e: OpError| failed_to(WHAT, e))?;
+    call.state
+        .write_as(call.actor, move |conn, actor| {
+            token_ops::revoke(conn, actor, &names)
+        })
+        .await?;
     Ok(None)
 }

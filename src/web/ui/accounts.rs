@@ -3,15 +3,17 @@
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use askama::Template;
+use serde::Deserialize;
 
-use crate::domain::{Password, PrivilegeSet, Username};
+use crate::domain::{AccountKind, Password, PrivilegeSet, Username};
 use crate::ops::accounts::{self as account_ops, AccountQuery, AccountSummary, NewAccount};
-use crate::ops::{Account, AccountKind, OpError};
+use crate::ops::{Account, OpError};
 use crate::state::AppState;
-use crate::web::params::Params;
 
+use super::confirm::{self, Confirmation};
+use super::form::{lenient, FieldErrors, Form, Query};
 use super::privileges_form::{self, CategoryView};
 use super::{flash, redirect, render, wants_partial, Chrome, SignedIn, UiError};
 
@@ -27,29 +29,18 @@ pub struct AccountRowView {
 impl From<&AccountSummary> for AccountRowView {
     fn from(s: &AccountSummary) -> Self {
         Self {
-            username: s.account.username.clone(),
-            kind: kind_label(s.account.kind),
-            owner: s.owner.clone(),
+            username: s.account.username.to_string(),
+            kind: s.account.kind.label(),
+            owner: s
+                .owner
+                .as_ref()
+                .map(Username::to_string)
+                .unwrap_or_default(),
             suspended: s.account.suspended,
             token_count: s.token_count,
             is_root: s.account.is_root(),
         }
     }
-}
-
-fn kind_label(kind: AccountKind) -> &'static str {
-    match kind {
-        AccountKind::Root => "Root",
-        AccountKind::Reseller => "Reseller",
-        AccountKind::User => "Account",
-    }
-}
-
-#[derive(Default)]
-pub struct CreateErrors {
-    pub username: Option<String>,
-    pub password: Option<String>,
-    pub owner: Option<String>,
 }
 
 /// One page of accounts: what a search or a page link swaps in.
@@ -79,17 +70,65 @@ impl AccountsTable {
     }
 }
 
-fn account_query(req: &HttpRequest) -> AccountQuery {
-    let params = Params::parse(req.query_string(), None);
-    AccountQuery {
-        filter: params
-            .get("q")
-            .unwrap_or_default()
-            .chars()
-            .take(64)
-            .collect(),
-        page: params.get("page").and_then(|p| p.parse().ok()).unwrap_or(1),
-        ..AccountQuery::default()
+/// The accounts table's query string.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct AccountsParams {
+    q: String,
+    #[serde(deserialize_with = "lenient")]
+    page: Option<i64>,
+}
+
+impl From<AccountsParams> for AccountQuery {
+    fn from(p: AccountsParams) -> Self {
+        Self {
+            filter: p.q.chars().take(64).collect(),
+            page: p.page.unwrap_or(1),
+            ..Self::default()
+        }
+    }
+}
+
+/// The Create form as submitted.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct CreateForm {
+    username: String,
+    password: String,
+    /// `reseller` or `user`.
+    kind: String,
+    owner: String,
+}
+
+impl CreateForm {
+    /// The form in domain types, or a message per field.
+    fn parse(&self) -> Result<(NewAccount, Password), FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let username = errors.check("username", Username::parse(&self.username));
+        let password = errors.check("password", Password::parse(&self.password));
+        let owner = if self.owner.trim().is_empty() {
+            Some(Username::root())
+        } else {
+            errors.check("owner", Username::parse(&self.owner))
+        };
+        let kind = if self.kind == "reseller" {
+            AccountKind::Reseller
+        } else {
+            AccountKind::User
+        };
+        match (username, password, owner) {
+            (Some(username), Some(password), Some(owner)) => Ok((
+                NewAccount {
+                    username,
+                    kind,
+                    owner: Some(owner),
+                    password_hash: None,
+                    privileges: None,
+                },
+                password,
+            )),
+            _ => Err(errors),
+        }
     }
 }
 
@@ -99,10 +138,8 @@ pub struct AccountsPage {
     pub chrome: Chrome,
     pub table: AccountsTable,
     pub can_manage: bool,
-    pub username: String,
-    pub kind: String,
-    pub owner: String,
-    pub errors: CreateErrors,
+    pub form: CreateForm,
+    pub errors: FieldErrors,
 }
 
 async fn load_table(
@@ -110,11 +147,11 @@ async fn load_table(
     state: &AppState,
     query: AccountQuery,
 ) -> Result<AccountsTable, UiError> {
-    let actor = user.actor.clone();
     let filter = query.filter.clone();
     let listed = state
-        .db
-        .read(move |conn| account_ops::page(conn, &actor, &query))
+        .read_as(&user.actor, move |conn, actor| {
+            account_ops::page(conn, actor, &query)
+        })
         .await;
     let (rows, page, pages, total, list_error) = match listed {
         Ok(p) => (
@@ -124,13 +161,7 @@ async fn load_table(
             p.total,
             None,
         ),
-        Err(OpError::MissingPrivilege(p)) => (
-            Vec::new(),
-            1,
-            1,
-            0,
-            Some(OpError::MissingPrivilege(p).to_string()),
-        ),
+        Err(e @ OpError::MissingPrivilege(_)) => (Vec::new(), 1, 1, 0, Some(e.to_string())),
         Err(e) => return Err(e.into()),
     };
     Ok(AccountsTable {
@@ -144,59 +175,41 @@ async fn load_table(
     })
 }
 
+/// The page around its table and the Create form (empty, or as sent with
+/// its messages).
 async fn accounts_page(
     user: &SignedIn,
     session: &Session,
     state: &AppState,
-    form: Option<(&Params, CreateErrors)>,
-) -> Result<AccountsPage, UiError> {
-    accounts_page_for(user, session, state, form, AccountQuery::default()).await
-}
-
-async fn accounts_page_for(
-    user: &SignedIn,
-    session: &Session,
-    state: &AppState,
-    form: Option<(&Params, CreateErrors)>,
     query: AccountQuery,
+    form: CreateForm,
+    errors: FieldErrors,
 ) -> Result<AccountsPage, UiError> {
-    let table = load_table(user, state, query).await?;
-    let (username, kind, owner, errors) = match form {
-        Some((f, errors)) => (
-            f.get("username").unwrap_or_default().to_owned(),
-            f.get("kind").unwrap_or("user").to_owned(),
-            f.get("owner").unwrap_or("root").to_owned(),
-            errors,
-        ),
-        None => (
-            String::new(),
-            "reseller".to_owned(),
-            "root".to_owned(),
-            CreateErrors::default(),
-        ),
-    };
     Ok(AccountsPage {
-        chrome: Chrome::for_user(user, session)?,
-        table,
+        table: load_table(user, state, query).await?,
+        chrome: Chrome::for_user(user, session),
         can_manage: user.actor.account.is_root(),
-        username,
-        kind,
-        owner,
+        form,
         errors,
     })
 }
 
 pub async fn page(
-    req: HttpRequest,
     user: SignedIn,
     session: Session,
     state: web::Data<AppState>,
+    Query(params): Query<AccountsParams>,
 ) -> Result<HttpResponse, UiError> {
-    let query = account_query(&req);
-    if wants_partial(&req) {
+    let query = AccountQuery::from(params);
+    if wants_partial() {
         return render(StatusCode::OK, &load_table(&user, &state, query).await?);
     }
-    let page = accounts_page_for(&user, &session, &state, None, query).await?;
+    let form = CreateForm {
+        kind: "reseller".to_owned(),
+        owner: "root".to_owned(),
+        ..CreateForm::default()
+    };
+    let page = accounts_page(&user, &session, &state, query, form, FieldErrors::default()).await?;
     render(StatusCode::OK, &page)
 }
 
@@ -214,44 +227,32 @@ pub async fn create(
     user: SignedIn,
     session: Session,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    Form(form): Form<CreateForm>,
 ) -> Result<HttpResponse, UiError> {
     root_only(&user)?;
-    let form = Params::parse("", Some(&body));
-    let mut errors = CreateErrors::default();
-    let username = Username::parse(form.get("username").unwrap_or_default())
-        .map_err(|e| errors.username = Some(e.to_string()))
-        .ok();
-    let password = Password::parse(form.get("password").unwrap_or_default())
-        .map_err(|e| errors.password = Some(e.to_string()))
-        .ok();
-    let owner = Username::parse(form.get("owner").unwrap_or("root"))
-        .map_err(|e| errors.owner = Some(e.to_string()))
-        .ok();
-    let kind = if form.get("kind") == Some("reseller") {
-        AccountKind::Reseller
-    } else {
-        AccountKind::User
+    let outcome = match form.parse() {
+        Err(errors) => Err(errors),
+        Ok((mut new, password)) => {
+            new.password_hash = Some(state.passwords.hash_now(password).await?);
+            let now = state.clock.now();
+            let created = state
+                .write_as(&user.actor, move |conn, actor| {
+                    account_ops::create(conn, actor, new, now)
+                })
+                .await;
+            match created {
+                Ok(account) => Ok(account),
+                Err(e @ (OpError::UsernameTaken(_) | OpError::NotAllowed(_))) => {
+                    Err(FieldErrors::one("username", e))
+                }
+                Err(e @ (OpError::AccountNotFound(_) | OpError::Invalid(_))) => {
+                    Err(FieldErrors::one("owner", e))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     };
-    let (Some(username), Some(password), Some(owner)) = (username, password, owner) else {
-        let page = accounts_page(&user, &session, &state, Some((&form, errors))).await?;
-        return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
-    };
-    let hash = state.passwords.hash_now(password).await??;
-    let actor = user.actor.clone();
-    let now = state.clock.now();
-    let new = NewAccount {
-        username,
-        kind,
-        owner: Some(owner),
-        password_hash: Some(hash),
-        privileges: None,
-    };
-    match state
-        .db
-        .write(move |conn| account_ops::create(conn, &actor, new, now))
-        .await
-    {
+    match outcome {
         Ok(account) => {
             flash(
                 &session,
@@ -259,23 +260,11 @@ pub async fn create(
             );
             Ok(redirect("/accounts"))
         }
-        Err(e @ (OpError::UsernameTaken(_) | OpError::NotAllowed(_))) => {
-            let errors = CreateErrors {
-                username: Some(e.to_string()),
-                ..Default::default()
-            };
-            let page = accounts_page(&user, &session, &state, Some((&form, errors))).await?;
+        Err(errors) => {
+            let query = AccountQuery::default();
+            let page = accounts_page(&user, &session, &state, query, form, errors).await?;
             render(StatusCode::UNPROCESSABLE_ENTITY, &page)
         }
-        Err(e @ (OpError::AccountNotFound(_) | OpError::Invalid(_))) => {
-            let errors = CreateErrors {
-                owner: Some(e.to_string()),
-                ..Default::default()
-            };
-            let page = accounts_page(&user, &session, &state, Some((&form, errors))).await?;
-            render(StatusCode::UNPROCESSABLE_ENTITY, &page)
-        }
-        Err(e) => Err(e.into()),
     }
 }
 
@@ -283,32 +272,38 @@ pub async fn create(
 #[template(path = "accounts/edit.html")]
 pub struct EditPage {
     pub chrome: Chrome,
-    pub username: String,
+    pub username: Username,
     pub kind: &'static str,
     pub is_reseller: bool,
     pub suspended: bool,
     pub token_count: i64,
     pub new_name: String,
-    pub rename_error: Option<String>,
     pub categories: Vec<CategoryView>,
-    pub privileges_error: Option<String>,
+    pub errors: FieldErrors,
 }
 
-async fn find(
-    state: &AppState,
-    user: &SignedIn,
-    username: &str,
-) -> Result<(Account, i64), UiError> {
-    let actor = user.actor.clone();
-    let name = username.to_owned();
-    let found = state
-        .db
-        .read(move |conn| {
-            let account = account_ops::find_managed(conn, &actor, &name)?;
+/// The account a URL names, among those the actor manages. A name that
+/// cannot be a user name names no account.
+async fn find(state: &AppState, user: &SignedIn, raw: &str) -> Result<(Account, i64), UiError> {
+    let name = Username::parse(raw).map_err(|_| OpError::AccountNotFound(raw.to_owned()))?;
+    Ok(state
+        .read_as(&user.actor, move |conn, actor| {
+            let account = account_ops::find_managed(conn, actor, &name)?;
             let count = account_ops::token_count(conn, account.id)?;
-            Ok::<_, OpError>((account, count))
+            Ok((account, count))
         })
-        .await?;
+        .await?)
+}
+
+/// Root's page for one other account.
+async fn editable(state: &AppState, user: &SignedIn, raw: &str) -> Result<(Account, i64), UiError> {
+    root_only(user)?;
+    let found = find(state, user, raw).await?;
+    if found.0.is_root() {
+        return Err(UiError::Forbidden(
+            "The root account cannot be changed here.".into(),
+        ));
+    }
     Ok(found)
 }
 
@@ -316,14 +311,13 @@ fn edit_view(chrome: Chrome, account: &Account, token_count: i64) -> EditPage {
     EditPage {
         chrome,
         username: account.username.clone(),
-        kind: kind_label(account.kind),
+        kind: account.kind.label(),
         is_reseller: account.kind == AccountKind::Reseller,
         suspended: account.suspended,
         token_count,
-        new_name: account.username.clone(),
-        rename_error: None,
+        new_name: account.username.to_string(),
         categories: privileges_form::grouped(PrivilegeSet::everything(), account.privileges),
-        privileges_error: None,
+        errors: FieldErrors::default(),
     }
 }
 
@@ -333,17 +327,17 @@ pub async fn edit_page(
     state: web::Data<AppState>,
     username: web::Path<String>,
 ) -> Result<HttpResponse, UiError> {
-    root_only(&user)?;
-    let (account, count) = find(&state, &user, &username).await?;
-    if account.is_root() {
-        return Err(UiError::Forbidden(
-            "The root account cannot be changed here.".into(),
-        ));
-    }
+    let (account, count) = editable(&state, &user, &username).await?;
     render(
         StatusCode::OK,
-        &edit_view(Chrome::for_user(&user, &session)?, &account, count),
+        &edit_view(Chrome::for_user(&user, &session), &account, count),
     )
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct RenameForm {
+    new_name: String,
 }
 
 pub async fn rename(
@@ -351,22 +345,19 @@ pub async fn rename(
     session: Session,
     state: web::Data<AppState>,
     username: web::Path<String>,
-    body: web::Bytes,
+    Form(form): Form<RenameForm>,
 ) -> Result<HttpResponse, UiError> {
-    root_only(&user)?;
-    let (account, count) = find(&state, &user, &username).await?;
-    let form = Params::parse("", Some(&body));
-    let raw = form.get("new_name").unwrap_or_default().to_owned();
-    let outcome = match Username::parse(&raw) {
+    let (account, count) = editable(&state, &user, &username).await?;
+    let outcome = match Username::parse(&form.new_name) {
         Err(e) => Err(e.to_string()),
         Ok(new_name) => {
-            let actor = user.actor.clone();
             let old = account.username.clone();
-            match state
-                .db
-                .write(move |conn| account_ops::rename(conn, &actor, &old, &new_name))
-                .await
-            {
+            let renamed = state
+                .write_as(&user.actor, move |conn, actor| {
+                    account_ops::rename(conn, actor, &old, &new_name)
+                })
+                .await;
+            match renamed {
                 Ok(a) => Ok(a),
                 Err(e @ (OpError::UsernameTaken(_) | OpError::NotAllowed(_))) => Err(e.to_string()),
                 Err(e) => return Err(e.into()),
@@ -385,12 +376,18 @@ pub async fn rename(
             Ok(redirect(&format!("/accounts/{}", renamed.username)))
         }
         Err(message) => {
-            let mut page = edit_view(Chrome::for_user(&user, &session)?, &account, count);
-            page.new_name = raw;
-            page.rename_error = Some(message);
+            let mut page = edit_view(Chrome::for_user(&user, &session), &account, count);
+            page.new_name = form.new_name;
+            page.errors.add("new_name", message);
             render(StatusCode::UNPROCESSABLE_ENTITY, &page)
         }
     }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct PrivilegesForm {
+    acl: Vec<String>,
 }
 
 pub async fn set_privileges(
@@ -398,60 +395,61 @@ pub async fn set_privileges(
     session: Session,
     state: web::Data<AppState>,
     username: web::Path<String>,
-    body: web::Bytes,
+    Form(form): Form<PrivilegesForm>,
 ) -> Result<HttpResponse, UiError> {
-    root_only(&user)?;
-    let (account, count) = find(&state, &user, &username).await?;
-    let form = Params::parse("", Some(&body));
-    let parsed = match privileges_form::parse(&form) {
-        Ok(Some(set)) => Ok(set),
-        Ok(None) => Ok(PrivilegeSet::empty()),
-        Err(e) => Err(e),
+    let (account, count) = editable(&state, &user, &username).await?;
+    // A reseller may hold no privileges at all.
+    let outcome = match privileges_form::parse(&form.acl) {
+        Err(e) => Err(e.to_string()),
+        Ok(set) => {
+            let set = set.unwrap_or_else(PrivilegeSet::empty);
+            let name = account.username.clone();
+            let saved = state
+                .write_as(&user.actor, move |conn, actor| {
+                    account_ops::set_privileges(conn, actor, &name, set)
+                })
+                .await;
+            match saved {
+                Ok(_) => Ok(()),
+                Err(e @ OpError::Invalid(_)) => Err(e.to_string()),
+                Err(e) => return Err(e.into()),
+            }
+        }
     };
-    let failure = |message: String| -> Result<HttpResponse, UiError> {
-        let mut page = edit_view(Chrome::for_user(&user, &session)?, &account, count);
-        page.categories = privileges_form::grouped(
-            PrivilegeSet::everything(),
-            privileges_form::resubmitted(&form),
-        );
-        page.privileges_error = Some(message);
-        render(StatusCode::UNPROCESSABLE_ENTITY, &page)
-    };
-    let set = match parsed {
-        Ok(set) => set,
-        Err(message) => return failure(message),
-    };
-    let actor = user.actor.clone();
-    let name = account.username.clone();
-    match state
-        .db
-        .write(move |conn| account_ops::set_privileges(conn, &actor, &name, set))
-        .await
-    {
-        Ok(_) => {
+    match outcome {
+        Ok(()) => {
             flash(
                 &session,
                 &format!("The privileges of “{}” were saved.", account.username),
             );
             Ok(redirect(&format!("/accounts/{}", account.username)))
         }
-        Err(e @ OpError::Invalid(_)) => failure(e.to_string()),
-        Err(e) => Err(e.into()),
+        Err(message) => {
+            let mut page = edit_view(Chrome::for_user(&user, &session), &account, count);
+            page.categories = privileges_form::grouped(
+                PrivilegeSet::everything(),
+                privileges_form::resubmitted(&form.acl),
+            );
+            page.errors.add("privileges", message);
+            render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
     }
 }
 
-async fn set_suspended(
+/// Suspend or Unsuspend (`/accounts/{user}/suspend`, `…/unsuspend`).
+pub async fn set_suspended(
     user: SignedIn,
     session: Session,
     state: web::Data<AppState>,
-    username: String,
-    suspended: bool,
+    path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, UiError> {
-    root_only(&user)?;
-    let actor = user.actor.clone();
+    let (username, change) = path.into_inner();
+    let suspended = change == "suspend";
+    let (account, _) = editable(&state, &user, &username).await?;
     let account = state
-        .db
-        .write(move |conn| account_ops::set_suspended(conn, &actor, &username, suspended))
+        .write_as(&user.actor, move |conn, actor| {
+            account_ops::set_suspended(conn, actor, &account.username, suspended)
+        })
         .await?;
     let what = if suspended {
         "suspended; its sessions ended and its tokens stopped working"
@@ -465,22 +463,34 @@ async fn set_suspended(
     Ok(redirect(&format!("/accounts/{}", account.username)))
 }
 
-pub async fn suspend(
+/// Deletion's confirmation, naming the account and how many tokens go
+/// with it.
+pub async fn delete_confirm(
     user: SignedIn,
     session: Session,
     state: web::Data<AppState>,
     username: web::Path<String>,
 ) -> Result<HttpResponse, UiError> {
-    set_suspended(user, session, state, username.into_inner(), true).await
-}
-
-pub async fn unsuspend(
-    user: SignedIn,
-    session: Session,
-    state: web::Data<AppState>,
-    username: web::Path<String>,
-) -> Result<HttpResponse, UiError> {
-    set_suspended(user, session, state, username.into_inner(), false).await
+    let (account, count) = editable(&state, &user, &username).await?;
+    confirm::respond(
+        &user,
+        &session,
+        &Confirmation {
+            title: format!("Delete “{}”", account.username),
+            question: "Are you sure that you want to delete",
+            what: format!(
+                "the account “{}” and its {count} API token(s)",
+                account.username
+            ),
+            consequence: "Scripts that use those tokens stop working at once, and accounts it \
+                          owns pass to root. This cannot be undone."
+                .to_owned(),
+            action: format!("/accounts/{}/delete", account.username),
+            hidden: Vec::new(),
+            back: "/accounts",
+            swaps: None,
+        },
+    )
 }
 
 pub async fn delete(
@@ -489,12 +499,11 @@ pub async fn delete(
     state: web::Data<AppState>,
     username: web::Path<String>,
 ) -> Result<HttpResponse, UiError> {
-    root_only(&user)?;
-    let actor = user.actor.clone();
-    let name = username.into_inner();
+    let (account, _) = editable(&state, &user, &username).await?;
     let deleted = state
-        .db
-        .write(move |conn| account_ops::delete(conn, &actor, &name))
+        .write_as(&user.actor, move |conn, actor| {
+            account_ops::delete(conn, actor, &account.username)
+        })
         .await?;
     flash(
         &session,

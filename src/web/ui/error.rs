@@ -3,24 +3,27 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
 
-use crate::auth::password::{Busy, RETRY_AFTER_SECS};
+use crate::auth::password::{Busy, PasswordError, RETRY_AFTER_SECS};
 use crate::db::Unavailable;
 use crate::ops::OpError;
+use crate::web::request;
 
 /// Why a page could not be shown, for people in a browser. Form mistakes
 /// are not errors here: handlers re-render the form (422) themselves.
+///
+/// A page request gets an error page; an htmx request gets the message as
+/// a toast, with the real status and `HX-Retarget`/`HX-Reswap` sending it
+/// to the toast area instead of the element that asked.
 #[derive(Debug, thiserror::Error)]
 pub enum UiError {
     #[error("sign-in required")]
-    SignInRequired { htmx: bool },
+    SignInRequired,
     /// Signed in, but without every Initial Privilege: the tokens pages
     /// explain instead of showing the table.
     #[error("the Initial Privileges are required")]
-    NoTokenAccess {
-        username: String,
-        is_root: bool,
-        csrf: String,
-    },
+    NoTokenAccess(Box<super::Chrome>),
+    #[error("{0}")]
+    BadRequest(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -38,7 +41,7 @@ pub enum UiError {
 impl From<anyhow::Error> for UiError {
     fn from(e: anyhow::Error) -> Self {
         if e.is::<Unavailable>() {
-            Self::Unavailable("The database is unavailable. Try again in a few seconds.".to_owned())
+            Self::Unavailable(crate::web::UNAVAILABLE.to_owned())
         } else {
             Self::Internal(e)
         }
@@ -48,6 +51,15 @@ impl From<anyhow::Error> for UiError {
 impl From<Busy> for UiError {
     fn from(e: Busy) -> Self {
         Self::Unavailable(e.to_string())
+    }
+}
+
+impl From<PasswordError> for UiError {
+    fn from(e: PasswordError) -> Self {
+        match e {
+            PasswordError::Busy(busy) => busy.into(),
+            PasswordError::Internal(cause) => cause.into(),
+        }
     }
 }
 
@@ -78,11 +90,40 @@ struct ErrorPage<'a> {
     css_url: String,
 }
 
+impl UiError {
+    fn title(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "That could not be read",
+            Self::NotFound(_) => "Not found",
+            Self::Forbidden(_) => "Not allowed",
+            Self::Refused(_) => "That did not work",
+            Self::Unavailable(_) => "Unavailable for a moment",
+            _ => "Something went wrong",
+        }
+    }
+
+    /// What the person is told; an internal fault is logged here, under
+    /// the request's id, and only that id is shown.
+    fn message(&self) -> String {
+        match self {
+            Self::Internal(cause) => {
+                tracing::error!(error = ?cause, "page failed");
+                format!(
+                    "The server could not do this. The log has the details under request id {}.",
+                    request::current_id()
+                )
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
 impl ResponseError for UiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::SignInRequired { .. } => StatusCode::SEE_OTHER,
-            Self::NoTokenAccess { .. } => StatusCode::FORBIDDEN,
+            Self::SignInRequired => StatusCode::SEE_OTHER,
+            Self::NoTokenAccess(_) => StatusCode::FORBIDDEN,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -92,57 +133,46 @@ impl ResponseError for UiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let Self::SignInRequired { htmx } = self {
-            return if *htmx {
-                // htmx follows redirects itself and would swap the sign-in
-                // page into the table; tell it to navigate instead.
-                HttpResponse::Ok()
+        let htmx = request::current().is_some_and(|c| c.htmx);
+        match self {
+            // htmx follows redirects itself and would swap the sign-in page
+            // into the table; tell it to navigate instead.
+            Self::SignInRequired if htmx => {
+                return HttpResponse::Ok()
                     .insert_header(("HX-Redirect", "/login"))
                     .finish()
-            } else {
-                super::redirect("/login")
-            };
-        }
-        if let Self::NoTokenAccess {
-            username,
-            is_root,
-            csrf,
-        } = self
-        {
-            let mut chrome = super::Chrome::anonymous(csrf.clone(), None);
-            chrome.username = username.clone();
-            chrome.is_root = *is_root;
-            return super::render(self.status_code(), &super::tokens::NoAccessPage { chrome })
-                .unwrap_or_else(|e| e.error_response());
-        }
-        let (title, message) = match self {
-            Self::NotFound(m) => ("Not found", m.clone()),
-            Self::Forbidden(m) => ("Not allowed", m.clone()),
-            Self::Refused(m) => ("That did not work", m.clone()),
-            Self::Unavailable(m) => ("Unavailable for a moment", m.clone()),
-            Self::Internal(cause) => {
-                let id = format!("{:016x}", rand::random::<u64>());
-                tracing::error!(error_id = %id, error = ?cause, "page failed");
-                (
-                    "Something went wrong",
-                    format!("The server could not do this. The log has the details under {id}."),
-                )
             }
-            Self::SignInRequired { .. } | Self::NoTokenAccess { .. } => unreachable!(),
-        };
-        let page = ErrorPage {
-            title,
-            message: &message,
-            css_url: crate::web::assets::url("app.css"),
-        };
+            Self::SignInRequired => return super::redirect("/login"),
+            Self::NoTokenAccess(chrome) if !htmx => {
+                return super::render(
+                    self.status_code(),
+                    &super::tokens::NoAccessPage {
+                        chrome: (**chrome).clone(),
+                    },
+                )
+                .unwrap_or_else(|e| e.error_response())
+            }
+            _ => {}
+        }
+        let message = self.message();
         let mut answer = HttpResponse::build(self.status_code());
+        answer
+            .content_type("text/html; charset=utf-8")
+            .insert_header(CacheControl(vec![CacheDirective::NoStore]));
         if let Self::Unavailable(_) = self {
             answer.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS.to_string()));
         }
-        answer
-            .content_type("text/html; charset=utf-8")
-            .insert_header(CacheControl(vec![CacheDirective::NoStore]))
-            .insert_header((header::HeaderName::from_static("hx-reswap"), "none"))
-            .body(page.render().unwrap_or_else(|_| message.clone()))
+        if htmx {
+            return answer
+                .insert_header(("HX-Retarget", "#toasts"))
+                .insert_header(("HX-Reswap", "beforeend"))
+                .body(super::Toast::error(&message).render().unwrap_or(message));
+        }
+        let page = ErrorPage {
+            title: self.title(),
+            message: &message,
+            css_url: crate::web::assets::url("app.css"),
+        };
+        answer.body(page.render().unwrap_or_else(|_| message.clone()))
     }
 }

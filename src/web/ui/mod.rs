@@ -3,7 +3,9 @@
 //! so the two cannot drift.
 
 mod accounts;
+mod confirm;
 mod error;
+pub mod form;
 mod password;
 mod privileges_form;
 mod session;
@@ -13,7 +15,7 @@ mod tokens;
 use actix_session::Session;
 use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use askama::Template;
 
 pub use error::UiError;
@@ -45,7 +47,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(token_form::new_form))
                 .route(web::post().to(token_form::create)),
         )
-        .route("/tokens/revoke", web::post().to(tokens::revoke_selected))
+        .service(
+            web::resource("/tokens/revoke")
+                .route(web::get().to(tokens::revoke_selected_confirm))
+                .route(web::post().to(tokens::revoke_selected)),
+        )
         .service(
             web::resource("/tokens/revoke-all")
                 .route(web::get().to(tokens::revoke_all_confirm))
@@ -73,17 +79,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(accounts::set_privileges),
         )
         .route(
-            "/accounts/{user}/suspend",
-            web::post().to(accounts::suspend),
+            "/accounts/{user}/{change:suspend|unsuspend}",
+            web::post().to(accounts::set_suspended),
         )
-        .route(
-            "/accounts/{user}/unsuspend",
-            web::post().to(accounts::unsuspend),
-        )
-        .route("/accounts/{user}/delete", web::post().to(accounts::delete));
+        .service(
+            web::resource("/accounts/{user}/delete")
+                .route(web::get().to(accounts::delete_confirm))
+                .route(web::post().to(accounts::delete)),
+        );
 }
 
 /// What every signed-in page shows around its content.
+#[derive(Clone, Debug)]
 pub struct Chrome {
     pub username: String,
     pub is_root: bool,
@@ -107,12 +114,11 @@ impl Chrome {
         }
     }
 
-    pub fn for_user(user: &SignedIn, session: &Session) -> Result<Self, UiError> {
-        let flash = take_flash(session);
-        let mut chrome = Self::anonymous(user.csrf.clone(), flash);
-        chrome.username = user.actor.account.username.clone();
+    pub fn for_user(user: &SignedIn, session: &Session) -> Self {
+        let mut chrome = Self::anonymous(user.csrf.clone(), take_flash(session));
+        chrome.username = user.actor.account.username.to_string();
         chrome.is_root = user.actor.account.is_root();
-        Ok(chrome)
+        chrome
     }
 }
 
@@ -129,9 +135,8 @@ fn take_flash(session: &Session) -> Option<String> {
 
 /// Whether htmx asked for a fragment (and not for a history restore, which
 /// needs the whole page).
-pub fn wants_partial(req: &HttpRequest) -> bool {
-    req.headers().contains_key("hx-request")
-        && !req.headers().contains_key("hx-history-restore-request")
+pub fn wants_partial() -> bool {
+    crate::web::request::current().is_some_and(|c| c.htmx)
 }
 
 /// Renders a template as a private, never-cached HTML answer.
@@ -153,9 +158,48 @@ pub fn redirect(to: &str) -> HttpResponse {
         .finish()
 }
 
-/// An out-of-band toast for htmx answers.
+/// A toast: out of band beside a partial that succeeded, or alone (sent to
+/// the toast area by `HX-Retarget`) for an htmx request that failed.
 #[derive(Template)]
 #[template(path = "toast.html")]
 pub struct Toast<'a> {
     pub message: &'a str,
+    pub error: bool,
+    pub oob: bool,
+}
+
+impl<'a> Toast<'a> {
+    pub fn oob(message: &'a str) -> Self {
+        Self {
+            message,
+            error: false,
+            oob: true,
+        }
+    }
+
+    pub fn error(message: &'a str) -> Self {
+        Self {
+            message,
+            error: true,
+            oob: false,
+        }
+    }
+}
+
+/// Renders a partial followed by out-of-band extras (a toast, a cleared
+/// dialog), as one never-cached answer.
+pub fn render_parts(parts: &[&dyn askama::DynTemplate]) -> Result<HttpResponse, UiError> {
+    let mut body = String::new();
+    for part in parts {
+        body.push_str(
+            &part
+                .dyn_render()
+                .map_err(|e| UiError::Internal(anyhow::anyhow!("template: {e}")))?,
+        );
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+        .insert_header((header::VARY, "HX-Request"))
+        .body(body))
 }

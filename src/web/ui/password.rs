@@ -4,34 +4,35 @@ use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
+use serde::Deserialize;
 
-use crate::domain::password::MAX_PASSWORD_LEN;
 use crate::domain::Password;
 use crate::ops::accounts;
 use crate::state::AppState;
-use crate::web::params::Params;
 
+use super::form::{FieldErrors, Form};
 use super::session::start_session;
 use super::{flash, redirect, render, Chrome, SignedIn, UiError};
-
-#[derive(Default)]
-pub struct PasswordErrors {
-    pub current: Option<String>,
-    pub new: Option<String>,
-    pub confirm: Option<String>,
-}
 
 #[derive(Template)]
 #[template(path = "account/password.html")]
 struct PasswordPage {
     chrome: Chrome,
-    errors: PasswordErrors,
+    errors: FieldErrors,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct PasswordForm {
+    current: String,
+    new: String,
+    confirm: String,
 }
 
 pub async fn form(user: SignedIn, session: Session) -> Result<HttpResponse, UiError> {
     let page = PasswordPage {
-        chrome: Chrome::for_user(&user, &session)?,
-        errors: PasswordErrors::default(),
+        chrome: Chrome::for_user(&user, &session),
+        errors: FieldErrors::default(),
     };
     render(StatusCode::OK, &page)
 }
@@ -40,16 +41,12 @@ pub async fn change(
     user: SignedIn,
     session: Session,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    Form(form): Form<PasswordForm>,
 ) -> Result<HttpResponse, UiError> {
-    let form = Params::parse("", Some(&body));
-    let current = form.get("current").unwrap_or_default().to_owned();
-    let mut errors = PasswordErrors::default();
-    let new = Password::parse(form.get("new").unwrap_or_default())
-        .map_err(|e| errors.new = Some(e.to_string()))
-        .ok();
-    if new.is_some() && form.get("confirm") != form.get("new") {
-        errors.confirm = Some("The two new passwords differ.".into());
+    let mut errors = FieldErrors::default();
+    let new = errors.check("new", Password::parse(&form.new));
+    if new.is_some() && form.confirm != form.new {
+        errors.add("confirm", "The two new passwords differ.");
     }
     let name = user.actor.account.username.clone();
     let stored = state
@@ -57,26 +54,20 @@ pub async fn change(
         .read(move |conn| accounts::find_for_sign_in(conn, &name))
         .await?
         .and_then(|(_, hash)| hash);
-    let verified = if current.len() > MAX_PASSWORD_LEN {
-        false
-    } else {
-        let slot = state.passwords.try_slot()?;
-        state.passwords.verify(slot, stored, current).await?
-    };
-    if !verified {
-        errors.current = Some("That is not your current password.".into());
+    if !state.passwords.verify_now(stored, form.current).await? {
+        errors.add("current", "That is not your current password.");
     }
     let new = match new {
-        Some(p) if errors.current.is_none() && errors.confirm.is_none() => p,
+        Some(p) if errors.is_empty() => p,
         _ => {
             let page = PasswordPage {
-                chrome: Chrome::for_user(&user, &session)?,
+                chrome: Chrome::for_user(&user, &session),
                 errors,
             };
             return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
         }
     };
-    let hash = state.passwords.hash_now(new).await??;
+    let hash = state.passwords.hash_now(new).await?;
     let id = user.actor.account.id;
     state
         .db

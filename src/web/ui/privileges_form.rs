@@ -1,9 +1,8 @@
 //! The privilege checkboxes, grouped by category and group as in WHM; used
 //! by the token form and by root's reseller editor.
 
-use crate::domain::privileges::catalogue;
+use crate::domain::privileges::{catalogue, PrivilegeError};
 use crate::domain::{Privilege, PrivilegeSet};
-use crate::web::params::Params;
 
 pub struct PrivilegeItem {
     pub key: &'static str,
@@ -62,26 +61,21 @@ pub fn grouped(offered: PrivilegeSet, checked: PrivilegeSet) -> Vec<CategoryView
     categories
 }
 
-/// The ticked boxes of a submitted form: `Ok(None)` when none is ticked.
-/// Ticking *Everything* means everything, whatever else is ticked.
-pub fn parse(form: &Params) -> Result<Option<PrivilegeSet>, String> {
-    let keys = form.list("acl").unwrap_or_default();
-    if keys.iter().all(|k| k.trim().is_empty()) {
-        return Ok(None);
+/// The ticked boxes (`acl` values) of a submitted form: `Ok(None)` when
+/// none is ticked. Ticking *Everything* means everything, whatever else is
+/// ticked.
+pub fn parse(acl: &[String]) -> Result<Option<PrivilegeSet>, PrivilegeError> {
+    match PrivilegeSet::parse(acl.iter().map(String::as_str)) {
+        Err(PrivilegeError::Empty) => Ok(None),
+        Err(e) => Err(e),
+        Ok(set) if set.contains(Privilege::all()) => Ok(Some(PrivilegeSet::everything())),
+        Ok(set) => Ok(Some(set)),
     }
-    let set = PrivilegeSet::parse(keys).map_err(|e| e.to_string())?;
-    Ok(Some(if set.contains(Privilege::all()) {
-        PrivilegeSet::everything()
-    } else {
-        set
-    }))
 }
 
 /// The ticks to show again after a failed submission: exactly what was sent.
-pub fn resubmitted(form: &Params) -> PrivilegeSet {
-    form.list("acl")
-        .unwrap_or_default()
-        .into_iter()
+pub fn resubmitted(acl: &[String]) -> PrivilegeSet {
+    acl.iter()
         .filter_map(|k| Privilege::parse(k).ok())
         .collect()
 }

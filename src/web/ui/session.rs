@@ -8,13 +8,15 @@ use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use askama::Template;
 
+use serde::Deserialize;
+
 use crate::auth::session_store::ACCOUNT_ID;
 use crate::auth::{client_ip, csrf, throttle};
-use crate::domain::password::MAX_PASSWORD_LEN;
+use crate::domain::{TokenSecret, Username};
 use crate::ops::{accounts, login_links, Actor, OpError};
 use crate::state::AppState;
-use crate::web::params::Params;
 
+use super::form::{Form, Query};
 use super::{redirect, render, Chrome, UiError};
 
 /// The signed-in account, read afresh from the store on every request: a
@@ -31,13 +33,12 @@ impl FromRequest for SignedIn {
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let session = req.get_session();
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let htmx = req.headers().contains_key("hx-request");
         Box::pin(async move {
             let state = state.ok_or_else(|| UiError::Internal(anyhow::anyhow!("no app state")))?;
-            let denied = UiError::SignInRequired { htmx };
+            let denied = UiError::SignInRequired;
             let Some(id) = session
                 .get::<i64>(ACCOUNT_ID)
-                .map_err(|_| UiError::SignInRequired { htmx })?
+                .map_err(|_| UiError::SignInRequired)?
             else {
                 return Err(denied);
             };
@@ -70,17 +71,25 @@ struct LoginPage {
     error: Option<String>,
 }
 
-pub async fn login_form(session: Session, req: HttpRequest) -> Result<HttpResponse, UiError> {
+/// What the sign-in page's address may say about how the user got there.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct LoginQuery {
+    expired: Option<String>,
+    signed_out: Option<String>,
+}
+
+pub async fn login_form(
+    session: Session,
+    Query(query): Query<LoginQuery>,
+) -> Result<HttpResponse, UiError> {
     if session.get::<i64>(ACCOUNT_ID).ok().flatten().is_some() {
         return Ok(redirect("/tokens"));
     }
-    let query = Params::parse(req.query_string(), None);
-    let error = query.get("expired").map(|_| {
+    let error = query.expired.map(|_| {
         "This sign-in link has expired or was already used. Sign in with your password.".to_owned()
     });
-    let notice = query
-        .get("signed_out")
-        .map(|_| "You have signed out.".to_owned());
+    let notice = query.signed_out.map(|_| "You have signed out.".to_owned());
     let page = LoginPage {
         chrome: Chrome::anonymous(csrf::token(&session)?, notice),
         username: String::new(),
@@ -93,14 +102,21 @@ pub async fn login_form(session: Session, req: HttpRequest) -> Result<HttpRespon
 /// answered no sooner than the configured delay after the request came in:
 /// a person hardly notices, while a script guessing over a connection is
 /// held to one guess per delay, and waiting costs a timer, not a thread.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+}
+
 pub async fn login(
     req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    Form(form): Form<LoginForm>,
 ) -> Result<HttpResponse, UiError> {
     let started = actix_web::rt::time::Instant::now();
-    let answer = try_login(req, session, &state, body).await;
+    let answer = try_login(req, session, &state, form).await;
     let signed_in = matches!(&answer, Ok(r) if r.status() == StatusCode::SEE_OTHER);
     if !signed_in {
         actix_web::rt::time::sleep_until(started + state.config.failed_sign_in_delay).await;
@@ -112,11 +128,10 @@ async fn try_login(
     req: HttpRequest,
     session: Session,
     state: &AppState,
-    body: web::Bytes,
+    form: LoginForm,
 ) -> Result<HttpResponse, UiError> {
-    let form = Params::parse("", Some(&body));
-    let username = form.get("username").unwrap_or_default().trim().to_owned();
-    let candidate = form.get("password").unwrap_or_default().to_owned();
+    let username = form.username.trim().to_owned();
+    let candidate = form.password;
     let addr = client_ip::of_request(&req, &state.config.trusted_proxies);
     let now = state.clock.now();
     let attempt = throttle::Attempt::new(&username, addr);
@@ -154,23 +169,22 @@ async fn try_login(
         );
     }
 
-    let name = username.clone();
-    let found = state
-        .db
-        .read(move |conn| accounts::find_for_sign_in(conn, &name))
-        .await?;
+    // A name that cannot be a user name names nobody.
+    let found = match Username::parse(&username) {
+        Ok(name) => {
+            state
+                .db
+                .read(move |conn| accounts::find_for_sign_in(conn, &name))
+                .await?
+        }
+        Err(_) => None,
+    };
     let (account, hash) = match found {
         Some((account, hash)) => (Some(account), hash),
         None => (None, None),
     };
-    // Verify even for unknown users, so timing does not tell who exists. A
-    // candidate longer than any password can be cannot match: no work.
-    let verified = if candidate.len() > MAX_PASSWORD_LEN {
-        drop(slot);
-        false
-    } else {
-        state.passwords.verify(slot, hash, candidate).await?
-    };
+    // Verify even for unknown users, so timing does not tell who exists.
+    let verified = state.passwords.verify(slot, hash, candidate).await?;
     let usable = account.filter(|a| verified && !a.suspended && a.kind.may_own_tokens());
     let Some(account) = usable else {
         // The reservation stands as the failure.
@@ -201,18 +215,29 @@ pub(super) fn start_session(session: &Session, account_id: i64) -> Result<(), Ui
     Ok(())
 }
 
+/// A one-time sign-in link's query.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct OnceQuery {
+    session: String,
+}
+
 pub async fn login_once(
-    req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
+    Query(query): Query<OnceQuery>,
 ) -> Result<HttpResponse, UiError> {
-    let params = Params::parse(req.query_string(), None);
-    let secret = params.get("session").unwrap_or_default().to_owned();
-    let now = state.clock.now();
-    let account = state
-        .db
-        .write_bookkeeping(move |conn| login_links::consume(conn, &secret, now))
-        .await?;
+    // A string that cannot be a link's secret is a link that does not work.
+    let account = match TokenSecret::parse(&query.session) {
+        Some(secret) => {
+            let now = state.clock.now();
+            state
+                .db
+                .write_bookkeeping(move |conn| login_links::consume(conn, &secret, now))
+                .await?
+        }
+        None => None,
+    };
     match account {
         Some(account) if account.kind.may_own_tokens() => {
             start_session(&session, account.id)?;

@@ -1,37 +1,83 @@
-//! Generate Token and Edit: one form, parsed into domain types once, with a
-//! message per field when something is wrong (422, input kept).
+//! Generate Token and Edit: one form, read into [`TokenForm`], turned into
+//! the operation's input once, with a message per field when something is
+//! wrong (422, input kept).
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use askama::Template;
 use chrono::Months;
+use serde::Deserialize;
 
 use crate::domain::{Expiry, IpAllowList, PrivilegeSet, ServerClock, TokenName};
 use crate::ops::tokens::{self as token_ops, NewToken, Token, TokenChanges};
 use crate::ops::OpError;
 use crate::state::AppState;
-use crate::web::params::Params;
 
+use super::form::{FieldErrors, Form};
 use super::privileges_form::{self, CategoryView};
 use super::tokens::{name_in_path, TokenManager};
 use super::{flash, redirect, render, Chrome, SignedIn, UiError};
 
-#[derive(Default)]
-pub struct FieldErrors {
-    pub name: Option<String>,
-    pub expires: Option<String>,
-    pub ips: Option<String>,
-    pub privileges: Option<String>,
-    pub general: Option<String>,
+/// The form as submitted.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct TokenForm {
+    name: String,
+    /// `never` or `date`.
+    expires: String,
+    expires_on: String,
+    ips: String,
+    acl: Vec<String>,
 }
 
-impl FieldErrors {
-    fn any(&self) -> bool {
-        self.name.is_some()
-            || self.expires.is_some()
-            || self.ips.is_some()
-            || self.privileges.is_some()
+/// What a valid form says, in domain types.
+struct TokenInput {
+    name: TokenName,
+    expiry: Expiry,
+    ips: IpAllowList,
+    privileges: PrivilegeSet,
+}
+
+impl TokenForm {
+    /// The form in domain types, or a message per field. `keep` is the
+    /// stored expiry when editing: a date left as it was keeps that expiry
+    /// even if it has passed.
+    fn parse(
+        &self,
+        clock: &ServerClock,
+        now: i64,
+        keep: Option<Expiry>,
+    ) -> Result<TokenInput, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let name = errors.check("name", TokenName::parse(&self.name));
+        let expiry = if self.expires == "date" {
+            let raw = self.expires_on.trim();
+            match keep {
+                Some(current @ Expiry::At(t)) if clock.date_of(t) == raw => Some(current),
+                _ => errors.check("expires", Expiry::parse_date(raw, clock, now)),
+            }
+        } else {
+            Some(Expiry::Never)
+        };
+        let ips = errors.check("ips", IpAllowList::parse(&self.ips));
+        // None ticked is the same refusal as the operation gives.
+        let privileges = errors.check(
+            "privileges",
+            privileges_form::parse(&self.acl)
+                .and_then(|set| set.ok_or(crate::domain::privileges::PrivilegeError::Empty)),
+        );
+        match (name, expiry, ips, privileges) {
+            (Some(name), Some(expiry), Some(ips), Some(privileges)) if errors.is_empty() => {
+                Ok(TokenInput {
+                    name,
+                    expiry,
+                    ips,
+                    privileges,
+                })
+            }
+            _ => Err(errors),
+        }
     }
 }
 
@@ -40,7 +86,7 @@ impl FieldErrors {
 pub struct TokenFormPage {
     pub chrome: Chrome,
     /// `Some(original name)` when editing.
-    pub editing: Option<String>,
+    pub editing: Option<TokenName>,
     pub name: String,
     pub expires_mode: String,
     pub expires_on: String,
@@ -61,13 +107,42 @@ impl TokenFormPage {
     pub fn never(&self) -> bool {
         self.expires_mode != "date"
     }
+
+    /// The form again, around what the user sent, with the messages.
+    fn resubmitted(
+        chrome: Chrome,
+        editing: Option<TokenName>,
+        form: TokenForm,
+        user: &SignedIn,
+        clock: &ServerClock,
+        errors: FieldErrors,
+    ) -> Self {
+        Self {
+            chrome,
+            editing,
+            categories: privileges_form::grouped(
+                user.actor.privileges,
+                privileges_form::resubmitted(&form.acl),
+            ),
+            name: form.name,
+            expires_mode: if form.expires.is_empty() {
+                "never".to_owned()
+            } else {
+                form.expires
+            },
+            expires_on: form.expires_on,
+            min_date: clock.today().format("%Y-%m-%d").to_string(),
+            ips: form.ips,
+            errors,
+        }
+    }
 }
 
 #[derive(Template)]
 #[template(path = "tokens/created.html")]
 struct CreatedPage {
     chrome: Chrome,
-    name: String,
+    name: TokenName,
     secret: String,
     expires: String,
 }
@@ -81,102 +156,15 @@ fn one_year_ahead(clock: &ServerClock) -> String {
         .to_string()
 }
 
-/// What the form parses into.
-struct Parsed {
-    name: TokenName,
-    expiry: Expiry,
-    ips: IpAllowList,
-    privileges: PrivilegeSet,
-}
-
-/// Parses the submitted form. `keep` is the stored expiry when editing: a
-/// date left as it was keeps that expiry even if it has passed.
-fn parse(
-    form: &Params,
-    clock: &ServerClock,
-    now: i64,
-    keep: Option<Expiry>,
-) -> Result<Parsed, FieldErrors> {
-    let mut errors = FieldErrors::default();
-    let name = TokenName::parse(form.get("name").unwrap_or_default())
-        .map_err(|e| errors.name = Some(e.to_string()))
-        .ok();
-    let expiry = match form.get("expires") {
-        Some("date") => {
-            let raw = form.get("expires_on").unwrap_or_default().trim();
-            match keep {
-                Some(current @ Expiry::At(t)) if clock.date_of(t) == raw => Some(current),
-                _ => Expiry::parse_date(raw, clock, now)
-                    .map_err(|e| errors.expires = Some(e.to_string()))
-                    .ok(),
-            }
-        }
-        _ => Some(Expiry::Never),
-    };
-    let ips = IpAllowList::parse(form.get("ips").unwrap_or_default())
-        .map_err(|e| errors.ips = Some(e.to_string()))
-        .ok();
-    let privileges = match privileges_form::parse(form) {
-        Ok(Some(set)) => Some(set),
-        Ok(None) => {
-            errors.privileges = Some("Select at least one privilege.".into());
-            None
-        }
-        Err(e) => {
-            errors.privileges = Some(e);
-            None
-        }
-    };
-    match (name, expiry, ips, privileges) {
-        (Some(name), Some(expiry), Some(ips), Some(privileges)) if !errors.any() => Ok(Parsed {
-            name,
-            expiry,
-            ips,
-            privileges,
-        }),
-        _ => Err(errors),
-    }
-}
-
-/// The form again, around what the user sent, with the messages.
-fn resubmitted(
-    chrome: Chrome,
-    editing: Option<String>,
-    form: &Params,
-    user: &SignedIn,
-    clock: &ServerClock,
-    errors: FieldErrors,
-) -> TokenFormPage {
-    TokenFormPage {
-        chrome,
-        editing,
-        name: form.get("name").unwrap_or_default().to_owned(),
-        expires_mode: form.get("expires").unwrap_or("never").to_owned(),
-        expires_on: form.get("expires_on").unwrap_or_default().to_owned(),
-        min_date: clock.today().format("%Y-%m-%d").to_string(),
-        ips: form.get("ips").unwrap_or_default().to_owned(),
-        categories: privileges_form::grouped(
-            user.actor.privileges,
-            privileges_form::resubmitted(form),
-        ),
-        errors,
-    }
-}
-
 /// Where an operation's refusal belongs on the form.
 fn place(e: OpError) -> Result<FieldErrors, UiError> {
-    let mut errors = FieldErrors::default();
-    match e {
-        OpError::TokenNameTaken(_) => errors.name = Some(e.to_string()),
-        OpError::PrivilegesNotHeld(_) | OpError::Invalid(_) => {
-            errors.privileges = Some(e.to_string())
-        }
-        OpError::AccountSuspended(_) | OpError::NothingToChange => {
-            errors.general = Some(e.to_string())
-        }
+    let field = match e {
+        OpError::TokenNameTaken(_) => "name",
+        OpError::PrivilegesNotHeld(_) | OpError::Invalid(_) => "privileges",
+        OpError::AccountSuspended(_) | OpError::NothingToChange => "general",
         other => return Err(other.into()),
-    }
-    Ok(errors)
+    };
+    Ok(FieldErrors::one(field, e))
 }
 
 pub async fn new_form(
@@ -185,7 +173,7 @@ pub async fn new_form(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, UiError> {
     let page = TokenFormPage {
-        chrome: Chrome::for_user(&user, &session)?,
+        chrome: Chrome::for_user(&user, &session),
         editing: None,
         name: String::new(),
         expires_mode: "never".into(),
@@ -202,44 +190,40 @@ pub async fn create(
     TokenManager(user): TokenManager,
     session: Session,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    Form(form): Form<TokenForm>,
 ) -> Result<HttpResponse, UiError> {
-    let form = Params::parse("", Some(&body));
     let now = state.clock.now();
-    let invalid = |errors| -> Result<HttpResponse, UiError> {
-        let page = resubmitted(
-            Chrome::for_user(&user, &session)?,
-            None,
-            &form,
-            &user,
-            &state.clock,
-            errors,
-        );
-        render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+    let outcome = match form.parse(&state.clock, now, None) {
+        Err(errors) => Err(errors),
+        Ok(input) => {
+            let new = NewToken {
+                name: input.name,
+                expiry: input.expiry,
+                ips: input.ips,
+                privileges: Some(input.privileges),
+            };
+            let created = state
+                .write_as(&user.actor, move |conn, actor| {
+                    token_ops::create(conn, actor, new, now)
+                })
+                .await;
+            match created {
+                Ok(created) => Ok(created),
+                Err(e) => Err(place(e)?),
+            }
+        }
     };
-    let parsed = match parse(&form, &state.clock, now, None) {
-        Ok(p) => p,
-        Err(errors) => return invalid(errors),
+    let created = match outcome {
+        Ok(created) => created,
+        Err(errors) => {
+            let chrome = Chrome::for_user(&user, &session);
+            let page = TokenFormPage::resubmitted(chrome, None, form, &user, &state.clock, errors);
+            return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
+        }
     };
-    let actor = user.actor.clone();
-    let new = NewToken {
-        name: parsed.name,
-        expiry: parsed.expiry,
-        ips: parsed.ips,
-        privileges: Some(parsed.privileges),
-    };
-    let created = match state
-        .db
-        .write(move |conn| token_ops::create(conn, &actor, new, now))
-        .await
-    {
-        Ok(c) => c,
-        Err(e) => return invalid(place(e)?),
-    };
-    tracing::info!(user = %user.actor.account.username, token = %created.token.name, "token generated");
     let page = CreatedPage {
-        chrome: Chrome::for_user(&user, &session)?,
-        name: created.token.name.clone(),
+        chrome: Chrome::for_user(&user, &session),
+        name: created.token.name,
         secret: created.secret.expose().to_owned(),
         expires: match created.token.expiry {
             Expiry::Never => "Never".into(),
@@ -252,10 +236,10 @@ pub async fn create(
 
 async fn load(state: &AppState, user: &SignedIn, name: &str) -> Result<Token, UiError> {
     let name = name_in_path(name)?;
-    let actor = user.actor.clone();
     Ok(state
-        .db
-        .read(move |conn| token_ops::get(conn, &actor, &name))
+        .read_as(&user.actor, move |conn, actor| {
+            token_ops::get(conn, actor, &name)
+        })
         .await?)
 }
 
@@ -271,9 +255,9 @@ pub async fn edit_form(
         Expiry::At(t) => ("date", state.clock.date_of(t)),
     };
     let page = TokenFormPage {
-        chrome: Chrome::for_user(&user, &session)?,
-        editing: Some(token.name.clone()),
-        name: token.name.clone(),
+        chrome: Chrome::for_user(&user, &session),
+        name: token.name.to_string(),
+        editing: Some(token.name),
         expires_mode: expires_mode.into(),
         expires_on,
         min_date: state.clock.today().format("%Y-%m-%d").to_string(),
@@ -285,48 +269,51 @@ pub async fn edit_form(
 }
 
 pub async fn update(
-    _req: HttpRequest,
     TokenManager(user): TokenManager,
     session: Session,
     state: web::Data<AppState>,
     name: web::Path<String>,
-    body: web::Bytes,
+    Form(form): Form<TokenForm>,
 ) -> Result<HttpResponse, UiError> {
     let current = load(&state, &user, &name).await?;
-    let form = Params::parse("", Some(&body));
     let now = state.clock.now();
-    let invalid = |errors| -> Result<HttpResponse, UiError> {
-        let page = resubmitted(
-            Chrome::for_user(&user, &session)?,
-            Some(current.name.clone()),
-            &form,
-            &user,
-            &state.clock,
-            errors,
-        );
-        render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+    let outcome = match form.parse(&state.clock, now, Some(current.expiry)) {
+        Err(errors) => Err(errors),
+        Ok(input) => {
+            let original = current.name.clone();
+            let changes = TokenChanges {
+                new_name: Some(input.name),
+                expiry: Some(input.expiry),
+                ips: Some(input.ips),
+                privileges: Some(input.privileges),
+            };
+            let saved = state
+                .write_as(&user.actor, move |conn, actor| {
+                    token_ops::update(conn, actor, &original, changes)
+                })
+                .await;
+            match saved {
+                Ok(saved) => Ok(saved),
+                Err(e) => Err(place(e)?),
+            }
+        }
     };
-    let parsed = match parse(&form, &state.clock, now, Some(current.expiry)) {
-        Ok(p) => p,
-        Err(errors) => return invalid(errors),
-    };
-    let actor = user.actor.clone();
-    let original =
-        TokenName::parse(&current.name).map_err(|e| UiError::Internal(anyhow::anyhow!("{e}")))?;
-    let changes = TokenChanges {
-        new_name: Some(parsed.name),
-        expiry: Some(parsed.expiry),
-        ips: Some(parsed.ips),
-        privileges: Some(parsed.privileges),
-    };
-    let saved = match state
-        .db
-        .write(move |conn| token_ops::update(conn, &actor, &original, changes))
-        .await
-    {
-        Ok(t) => t,
-        Err(e) => return invalid(place(e)?),
-    };
-    flash(&session, &format!("The token “{}” was saved.", saved.name));
-    Ok(redirect("/tokens"))
+    match outcome {
+        Ok(saved) => {
+            flash(&session, &format!("The token “{}” was saved.", saved.name));
+            Ok(redirect("/tokens"))
+        }
+        Err(errors) => {
+            let chrome = Chrome::for_user(&user, &session);
+            let page = TokenFormPage::resubmitted(
+                chrome,
+                Some(current.name),
+                form,
+                &user,
+                &state.clock,
+                errors,
+            );
+            render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+    }
 }

@@ -1,22 +1,28 @@
 //! The tokens page: the table (search, sort, pages, row colours), Refresh
 //! List, Revoke, Revoke Selected and Revoke All.
 
-use actix_session::Session;
-use actix_web::http::StatusCode;
 use std::future::Future;
 use std::pin::Pin;
+use std::str::FromStr;
 
+use actix_session::{Session, SessionExt};
 use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use askama::Template;
+use serde::Deserialize;
 
 use crate::domain::{Expiry, ServerClock, TokenName};
+use crate::ops::accounts as account_ops;
 use crate::ops::tokens::{self as token_ops, Direction, ListQuery, SortKey, Token};
 use crate::ops::OpError;
 use crate::state::AppState;
-use crate::web::params::Params;
 
-use super::{flash, redirect, render, wants_partial, Chrome, SignedIn, Toast, UiError};
+use super::confirm::{self, Confirmation};
+use super::form::{lenient, Form, Query};
+use super::{
+    flash, redirect, render, render_parts, wants_partial, Chrome, SignedIn, Toast, UiError,
+};
 
 pub const PER_PAGE_CHOICES: [i64; 4] = [10, 25, 50, 100];
 
@@ -45,7 +51,7 @@ impl RowView {
             RowState::Current
         };
         Self {
-            name: token.name.clone(),
+            name: token.name.to_string(),
             created: clock.format(token.created_at),
             expires: match token.expiry {
                 Expiry::Never => String::new(),
@@ -73,44 +79,87 @@ impl RowView {
     }
 }
 
-/// The table's view of the query: what the URL says, parsed once.
+/// The table's query string: what the URL says, read once. What cannot be
+/// read gives the default view.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct TableParams {
+    q: String,
+    #[serde(deserialize_with = "lenient")]
+    sort: Option<SortKey>,
+    #[serde(deserialize_with = "lenient")]
+    dir: Option<Direction>,
+    #[serde(deserialize_with = "lenient")]
+    page: Option<i64>,
+    #[serde(deserialize_with = "lenient")]
+    per_page: Option<i64>,
+}
+
+impl FromStr for SortKey {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "name" => Ok(Self::Name),
+            "created" => Ok(Self::Created),
+            "expires" => Ok(Self::Expires),
+            _ => Err(()),
+        }
+    }
+}
+
+impl FromStr for Direction {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "asc" => Ok(Self::Asc),
+            "desc" => Ok(Self::Desc),
+            _ => Err(()),
+        }
+    }
+}
+
+/// The table's view of the query.
 #[derive(Clone)]
 pub struct TableQuery {
     pub list: ListQuery,
 }
 
-impl TableQuery {
-    pub fn parse(raw: &str) -> Self {
-        let p = Params::parse(raw, None);
-        let sort = match p.get("sort") {
-            Some("name") => SortKey::Name,
-            Some("expires") => SortKey::Expires,
-            _ => SortKey::Created,
-        };
-        let direction = match p.get("dir") {
-            Some("asc") => Direction::Asc,
-            Some("desc") => Direction::Desc,
-            _ if sort == SortKey::Name => Direction::Asc,
-            _ => Direction::Desc,
-        };
-        let per_page = p
-            .get("per_page")
-            .and_then(|v| v.parse().ok())
-            .filter(|n| PER_PAGE_CHOICES.contains(n))
-            .unwrap_or(25);
+impl From<TableParams> for TableQuery {
+    fn from(p: TableParams) -> Self {
+        let sort = p.sort.unwrap_or(SortKey::Created);
+        let direction = p.dir.unwrap_or(if sort == SortKey::Name {
+            Direction::Asc
+        } else {
+            Direction::Desc
+        });
         Self {
             list: ListQuery {
-                filter: p.get("q").unwrap_or_default().chars().take(50).collect(),
+                filter: p.q.chars().take(50).collect(),
                 sort,
                 direction,
-                page: p
-                    .get("page")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(1)
-                    .max(1),
-                per_page,
+                page: p.page.unwrap_or(1).max(1),
+                per_page: p
+                    .per_page
+                    .filter(|n| PER_PAGE_CHOICES.contains(n))
+                    .unwrap_or(25),
             },
         }
+    }
+}
+
+impl TableQuery {
+    /// The table the user was looking at when htmx sent a request: htmx
+    /// sends that page's URL along.
+    fn of_current_url(req: &HttpRequest) -> Self {
+        let query = req
+            .headers()
+            .get("hx-current-url")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|u| u.split_once('?').map(|(_, q)| q))
+            .unwrap_or_default();
+        serde_html_form::from_str::<TableParams>(query)
+            .unwrap_or_default()
+            .into()
     }
 
     pub fn sort_key(&self) -> &'static str {
@@ -156,7 +205,6 @@ pub struct TokensTable {
     pub query: TableQuery,
     pub total: i64,
     pub pages: i64,
-    pub csrf: String,
 }
 
 impl TokensTable {
@@ -224,16 +272,15 @@ impl FromRequest for TokenManager {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let signed_in = SignedIn::from_request(req, payload);
+        let session = req.get_session();
         Box::pin(async move {
             let user = signed_in.await?;
             if user.actor.account.holds_initial_privileges() {
                 Ok(TokenManager(user))
             } else {
-                Err(UiError::NoTokenAccess {
-                    username: user.actor.account.username.clone(),
-                    is_root: user.actor.account.is_root(),
-                    csrf: user.csrf,
-                })
+                Err(UiError::NoTokenAccess(Box::new(Chrome::for_user(
+                    &user, &session,
+                ))))
             }
         })
     }
@@ -244,11 +291,11 @@ async fn load_table(
     user: &SignedIn,
     query: TableQuery,
 ) -> Result<TokensTable, UiError> {
-    let actor = user.actor.clone();
     let list = query.list.clone();
     let page = state
-        .db
-        .read(move |conn| token_ops::list(conn, &actor, &list))
+        .read_as(&user.actor, move |conn, actor| {
+            token_ops::list(conn, actor, &list)
+        })
         .await?;
     let now = state.clock.now();
     let pages = page.pages();
@@ -261,31 +308,31 @@ async fn load_table(
         query,
         total: page.total,
         pages,
-        csrf: user.csrf.clone(),
     })
 }
 
 pub async fn page(
-    req: HttpRequest,
     TokenManager(user): TokenManager,
     session: Session,
     state: web::Data<AppState>,
+    Query(params): Query<TableParams>,
 ) -> Result<HttpResponse, UiError> {
-    let table = load_table(&state, &user, TableQuery::parse(req.query_string())).await?;
-    if wants_partial(&req) {
+    let table = load_table(&state, &user, params.into()).await?;
+    if wants_partial() {
         return render(StatusCode::OK, &table);
     }
     render(
         StatusCode::OK,
         &TokensPage {
-            chrome: Chrome::for_user(&user, &session)?,
+            chrome: Chrome::for_user(&user, &session),
             table,
         },
     )
 }
 
-/// After a revoke: the refreshed table and a toast for htmx, or a redirect
-/// with a flash message for a plain form.
+/// After a revoke: for htmx, the refreshed table and a toast (the dialog
+/// that asked closes itself); for a plain form, a redirect with a flash
+/// message.
 async fn after_change(
     req: &HttpRequest,
     user: &SignedIn,
@@ -293,28 +340,12 @@ async fn after_change(
     state: &AppState,
     message: &str,
 ) -> Result<HttpResponse, UiError> {
-    if !wants_partial(req) {
+    if !wants_partial() {
         flash(session, message);
         return Ok(redirect("/tokens"));
     }
-    // The table the user was looking at: htmx sends its URL along.
-    let current = req
-        .headers()
-        .get("hx-current-url")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|u| u.split_once('?').map(|(_, q)| q.to_owned()))
-        .unwrap_or_default();
-    let table = load_table(state, user, TableQuery::parse(&current)).await?;
-    let mut body = table.render().map_err(|e| UiError::Internal(e.into()))?;
-    body.push_str(
-        &Toast { message }
-            .render()
-            .map_err(|e| UiError::Internal(e.into()))?,
-    );
-    Ok(HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .insert_header(("Cache-Control", "no-store"))
-        .body(body))
+    let table = load_table(state, user, TableQuery::of_current_url(req)).await?;
+    render_parts(&[&table, &Toast::oob(message)])
 }
 
 /// The token a URL names. A name that cannot be valid names no token.
@@ -330,6 +361,25 @@ fn plural(n: usize) -> &'static str {
     }
 }
 
+/// The names a request gives, as token names; a name that cannot be valid
+/// names no token.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct Selection {
+    names: Vec<String>,
+}
+
+impl Selection {
+    fn names(&self) -> Vec<TokenName> {
+        self.names
+            .iter()
+            .filter_map(|n| TokenName::parse(n).ok())
+            .collect()
+    }
+}
+
+const NOTHING_SELECTED: &str = "Select at least one token to revoke.";
+
 pub async fn revoke_one(
     req: HttpRequest,
     TokenManager(user): TokenManager,
@@ -338,23 +388,17 @@ pub async fn revoke_one(
     name: web::Path<String>,
 ) -> Result<HttpResponse, UiError> {
     let name = name_in_path(&name)?;
-    let actor = user.actor.clone();
     let target = name.clone();
     let revoked = state
-        .db
-        .write(move |conn| token_ops::revoke(conn, &actor, &[target]))
+        .write_as(&user.actor, move |conn, actor| {
+            token_ops::revoke(conn, actor, &[target])
+        })
         .await?;
     if revoked == 0 {
         return Err(OpError::TokenNotFound(name.to_string()).into());
     }
-    after_change(
-        &req,
-        &user,
-        &session,
-        &state,
-        &format!("The token “{name}” was revoked."),
-    )
-    .await
+    let message = format!("The token “{name}” was revoked.");
+    after_change(&req, &user, &session, &state, &message).await
 }
 
 pub async fn revoke_selected(
@@ -362,33 +406,19 @@ pub async fn revoke_selected(
     TokenManager(user): TokenManager,
     session: Session,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    Form(selection): Form<Selection>,
 ) -> Result<HttpResponse, UiError> {
-    let form = Params::parse("", Some(&body));
-    let names: Vec<TokenName> = form
-        .list("names")
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|n| TokenName::parse(n).ok())
-        .collect();
+    let names = selection.names();
     if names.is_empty() {
-        return Err(UiError::Refused(
-            "Select at least one token to revoke.".into(),
-        ));
+        return Err(UiError::Refused(NOTHING_SELECTED.into()));
     }
-    let actor = user.actor.clone();
     let revoked = state
-        .db
-        .write(move |conn| token_ops::revoke(conn, &actor, &names))
+        .write_as(&user.actor, move |conn, actor| {
+            token_ops::revoke(conn, actor, &names)
+        })
         .await?;
-    after_change(
-        &req,
-        &user,
-        &session,
-        &state,
-        &format!("{revoked} token{} revoked.", plural(revoked)),
-    )
-    .await
+    let message = format!("{revoked} token{} revoked.", plural(revoked));
+    after_change(&req, &user, &session, &state, &message).await
 }
 
 pub async fn revoke_all(
@@ -397,33 +427,12 @@ pub async fn revoke_all(
     session: Session,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, UiError> {
-    let actor = user.actor.clone();
-    let revoked = state
-        .db
-        .write(move |conn| token_ops::revoke_all(conn, &actor))
-        .await?;
-    after_change(
-        &req,
-        &user,
-        &session,
-        &state,
-        &format!("All of your tokens were revoked ({revoked})."),
-    )
-    .await
+    let revoked = state.write_as(&user.actor, token_ops::revoke_all).await?;
+    let message = format!("All of your tokens were revoked ({revoked}).");
+    after_change(&req, &user, &session, &state, &message).await
 }
 
-#[derive(Template)]
-#[template(path = "tokens/revoke.html")]
-struct RevokePage {
-    chrome: Chrome,
-    title: &'static str,
-    what: String,
-    pronoun: &'static str,
-    action: String,
-}
-
-/// The confirmation as a page, for browsers without JavaScript (the page
-/// otherwise asks in a dialog).
+/// Revoke's confirmation, naming the token.
 pub async fn revoke_confirm(
     TokenManager(user): TokenManager,
     session: Session,
@@ -431,36 +440,91 @@ pub async fn revoke_confirm(
     name: web::Path<String>,
 ) -> Result<HttpResponse, UiError> {
     let name = name_in_path(&name)?;
-    let actor = user.actor.clone();
     let token = state
-        .db
-        .read(move |conn| token_ops::get(conn, &actor, &name))
+        .read_as(&user.actor, move |conn, actor| {
+            token_ops::get(conn, actor, &name)
+        })
         .await?;
-    render(
-        StatusCode::OK,
-        &RevokePage {
-            chrome: Chrome::for_user(&user, &session)?,
-            title: "Revoke API Token",
+    confirm::respond(
+        &user,
+        &session,
+        &Confirmation {
+            title: "Revoke API Token".to_owned(),
+            question: "Are you sure that you want to revoke",
             what: format!("the token “{}”", token.name),
-            pronoun: "it",
+            consequence: "Scripts that use it will stop working at once.".to_owned(),
             action: format!("/tokens/{}/revoke", token.name),
+            hidden: Vec::new(),
+            back: "/tokens",
+            swaps: Some("#tokens-table"),
         },
     )
 }
 
-/// Revoke All's confirmation as a page, for browsers without JavaScript.
+/// Revoke Selected's confirmation, naming every selected token that exists.
+pub async fn revoke_selected_confirm(
+    TokenManager(user): TokenManager,
+    session: Session,
+    state: web::Data<AppState>,
+    Query(selection): Query<Selection>,
+) -> Result<HttpResponse, UiError> {
+    let names = selection.names();
+    let found = state
+        .read_as(&user.actor, move |conn, actor| {
+            token_ops::existing(conn, actor, &names)
+        })
+        .await?;
+    if found.is_empty() {
+        return Err(UiError::Refused(NOTHING_SELECTED.into()));
+    }
+    let listed: Vec<String> = found.iter().map(|n| format!("“{n}”")).collect();
+    confirm::respond(
+        &user,
+        &session,
+        &Confirmation {
+            title: "Revoke Selected Tokens".to_owned(),
+            question: "Are you sure that you want to revoke",
+            what: format!(
+                "{} selected token{}: {}",
+                found.len(),
+                plural(found.len()),
+                listed.join(", ")
+            ),
+            consequence: "Scripts that use them will stop working at once.".to_owned(),
+            action: "/tokens/revoke".to_owned(),
+            hidden: found.iter().map(|n| ("names", n.to_string())).collect(),
+            back: "/tokens",
+            swaps: Some("#tokens-table"),
+        },
+    )
+}
+
+/// Revoke All's confirmation, with how many tokens that is.
 pub async fn revoke_all_confirm(
     TokenManager(user): TokenManager,
     session: Session,
+    state: web::Data<AppState>,
 ) -> Result<HttpResponse, UiError> {
-    render(
-        StatusCode::OK,
-        &RevokePage {
-            chrome: Chrome::for_user(&user, &session)?,
-            title: "Revoke All API Tokens",
+    let count = state
+        .read_as(&user.actor, |conn, actor| {
+            account_ops::token_count(conn, actor.id())
+        })
+        .await?;
+    confirm::respond(
+        &user,
+        &session,
+        &Confirmation {
+            title: "Revoke All API Tokens".to_owned(),
+            question: "Are you sure that you want to revoke",
             what: "all of your tokens".to_owned(),
-            pronoun: "them",
+            consequence: format!(
+                "That is {count} token{}; every script that uses one will stop working at once.",
+                plural(count as usize)
+            ),
             action: "/tokens/revoke-all".to_owned(),
+            hidden: Vec::new(),
+            back: "/tokens",
+            swaps: Some("#tokens-table"),
         },
     )
 }
