@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use crate::db::models::NewTokenRow;
 use crate::db::schema::{accounts as account_rows, tokens};
 use crate::db::{Backend, DbConnection};
+use crate::domain::privileges::PrivilegeError;
 use crate::domain::{Expiry, IpAllowList, PrivilegeSet, TokenDigest, TokenName, TokenSecret};
 
 use super::error::is_unique_violation;
@@ -92,7 +93,7 @@ fn check_grantable(
     actor: &Actor,
 ) -> Result<(), OpError> {
     if privileges.is_empty() {
-        return Err(OpError::Invalid("Select at least one privilege.".into()));
+        return Err(OpError::Invalid(PrivilegeError::Empty.to_string()));
     }
     let mut missing = privileges.not_permitted_by(owner.privileges);
     for p in privileges.not_permitted_by(actor.privileges) {
