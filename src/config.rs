@@ -192,7 +192,7 @@ impl Settings {
         let database_url = match self.database_url.filter(|u| !u.trim().is_empty()) {
             Some(url) => url,
             None => {
-                std::fs::create_dir_all(&self.data_dir).with_context(|| {
+                crate::private_files::create_dir(&self.data_dir).with_context(|| {
                     format!(
                         "could not create the data folder {}",
                         self.data_dir.display()
@@ -276,29 +276,12 @@ fn load_or_create_key(dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
     if let Ok(existing) = std::fs::read_to_string(&path) {
         return decode_key(&existing);
     }
-    std::fs::create_dir_all(dir)?;
+    crate::private_files::create_dir(dir)?;
     let key = actix_web::cookie::Key::generate();
     let encoded = hex::encode(key.master());
-    write_private(&path, &encoded)
+    crate::private_files::write_new(&path, &encoded)
         .with_context(|| format!("could not write {}", path.display()))?;
     Ok(key.master().to_vec())
-}
-
-#[cfg(unix)]
-fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(contents.as_bytes())
-}
-
-#[cfg(not(unix))]
-fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
-    std::fs::write(path, contents)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod ops;
+pub mod private_files;
 pub mod startup;
 pub mod state;
 pub mod web;

@@ -85,6 +85,7 @@ impl Application {
             // no cookies: only the page pays for sessions and CSRF.
             App::new()
                 .app_data(web::Data::new(state.clone()))
+                .app_data(state.cookie_key.clone())
                 .app_data(web::FormConfig::default().limit(256 * 1024))
                 .configure(crate::web::open_routes)
                 .service(

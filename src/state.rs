@@ -20,12 +20,17 @@ pub struct AppState {
     /// many at once as there are cores, so that many large lists at once
     /// queue instead of each holding its rows and its answer.
     pub large_answers: Arc<tokio::sync::Semaphore>,
+    /// Signs the cookies that are not the session's (the sign-in form's
+    /// CSRF token, the known-device cookie); derived from the session key.
+    pub cookie_key: actix_web::cookie::Key,
 }
 
 impl AppState {
     pub fn new(db: Db, config: Config) -> Self {
         let passwords = PasswordWorkers::start(config.password_concurrency, config.password_queue);
+        let cookie_key = actix_web::cookie::Key::derive_from(&config.session_key);
         Self {
+            cookie_key,
             db,
             clock: ServerClock::new(config.time_zone),
             config: Arc::new(config),

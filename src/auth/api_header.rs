@@ -1,18 +1,19 @@
 //! `Authorization: whm USER:TOKEN`.
 
 /// The user name and secret of a WHM authorization header, or `None` when
-/// the header is not one: another scheme, no colon, or control characters
-/// anywhere.
+/// the header is not one: another scheme, no colon, or anything but
+/// printable ASCII anywhere (no control characters, no Unicode spaces that
+/// a lenient trim would accept).
 pub fn parse(raw: &[u8]) -> Option<(&str, &str)> {
-    if raw.iter().any(|b| b.is_ascii_control()) {
+    if !raw.iter().all(|b| (b' '..=b'~').contains(b)) {
         return None;
     }
-    let value = std::str::from_utf8(raw).ok()?.trim();
+    let value = std::str::from_utf8(raw).ok()?.trim_matches(' ');
     let (scheme, rest) = value.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("whm") {
         return None;
     }
-    let (user, secret) = rest.trim_start().split_once(':')?;
+    let (user, secret) = rest.trim_start_matches(' ').split_once(':')?;
     Some((user, secret))
 }
 
@@ -37,6 +38,9 @@ mod tests {
             b"whm root:ABC\x7f",
             b"whm\troot:ABC",
             b"whm root:\nABC",
+            "whm root:ABC\u{85}".as_bytes(),
+            "\u{3000}whm root:ABC".as_bytes(),
+            "whm r\u{f6}ot:ABC".as_bytes(),
         ] {
             assert_eq!(parse(bad), None, "{bad:?}");
         }

@@ -30,6 +30,12 @@ pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpNet]) -
     Some(last)
 }
 
+/// Whether `addr` is one of the trusted proxies.
+pub fn is_trusted(addr: IpAddr, trusted: &[IpNet]) -> bool {
+    let addr = addr.to_canonical();
+    trusted.iter().any(|net| net.contains(&addr))
+}
+
 /// Every `X-Forwarded-For` line of the request, joined in order (proxies
 /// may add a line of their own rather than extend the client's). A line
 /// that is not plain text poisons the chain, so that it cannot be skipped.

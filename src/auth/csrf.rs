@@ -3,12 +3,17 @@
 //! sends it on every request) or the `csrf_token` form field. It wraps the
 //! page's routes only: the WHM API authenticates with a header, never with
 //! cookies.
+//!
+//! Before signing in there is no session (a stranger's page views must not
+//! cost a stored row): the sign-in form's token lives in a cookie of its
+//! own, signed by the server, and the form must send the same value back.
 
 use actix_session::{Session, SessionExt};
 use actix_web::body::{EitherBody, MessageBody};
+use actix_web::cookie::{Cookie, CookieJar, Key, SameSite};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{http::Method, web, Error, HttpResponse};
+use actix_web::{http::Method, web, Error, HttpRequest, HttpResponse};
 use rand::distr::{Alphanumeric, SampleString};
 use rand::TryRngCore;
 use subtle::ConstantTimeEq;
@@ -17,13 +22,52 @@ const SESSION_KEY: &str = "csrf";
 pub const HEADER: &str = "x-csrf-token";
 pub const FIELD: &str = "csrf_token";
 
+/// The sign-in form's cookie.
+pub const LOGIN_COOKIE: &str = "whm_tokens_login";
+
+fn new_token() -> String {
+    let mut rng = rand::rngs::OsRng.unwrap_err();
+    Alphanumeric.sample_string(&mut rng, 43)
+}
+
+/// The token in the sign-in form's signed cookie, if it is ours.
+fn login_cookie_token(cookie: Option<Cookie<'static>>, key: &Key) -> Option<String> {
+    let mut jar = CookieJar::new();
+    jar.add_original(cookie?);
+    jar.signed(key)
+        .get(LOGIN_COOKIE)
+        .map(|c| c.value().to_owned())
+}
+
+/// The sign-in form's token, and the cookie to set when the browser has
+/// none yet.
+pub fn login_token(
+    req: &HttpRequest,
+    key: &Key,
+    secure: bool,
+) -> (String, Option<Cookie<'static>>) {
+    if let Some(token) = login_cookie_token(req.cookie(LOGIN_COOKIE), key) {
+        return (token, None);
+    }
+    let token = new_token();
+    let mut jar = CookieJar::new();
+    jar.signed_mut(key).add(
+        Cookie::build(LOGIN_COOKIE, token.clone())
+            .path("/")
+            .http_only(true)
+            .secure(secure)
+            .same_site(SameSite::Strict)
+            .finish(),
+    );
+    (token, jar.get(LOGIN_COOKIE).cloned())
+}
+
 /// The session's token, made on first use.
 pub fn token(session: &Session) -> Result<String, actix_web::Error> {
     if let Some(t) = session.get::<String>(SESSION_KEY)? {
         return Ok(t);
     }
-    let mut rng = rand::rngs::OsRng.unwrap_err();
-    let t = Alphanumeric.sample_string(&mut rng, 43);
+    let t = new_token();
     session.insert(SESSION_KEY, &t)?;
     Ok(t)
 }
@@ -39,7 +83,15 @@ pub async fn require_token(
             .await
             .map(ServiceResponse::map_into_left_body);
     }
-    let expected: Option<String> = req.get_session().get(SESSION_KEY).unwrap_or(None);
+    // The session's token; without a session, the sign-in form's.
+    let expected: Option<String> =
+        req.get_session()
+            .get(SESSION_KEY)
+            .unwrap_or(None)
+            .or_else(|| {
+                let key = req.app_data::<Key>()?;
+                login_cookie_token(req.cookie(LOGIN_COOKIE), key)
+            });
     let mut presented = req
         .headers()
         .get(HEADER)

@@ -4,6 +4,7 @@
 pub mod api_header;
 pub mod client_ip;
 pub mod csrf;
+pub mod device;
 pub mod password;
 pub mod session_store;
 pub mod throttle;

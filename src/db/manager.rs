@@ -42,7 +42,7 @@ pub fn establish(url: &str) -> Result<DbConnection, Unavailable> {
             let path = sqlite_path(url);
             if let Some(parent) = Path::new(path).parent() {
                 if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(parent).map_err(|e| {
+                    crate::private_files::create_dir(parent).map_err(|e| {
                         Unavailable(format!(
                             "could not create the folder {}: {e}",
                             parent.display()
@@ -50,9 +50,17 @@ pub fn establish(url: &str) -> Result<DbConnection, Unavailable> {
                     })?;
                 }
             }
+            let new_file = path != ":memory:" && !Path::new(path).exists();
             let mut conn = SqliteConnection::establish(path).map_err(|e| {
                 Unavailable(format!("could not open the SQLite database {path}: {e}"))
             })?;
+            // A file SQLite has just made is made private before anything is
+            // written to it (its -wal and -shm files then follow its mode).
+            if new_file {
+                crate::private_files::make_private(Path::new(path)).map_err(|e| {
+                    Unavailable(format!("could not protect the SQLite database {path}: {e}"))
+                })?;
+            }
             conn.batch_execute(SQLITE_PRAGMAS).map_err(|e| {
                 Unavailable(format!("could not set up the SQLite database {path}: {e}"))
             })?;

@@ -12,6 +12,8 @@ diesel::table! {
         created_at -> BigInt,
         /// Kept by triggers on `tokens`.
         token_count -> BigInt,
+        /// Root suspended it over its owner's head: only root may unsuspend.
+        suspension_locked -> Bool,
     }
 }
 

@@ -1,12 +1,22 @@
+use std::collections::HashSet;
 use std::fmt;
+use std::sync::LazyLock;
 
-/// A new password that an account may be given. Checking a password at
-/// sign-in takes any string: this type is only for setting one.
+use super::Username;
+
+/// A new password that an account may be given (ASVS 2.1: at least 12
+/// characters, not a common password, not the user name). Checking a
+/// password at sign-in takes any string: this type is only for setting one.
 #[derive(Clone)]
 pub struct Password(String);
 
-pub const MIN_PASSWORD_LEN: usize = 8;
+pub const MIN_PASSWORD_LEN: usize = 12;
 pub const MAX_PASSWORD_LEN: usize = 1024;
+
+/// The 10,000 most common passwords, most common first: the head of the
+/// list zxcvbn ships (MIT licence), compared without regard to case.
+static COMMON: LazyLock<HashSet<&'static str>> =
+    LazyLock::new(|| include_str!("common_passwords.txt").lines().collect());
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PasswordError {
@@ -14,9 +24,24 @@ pub enum PasswordError {
     TooShort,
     #[error("The password may be at most {MAX_PASSWORD_LEN} characters long.")]
     TooLong,
+    #[error("That password is one of the most common ones: choose another.")]
+    Common,
+    #[error("The password may not be the user name.")]
+    IsUsername,
 }
 
 impl Password {
+    /// A password for the account `username`: the one rule for the page,
+    /// the API and the command line.
+    pub fn for_account(raw: &str, username: &Username) -> Result<Self, PasswordError> {
+        let password = Self::parse(raw)?;
+        if raw.trim().eq_ignore_ascii_case(username.as_str()) {
+            return Err(PasswordError::IsUsername);
+        }
+        Ok(password)
+    }
+
+    /// A password whose account is not known yet (root's first one).
     pub fn parse(raw: &str) -> Result<Self, PasswordError> {
         let len = raw.chars().count();
         if len < MIN_PASSWORD_LEN {
@@ -24,6 +49,9 @@ impl Password {
         }
         if raw.len() > MAX_PASSWORD_LEN {
             return Err(PasswordError::TooLong);
+        }
+        if COMMON.contains(raw.to_lowercase().as_str()) {
+            return Err(PasswordError::Common);
         }
         Ok(Self(raw.to_owned()))
     }
@@ -53,7 +81,33 @@ mod tests {
             Password::parse(&"x".repeat(1025)).err(),
             Some(PasswordError::TooLong)
         );
-        assert!(Password::parse("long enough").is_ok());
+        assert_eq!(
+            Password::parse("elevenchars").err(),
+            Some(PasswordError::TooShort)
+        );
+        assert!(Password::parse("twelve chars").is_ok());
+    }
+
+    #[test]
+    fn refuses_common_passwords_whatever_their_case() {
+        assert_eq!(COMMON.len(), 10_000);
+        for common in ["1qaz2wsx3edc", "1QAZ2wsx3EDC", "qazwsxedcrfv"] {
+            assert_eq!(
+                Password::parse(common).err(),
+                Some(PasswordError::Common),
+                "{common}"
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_the_user_name() {
+        let name = Username::parse("reseller12345").unwrap();
+        assert_eq!(
+            Password::for_account("Reseller12345", &name).err(),
+            Some(PasswordError::IsUsername)
+        );
+        assert!(Password::for_account("reseller12345 and more", &name).is_ok());
     }
 
     #[test]

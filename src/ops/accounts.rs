@@ -400,22 +400,43 @@ pub fn set_privileges(
 }
 
 #[tracing::instrument(name = "set_suspended", skip_all, fields(actor = %actor.account.username, account = %username, suspended))]
+/// Suspends or unsuspends an account. When root suspends an account that a
+/// reseller owns, the suspension is locked (as WHM's `disallowun`) unless
+/// `lock` says otherwise, and only root may lift it; `lock` means nothing
+/// for resellers, whose suspensions are never locked.
 pub fn set_suspended(
     conn: &mut DbConnection,
     actor: &Actor,
     username: &Username,
     suspended: bool,
+    lock: Option<bool>,
 ) -> Result<Account, OpError> {
     let account = managed_other(conn, actor, username, SUSPEND_ACCOUNT)?;
+    let root = actor.account.is_root();
+    if !suspended && !root {
+        let locked: bool = accounts::table
+            .find(account.id)
+            .select(accounts::suspension_locked)
+            .first(conn)?;
+        if locked {
+            return Err(OpError::NotAllowed(
+                "Root suspended this account and locked the suspension: only root can unsuspend it.",
+            ));
+        }
+    }
+    let locked = suspended && root && lock.unwrap_or(account.owner_id != Some(actor.id()));
     let updated: Account = diesel::update(accounts::table.find(account.id))
-        .set(accounts::suspended.eq(suspended))
+        .set((
+            accounts::suspended.eq(suspended),
+            accounts::suspension_locked.eq(locked),
+        ))
         .returning(crate::db::columns::<AccountRow>())
         .get_result::<AccountRow>(conn)?
         .into();
     if suspended {
         end_sessions(conn, account.id)?;
     }
-    tracing::info!(suspended, "account suspension set");
+    tracing::info!(suspended, locked, "account suspension set");
     Ok(updated)
 }
 

@@ -28,6 +28,21 @@ pub fn create(conn: &mut DbConnection, actor: &Actor, now: i64) -> Result<TokenS
     Ok(secret)
 }
 
+/// The account a live link would sign in, without using the link.
+pub fn peek(
+    conn: &mut DbConnection,
+    secret: &TokenSecret,
+    now: i64,
+) -> Result<Option<Account>, OpError> {
+    let account_id: Option<i64> = login_links::table
+        .filter(login_links::digest.eq(secret.digest()))
+        .filter(login_links::expires_at.gt(now))
+        .select(login_links::account_id)
+        .first(conn)
+        .optional()?;
+    account_id.map(|id| accounts::load(conn, id)).transpose()
+}
+
 /// Consumes a link: the account it signs in, if the link is live and the
 /// account is not suspended. A link works once: the one statement that
 /// deletes it is the one that may use it, however many ask at once.

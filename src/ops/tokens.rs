@@ -181,6 +181,21 @@ pub fn list(conn: &mut DbConnection, actor: &Actor, q: &ListQuery) -> Result<Tok
 
 fn list_in(conn: &mut DbConnection, actor: &Actor, q: &ListQuery) -> Result<TokenPage, OpError> {
     let owner_id = actor.id();
+    // Names hold only letters, digits, '-' and '_': a search with anything
+    // else (a NUL, a quote, a space) matches nothing, and never reaches SQL.
+    let searchable = q
+        .filter
+        .trim()
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !searchable {
+        return Ok(TokenPage {
+            tokens: Vec::new(),
+            total: 0,
+            page: 1,
+            per_page: q.per_page.clamp(1, 500),
+        });
+    }
     // Names never hold a double quote; nor may a search, which is quoted
     // as an FTS5 phrase on SQLite.
     let filter = q.filter.trim().to_ascii_lowercase().replace('"', "");

@@ -44,6 +44,27 @@ pub fn current() -> Option<Current> {
     CURRENT.try_with(|c| *c).ok()
 }
 
+/// Text a stranger sent, fit for a log line: printable ASCII as it is,
+/// anything else (line breaks, terminal escapes, Unicode separators)
+/// escaped, and at most 64 characters, so that nobody can forge a line or
+/// fill the log.
+pub fn loggable(raw: &str) -> String {
+    const MAX: usize = 64;
+    let mut out = String::with_capacity(raw.len().min(MAX) + 8);
+    for (i, c) in raw.chars().enumerate() {
+        if i == MAX {
+            out.push('…');
+            break;
+        }
+        if c == ' ' || c.is_ascii_graphic() {
+            out.push(c);
+        } else {
+            out.extend(c.escape_default());
+        }
+    }
+    out
+}
+
 /// The current request's id as text, `-` outside a request.
 pub fn current_id() -> String {
     current().map_or_else(|| "-".to_owned(), |c| c.id.to_string())
@@ -105,4 +126,20 @@ pub async fn observe(
         HeaderValue::from_str(&id.to_string()).expect("hex is a valid header value"),
     );
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loggable;
+
+    #[test]
+    fn loggable_text_cannot_break_a_line_or_run_long() {
+        assert_eq!(loggable("root"), "root");
+        assert_eq!(
+            loggable("mallory\n2026-11-29T09:00:00Z  INFO signed in user=root"),
+            "mallory\\n2026-11-29T09:00:00Z  INFO signed in user=root"
+        );
+        assert_eq!(loggable("a\u{1b}[31mb\u{2028}"), "a\\u{1b}[31mb\\u{2028}");
+        assert_eq!(loggable(&"x".repeat(200)).chars().count(), 65);
+    }
 }

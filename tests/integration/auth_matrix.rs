@@ -180,13 +180,13 @@ async fn suspended_renamed_and_deleted_owners() {
     let secret = app.token("bob", "ci").await;
     let root = app.actor("root").await;
     app.db
-        .write(move |c| accounts::set_suspended(c, &root, &user("bob"), true))
+        .write(move |c| accounts::set_suspended(c, &root, &user("bob"), true, None))
         .await
         .unwrap();
     assert_denied(&app.api("bob", &secret, "version", &[]).await);
     let root = app.actor("root").await;
     app.db
-        .write(move |c| accounts::set_suspended(c, &root, &user("bob"), false))
+        .write(move |c| accounts::set_suspended(c, &root, &user("bob"), false, None))
         .await
         .unwrap();
     let root = app.actor("root").await;

@@ -285,6 +285,11 @@ pub fn ok_data(answer: &(StatusCode, Value)) -> Value {
 }
 
 /// Asserts that an API answer failed in the envelope and returns its reason.
+/// The Initial Privileges, as a reseller's privilege list.
+pub fn initial() -> String {
+    PrivilegeSet::initial().to_column()
+}
+
 pub fn refused(answer: &(StatusCode, Value)) -> String {
     assert_eq!(answer.0, StatusCode::OK, "{}", answer.1);
     assert_eq!(answer.1["metadata"]["result"], 0, "{}", answer.1);
@@ -334,6 +339,10 @@ pub struct Remote {
 }
 
 impl Remote {
+    pub fn browser_client(&self) -> UiClient {
+        browser_for(&self.address)
+    }
+
     pub async fn sign_in(&self, user: &str, password: &str) -> UiClient {
         sign_in_at(&self.address, user, password).await
     }
@@ -602,5 +611,86 @@ impl TestApp {
             })
             .await
             .unwrap();
+    }
+}
+
+/// A `whm-tokens serve` process on a fresh database, and its log lines.
+pub struct Served {
+    pub child: tokio::process::Child,
+    pub address: String,
+    pub lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    _database: TestDatabase,
+}
+
+impl Served {
+    /// Starts the real binary with `env` added to the test settings, and
+    /// waits for it to listen.
+    pub async fn start(env: &[(&str, &str)]) -> Self {
+        use tokio::io::{AsyncBufReadExt, BufReader};
+        let database = TestDatabase::create();
+        let mut key = [0u8; 64];
+        rand::rng().fill(&mut key[..]);
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_whm-tokens"));
+        command
+            .arg("serve")
+            .env("DATABASE_URL", database.url())
+            .env("WHM_TOKENS_DATA_DIR", std::env::temp_dir())
+            .env("WHM_TOKENS_LISTEN", "127.0.0.1:0")
+            .env("WHM_TOKENS_SESSION_KEY", hex_of(&key))
+            .env("WHM_TOKENS_ROOT_PASSWORD", ROOT_PASSWORD)
+            .env("WHM_TOKENS_WORKERS", "1")
+            .env("WHM_TOKENS_FAILED_SIGN_IN_DELAY_MS", "0")
+            .env_remove("RUST_LOG")
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("start whm-tokens serve");
+        let (tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+        actix_web::rt::spawn(async move {
+            while let Ok(Some(line)) = stderr.next_line().await {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        // The start-up banner names the address.
+        let address = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            loop {
+                let line = lines.recv().await.expect("the server exited");
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    break rest.trim().to_owned();
+                }
+            }
+        })
+        .await
+        .expect("the server did not start in 30 s");
+        Self {
+            child,
+            address,
+            lines,
+            _database: database,
+        }
+    }
+
+    /// Log lines until one contains `needle` (at most 10 s), that one
+    /// included.
+    pub async fn lines_until(&mut self, needle: &str) -> Vec<String> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut seen = Vec::new();
+        loop {
+            let line = tokio::time::timeout_at(deadline, self.lines.recv())
+                .await
+                .unwrap_or_else(|_| panic!("no log line with {needle:?} in: {seen:#?}"))
+                .expect("the server exited");
+            let found = line.contains(needle);
+            seen.push(line);
+            if found {
+                return seen;
+            }
+        }
     }
 }

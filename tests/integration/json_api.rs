@@ -593,7 +593,7 @@ async fn createacct_makes_resellers_for_root_only_and_refuses_bad_input() {
         ),
         (
             vec![("username", "eve"), ("password", "short")],
-            "at least 8",
+            "at least 12",
         ),
         (
             vec![

@@ -3,74 +3,15 @@
 //! every line of one request (the request line, the operation's event
 //! written on the blocking pool) carries the id the answer returned.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::helpers::*;
 
-/// A `whm-tokens serve` process on a fresh database, and its log lines.
-struct Served {
-    child: tokio::process::Child,
-    address: String,
-    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
-    _database: TestDatabase,
-}
-
-async fn serve_with_json_logs() -> Served {
-    let database = TestDatabase::create();
-    let mut key = [0u8; 64];
-    rand::Rng::fill(&mut rand::rng(), &mut key[..]);
-    let key: String = key.iter().map(|b| format!("{b:02x}")).collect();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_whm-tokens"))
-        .arg("serve")
-        .env("DATABASE_URL", database.url())
-        .env("WHM_TOKENS_DATA_DIR", std::env::temp_dir())
-        .env("WHM_TOKENS_LISTEN", "127.0.0.1:0")
-        .env("WHM_TOKENS_SESSION_KEY", key)
-        .env("WHM_TOKENS_ROOT_PASSWORD", ROOT_PASSWORD)
-        .env("WHM_TOKENS_WORKERS", "1")
-        .env("WHM_TOKENS_FAILED_SIGN_IN_DELAY_MS", "0")
-        .env("WHM_TOKENS_LOG_FORMAT", "json")
-        .env_remove("RUST_LOG")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start whm-tokens serve");
-    let (tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
-    actix_web::rt::spawn(async move {
-        while let Ok(Some(line)) = stderr.next_line().await {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    // The start-up banner names the address.
-    let address = tokio::time::timeout(Duration::from_secs(30), async {
-        loop {
-            let line = lines.recv().await.expect("the server exited");
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                break rest.trim().to_owned();
-            }
-        }
-    })
-    .await
-    .expect("the server did not start in 30 s");
-    Served {
-        child,
-        address,
-        lines,
-        _database: database,
-    }
-}
-
 #[actix_web::test]
 async fn json_log_lines_carry_one_request_id_from_the_request_line_to_the_operations_event() {
-    let mut served = serve_with_json_logs().await;
+    let mut served = Served::start(&[("WHM_TOKENS_LOG_FORMAT", "json")]).await;
     let app = TestApp::at(&served.address);
     let root = app.sign_in("root", ROOT_PASSWORD).await;
     let response = root

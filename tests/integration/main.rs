@@ -10,6 +10,7 @@ mod helpers;
 mod json_api;
 mod limits;
 mod logs;
+mod security;
 mod store;
 mod ui_accounts;
 mod ui_session;

@@ -139,7 +139,7 @@ async fn a_suspended_owner_cannot_get_a_token_nor_authenticate() {
     let secret = app.token("bob", "before").await;
     let root = app.actor("root").await;
     app.db
-        .write(move |c| accounts::set_suspended(c, &root, &user("bob"), true))
+        .write(move |c| accounts::set_suspended(c, &root, &user("bob"), true, None))
         .await
         .unwrap();
     let refused = app
@@ -153,7 +153,7 @@ async fn a_suspended_owner_cannot_get_a_token_nor_authenticate() {
 
     let root = app.actor("root").await;
     app.db
-        .write(move |c| accounts::set_suspended(c, &root, &user("bob"), false))
+        .write(move |c| accounts::set_suspended(c, &root, &user("bob"), false, None))
         .await
         .unwrap();
     ok_data(&app.api("bob", &secret, "version", &[]).await);

@@ -49,7 +49,7 @@ async fn creating_an_account_with_bad_input_re_renders_with_messages_and_writes_
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = response.text().await.unwrap();
     assert!(html.contains("lower-case"));
-    assert!(html.contains("at least 8"));
+    assert!(html.contains("at least 12"));
     assert!(html.contains("value=\"Bad Name\""));
     let taken = root
         .post(
@@ -189,10 +189,6 @@ async fn resellers_see_their_own_accounts_read_only_and_cannot_manage_others() {
         html.contains("list-accts"),
         "carol lacks list-accts and is told so"
     );
-}
-
-fn initial() -> String {
-    whm_tokens::domain::PrivilegeSet::initial().to_column()
 }
 
 #[actix_web::test]

@@ -26,7 +26,7 @@ async fn signing_in_leads_to_the_tokens_page_and_pages_need_a_session() {
     assert!(html.contains("Signed in as <strong>root</strong>"));
 
     let session = root.cookie_header();
-    assert!(session.starts_with("whm_tokens_session="), "{session}");
+    assert!(session.contains("whm_tokens_session="), "{session}");
     let out = root.post("/logout", &[]).await;
     assert_eq!(location(&out), "/login?signed_out=1");
     assert_ne!(
@@ -190,7 +190,13 @@ async fn signing_in_renews_the_session_and_signing_out_ends_it_for_good() {
         .send()
         .await
         .unwrap();
-    let anonymous_cookie = cookie_of(&login);
+    // Before signing in there is no session: the form's token rides in a
+    // signed cookie of its own.
+    assert!(
+        cookies_of(&login, "whm_tokens_session=").is_none(),
+        "no session for a stranger"
+    );
+    let anonymous_cookie = cookies_of(&login, "whm_tokens_login=").expect("the form's cookie");
     let csrf = csrf_in(&login.text().await.unwrap());
     let signed_in = http
         .post(format!("{}/login", app.address))
@@ -206,8 +212,12 @@ async fn signing_in_renews_the_session_and_signing_out_ends_it_for_good() {
     assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
     let session = cookie_of(&signed_in);
     assert_ne!(session, anonymous_cookie, "a new session key at sign-in");
-    let attributes = signed_in.headers()["set-cookie"]
-        .to_str()
+    let attributes = signed_in
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("whm_tokens_session="))
         .unwrap()
         .to_owned();
     assert!(
@@ -222,7 +232,7 @@ async fn signing_in_renews_the_session_and_signing_out_ends_it_for_good() {
     assert_eq!(
         page(anonymous_cookie.clone()).await.status(),
         StatusCode::SEE_OTHER,
-        "the pre-sign-in key is dead"
+        "the form's cookie is no session"
     );
     let tokens = page(session.clone()).await;
     assert_eq!(tokens.status(), StatusCode::OK);
@@ -243,14 +253,17 @@ async fn signing_in_renews_the_session_and_signing_out_ends_it_for_good() {
 }
 
 fn cookie_of(response: &reqwest::Response) -> String {
+    cookies_of(response, "whm_tokens_session=").expect("a session cookie")
+}
+
+fn cookies_of(response: &reqwest::Response, prefix: &str) -> Option<String> {
     response
         .headers()
         .get_all("set-cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("whm_tokens_session="))
+        .find(|c| c.starts_with(prefix))
         .map(|c| c.split(';').next().unwrap().to_owned())
-        .expect("a session cookie")
 }
 
 #[actix_web::test]
@@ -266,7 +279,7 @@ async fn suspension_deletion_and_a_new_password_end_an_accounts_sessions_at_once
 
     let root = app.actor("root").await;
     app.db
-        .write(move |c| accounts::set_suspended(c, &root, &user("bob"), true))
+        .write(move |c| accounts::set_suspended(c, &root, &user("bob"), true, None))
         .await
         .unwrap();
     let root = app.actor("root").await;
@@ -442,7 +455,7 @@ async fn a_password_change_with_a_wrong_current_password_or_a_bad_new_one_change
                 ("new", "short"),
                 ("confirm", "short"),
             ],
-            "at least 8",
+            "at least 12",
         ),
         (
             [

@@ -73,7 +73,7 @@ pub async fn list(call: &Call<'_>) -> Outcome {
 pub async fn create(call: &Call<'_>) -> Outcome {
     let params = call.params;
     let name = username(required(params, "username")?)?;
-    let password = Password::parse(required(params, "password")?)
+    let password = Password::for_account(required(params, "password")?, &name)
         .map_err(|e| ApiError::refused(e.to_string()))?;
     let owner = params
         .get("owner")
@@ -107,10 +107,17 @@ pub async fn create(call: &Call<'_>) -> Outcome {
 
 async fn set_suspended(call: &Call<'_>, suspended: bool) -> Outcome {
     let user = named_account(call.params, "user")?;
+    // WHM's `disallowun`: whether the owner may lift root's suspension.
+    let lock = match call.params.get("disallowun") {
+        None | Some("") => None,
+        Some("1") => Some(true),
+        Some("0") => Some(false),
+        Some(_) => return Err(ApiError::refused("“disallowun” must be 0 or 1.")),
+    };
     let account = call
         .state
         .write_as(call.actor, move |conn, actor| {
-            account_ops::set_suspended(conn, actor, &user, suspended)
+            account_ops::set_suspended(conn, actor, &user, suspended, lock)
         })
         .await?;
     Data::json(&Changed {

@@ -23,7 +23,7 @@ use crate::ops::authenticate::{check, Refusal};
 use crate::ops::{self, Actor};
 use crate::state::AppState;
 use crate::web::params::Params;
-use crate::web::request;
+use crate::web::request::{self, loggable};
 use envelope::{envelope, Answer, ApiError, Outcome};
 
 /// One function of the API: its name, the privilege it needs (`None`: any
@@ -186,12 +186,15 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) 
     let request_id = request::current_id();
     let function = function_of_path(req.path()).unwrap_or_default().to_owned();
 
-    let Some((user, secret)) = req
-        .headers()
-        .get(header::AUTHORIZATION)
+    // Exactly one Authorization header: with two, which one counts would
+    // depend on who reads it.
+    let mut headers = req.headers().get_all(header::AUTHORIZATION);
+    let (first, second) = (headers.next(), headers.next());
+    let Some((user, secret)) = first
+        .filter(|_| second.is_none())
         .and_then(|v| api_header::parse(v.as_bytes()))
     else {
-        tracing::warn!(%function, reason = "no valid whm authorization header", "API call refused");
+        tracing::warn!(function = %loggable(&function), reason = "no valid whm authorization header", "API call refused");
         return access_denied(&function);
     };
     let client = client_ip::of_request(&req, &state.config.trusted_proxies);
@@ -207,7 +210,7 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) 
     let authenticated = match checked {
         Ok(Ok(a)) => a,
         Ok(Err(refusal)) => {
-            tracing::warn!(%function, %user, ?client, ?refusal, "API call refused");
+            tracing::warn!(function = %loggable(&function), user = %loggable(user), ?client, ?refusal, "API call refused");
             return access_denied(&function);
         }
         Err(e) => {
@@ -259,12 +262,48 @@ fn json_answer(answer: Answer) -> HttpResponse {
     response.body(answer.body)
 }
 
+/// Where links the API hands out point: `--public-url`; else what a
+/// trusted proxy says (`X-Forwarded-Proto` and `X-Forwarded-Host`, checked);
+/// else the address this server listens on. Never the caller's own `Host`:
+/// anyone can send one.
 fn base_url(req: &HttpRequest, state: &AppState) -> String {
     if let Some(url) = &state.config.public_url {
         return url.clone();
     }
-    let info = req.connection_info();
-    format!("{}://{}", info.scheme(), info.host())
+    let from_proxy = req
+        .peer_addr()
+        .is_some_and(|peer| client_ip::is_trusted(peer.ip(), &state.config.trusted_proxies));
+    let forwarded = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+    };
+    if from_proxy {
+        let proto = match forwarded("x-forwarded-proto") {
+            Some("https") => "https",
+            _ => "http",
+        };
+        if let Some(host) = forwarded("x-forwarded-host").filter(|h| is_host(h)) {
+            return format!("{proto}://{host}");
+        }
+    }
+    let local = req.app_config().local_addr();
+    let host = match local.ip() {
+        ip if ip.is_unspecified() => "localhost".to_owned(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    format!("http://{host}:{}", local.port())
+}
+
+/// A host name or address with an optional port, and nothing else.
+fn is_host(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 255
+        && h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
 }
 
 /// Runs one function as `actor` and returns the whole envelope. The HTTP

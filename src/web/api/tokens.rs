@@ -59,8 +59,21 @@ fn parse_ips(params: &Params) -> Result<Option<IpAllowList>, ApiError> {
     let Some(entries) = params.list("whitelist_ip") else {
         return Ok(None);
     };
-    if entries.iter().any(|e| e.trim().eq_ignore_ascii_case("any")) {
-        return Ok(Some(IpAllowList::any()));
+    // `any` means any address only on its own: beside addresses it would
+    // silently lift the restriction they ask for.
+    let given: Vec<&str> = entries
+        .iter()
+        .map(|e| e.trim())
+        .filter(|e| !e.is_empty())
+        .collect();
+    if given.iter().any(|e| e.eq_ignore_ascii_case("any")) {
+        return if given.len() == 1 {
+            Ok(Some(IpAllowList::any()))
+        } else {
+            Err(ApiError::refused(
+                "“any” must be the only entry of “whitelist_ip”: it allows every address.",
+            ))
+        };
     }
     IpAllowList::from_entries(entries)
         .map(Some)

@@ -105,7 +105,13 @@ impl CreateForm {
     fn parse(&self) -> Result<(NewAccount, Password), FieldErrors> {
         let mut errors = FieldErrors::default();
         let username = errors.check("username", Username::parse(&self.username));
-        let password = errors.check("password", Password::parse(&self.password));
+        let password = errors.check(
+            "password",
+            match &username {
+                Some(name) => Password::for_account(&self.password, name),
+                None => Password::parse(&self.password),
+            },
+        );
         let owner = if self.owner.trim().is_empty() {
             Some(Username::root())
         } else {
@@ -448,7 +454,7 @@ pub async fn set_suspended(
     let (account, _) = editable(&state, &user, &username).await?;
     let account = state
         .write_as(&user.actor, move |conn, actor| {
-            account_ops::set_suspended(conn, actor, &account.username, suspended)
+            account_ops::set_suspended(conn, actor, &account.username, suspended, None)
         })
         .await?;
     let what = if suspended {

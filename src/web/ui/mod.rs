@@ -30,10 +30,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(session::login_form))
                 .route(web::post().to(session::login)),
         )
-        .route("/login/once", web::get().to(session::login_once))
-        .route(
-            "/cpsess{session:[0-9]+}/login/once",
-            web::get().to(session::login_once),
+        .service(
+            web::resource(["/login/once", "/cpsess{session:[0-9]+}/login/once"])
+                .route(web::get().to(session::login_once))
+                .route(web::post().to(session::login_once_confirmed)),
         )
         .route("/logout", web::post().to(session::logout))
         .service(

@@ -6,6 +6,7 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
+use crate::auth::throttle;
 use crate::domain::Password;
 use crate::ops::accounts;
 use crate::state::AppState;
@@ -44,9 +45,35 @@ pub async fn change(
     Form(form): Form<PasswordForm>,
 ) -> Result<HttpResponse, UiError> {
     let mut errors = FieldErrors::default();
-    let new = errors.check("new", Password::parse(&form.new));
+    let new = errors.check(
+        "new",
+        Password::for_account(&form.new, &user.actor.account.username),
+    );
     if new.is_some() && form.confirm != form.new {
         errors.add("confirm", "The two new passwords differ.");
+    }
+    // Guesses at the current password are throttled like sign-ins: a
+    // session left open must not become a way to find the password.
+    let attempt = throttle::Attempt::current_password(&user.actor.account.username);
+    let now = state.clock.now();
+    let reservation = attempt.clone();
+    let blocked = state
+        .db
+        .write_bookkeeping(move |conn| throttle::reserve(conn, &reservation, now))
+        .await?;
+    if let Some(wait) = blocked {
+        errors.add(
+            "current",
+            format!(
+                "Too many wrong current passwords. Try again in {} minute(s).",
+                (wait + 59) / 60
+            ),
+        );
+        let page = PasswordPage {
+            chrome: Chrome::for_user(&user, &session),
+            errors,
+        };
+        return render(StatusCode::TOO_MANY_REQUESTS, &page);
     }
     let name = user.actor.account.username.clone();
     let stored = state
@@ -54,7 +81,12 @@ pub async fn change(
         .read(move |conn| accounts::find_for_sign_in(conn, &name))
         .await?
         .and_then(|(_, hash)| hash);
-    if !state.passwords.verify_now(stored, form.current).await? {
+    if state.passwords.verify_now(stored, form.current).await? {
+        state
+            .db
+            .write_bookkeeping(move |conn| throttle::succeeded(conn, &attempt))
+            .await?;
+    } else {
         errors.add("current", "That is not your current password.");
     }
     let new = match new {

@@ -11,13 +11,14 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::auth::session_store::ACCOUNT_ID;
-use crate::auth::{client_ip, csrf, throttle};
+use crate::auth::{client_ip, csrf, device, throttle};
 use crate::domain::{TokenSecret, Username};
 use crate::ops::{accounts, login_links, Actor, OpError};
 use crate::state::AppState;
 
 use super::form::{Form, Query};
 use super::{redirect, render, Chrome, UiError};
+use crate::web::request::loggable;
 
 /// The signed-in account, read afresh from the store on every request: a
 /// suspension or deletion takes effect on the very next click.
@@ -71,6 +72,33 @@ struct LoginPage {
     error: Option<String>,
 }
 
+/// The sign-in page, with the form's CSRF token from its own cookie: a
+/// stranger's view of it stores nothing.
+fn login_page(
+    req: &HttpRequest,
+    state: &AppState,
+    status: StatusCode,
+    username: String,
+    error: Option<String>,
+    notice: Option<String>,
+) -> Result<HttpResponse, UiError> {
+    let (token, cookie) = csrf::login_token(req, &state.cookie_key, state.config.secure_cookies);
+    let mut response = render(
+        status,
+        &LoginPage {
+            chrome: Chrome::anonymous(token, notice),
+            username,
+            error,
+        },
+    )?;
+    if let Some(cookie) = cookie {
+        response
+            .add_cookie(&cookie)
+            .map_err(|e| UiError::Internal(e.into()))?;
+    }
+    Ok(response)
+}
+
 /// What the sign-in page's address may say about how the user got there.
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -80,7 +108,9 @@ pub struct LoginQuery {
 }
 
 pub async fn login_form(
+    req: HttpRequest,
     session: Session,
+    state: web::Data<AppState>,
     Query(query): Query<LoginQuery>,
 ) -> Result<HttpResponse, UiError> {
     if session.get::<i64>(ACCOUNT_ID).ok().flatten().is_some() {
@@ -90,18 +120,9 @@ pub async fn login_form(
         "This sign-in link has expired or was already used. Sign in with your password.".to_owned()
     });
     let notice = query.signed_out.map(|_| "You have signed out.".to_owned());
-    let page = LoginPage {
-        chrome: Chrome::anonymous(csrf::token(&session)?, notice),
-        username: String::new(),
-        error,
-    };
-    render(StatusCode::OK, &page)
+    login_page(&req, &state, StatusCode::OK, String::new(), error, notice)
 }
 
-/// Signs in. Any failure (wrong password, throttled, workers busy) is
-/// answered no sooner than the configured delay after the request came in:
-/// a person hardly notices, while a script guessing over a connection is
-/// held to one guess per delay, and waiting costs a timer, not a thread.
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct LoginForm {
@@ -109,6 +130,10 @@ pub struct LoginForm {
     password: String,
 }
 
+/// Signs in. Any failure (wrong password, throttled, workers busy) is
+/// answered no sooner than the configured delay after the request came in:
+/// a person hardly notices, while a script guessing over a connection is
+/// held to one guess per delay, and waiting costs a timer, not a thread.
 pub async fn login(
     req: HttpRequest,
     session: Session,
@@ -116,7 +141,7 @@ pub async fn login(
     Form(form): Form<LoginForm>,
 ) -> Result<HttpResponse, UiError> {
     let started = actix_web::rt::time::Instant::now();
-    let answer = try_login(req, session, &state, form).await;
+    let answer = try_login(&req, session, &state, form).await;
     let signed_in = matches!(&answer, Ok(r) if r.status() == StatusCode::SEE_OTHER);
     if !signed_in {
         actix_web::rt::time::sleep_until(started + state.config.failed_sign_in_delay).await;
@@ -125,28 +150,36 @@ pub async fn login(
 }
 
 async fn try_login(
-    req: HttpRequest,
+    req: &HttpRequest,
     session: Session,
     state: &AppState,
     form: LoginForm,
 ) -> Result<HttpResponse, UiError> {
-    let username = form.username.trim().to_owned();
-    let candidate = form.password;
-    let addr = client_ip::of_request(&req, &state.config.trusted_proxies);
+    let typed = form.username.trim().to_owned();
+    let addr = client_ip::of_request(req, &state.config.trusted_proxies);
     let now = state.clock.now();
-    let attempt = throttle::Attempt::new(&username, addr);
-
-    let failure = |message: String, status: StatusCode| -> Result<HttpResponse, UiError> {
-        let page = LoginPage {
-            chrome: Chrome::anonymous(csrf::token(&session)?, None),
-            username: username.clone(),
-            error: Some(message),
-        };
-        render(status, &page)
+    let failure = |message: String, status: StatusCode| {
+        login_page(req, state, status, typed.clone(), Some(message), None)
     };
     // A place with the password workers comes first: when they are full the
-    // attempt is refused before it costs a database write.
+    // attempt is refused before it costs any database work.
     let slot = state.passwords.try_slot()?;
+    // A name that cannot be a user name names nobody, and is never looked
+    // up or stored.
+    let username = Username::parse(&typed).ok();
+    let found = match username.clone() {
+        Some(name) => {
+            state
+                .db
+                .read(move |conn| accounts::find_for_sign_in(conn, &name))
+                .await?
+        }
+        None => None,
+    };
+    let known_device = found
+        .as_ref()
+        .is_some_and(|(account, _)| device::accounts(req, &state.cookie_key).contains(&account.id));
+    let attempt = throttle::Attempt::new(username.as_ref(), addr, known_device);
     // An attempt already over a limit is refused on a read alone.
     let check = attempt.clone();
     let mut blocked = state
@@ -161,34 +194,23 @@ async fn try_login(
             .await?;
     }
     if let Some(wait) = blocked {
-        tracing::warn!(?addr, user = %username, "sign-in throttled");
+        tracing::warn!(?addr, user = %loggable(&typed), known_device, "sign-in throttled");
         let minutes = (wait + 59) / 60;
         return failure(
             format!("Too many failed sign-ins. Try again in {minutes} minute(s)."),
             StatusCode::TOO_MANY_REQUESTS,
         );
     }
-
-    // A name that cannot be a user name names nobody.
-    let found = match Username::parse(&username) {
-        Ok(name) => {
-            state
-                .db
-                .read(move |conn| accounts::find_for_sign_in(conn, &name))
-                .await?
-        }
-        Err(_) => None,
-    };
     let (account, hash) = match found {
         Some((account, hash)) => (Some(account), hash),
         None => (None, None),
     };
     // Verify even for unknown users, so timing does not tell who exists.
-    let verified = state.passwords.verify(slot, hash, candidate).await?;
+    let verified = state.passwords.verify(slot, hash, form.password).await?;
     let usable = account.filter(|a| verified && !a.suspended && a.kind.may_own_tokens());
     let Some(account) = usable else {
         // The reservation stands as the failure.
-        tracing::warn!(?addr, user = %username, "sign-in failed");
+        tracing::warn!(?addr, user = %loggable(&typed), "sign-in failed");
         return failure(
             "The user name or password is incorrect, or the account is suspended.".to_owned(),
             StatusCode::UNAUTHORIZED,
@@ -200,7 +222,17 @@ async fn try_login(
         .await?;
     start_session(&session, account.id)?;
     tracing::info!(?addr, user = %account.username, "signed in");
-    Ok(redirect("/tokens"))
+    let mut response = redirect("/tokens");
+    let known = device::remember(
+        req,
+        &state.cookie_key,
+        account.id,
+        state.config.secure_cookies,
+    );
+    response
+        .add_cookie(&known)
+        .map_err(|e| UiError::Internal(e.into()))?;
+    Ok(response)
 }
 
 /// A fresh session for `account_id`: a new key (no fixation) and a new CSRF
@@ -215,32 +247,96 @@ pub(super) fn start_session(session: &Session, account_id: i64) -> Result<(), Ui
     Ok(())
 }
 
-/// A one-time sign-in link's query.
+/// A one-time sign-in link's query, and the form that confirms it.
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct OnceQuery {
     session: String,
 }
 
+#[derive(Template)]
+#[template(path = "login_once.html")]
+struct SwitchPage {
+    chrome: Chrome,
+    current: Username,
+    target: Username,
+    action: String,
+    secret: String,
+}
+
+/// Follows a one-time link. Signed out, it signs in. Signed in as another
+/// account, it asks first: a link someone else made must not silently
+/// replace the session (the link is kept until the answer).
 pub async fn login_once(
+    req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
     Query(query): Query<OnceQuery>,
 ) -> Result<HttpResponse, UiError> {
-    // A string that cannot be a link's secret is a link that does not work.
-    let account = match TokenSecret::parse(&query.session) {
-        Some(secret) => {
-            let now = state.clock.now();
-            state
-                .db
-                .write_bookkeeping(move |conn| login_links::consume(conn, &secret, now))
-                .await?
-        }
-        None => None,
+    let Some(secret) = TokenSecret::parse(&query.session) else {
+        return Ok(redirect("/login?expired=1"));
     };
+    let current = session.get::<i64>(ACCOUNT_ID).ok().flatten();
+    if let Some(current_id) = current {
+        let now = state.clock.now();
+        let peek = secret.clone();
+        let found = state
+            .db
+            .read(move |conn| {
+                let target = login_links::peek(conn, &peek, now)?;
+                let current = accounts::load(conn, current_id).ok();
+                Ok::<_, OpError>((target, current))
+            })
+            .await?;
+        match found {
+            (None, _) => return Ok(redirect("/login?expired=1")),
+            (Some(target), Some(current)) if target.id != current.id => {
+                let csrf = csrf::token(&session)?;
+                let mut chrome = Chrome::anonymous(csrf, None);
+                chrome.username = current.username.to_string();
+                chrome.is_root = current.is_root();
+                return render(
+                    StatusCode::OK,
+                    &SwitchPage {
+                        chrome,
+                        current: current.username,
+                        target: target.username,
+                        action: req.path().to_owned(),
+                        secret: query.session,
+                    },
+                );
+            }
+            _ => {}
+        }
+    }
+    use_link(&session, &state, secret).await
+}
+
+/// "Continue as …": the signed-in user chose to use the link.
+pub async fn login_once_confirmed(
+    session: Session,
+    state: web::Data<AppState>,
+    Form(form): Form<OnceQuery>,
+) -> Result<HttpResponse, UiError> {
+    match TokenSecret::parse(&form.session) {
+        Some(secret) => use_link(&session, &state, secret).await,
+        None => Ok(redirect("/login?expired=1")),
+    }
+}
+
+async fn use_link(
+    session: &Session,
+    state: &AppState,
+    secret: TokenSecret,
+) -> Result<HttpResponse, UiError> {
+    let now = state.clock.now();
+    let account = state
+        .db
+        .write_bookkeeping(move |conn| login_links::consume(conn, &secret, now))
+        .await?;
     match account {
         Some(account) if account.kind.may_own_tokens() => {
-            start_session(&session, account.id)?;
+            start_session(session, account.id)?;
             tracing::info!(user = %account.username, "signed in with a one-time link");
             Ok(redirect("/tokens"))
         }

@@ -1,0 +1,2 @@
+DROP INDEX sign_in_failures_window;
+ALTER TABLE accounts DROP COLUMN suspension_locked;

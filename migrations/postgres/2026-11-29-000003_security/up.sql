@@ -1,0 +1,4 @@
+-- Root's suspension of an account a reseller owns: only root may lift it.
+ALTER TABLE accounts ADD COLUMN suspension_locked BOOLEAN NOT NULL DEFAULT FALSE;
+-- Expired throttle windows are deleted by time.
+CREATE INDEX sign_in_failures_window ON sign_in_failures (window_start);
