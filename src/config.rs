@@ -101,14 +101,24 @@ pub struct Settings {
     /// e.g. https://whm.example.com. Default: taken from the request.
     #[arg(long, env = "WHM_TOKENS_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
-    /// Mark session cookies Secure (set this when serving over HTTPS).
+    /// Mark cookies Secure and give the session cookie the `__Host-`
+    /// prefix (default: on when --public-url is https).
     #[arg(
         long,
         env = "WHM_TOKENS_SECURE_COOKIES",
-        default_value_t = false,
+        num_args = 0..=1,
+        default_missing_value = "true",
         global = true
     )]
-    pub secure_cookies: bool,
+    pub secure_cookies: Option<bool>,
+    /// Hours after signing in that a session ends, however active it is.
+    #[arg(
+        long,
+        env = "WHM_TOKENS_SESSION_MAX_HOURS",
+        default_value_t = 24,
+        global = true
+    )]
+    pub session_max_hours: u64,
     /// The password root gets on first start (default: a random one, printed once).
     #[arg(
         long,
@@ -179,6 +189,8 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     pub public_url: Option<String>,
     pub secure_cookies: bool,
+    /// However active, a session ends this long after sign-in.
+    pub session_max_age: std::time::Duration,
     pub root_password: Option<String>,
     pub db_pool_size: u32,
     pub workers: Option<usize>,
@@ -234,8 +246,15 @@ impl Settings {
             session_key,
             time_zone,
             trusted_proxies,
+            secure_cookies: self.secure_cookies.unwrap_or_else(|| {
+                self.public_url
+                    .as_deref()
+                    .is_some_and(|u| u.starts_with("https://"))
+            }),
             public_url: self.public_url.map(|u| u.trim_end_matches('/').to_owned()),
-            secure_cookies: self.secure_cookies,
+            session_max_age: std::time::Duration::from_secs(
+                self.session_max_hours.clamp(1, 24 * 30) * 3600,
+            ),
             root_password: self.root_password,
             db_pool_size: self.db_pool_size.max(1),
             workers: self.workers,
@@ -286,6 +305,34 @@ fn load_or_create_key(dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn cookies_are_secure_by_default_when_the_public_url_is_https() {
+        let key = "ab".repeat(64);
+        let resolve = |extra: &[&str]| {
+            let mut args = vec![
+                "whm-tokens",
+                "--database-url",
+                "x.sqlite3",
+                "--session-key",
+                &key,
+            ];
+            args.extend_from_slice(extra);
+            Cli::try_parse_from(args)
+                .unwrap()
+                .settings
+                .resolve()
+                .unwrap()
+        };
+        assert!(!resolve(&[]).secure_cookies);
+        assert!(resolve(&["--public-url", "https://whm.example.com"]).secure_cookies);
+        assert!(!resolve(&["--public-url", "http://whm.example.com"]).secure_cookies);
+        assert!(resolve(&["--secure-cookies"]).secure_cookies);
+        assert!(
+            !resolve(&["--public-url", "https://x", "--secure-cookies", "false"]).secure_cookies
+        );
+        assert_eq!(resolve(&[]).session_max_age.as_secs(), 24 * 3600);
+    }
+
     use super::*;
 
     #[test]

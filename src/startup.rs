@@ -3,7 +3,7 @@
 
 use std::net::TcpListener;
 
-use actix_session::config::BrowserSession;
+use actix_session::config::{BrowserSession, TtlExtensionPolicy};
 use actix_session::SessionMiddleware;
 use actix_web::cookie::{time::Duration, Key, SameSite};
 use actix_web::dev::Server;
@@ -70,17 +70,31 @@ impl Application {
         db.follow_changes();
         let state = AppState::new(db, config);
         let secure = state.config.secure_cookies;
+        // Over HTTPS the session cookie takes the `__Host-` prefix: Secure,
+        // this host only, the whole site.
+        let cookie_name = if secure {
+            format!("__Host-{SESSION_COOKIE}")
+        } else {
+            SESSION_COOKIE.to_owned()
+        };
+        let max_age = state.config.session_max_age;
         let mut server = HttpServer::new(move || {
-            let sessions =
-                SessionMiddleware::builder(DbSessionStore::new(state.db.clone()), key.clone())
-                    .cookie_name(SESSION_COOKIE.to_owned())
-                    .cookie_secure(secure)
-                    .cookie_http_only(true)
-                    .cookie_same_site(SameSite::Lax)
-                    .session_lifecycle(
-                        BrowserSession::default().state_ttl(Duration::hours(SESSION_HOURS)),
-                    )
-                    .build();
+            let store = DbSessionStore::new(state.db.clone(), max_age);
+            let sessions = SessionMiddleware::builder(store, key.clone())
+                .cookie_name(cookie_name.clone())
+                .cookie_secure(secure)
+                .cookie_http_only(true)
+                .cookie_same_site(SameSite::Lax)
+                .cookie_path("/".to_owned())
+                .session_lifecycle(
+                    BrowserSession::default()
+                        .state_ttl(Duration::hours(SESSION_HOURS))
+                        // Idle time counts from the last request, not the
+                        // last change; the store writes it at most once a
+                        // minute.
+                        .state_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
+                )
+                .build();
             // The health check, assets and the token-authenticated API carry
             // no cookies: only the page pays for sessions and CSRF.
             App::new()

@@ -18,17 +18,30 @@ use crate::db::Db;
 
 /// The session entry that names the signed-in account.
 pub const ACCOUNT_ID: &str = "account_id";
+/// Entries set at sign-in for the list of sessions: a public id for the
+/// session (never its key), the client's address and its browser.
+pub const SESSION_ID: &str = "sid";
+pub const CLIENT_ADDRESS: &str = "ip";
+pub const CLIENT_AGENT: &str = "agent";
+/// `last_seen` is written at most this often (seconds): a page view costs
+/// no write most of the time.
+const SEEN_EVERY: i64 = 60;
 
 type State = HashMap<String, String>;
 
 #[derive(Clone)]
 pub struct DbSessionStore {
     db: Db,
+    /// However active, a session ends this long after it began (seconds).
+    max_age: i64,
 }
 
 impl DbSessionStore {
-    pub fn new(db: Db) -> Self {
-        Self { db }
+    pub fn new(db: Db, max_age: std::time::Duration) -> Self {
+        Self {
+            db,
+            max_age: max_age.as_secs() as i64,
+        }
     }
 }
 
@@ -53,12 +66,14 @@ fn new_key() -> SessionKey {
 impl SessionStore for DbSessionStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<State>, LoadError> {
         let d = digest(key);
+        let max_age = self.max_age;
         let state: Option<String> = self
             .db
             .read(move |conn| {
                 sessions::table
                     .filter(sessions::key_digest.eq(&d))
                     .filter(sessions::expires_at.gt(now()))
+                    .filter(sessions::created_at.gt(now() - max_age))
                     .select(sessions::state)
                     .first(conn)
                     .optional()
@@ -73,16 +88,19 @@ impl SessionStore for DbSessionStore {
 
     async fn save(&self, state: State, ttl: &Duration) -> Result<SessionKey, SaveError> {
         let key = new_key();
+        let now = now();
         let row = SessionRow {
             key_digest: digest(&key),
             account_id: account_of(&state),
             state: serde_json::to_string(&state).map_err(|e| SaveError::Serialization(e.into()))?,
-            expires_at: now() + ttl.whole_seconds(),
+            expires_at: now + ttl.whole_seconds(),
+            created_at: now,
+            last_seen: now,
         };
         self.db
             .write_bookkeeping(move |conn| {
                 // Housekeeping rides along with new sessions: cheap, indexed.
-                diesel::delete(sessions::table.filter(sessions::expires_at.le(now())))
+                diesel::delete(sessions::table.filter(sessions::expires_at.le(now)))
                     .execute(conn)?;
                 diesel::insert_into(sessions::table)
                     .values(&row)
@@ -103,7 +121,8 @@ impl SessionStore for DbSessionStore {
         let d = digest(&key);
         let json =
             serde_json::to_string(&state).map_err(|e| UpdateError::Serialization(e.into()))?;
-        let expires_at = now() + ttl.whole_seconds();
+        let now = now();
+        let expires_at = now + ttl.whole_seconds();
         let account_id = account_of(&state);
         let updated = self
             .db
@@ -113,6 +132,7 @@ impl SessionStore for DbSessionStore {
                         sessions::state.eq(json),
                         sessions::expires_at.eq(expires_at),
                         sessions::account_id.eq(account_id),
+                        sessions::last_seen.eq(now),
                     ))
                     .execute(conn)
                     .map_err(anyhow::Error::from)
@@ -132,15 +152,25 @@ impl SessionStore for DbSessionStore {
         })
     }
 
+    /// Called on every request: the idle timeout starts again, and the
+    /// session was seen now; written at most once a minute.
     async fn update_ttl(&self, key: &SessionKey, ttl: &Duration) -> Result<(), anyhow::Error> {
         let d = digest(key);
-        let expires_at = now() + ttl.whole_seconds();
+        let now = now();
+        let expires_at = now + ttl.whole_seconds();
         self.db
             .write_bookkeeping(move |conn| {
-                diesel::update(sessions::table.filter(sessions::key_digest.eq(d)))
-                    .set(sessions::expires_at.eq(expires_at))
-                    .execute(conn)
-                    .map_err(anyhow::Error::from)
+                diesel::update(
+                    sessions::table
+                        .filter(sessions::key_digest.eq(d))
+                        .filter(sessions::last_seen.lt(now - SEEN_EVERY)),
+                )
+                .set((
+                    sessions::expires_at.eq(expires_at),
+                    sessions::last_seen.eq(now),
+                ))
+                .execute(conn)
+                .map_err(anyhow::Error::from)
             })
             .await?;
         Ok(())
@@ -157,4 +187,84 @@ impl SessionStore for DbSessionStore {
             .await?;
         Ok(())
     }
+}
+
+/// A text entry of a stored session's state (actix-session keeps each
+/// value as JSON).
+fn text_entry(state: &State, key: &str) -> String {
+    state
+        .get(key)
+        .and_then(|v| serde_json::from_str::<String>(v).ok())
+        .unwrap_or_default()
+}
+
+/// A session as its account's list shows it.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    /// The public id (`sid`), to name it in a form; never its key.
+    pub id: String,
+    pub created_at: i64,
+    pub last_seen: i64,
+    pub address: String,
+    pub agent: String,
+}
+
+/// The live sessions of an account, most recently seen first.
+pub fn of_account(
+    conn: &mut crate::db::DbConnection,
+    account_id: i64,
+    max_age: std::time::Duration,
+) -> Result<Vec<SessionInfo>, crate::ops::OpError> {
+    let now = now();
+    let rows: Vec<(String, i64, i64)> = sessions::table
+        .filter(sessions::account_id.eq(account_id))
+        .filter(sessions::expires_at.gt(now))
+        .filter(sessions::created_at.gt(now - max_age.as_secs() as i64))
+        .order(sessions::last_seen.desc())
+        .select((sessions::state, sessions::created_at, sessions::last_seen))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(state, created_at, last_seen)| {
+            let state: State = serde_json::from_str(&state).ok()?;
+            Some(SessionInfo {
+                id: text_entry(&state, SESSION_ID),
+                created_at,
+                last_seen,
+                address: text_entry(&state, CLIENT_ADDRESS),
+                agent: text_entry(&state, CLIENT_AGENT),
+            })
+        })
+        .filter(|s| !s.id.is_empty())
+        .collect())
+}
+
+/// Ends the account's sessions whose public ids are in `ids`, or all but
+/// `keep`'s when `ids` is `None`. Returns how many ended.
+pub fn end(
+    conn: &mut crate::db::DbConnection,
+    account_id: i64,
+    ids: Option<&[String]>,
+    keep: &str,
+) -> Result<usize, crate::ops::OpError> {
+    let rows: Vec<(Vec<u8>, String)> = sessions::table
+        .filter(sessions::account_id.eq(account_id))
+        .select((sessions::key_digest, sessions::state))
+        .load(conn)?;
+    let doomed: Vec<Vec<u8>> = rows
+        .into_iter()
+        .filter(|(_, state)| {
+            let sid = serde_json::from_str::<State>(state)
+                .map(|s| text_entry(&s, SESSION_ID))
+                .unwrap_or_default();
+            sid != keep && ids.is_none_or(|ids| ids.contains(&sid))
+        })
+        .map(|(digest, _)| digest)
+        .collect();
+    Ok(diesel::delete(
+        sessions::table
+            .filter(sessions::account_id.eq(account_id))
+            .filter(sessions::key_digest.eq_any(doomed)),
+    )
+    .execute(conn)?)
 }

@@ -52,6 +52,8 @@ pub struct SessionRow {
     pub account_id: Option<i64>,
     pub state: String,
     pub expires_at: i64,
+    pub created_at: i64,
+    pub last_seen: i64,
 }
 
 #[derive(Insertable)]

@@ -36,6 +36,8 @@ diesel::table! {
         account_id -> Nullable<BigInt>,
         state -> Text,
         expires_at -> BigInt,
+        created_at -> BigInt,
+        last_seen -> BigInt,
     }
 }
 

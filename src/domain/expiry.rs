@@ -40,6 +40,11 @@ impl ServerClock {
         Utc::now().timestamp()
     }
 
+    /// The time zone's name, as shown beside times ("UTC", "Europe/Paris").
+    pub fn zone_name(&self) -> String {
+        self.tz.name().to_owned()
+    }
+
     pub fn today(&self) -> NaiveDate {
         Utc::now().with_timezone(&self.tz).date_naive()
     }

@@ -624,6 +624,73 @@ async fn root_suspends_a_reseller_and_the_resellers_open_page_is_signed_out() {
     root.close().await.unwrap();
 }
 
+#[actix_web::test]
+async fn a_user_signs_out_another_browser_from_the_sessions_page() {
+    if !browser_available() {
+        return;
+    }
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let app = spawn_app().await;
+    let mut driver = start_driver().await;
+    let laptop = open_browser(&mut driver).await;
+    let phone = open_browser(&mut driver).await;
+    sign_in(&laptop, &app, "root", ROOT_PASSWORD).await;
+    sign_in(&phone, &app, "root", ROOT_PASSWORD).await;
+
+    laptop
+        .goto(&format!("{}/account/sessions", app.address))
+        .await
+        .unwrap();
+    assert_eq!(
+        js(
+            &laptop,
+            "return document.querySelectorAll('tr[data-session]').length;"
+        )
+        .await,
+        json!(2)
+    );
+    assert!(css(&laptop, "tr.current")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains("This browser"));
+    css(&laptop, "button.end-session")
+        .await
+        .click()
+        .await
+        .unwrap();
+    eventually("the signed-out toast", || async {
+        toast_text(&laptop)
+            .await
+            .contains("That session was signed out")
+    })
+    .await;
+    assert_eq!(
+        js(
+            &laptop,
+            "return document.querySelectorAll('tr[data-session]').length;"
+        )
+        .await,
+        json!(1)
+    );
+    phone
+        .goto(&format!("{}/tokens", app.address))
+        .await
+        .unwrap();
+    eventually("the phone to be signed out", || async {
+        phone
+            .current_url()
+            .await
+            .map(|u| u.path() == "/login")
+            .unwrap_or(false)
+    })
+    .await;
+
+    laptop.close().await.unwrap();
+    phone.close().await.unwrap();
+}
+
 /// Writes a screenshot of the tokens page for the README when
 /// WHM_TOKENS_SCREENSHOT names a file (`static/screenshot.png`).
 #[actix_web::test]

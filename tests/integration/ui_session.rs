@@ -480,3 +480,100 @@ async fn a_password_change_with_a_wrong_current_password_or_a_bad_new_one_change
         StatusCode::SEE_OTHER
     );
 }
+
+/// The public ids of the sessions listed on /account/sessions, and which
+/// one is this browser's.
+async fn listed_sessions(client: &UiClient) -> (Vec<String>, Option<String>) {
+    let html = client.get("/account/sessions").await.text().await.unwrap();
+    let mut ids = Vec::new();
+    let mut current = None;
+    for row in html.split("<tr data-session=\"").skip(1) {
+        let id = row[..row.find('"').unwrap()].to_owned();
+        if row[..row.find('>').unwrap()].contains("current") {
+            current = Some(id.clone());
+        }
+        ids.push(id);
+    }
+    (ids, current)
+}
+
+#[actix_web::test]
+async fn an_account_sees_its_sessions_and_ends_one_or_all_the_others() {
+    let app = spawn_app().await;
+    let a = app.sign_in("root", ROOT_PASSWORD).await;
+    let b = app.sign_in("root", ROOT_PASSWORD).await;
+    let c = app.sign_in("root", ROOT_PASSWORD).await;
+    app.create_reseller("bob", None).await;
+    let bob = app.sign_in("bob", USER_PASSWORD).await;
+    let (ids, mine) = listed_sessions(&a).await;
+    assert_eq!(ids.len(), 3, "root's three, not bob's");
+    let mine = mine.expect("this browser is marked");
+    let (_, b_id) = listed_sessions(&b).await;
+    let b_id = b_id.unwrap();
+
+    let ended = a.post("/account/sessions/end", &[("session", &b_id)]).await;
+    assert_eq!(location(&ended), "/account/sessions");
+    assert_eq!(b.get("/tokens").await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(a.get("/tokens").await.status(), StatusCode::OK);
+    assert_eq!(
+        a.post("/account/sessions/end", &[("session", &mine)])
+            .await
+            .status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "this browser signs out with Sign out"
+    );
+    // Another account's session cannot be named.
+    let (_, bobs_id) = listed_sessions(&bob).await;
+    assert_eq!(
+        a.post("/account/sessions/end", &[("session", &bobs_id.unwrap())])
+            .await
+            .status(),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(bob.get("/tokens").await.status(), StatusCode::OK);
+
+    a.post("/account/sessions/end-others", &[]).await;
+    assert_eq!(c.get("/tokens").await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(listed_sessions(&a).await.0, [mine]);
+    assert_eq!(bob.get("/tokens").await.status(), StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn a_session_ends_a_day_after_sign_in_however_active() {
+    let app = spawn_app().await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    assert_eq!(root.get("/tokens").await.status(), StatusCode::OK);
+    let long_ago = now() - 24 * 3600 - 5;
+    app.db
+        .write_bookkeeping(move |conn| {
+            use diesel::prelude::*;
+            diesel::sql_query(format!("UPDATE sessions SET created_at = {long_ago}"))
+                .execute(conn)
+                .map_err(anyhow::Error::from)
+        })
+        .await
+        .unwrap();
+    assert_eq!(root.get("/tokens").await.status(), StatusCode::SEE_OTHER);
+}
+
+#[actix_web::test]
+async fn over_https_the_session_cookie_is_secure_and_host_only() {
+    let app = spawn_app_with(|c| c.secure_cookies = true).await;
+    let mut client = app.browser();
+    let response = client.try_sign_in("root", ROOT_PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.contains("whm_tokens_session="))
+        .unwrap()
+        .to_owned();
+    assert!(cookie.starts_with("__Host-whm_tokens_session="), "{cookie}");
+    assert!(
+        cookie.contains("Secure") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("Domain"), "{cookie}");
+}

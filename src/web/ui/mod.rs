@@ -9,6 +9,7 @@ pub mod form;
 mod password;
 mod privileges_form;
 mod session;
+mod sessions;
 mod token_form;
 mod tokens;
 
@@ -40,6 +41,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::resource("/account/password")
                 .route(web::get().to(password::form))
                 .route(web::post().to(password::change)),
+        )
+        .route("/account/sessions", web::get().to(sessions::page))
+        .route("/account/sessions/end", web::post().to(sessions::end_one))
+        .route(
+            "/account/sessions/end-others",
+            web::post().to(sessions::end_others),
         )
         .route("/tokens", web::get().to(tokens::page))
         .service(

@@ -2,7 +2,7 @@
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
@@ -39,6 +39,7 @@ pub async fn form(user: SignedIn, session: Session) -> Result<HttpResponse, UiEr
 }
 
 pub async fn change(
+    req: HttpRequest,
     user: SignedIn,
     session: Session,
     state: web::Data<AppState>,
@@ -107,7 +108,7 @@ pub async fn change(
         .await?;
     // Every session of the account has just ended, this one included; give
     // this browser a fresh one.
-    start_session(&session, id)?;
+    start_session(&session, &req, &state, id)?;
     tracing::info!(user = %user.actor.account.username, "password changed");
     flash(
         &session,

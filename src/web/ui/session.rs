@@ -10,7 +10,7 @@ use askama::Template;
 
 use serde::Deserialize;
 
-use crate::auth::session_store::ACCOUNT_ID;
+use crate::auth::session_store::{ACCOUNT_ID, CLIENT_ADDRESS, CLIENT_AGENT, SESSION_ID};
 use crate::auth::{client_ip, csrf, device, throttle};
 use crate::domain::{TokenSecret, Username};
 use crate::ops::{accounts, login_links, Actor, OpError};
@@ -220,7 +220,7 @@ async fn try_login(
         .db
         .write_bookkeeping(move |conn| throttle::succeeded(conn, &attempt))
         .await?;
-    start_session(&session, account.id)?;
+    start_session(&session, req, state, account.id)?;
     tracing::info!(?addr, user = %account.username, "signed in");
     let mut response = redirect("/tokens");
     let known = device::remember(
@@ -235,14 +235,37 @@ async fn try_login(
     Ok(response)
 }
 
-/// A fresh session for `account_id`: a new key (no fixation) and a new CSRF
-/// token.
-pub(super) fn start_session(session: &Session, account_id: i64) -> Result<(), UiError> {
+/// A fresh session for `account_id`: a new key (no fixation), a new CSRF
+/// token, and what the list of sessions shows of it (a public id, the
+/// client's address and browser).
+pub(super) fn start_session(
+    session: &Session,
+    req: &HttpRequest,
+    state: &AppState,
+    account_id: i64,
+) -> Result<(), UiError> {
     session.renew();
     session.clear();
-    session
-        .insert(ACCOUNT_ID, account_id)
-        .map_err(|e| UiError::Internal(anyhow::anyhow!("{e}")))?;
+    let address = client_ip::of_request(req, &state.config.trusted_proxies)
+        .map_or_else(String::new, |a| a.to_string());
+    let agent: String = req
+        .headers()
+        .get(actix_web::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .chars()
+        .take(200)
+        .collect();
+    let id = hex::encode(rand::random::<[u8; 12]>());
+    let failed = |e: actix_session::SessionInsertError| UiError::Internal(anyhow::anyhow!("{e}"));
+    session.insert(ACCOUNT_ID, account_id).map_err(failed)?;
+    for (key, value) in [
+        (SESSION_ID, id),
+        (CLIENT_ADDRESS, address),
+        (CLIENT_AGENT, agent),
+    ] {
+        session.insert(key, value).map_err(failed)?;
+    }
     csrf::token(session)?;
     Ok(())
 }
@@ -309,22 +332,24 @@ pub async fn login_once(
             _ => {}
         }
     }
-    use_link(&session, &state, secret).await
+    use_link(&req, &session, &state, secret).await
 }
 
 /// "Continue as …": the signed-in user chose to use the link.
 pub async fn login_once_confirmed(
+    req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
     Form(form): Form<OnceQuery>,
 ) -> Result<HttpResponse, UiError> {
     match TokenSecret::parse(&form.session) {
-        Some(secret) => use_link(&session, &state, secret).await,
+        Some(secret) => use_link(&req, &session, &state, secret).await,
         None => Ok(redirect("/login?expired=1")),
     }
 }
 
 async fn use_link(
+    req: &HttpRequest,
     session: &Session,
     state: &AppState,
     secret: TokenSecret,
@@ -336,7 +361,7 @@ async fn use_link(
         .await?;
     match account {
         Some(account) if account.kind.may_own_tokens() => {
-            start_session(session, account.id)?;
+            start_session(session, req, state, account.id)?;
             tracing::info!(user = %account.username, "signed in with a one-time link");
             Ok(redirect("/tokens"))
         }
