@@ -4,18 +4,25 @@ use crate::auth::password;
 use crate::db::Db;
 use crate::domain::Username;
 use crate::ops::accounts::{self, NewAccount};
-use crate::ops::{AccountKind, Actor, OpError};
+use crate::ops::{Account, AccountKind, Actor, OpError};
 use crate::state::AppState;
 use crate::web::api::{self, CallContext};
 use crate::web::params::Params;
 
-async fn actor_named(db: &Db, name: &str) -> anyhow::Result<Actor> {
-    let name = Username::parse(name)?;
+/// The account named `name`.
+async fn account_named(db: &Db, name: &str) -> anyhow::Result<Account> {
+    let parsed = Username::parse(name)?;
     let found = db
-        .read(move |conn| accounts::find_for_sign_in(conn, &name))
+        .read(move |conn| accounts::find_for_sign_in(conn, &parsed))
         .await
         .map_err(anyhow_of)?;
-    let (account, _) = found.ok_or_else(|| anyhow::anyhow!("no such account"))?;
+    Ok(found
+        .ok_or_else(|| anyhow::anyhow!("no account named {name}"))?
+        .0)
+}
+
+async fn actor_named(db: &Db, name: &str) -> anyhow::Result<Actor> {
+    let account = account_named(db, name).await?;
     anyhow::ensure!(
         account.kind.may_own_tokens(),
         "{} is not root or a reseller",
@@ -79,12 +86,7 @@ pub async fn create_account(
 /// Gives an account a new random password, ends its sessions, and
 /// returns the password.
 pub async fn reset_password(db: &Db, username: &str) -> anyhow::Result<String> {
-    let name = Username::parse(username)?;
-    let found = db
-        .read(move |conn| accounts::find_for_sign_in(conn, &name))
-        .await
-        .map_err(anyhow_of)?;
-    let (account, _) = found.ok_or_else(|| anyhow::anyhow!("no account named {username}"))?;
+    let account = account_named(db, username).await?;
     let password = password::generate();
     let shown = password.expose().to_owned();
     let hash = one_hash(password).await?;
@@ -92,6 +94,14 @@ pub async fn reset_password(db: &Db, username: &str) -> anyhow::Result<String> {
         .await
         .map_err(anyhow_of)?;
     Ok(shown)
+}
+
+/// Turns an account's two-factor sign-in off and ends its sessions.
+pub async fn reset_two_factor(db: &Db, username: &str) -> anyhow::Result<()> {
+    let account = account_named(db, username).await?;
+    db.write_bookkeeping(move |conn| crate::ops::two_factor::reset(conn, account.id))
+        .await
+        .map_err(anyhow_of)
 }
 
 /// Runs one API function as `user`, through the same code as HTTP, and

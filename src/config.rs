@@ -41,6 +41,8 @@ pub enum Command {
     },
     /// Give an account a new random password (printed once) and end its sessions.
     ResetPassword { username: String },
+    /// Turn an account's two-factor sign-in off (a lost phone) and end its sessions.
+    ResetTwoFactor { username: String },
     /// Call a WHM API 1 function locally, as `whmapi1` does: `api [--user NAME] FUNCTION key=value ...`.
     Api {
         /// The account to act as.

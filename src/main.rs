@@ -94,6 +94,10 @@ async fn run() -> anyhow::Result<()> {
             println!("New password for {username} (shown once): {password}");
             changes_settle().await;
         }
+        Command::ResetTwoFactor { username } => {
+            cli::reset_two_factor(&db, &username).await?;
+            println!("Two-factor sign-in is off for {username}, and its sessions have ended.");
+        }
         Command::Api {
             user,
             function,

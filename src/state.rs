@@ -23,14 +23,18 @@ pub struct AppState {
     /// Signs the cookies that are not the session's (the sign-in form's
     /// CSRF token, the known-device cookie); derived from the session key.
     pub cookie_key: actix_web::cookie::Key,
+    /// Seals TOTP secrets at rest.
+    pub secrets: crate::auth::two_factor::SecretBox,
 }
 
 impl AppState {
     pub fn new(db: Db, config: Config) -> Self {
         let passwords = PasswordWorkers::start(config.password_concurrency, config.password_queue);
         let cookie_key = actix_web::cookie::Key::derive_from(&config.session_key);
+        let secrets = crate::auth::two_factor::SecretBox::derive(&config.session_key, "totp");
         Self {
             cookie_key,
+            secrets,
             db,
             clock: ServerClock::new(config.time_zone),
             config: Arc::new(config),

@@ -9,3 +9,4 @@ pub mod password;
 pub mod session_store;
 pub mod throttle;
 pub mod token_cache;
+pub mod two_factor;

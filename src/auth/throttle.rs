@@ -82,6 +82,16 @@ impl Attempt {
         Self { keys, pair }
     }
 
+    /// Guesses at the second factor (a TOTP or recovery code) after the
+    /// right password: counted per account.
+    pub fn second_factor(username: &Username) -> Self {
+        let key = format!("2fa:{username}");
+        Self {
+            keys: vec![(key.clone(), MAX_PER_PAIR)],
+            pair: Some(key),
+        }
+    }
+
     /// Guesses at a signed-in account's current password (changing it):
     /// counted per account, since the session already tells who it is.
     pub fn current_password(username: &Username) -> Self {

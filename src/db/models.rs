@@ -19,6 +19,11 @@ pub struct AccountRow {
     pub privileges: PrivilegeSet,
     pub suspended: bool,
     pub created_at: i64,
+    /// Whether two-factor sign-in is on (the secret itself is never read
+    /// with the account).
+    #[diesel(select_expression = accounts::totp_secret.is_not_null())]
+    #[diesel(select_expression_type = diesel::dsl::IsNotNull<accounts::totp_secret>)]
+    pub two_factor: bool,
 }
 
 #[derive(Insertable)]

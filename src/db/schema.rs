@@ -14,6 +14,23 @@ diesel::table! {
         token_count -> BigInt,
         /// Root suspended it over its owner's head: only root may unsuspend.
         suspension_locked -> Bool,
+        /// The TOTP secret, sealed (see `auth::two_factor`); NULL: off.
+        totp_secret -> Nullable<Binary>,
+        totp_last_step -> BigInt,
+    }
+}
+
+diesel::table! {
+    recovery_codes (account_id, digest) {
+        account_id -> BigInt,
+        digest -> Binary,
+    }
+}
+
+diesel::table! {
+    settings (name) {
+        name -> Text,
+        value -> Text,
     }
 }
 
@@ -60,5 +77,12 @@ diesel::table! {
 diesel::joinable!(tokens -> accounts (account_id));
 diesel::joinable!(sessions -> accounts (account_id));
 diesel::joinable!(login_links -> accounts (account_id));
+diesel::joinable!(recovery_codes -> accounts (account_id));
 
-diesel::allow_tables_to_appear_in_same_query!(accounts, tokens, sessions, login_links);
+diesel::allow_tables_to_appear_in_same_query!(
+    accounts,
+    tokens,
+    sessions,
+    login_links,
+    recovery_codes
+);

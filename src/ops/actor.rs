@@ -15,6 +15,8 @@ pub struct Account {
     pub privileges: PrivilegeSet,
     pub suspended: bool,
     pub created_at: i64,
+    /// Signing in asks for a code from an authenticator app too.
+    pub two_factor: bool,
 }
 
 impl From<AccountRow> for Account {
@@ -32,6 +34,7 @@ impl From<AccountRow> for Account {
             privileges,
             suspended: row.suspended,
             created_at: row.created_at,
+            two_factor: row.two_factor,
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod authenticate;
 pub mod error;
 pub mod login_links;
 pub mod tokens;
+pub mod two_factor;
 
 pub use crate::domain::AccountKind;
 pub use actor::{Account, Actor};

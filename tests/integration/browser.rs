@@ -139,6 +139,32 @@ async fn sign_in(c: &Client, app: &TestApp, user: &str, password: &str) {
     .await;
 }
 
+/// Headless Chromium signed in as root on a fresh app, holding the one
+/// browser turn; `None` when the browser is missing (the test is skipped).
+struct Chromium {
+    app: TestApp,
+    c: Client,
+    _driver: Driver,
+    _turn: tokio::sync::MutexGuard<'static, ()>,
+}
+
+async fn root_in_chromium() -> Option<Chromium> {
+    if !browser_available() {
+        return None;
+    }
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let app = spawn_app().await;
+    let mut driver = start_driver().await;
+    let c = open_browser(&mut driver).await;
+    sign_in(&c, &app, "root", ROOT_PASSWORD).await;
+    Some(Chromium {
+        app,
+        c,
+        _driver: driver,
+        _turn,
+    })
+}
+
 /// Waits for the confirmation the server sent to open as a dialog.
 async fn wait_for_dialog(c: &Client) {
     eventually("the confirmation dialog to open", || async {
@@ -163,15 +189,15 @@ async fn toast_text(c: &Client) -> String {
 
 #[actix_web::test]
 async fn a_user_generates_sees_once_filters_edits_and_revokes_tokens_in_chromium() {
-    if !browser_available() {
+    let Some(Chromium {
+        app,
+        c,
+        _driver,
+        _turn,
+    }) = root_in_chromium().await
+    else {
         return;
-    }
-    let _turn = ONE_AT_A_TIME.lock().await;
-    let app = spawn_app().await;
-    let mut driver = start_driver().await;
-    let c = open_browser(&mut driver).await;
-
-    sign_in(&c, &app, "root", ROOT_PASSWORD).await;
+    };
     css(&c, "#generate").await.click().await.unwrap();
     css(&c, "#name").await.send_keys("deploy").await.unwrap();
 
@@ -626,15 +652,16 @@ async fn root_suspends_a_reseller_and_the_resellers_open_page_is_signed_out() {
 
 #[actix_web::test]
 async fn a_user_signs_out_another_browser_from_the_sessions_page() {
-    if !browser_available() {
+    let Some(Chromium {
+        app,
+        c: laptop,
+        mut _driver,
+        _turn,
+    }) = root_in_chromium().await
+    else {
         return;
-    }
-    let _turn = ONE_AT_A_TIME.lock().await;
-    let app = spawn_app().await;
-    let mut driver = start_driver().await;
-    let laptop = open_browser(&mut driver).await;
-    let phone = open_browser(&mut driver).await;
-    sign_in(&laptop, &app, "root", ROOT_PASSWORD).await;
+    };
+    let phone = open_browser(&mut _driver).await;
     sign_in(&phone, &app, "root", ROOT_PASSWORD).await;
 
     laptop
@@ -689,6 +716,74 @@ async fn a_user_signs_out_another_browser_from_the_sessions_page() {
 
     laptop.close().await.unwrap();
     phone.close().await.unwrap();
+}
+
+#[actix_web::test]
+async fn a_user_sets_up_two_factor_sign_in_and_signs_in_with_a_code() {
+    let Some(Chromium {
+        app,
+        c,
+        _driver,
+        _turn,
+    }) = root_in_chromium().await
+    else {
+        return;
+    };
+    c.goto(&format!("{}/account/two-factor", app.address))
+        .await
+        .unwrap();
+    assert!(css(&c, ".qr svg").await.is_displayed().await.unwrap());
+    let text = css(&c, "#totp-secret").await.text().await.unwrap();
+    let secret = whm_tokens::auth::two_factor::TotpSecret::from_bytes(
+        totp_rs::Secret::Encoded(text).to_bytes().unwrap(),
+    )
+    .unwrap();
+    let code_at = |offset: i64| secret.code_at((now() + offset * 30) as u64);
+    css(&c, "#code").await.send_keys(&code_at(0)).await.unwrap();
+    css(&c, "#enable-two-factor").await.click().await.unwrap();
+    eventually("the recovery codes", || async {
+        js(
+            &c,
+            "var l = document.getElementById('recovery-codes'); return l ? l.children.length : 0;",
+        )
+        .await
+            == json!(10)
+    })
+    .await;
+
+    css(&c, "form.signout button").await.click().await.unwrap();
+    eventually("the sign-in page", || async {
+        c.current_url()
+            .await
+            .map(|u| u.path() == "/login")
+            .unwrap_or(false)
+    })
+    .await;
+    css(&c, "#username").await.send_keys("root").await.unwrap();
+    css(&c, "#password")
+        .await
+        .send_keys(ROOT_PASSWORD)
+        .await
+        .unwrap();
+    css(&c, "button[type=submit]").await.click().await.unwrap();
+    eventually("the code page", || async {
+        c.current_url()
+            .await
+            .map(|u| u.path() == "/login/two-factor")
+            .unwrap_or(false)
+    })
+    .await;
+    css(&c, "#code").await.send_keys(&code_at(1)).await.unwrap();
+    css(&c, "button[type=submit]").await.click().await.unwrap();
+    eventually("the tokens page", || async {
+        c.current_url()
+            .await
+            .map(|u| u.path() == "/tokens")
+            .unwrap_or(false)
+    })
+    .await;
+    assert!(css(&c, ".who").await.text().await.unwrap().contains("root"));
+    c.close().await.unwrap();
 }
 
 /// Writes a screenshot of the tokens page for the README when

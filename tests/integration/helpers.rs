@@ -371,8 +371,15 @@ async fn sign_in_at(address: &str, user: &str, password: &str) -> UiClient {
         StatusCode::SEE_OTHER,
         "sign-in of {user} failed"
     );
-    let page = client.get("/tokens").await.text().await.unwrap();
-    client.csrf = csrf_in(&page);
+    // The tokens page, or, for a reseller who must set up two-factor
+    // sign-in first, that page.
+    for path in ["/tokens", "/account/two-factor"] {
+        let page = client.get(path).await.text().await.unwrap();
+        if page.contains("name=\"csrf_token\"") {
+            client.csrf = csrf_in(&page);
+            break;
+        }
+    }
     client
 }
 

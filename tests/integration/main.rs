@@ -12,6 +12,7 @@ mod limits;
 mod logs;
 mod security;
 mod store;
+mod two_factor;
 mod ui_accounts;
 mod ui_session;
 mod ui_tokens;

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::domain::{AccountKind, Password, PrivilegeSet, Username};
 use crate::ops::accounts::{self as account_ops, AccountQuery, AccountSummary, NewAccount};
+use crate::ops::two_factor as two_factor_store;
 use crate::ops::{Account, OpError};
 use crate::state::AppState;
 
@@ -142,6 +143,8 @@ impl CreateForm {
 #[template(path = "accounts/page.html")]
 pub struct AccountsPage {
     pub chrome: Chrome,
+    /// Root's rule: resellers must use two-factor sign-in.
+    pub two_factor_required: bool,
     pub table: AccountsTable,
     pub can_manage: bool,
     pub form: CreateForm,
@@ -192,6 +195,10 @@ async fn accounts_page(
     errors: FieldErrors,
 ) -> Result<AccountsPage, UiError> {
     Ok(AccountsPage {
+        two_factor_required: state
+            .db
+            .read(two_factor_store::required_for_resellers)
+            .await?,
         table: load_table(user, state, query).await?,
         chrome: Chrome::for_user(user, session),
         can_manage: user.actor.account.is_root(),
@@ -517,6 +524,38 @@ pub async fn delete(
             "The account “{}” was deleted and its tokens revoked.",
             deleted.username
         ),
+    );
+    Ok(redirect("/accounts"))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct TwoFactorPolicyForm {
+    /// Present (`1`) when the box is ticked.
+    required: Option<String>,
+}
+
+/// Root's rule: whether every reseller must use two-factor sign-in.
+pub async fn set_two_factor_policy(
+    user: SignedIn,
+    session: Session,
+    state: web::Data<AppState>,
+    Form(form): Form<TwoFactorPolicyForm>,
+) -> Result<HttpResponse, UiError> {
+    root_only(&user)?;
+    let required = form.required.is_some();
+    state
+        .write_as(&user.actor, move |conn, actor| {
+            two_factor_store::set_required_for_resellers(conn, actor, required)
+        })
+        .await?;
+    flash(
+        &session,
+        if required {
+            "Resellers must now use two-factor sign-in; each sets it up at their next sign-in."
+        } else {
+            "Resellers may choose whether to use two-factor sign-in."
+        },
     );
     Ok(redirect("/accounts"))
 }

@@ -18,6 +18,10 @@ use crate::web::request;
 pub enum UiError {
     #[error("sign-in required")]
     SignInRequired,
+    /// Root requires two-factor sign-in of resellers, and this one has not
+    /// set it up: every page leads to the set-up.
+    #[error("two-factor sign-in must be set up first")]
+    TwoFactorSetupRequired,
     /// Signed in, but without every Initial Privilege: the tokens pages
     /// explain instead of showing the table.
     #[error("the Initial Privileges are required")]
@@ -121,7 +125,7 @@ impl UiError {
 impl ResponseError for UiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::SignInRequired => StatusCode::SEE_OTHER,
+            Self::SignInRequired | Self::TwoFactorSetupRequired => StatusCode::SEE_OTHER,
             Self::NoTokenAccess(_) => StatusCode::FORBIDDEN,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
@@ -143,6 +147,12 @@ impl ResponseError for UiError {
                     .finish()
             }
             Self::SignInRequired => return super::redirect("/login"),
+            Self::TwoFactorSetupRequired if htmx => {
+                return HttpResponse::Ok()
+                    .insert_header(("HX-Redirect", "/account/two-factor"))
+                    .finish()
+            }
+            Self::TwoFactorSetupRequired => return super::redirect("/account/two-factor"),
             Self::NoTokenAccess(chrome) if !htmx => {
                 return super::render(
                     self.status_code(),

@@ -12,6 +12,7 @@ mod session;
 mod sessions;
 mod token_form;
 mod tokens;
+mod two_factor;
 
 use actix_session::Session;
 use actix_web::http::header::{self, CacheControl, CacheDirective};
@@ -41,6 +42,28 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::resource("/account/password")
                 .route(web::get().to(password::form))
                 .route(web::post().to(password::change)),
+        )
+        .service(
+            web::resource("/account/two-factor")
+                .route(web::get().to(two_factor::page))
+                .route(web::post().to(two_factor::enable)),
+        )
+        .route(
+            "/account/two-factor/recovery-codes",
+            web::post().to(two_factor::new_codes),
+        )
+        .route(
+            "/account/two-factor/off",
+            web::post().to(two_factor::disable),
+        )
+        .service(
+            web::resource("/login/two-factor")
+                .route(web::get().to(two_factor::code_form))
+                .route(web::post().to(two_factor::check_code)),
+        )
+        .route(
+            "/accounts/two-factor-policy",
+            web::post().to(accounts::set_two_factor_policy),
         )
         .route("/account/sessions", web::get().to(sessions::page))
         .route("/account/sessions/end", web::post().to(sessions::end_one))

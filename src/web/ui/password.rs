@@ -76,13 +76,7 @@ pub async fn change(
         };
         return render(StatusCode::TOO_MANY_REQUESTS, &page);
     }
-    let name = user.actor.account.username.clone();
-    let stored = state
-        .db
-        .read(move |conn| accounts::find_for_sign_in(conn, &name))
-        .await?
-        .and_then(|(_, hash)| hash);
-    if state.passwords.verify_now(stored, form.current).await? {
+    if is_password_of(&user, &state, form.current).await? {
         state
             .db
             .write_bookkeeping(move |conn| throttle::succeeded(conn, &attempt))
@@ -115,4 +109,20 @@ pub async fn change(
         "Your password was changed, and your other sessions were signed out.",
     );
     Ok(redirect("/tokens"))
+}
+
+/// Whether `candidate` is the signed-in account's password (checked on the
+/// password workers).
+pub(super) async fn is_password_of(
+    user: &SignedIn,
+    state: &AppState,
+    candidate: String,
+) -> Result<bool, UiError> {
+    let name = user.actor.account.username.clone();
+    let stored = state
+        .db
+        .read(move |conn| accounts::find_for_sign_in(conn, &name))
+        .await?
+        .and_then(|(_, hash)| hash);
+    Ok(state.passwords.verify_now(stored, candidate).await?)
 }

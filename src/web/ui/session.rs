@@ -12,7 +12,8 @@ use serde::Deserialize;
 
 use crate::auth::session_store::{ACCOUNT_ID, CLIENT_ADDRESS, CLIENT_AGENT, SESSION_ID};
 use crate::auth::{client_ip, csrf, device, throttle};
-use crate::domain::{TokenSecret, Username};
+use crate::domain::{AccountKind, TokenSecret, Username};
+use crate::ops::two_factor as two_factor_store;
 use crate::ops::{accounts, login_links, Actor, OpError};
 use crate::state::AppState;
 
@@ -34,6 +35,7 @@ impl FromRequest for SignedIn {
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let session = req.get_session();
         let state = req.app_data::<web::Data<AppState>>().cloned();
+        let path = req.path().to_owned();
         Box::pin(async move {
             let state = state.ok_or_else(|| UiError::Internal(anyhow::anyhow!("no app state")))?;
             let denied = UiError::SignInRequired;
@@ -54,6 +56,18 @@ impl FromRequest for SignedIn {
             if account.suspended || !account.kind.may_own_tokens() {
                 session.purge();
                 return Err(denied);
+            }
+            // Root may require two-factor sign-in of resellers: one without
+            // it may only set it up (or sign out).
+            let setting_up = path.starts_with("/account/two-factor") || path == "/logout";
+            if account.kind == AccountKind::Reseller && !account.two_factor && !setting_up {
+                let required = state
+                    .db
+                    .read(two_factor_store::required_for_resellers)
+                    .await?;
+                if required {
+                    return Err(UiError::TwoFactorSetupRequired);
+                }
             }
             let csrf = csrf::token(&session)?;
             Ok(SignedIn {
@@ -220,6 +234,11 @@ async fn try_login(
         .db
         .write_bookkeeping(move |conn| throttle::succeeded(conn, &attempt))
         .await?;
+    if account.two_factor {
+        super::two_factor::await_code(&session, account.id, now)?;
+        tracing::info!(?addr, user = %account.username, "password right; waiting for the second factor");
+        return Ok(redirect("/login/two-factor"));
+    }
     start_session(&session, req, state, account.id)?;
     tracing::info!(?addr, user = %account.username, "signed in");
     let mut response = redirect("/tokens");

@@ -1,0 +1,152 @@
+//! What the store keeps for two-factor sign-in: an account's sealed TOTP
+//! secret and the last time step used, its recovery codes (digests), and
+//! root's rule for resellers. Sealing and checking codes is
+//! [`crate::auth::two_factor`]'s.
+
+use diesel::prelude::*;
+
+use crate::db::schema::{accounts, recovery_codes, sessions, settings};
+use crate::db::DbConnection;
+
+use super::OpError;
+
+const REQUIRED_FOR_RESELLERS: &str = "two_factor_required_for_resellers";
+
+/// The sealed secret and the last step used, when two-factor is on.
+pub fn secret(conn: &mut DbConnection, account_id: i64) -> Result<Option<(Vec<u8>, i64)>, OpError> {
+    let row: Option<(Option<Vec<u8>>, i64)> = accounts::table
+        .find(account_id)
+        .select((accounts::totp_secret, accounts::totp_last_step))
+        .first(conn)
+        .optional()?;
+    Ok(row.and_then(|(sealed, step)| sealed.map(|s| (s, step))))
+}
+
+/// Turns two-factor on with this sealed secret, the step of the code that
+/// confirmed it, and these recovery code digests (replacing any).
+pub fn enable(
+    conn: &mut DbConnection,
+    account_id: i64,
+    sealed: &[u8],
+    step: i64,
+    recovery: &[Vec<u8>],
+) -> Result<(), OpError> {
+    diesel::update(accounts::table.find(account_id))
+        .set((
+            accounts::totp_secret.eq(Some(sealed)),
+            accounts::totp_last_step.eq(step),
+        ))
+        .execute(conn)?;
+    replace_recovery_codes(conn, account_id, recovery)?;
+    tracing::info!(account_id, "two-factor sign-in turned on");
+    Ok(())
+}
+
+/// Turns two-factor off and forgets the recovery codes.
+pub fn disable(conn: &mut DbConnection, account_id: i64) -> Result<(), OpError> {
+    diesel::update(accounts::table.find(account_id))
+        .set((
+            accounts::totp_secret.eq(None::<Vec<u8>>),
+            accounts::totp_last_step.eq(0),
+        ))
+        .execute(conn)?;
+    diesel::delete(recovery_codes::table.filter(recovery_codes::account_id.eq(account_id)))
+        .execute(conn)?;
+    tracing::info!(account_id, "two-factor sign-in turned off");
+    Ok(())
+}
+
+/// For an account locked out of its authenticator (the
+/// `reset-two-factor` command): two-factor off and every session ended.
+pub fn reset(conn: &mut DbConnection, account_id: i64) -> Result<(), OpError> {
+    disable(conn, account_id)?;
+    diesel::delete(sessions::table.filter(sessions::account_id.eq(account_id))).execute(conn)?;
+    Ok(())
+}
+
+/// Records that the code of `step` was used: true only for the first use
+/// of a step later than the last (two requests with one code: one wins).
+pub fn use_step(conn: &mut DbConnection, account_id: i64, step: i64) -> Result<bool, OpError> {
+    let updated = diesel::update(
+        accounts::table
+            .find(account_id)
+            .filter(accounts::totp_last_step.lt(step)),
+    )
+    .set(accounts::totp_last_step.eq(step))
+    .execute(conn)?;
+    Ok(updated == 1)
+}
+
+/// Uses up a recovery code: true when it was one of the account's.
+pub fn use_recovery_code(
+    conn: &mut DbConnection,
+    account_id: i64,
+    digest: &[u8],
+) -> Result<bool, OpError> {
+    let deleted = diesel::delete(
+        recovery_codes::table
+            .filter(recovery_codes::account_id.eq(account_id))
+            .filter(recovery_codes::digest.eq(digest)),
+    )
+    .execute(conn)?;
+    Ok(deleted == 1)
+}
+
+pub fn replace_recovery_codes(
+    conn: &mut DbConnection,
+    account_id: i64,
+    digests: &[Vec<u8>],
+) -> Result<(), OpError> {
+    diesel::delete(recovery_codes::table.filter(recovery_codes::account_id.eq(account_id)))
+        .execute(conn)?;
+    // One row at a time: the two-backend connection has no batch insert
+    // (and there are ten).
+    for digest in digests {
+        diesel::insert_into(recovery_codes::table)
+            .values((
+                recovery_codes::account_id.eq(account_id),
+                recovery_codes::digest.eq(digest),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+pub fn recovery_codes_left(conn: &mut DbConnection, account_id: i64) -> Result<i64, OpError> {
+    Ok(recovery_codes::table
+        .filter(recovery_codes::account_id.eq(account_id))
+        .count()
+        .get_result(conn)?)
+}
+
+/// Whether root requires two-factor sign-in of every reseller.
+pub fn required_for_resellers(conn: &mut DbConnection) -> Result<bool, OpError> {
+    let value: Option<String> = settings::table
+        .find(REQUIRED_FOR_RESELLERS)
+        .select(settings::value)
+        .first(conn)
+        .optional()?;
+    Ok(value.as_deref() == Some("1"))
+}
+
+/// Root's rule: whether resellers must use two-factor sign-in.
+pub fn set_required_for_resellers(
+    conn: &mut DbConnection,
+    actor: &super::Actor,
+    required: bool,
+) -> Result<(), OpError> {
+    if !actor.account.is_root() {
+        return Err(OpError::NotAllowed(
+            "Only root can require two-factor sign-in.",
+        ));
+    }
+    diesel::delete(settings::table.find(REQUIRED_FOR_RESELLERS)).execute(conn)?;
+    diesel::insert_into(settings::table)
+        .values((
+            settings::name.eq(REQUIRED_FOR_RESELLERS),
+            settings::value.eq(if required { "1" } else { "0" }),
+        ))
+        .execute(conn)?;
+    tracing::info!(required, "two-factor requirement for resellers set");
+    Ok(())
+}

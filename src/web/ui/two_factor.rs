@@ -1,0 +1,378 @@
+//! Two-factor sign-in on the page: setting it up on
+//! `/account/two-factor` (a QR code and the secret as text, confirmed with a
+//! first code; ten recovery codes shown once), new recovery codes, turning
+//! it off, and the second step of signing in (`/login/two-factor`).
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use base64::Engine;
+use serde::Deserialize;
+
+use crate::auth::two_factor::{qr_svg, recovery_codes, recovery_digest, TotpSecret};
+use crate::auth::{csrf, device, throttle};
+use crate::domain::AccountKind;
+use crate::ops::{accounts, two_factor as store};
+use crate::state::AppState;
+
+use super::form::{FieldErrors, Form};
+use super::password::is_password_of;
+use super::session::start_session;
+use super::{flash, redirect, render, Chrome, SignedIn, UiError};
+
+/// The session entries of a sign-in waiting for its second factor.
+pub const PENDING_ACCOUNT: &str = "pending_account";
+const PENDING_SINCE: &str = "pending_since";
+/// How long the second step may take.
+const PENDING_SECS: i64 = 300;
+/// A secret being set up, sealed, until its first code confirms it.
+const SETUP_SECRET: &str = "totp_setup";
+
+fn base64() -> base64::engine::GeneralPurpose {
+    base64::engine::general_purpose::STANDARD
+}
+
+#[derive(Template)]
+#[template(path = "account/two_factor.html")]
+struct TwoFactorPage {
+    chrome: Chrome,
+    enabled: bool,
+    required: bool,
+    codes_left: i64,
+    /// Setting up: the QR code (inline SVG) and the secret as text.
+    qr: String,
+    secret: String,
+    /// Just made: the recovery codes, shown this once.
+    new_codes: Vec<String>,
+    errors: FieldErrors,
+}
+
+/// The secret being set up in this session, or a new one.
+fn setup_secret(session: &Session, state: &AppState) -> Result<TotpSecret, UiError> {
+    let kept = session
+        .get::<String>(SETUP_SECRET)
+        .ok()
+        .flatten()
+        .and_then(|b| base64().decode(b).ok())
+        .and_then(|sealed| state.secrets.open(&sealed))
+        .and_then(TotpSecret::from_bytes);
+    if let Some(secret) = kept {
+        return Ok(secret);
+    }
+    let secret = TotpSecret::generate();
+    session
+        .insert(
+            SETUP_SECRET,
+            base64().encode(state.secrets.seal(secret.as_bytes())),
+        )
+        .map_err(|e| UiError::Internal(anyhow::anyhow!("{e}")))?;
+    Ok(secret)
+}
+
+async fn page_for(
+    user: &SignedIn,
+    session: &Session,
+    state: &AppState,
+    new_codes: Vec<String>,
+    errors: FieldErrors,
+) -> Result<TwoFactorPage, UiError> {
+    let account = &user.actor.account;
+    let id = account.id;
+    let (codes_left, required) = state
+        .db
+        .read(move |conn| {
+            Ok::<_, crate::ops::OpError>((
+                store::recovery_codes_left(conn, id)?,
+                store::required_for_resellers(conn)?,
+            ))
+        })
+        .await?;
+    let enabled = account.two_factor || !new_codes.is_empty();
+    let (qr, secret) = if enabled {
+        (String::new(), String::new())
+    } else {
+        let secret = setup_secret(session, state)?;
+        (
+            qr_svg(&secret.url(account.username.as_str())),
+            secret.base32(),
+        )
+    };
+    Ok(TwoFactorPage {
+        chrome: Chrome::for_user(user, session),
+        enabled,
+        required: required && account.kind == AccountKind::Reseller,
+        codes_left,
+        qr,
+        secret,
+        new_codes,
+        errors,
+    })
+}
+
+pub async fn page(
+    user: SignedIn,
+    session: Session,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, UiError> {
+    let page = page_for(&user, &session, &state, Vec::new(), FieldErrors::default()).await?;
+    render(StatusCode::OK, &page)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct CodeForm {
+    code: String,
+}
+
+/// Confirms the set-up with a first code; shows the recovery codes once.
+pub async fn enable(
+    user: SignedIn,
+    session: Session,
+    state: web::Data<AppState>,
+    Form(form): Form<CodeForm>,
+) -> Result<HttpResponse, UiError> {
+    if user.actor.account.two_factor {
+        return Ok(redirect("/account/two-factor"));
+    }
+    let secret = setup_secret(&session, &state)?;
+    let now = state.clock.now().max(0) as u64;
+    let Some(step) = secret.check(&form.code, now, 0) else {
+        let errors = FieldErrors::one(
+            "code",
+            "That code is not right. Check the time on your phone and try the newest code.",
+        );
+        let page = page_for(&user, &session, &state, Vec::new(), errors).await?;
+        return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
+    };
+    let codes = recovery_codes();
+    let digests: Vec<Vec<u8>> = codes.iter().map(|c| recovery_digest(c)).collect();
+    let sealed = state.secrets.seal(secret.as_bytes());
+    let id = user.actor.account.id;
+    state
+        .db
+        .write_bookkeeping(move |conn| store::enable(conn, id, &sealed, step as i64, &digests))
+        .await?;
+    session.remove(SETUP_SECRET);
+    let page = page_for(&user, &session, &state, codes, FieldErrors::default()).await?;
+    // `render` marks it no-store: the codes are never cached.
+    render(StatusCode::OK, &page)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct PasswordForm {
+    password: String,
+}
+
+/// Ten new recovery codes (the old ones stop working), after the password.
+pub async fn new_codes(
+    user: SignedIn,
+    session: Session,
+    state: web::Data<AppState>,
+    Form(form): Form<PasswordForm>,
+) -> Result<HttpResponse, UiError> {
+    if !user.actor.account.two_factor {
+        return Ok(redirect("/account/two-factor"));
+    }
+    if !is_password_of(&user, &state, form.password).await? {
+        let errors = FieldErrors::one("codes_password", "That is not your password.");
+        let page = page_for(&user, &session, &state, Vec::new(), errors).await?;
+        return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
+    }
+    let codes = recovery_codes();
+    let digests: Vec<Vec<u8>> = codes.iter().map(|c| recovery_digest(c)).collect();
+    let id = user.actor.account.id;
+    state
+        .db
+        .write_bookkeeping(move |conn| store::replace_recovery_codes(conn, id, &digests))
+        .await?;
+    let page = page_for(&user, &session, &state, codes, FieldErrors::default()).await?;
+    render(StatusCode::OK, &page)
+}
+
+/// Turns two-factor off, after the password; not for a reseller root
+/// requires it of.
+pub async fn disable(
+    user: SignedIn,
+    session: Session,
+    state: web::Data<AppState>,
+    Form(form): Form<PasswordForm>,
+) -> Result<HttpResponse, UiError> {
+    let account = &user.actor.account;
+    let required = state.db.read(store::required_for_resellers).await?;
+    if required && account.kind == AccountKind::Reseller {
+        return Err(UiError::Forbidden(
+            "Root requires two-factor sign-in of resellers: it cannot be turned off.".into(),
+        ));
+    }
+    if !is_password_of(&user, &state, form.password).await? {
+        let errors = FieldErrors::one("off_password", "That is not your password.");
+        let page = page_for(&user, &session, &state, Vec::new(), errors).await?;
+        return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
+    }
+    let id = account.id;
+    state
+        .db
+        .write_bookkeeping(move |conn| store::disable(conn, id))
+        .await?;
+    flash(&session, "Two-factor sign-in is off.");
+    Ok(redirect("/account/two-factor"))
+}
+
+// --- The second step of signing in -----------------------------------------
+
+/// After the right password, for an account with two-factor on: the
+/// session holds only "waiting for a code" until the code comes.
+pub fn await_code(session: &Session, account_id: i64, now: i64) -> Result<(), UiError> {
+    session.renew();
+    session.clear();
+    let failed = |e: actix_session::SessionInsertError| UiError::Internal(anyhow::anyhow!("{e}"));
+    session
+        .insert(PENDING_ACCOUNT, account_id)
+        .map_err(failed)?;
+    session.insert(PENDING_SINCE, now).map_err(failed)?;
+    csrf::token(session)?;
+    Ok(())
+}
+
+/// The account waiting for its code, if the wait is not over.
+fn pending(session: &Session, now: i64) -> Option<i64> {
+    let since = session.get::<i64>(PENDING_SINCE).ok().flatten()?;
+    if now - since > PENDING_SECS {
+        return None;
+    }
+    session.get::<i64>(PENDING_ACCOUNT).ok().flatten()
+}
+
+#[derive(Template)]
+#[template(path = "login_two_factor.html")]
+struct CodePage {
+    chrome: Chrome,
+    error: Option<String>,
+}
+
+fn code_page(
+    session: &Session,
+    status: StatusCode,
+    error: Option<String>,
+) -> Result<HttpResponse, UiError> {
+    render(
+        status,
+        &CodePage {
+            chrome: Chrome::anonymous(csrf::token(session)?, None),
+            error,
+        },
+    )
+}
+
+pub async fn code_form(
+    session: Session,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, UiError> {
+    if pending(&session, state.clock.now()).is_none() {
+        return Ok(redirect("/login"));
+    }
+    code_page(&session, StatusCode::OK, None)
+}
+
+/// Checks the code (or a recovery code); throttled per account like a
+/// password, and each code works once.
+pub async fn check_code(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    Form(form): Form<CodeForm>,
+) -> Result<HttpResponse, UiError> {
+    let now = state.clock.now();
+    let Some(account_id) = pending(&session, now) else {
+        return Ok(redirect("/login?expired=1"));
+    };
+    let account = state
+        .db
+        .read(move |conn| accounts::load(conn, account_id))
+        .await?;
+    let attempt = throttle::Attempt::second_factor(&account.username);
+    let reservation = attempt.clone();
+    let blocked = state
+        .db
+        .write_bookkeeping(move |conn| throttle::reserve(conn, &reservation, now))
+        .await?;
+    if let Some(wait) = blocked {
+        return code_page(
+            &session,
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(format!(
+                "Too many wrong codes. Try again in {} minute(s).",
+                (wait + 59) / 60
+            )),
+        );
+    }
+    let sealed = state
+        .db
+        .read(move |conn| store::secret(conn, account_id))
+        .await?;
+    let code = form.code.trim().to_owned();
+    let accepted = match sealed {
+        // Two-factor was turned off meanwhile: the password was enough.
+        None => true,
+        Some((sealed, last_step)) => {
+            match state.secrets.open(&sealed).and_then(TotpSecret::from_bytes) {
+                // Sealed under another key (the session key changed): no
+                // code can be checked, so none is accepted.
+                None => {
+                    tracing::error!(user = %account.username, "the two-factor secret cannot be opened: was the session key changed?");
+                    false
+                }
+                Some(secret) => {
+                    match secret.check(&code, now.max(0) as u64, last_step.max(0) as u64) {
+                        Some(step) => {
+                            state
+                                .db
+                                .write_bookkeeping(move |conn| {
+                                    store::use_step(conn, account_id, step as i64)
+                                })
+                                .await?
+                        }
+                        None if code.len() > 6 => {
+                            let digest = recovery_digest(&code);
+                            state
+                                .db
+                                .write_bookkeeping(move |conn| {
+                                    store::use_recovery_code(conn, account_id, &digest)
+                                })
+                                .await?
+                        }
+                        None => false,
+                    }
+                }
+            }
+        }
+    };
+    let usable = accepted && !account.suspended && account.kind.may_own_tokens();
+    if !usable {
+        tracing::warn!(user = %account.username, "second factor refused");
+        return code_page(
+            &session,
+            StatusCode::UNAUTHORIZED,
+            Some("That code is not right, or was used already.".to_owned()),
+        );
+    }
+    state
+        .db
+        .write_bookkeeping(move |conn| throttle::succeeded(conn, &attempt))
+        .await?;
+    start_session(&session, &req, &state, account.id)?;
+    tracing::info!(user = %account.username, "signed in with two factors");
+    let mut response = redirect("/tokens");
+    let known = device::remember(
+        &req,
+        &state.cookie_key,
+        account.id,
+        state.config.secure_cookies,
+    );
+    response
+        .add_cookie(&known)
+        .map_err(|e| UiError::Internal(e.into()))?;
+    Ok(response)
+}
