@@ -58,6 +58,7 @@ pub async fn prepare(config: &Config) -> anyhow::Result<(Db, Option<String>)> {
 pub struct Application {
     port: u16,
     server: Server,
+    state: AppState,
 }
 
 impl Application {
@@ -69,6 +70,18 @@ impl Application {
         let key = Key::from(&config.session_key);
         db.follow_changes();
         let state = AppState::new(db, config);
+        // Token use is written in batches, by one task per instance.
+        let flusher = state.clone();
+        actix_web::rt::spawn(async move {
+            let mut every = actix_web::rt::time::interval(crate::auth::usage::FLUSH_EVERY);
+            loop {
+                every.tick().await;
+                if let Err(e) = flusher.flush_usage().await {
+                    tracing::warn!(error = %e, "token use of the last few seconds could not be written");
+                }
+            }
+        });
+        let kept = state.clone();
         let secure = state.config.secure_cookies;
         // Over HTTPS the session cookie takes the `__Host-` prefix: Secure,
         // this host only, the whole site.
@@ -121,6 +134,7 @@ impl Application {
         Ok(Self {
             port,
             server: server.run(),
+            state: kept,
         })
     }
 
@@ -128,7 +142,12 @@ impl Application {
         self.port
     }
 
+    /// Serves until stopped, then writes the token use counted last.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        if let Err(e) = self.state.flush_usage().await {
+            tracing::warn!(error = %e, "the last token use could not be written");
+        }
+        served
     }
 }

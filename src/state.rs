@@ -25,6 +25,8 @@ pub struct AppState {
     pub cookie_key: actix_web::cookie::Key,
     /// Seals TOTP secrets at rest.
     pub secrets: crate::auth::two_factor::SecretBox,
+    /// Token use counted since the last batch was written.
+    pub usage: Arc<crate::auth::usage::Usage>,
 }
 
 impl AppState {
@@ -33,6 +35,7 @@ impl AppState {
         let cookie_key = actix_web::cookie::Key::derive_from(&config.session_key);
         let secrets = crate::auth::two_factor::SecretBox::derive(&config.session_key, "totp");
         Self {
+            usage: Arc::default(),
             cookie_key,
             secrets,
             db,
@@ -68,5 +71,21 @@ impl AppState {
     {
         let actor = actor.clone();
         self.db.write(move |conn| op(conn, &actor)).await
+    }
+}
+
+impl AppState {
+    /// Writes the token use counted so far (every
+    /// [`crate::auth::usage::FLUSH_EVERY`], and once more at shutdown).
+    pub async fn flush_usage(&self) -> Result<(), OpError> {
+        let usage = self.usage.clone();
+        let seen = self
+            .db
+            .write_bookkeeping(move |conn| usage.flush(conn))
+            .await?;
+        for new in seen {
+            tracing::info!(token_id = new.token_id, address = %new.address, "token used from a new address");
+        }
+        Ok(())
     }
 }

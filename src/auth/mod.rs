@@ -10,3 +10,4 @@ pub mod session_store;
 pub mod throttle;
 pub mod token_cache;
 pub mod two_factor;
+pub mod usage;

@@ -44,6 +44,18 @@ diesel::table! {
         expires_at -> Nullable<BigInt>,
         allowed_ips -> Text,
         privileges -> Text,
+        /// Written in batches by `auth::usage`.
+        last_used_at -> Nullable<BigInt>,
+        last_used_ip -> Nullable<Text>,
+        use_count -> BigInt,
+    }
+}
+
+diesel::table! {
+    token_addresses (token_id, address) {
+        token_id -> BigInt,
+        address -> Text,
+        first_seen -> BigInt,
     }
 }
 
@@ -78,11 +90,13 @@ diesel::joinable!(tokens -> accounts (account_id));
 diesel::joinable!(sessions -> accounts (account_id));
 diesel::joinable!(login_links -> accounts (account_id));
 diesel::joinable!(recovery_codes -> accounts (account_id));
+diesel::joinable!(token_addresses -> tokens (token_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
     tokens,
     sessions,
     login_links,
-    recovery_codes
+    recovery_codes,
+    token_addresses
 );

@@ -28,6 +28,11 @@ pub struct Token {
     #[diesel(column_name = allowed_ips)]
     pub ips: IpAllowList,
     pub privileges: PrivilegeSet,
+    /// The last successful call (up to a few seconds late: uses are
+    /// written in batches), where it came from, and how many there were.
+    pub last_used_at: Option<i64>,
+    pub last_used_ip: Option<String>,
+    pub use_count: i64,
 }
 
 pub struct NewToken {
@@ -123,6 +128,28 @@ pub enum SortKey {
     #[default]
     Created,
     Expires,
+    LastUsed,
+}
+
+/// Orders by a nullable time, NULL ("never") after every time both ways
+/// round, ties by id; `backwards` reads the same order from its far end.
+macro_rules! order_never_last {
+    ($query:expr, $column:expr, $direction:expr, $backwards:expr) => {
+        match ($direction, $backwards) {
+            (Direction::Asc, false) => {
+                $query.order(($column.is_null().asc(), $column.asc(), tokens::id.asc()))
+            }
+            (Direction::Asc, true) => {
+                $query.order(($column.is_null().desc(), $column.desc(), tokens::id.desc()))
+            }
+            (Direction::Desc, false) => {
+                $query.order(($column.is_null().asc(), $column.desc(), tokens::id.desc()))
+            }
+            (Direction::Desc, true) => {
+                $query.order(($column.is_null().desc(), $column.asc(), tokens::id.asc()))
+            }
+        }
+    };
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -256,28 +283,12 @@ fn list_in(conn: &mut DbConnection, actor: &Actor, q: &ListQuery) -> Result<Toke
         (SortKey::Created, false) => query.order((tokens::created_at.desc(), tokens::id.desc())),
         // "Never" sorts after every date, both ways round; each order (and
         // its exact reverse) has an index.
-        (SortKey::Expires, _) => match (q.direction, backwards) {
-            (Direction::Asc, false) => query.order((
-                tokens::expires_at.is_null().asc(),
-                tokens::expires_at.asc(),
-                tokens::id.asc(),
-            )),
-            (Direction::Asc, true) => query.order((
-                tokens::expires_at.is_null().desc(),
-                tokens::expires_at.desc(),
-                tokens::id.desc(),
-            )),
-            (Direction::Desc, false) => query.order((
-                tokens::expires_at.is_null().asc(),
-                tokens::expires_at.desc(),
-                tokens::id.desc(),
-            )),
-            (Direction::Desc, true) => query.order((
-                tokens::expires_at.is_null().desc(),
-                tokens::expires_at.asc(),
-                tokens::id.asc(),
-            )),
-        },
+        (SortKey::Expires, _) => {
+            order_never_last!(query, tokens::expires_at, q.direction, backwards)
+        }
+        (SortKey::LastUsed, _) => {
+            order_never_last!(query, tokens::last_used_at, q.direction, backwards)
+        }
     };
     let (offset, limit) = if backwards {
         (total - end, end - start)

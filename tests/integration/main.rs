@@ -16,3 +16,4 @@ mod two_factor;
 mod ui_accounts;
 mod ui_session;
 mod ui_tokens;
+mod usage;

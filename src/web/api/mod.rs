@@ -208,7 +208,10 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) 
             }),
     };
     let authenticated = match checked {
-        Ok(Ok(a)) => a,
+        Ok(Ok(a)) => {
+            state.usage.record(a.token.id, state.clock.now(), client);
+            a
+        }
         Ok(Err(refusal)) => {
             tracing::warn!(function = %loggable(&function), user = %loggable(user), ?client, ?refusal, "API call refused");
             return access_denied(&function);

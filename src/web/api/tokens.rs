@@ -17,10 +17,14 @@ struct Details<'a> {
     acls: Vec<&'static str>,
     create_time: i64,
     expires_at: Option<i64>,
+    /// Additions to WHM's shape (clients ignore keys they do not know).
+    last_used_at: Option<i64>,
+    last_used_ip: Option<&'a str>,
     name: &'a TokenName,
     /// Only when the token was just made: its secret, shown this once.
     #[serde(skip_serializing_if = "Option::is_none")]
     token: Option<&'a str>,
+    use_count: i64,
     whitelist_ips: Option<Vec<String>>,
 }
 
@@ -30,8 +34,11 @@ impl<'a> Details<'a> {
             acls: token.privileges.keys(),
             create_time: token.created_at,
             expires_at: token.expiry.to_column(),
+            last_used_at: token.last_used_at,
+            last_used_ip: token.last_used_ip.as_deref(),
             name: &token.name,
             token: None,
+            use_count: token.use_count,
             whitelist_ips: (!token.ips.is_any()).then(|| token.ips.entries()),
         }
     }
@@ -177,11 +184,14 @@ impl Serialize for TokenList<'_> {
 impl Serialize for Entry<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let t = self.token;
-        let mut map = s.serialize_map(Some(5))?;
+        let mut map = s.serialize_map(Some(8))?;
         map.serialize_entry("acls", &AclFlags(t, self.shown))?;
         map.serialize_entry("create_time", &t.created_at)?;
         map.serialize_entry("expires_at", &t.expiry.to_column())?;
+        map.serialize_entry("last_used_at", &t.last_used_at)?;
+        map.serialize_entry("last_used_ip", &t.last_used_ip)?;
         map.serialize_entry("name", &t.name)?;
+        map.serialize_entry("use_count", &t.use_count)?;
         map.serialize_entry("whitelist_ips", &(!t.ips.is_any()).then(|| t.ips.entries()))?;
         map.end()
     }

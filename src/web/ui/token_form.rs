@@ -16,7 +16,7 @@ use crate::state::AppState;
 
 use super::form::{FieldErrors, Form};
 use super::privileges_form::{self, CategoryView};
-use super::tokens::{name_in_path, TokenManager};
+use super::tokens::{name_in_path, usage_detail, TokenManager};
 use super::{flash, redirect, render, Chrome, SignedIn, UiError};
 
 /// The form as submitted.
@@ -94,6 +94,9 @@ pub struct TokenFormPage {
     pub ips: String,
     pub categories: Vec<CategoryView>,
     pub errors: FieldErrors,
+    /// When editing: when and from where the token was last used, and how
+    /// often.
+    pub usage: Option<String>,
 }
 
 impl TokenFormPage {
@@ -134,6 +137,7 @@ impl TokenFormPage {
             min_date: clock.today().format("%Y-%m-%d").to_string(),
             ips: form.ips,
             errors,
+            usage: None,
         }
     }
 }
@@ -182,6 +186,7 @@ pub async fn new_form(
         ips: String::new(),
         categories: privileges_form::grouped(user.actor.privileges, user.actor.privileges),
         errors: FieldErrors::default(),
+        usage: None,
     };
     render(StatusCode::OK, &page)
 }
@@ -254,6 +259,7 @@ pub async fn edit_form(
         Expiry::Never => ("never", one_year_ahead(&state.clock)),
         Expiry::At(t) => ("date", state.clock.date_of(t)),
     };
+    let usage = usage_detail(&token, &state.clock);
     let page = TokenFormPage {
         chrome: Chrome::for_user(&user, &session),
         name: token.name.to_string(),
@@ -264,6 +270,7 @@ pub async fn edit_form(
         ips: token.ips.entries().join("\n"),
         categories: privileges_form::grouped(user.actor.privileges, token.privileges),
         errors: FieldErrors::default(),
+        usage: Some(usage),
     };
     render(StatusCode::OK, &page)
 }

@@ -39,6 +39,39 @@ pub struct RowView {
     pub expires: String,
     pub ips: String,
     pub state: RowState,
+    /// "Never", or how long ago ("3 minutes ago").
+    pub last_used: String,
+    /// The exact time, the address and the count, for hover and focus.
+    pub last_used_detail: String,
+}
+
+/// How long ago `then` was, in words.
+pub fn ago(then: i64, now: i64) -> String {
+    let secs = (now - then).max(0);
+    let (n, unit) = match secs {
+        0..60 => return "just now".to_owned(),
+        60..3600 => (secs / 60, "minute"),
+        3600..86_400 => (secs / 3600, "hour"),
+        _ => (secs / 86_400, "day"),
+    };
+    format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
+}
+
+/// A token's use, in words: when, from where, how often.
+pub fn usage_detail(token: &Token, clock: &ServerClock) -> String {
+    match token.last_used_at {
+        None => "Never used".to_owned(),
+        Some(at) => format!(
+            "Last used {} from {}; {} call{} in all",
+            clock.format(at),
+            token
+                .last_used_ip
+                .as_deref()
+                .unwrap_or("an unknown address"),
+            token.use_count,
+            if token.use_count == 1 { "" } else { "s" }
+        ),
+    }
 }
 
 impl RowView {
@@ -59,6 +92,10 @@ impl RowView {
             },
             ips: token.ips.to_string(),
             state,
+            last_used: token
+                .last_used_at
+                .map_or_else(|| "Never".to_owned(), |at| ago(at, now)),
+            last_used_detail: usage_detail(token, clock),
         }
     }
 
@@ -102,6 +139,7 @@ impl FromStr for SortKey {
             "name" => Ok(Self::Name),
             "created" => Ok(Self::Created),
             "expires" => Ok(Self::Expires),
+            "used" => Ok(Self::LastUsed),
             _ => Err(()),
         }
     }
@@ -167,6 +205,7 @@ impl TableQuery {
             SortKey::Name => "name",
             SortKey::Created => "created",
             SortKey::Expires => "expires",
+            SortKey::LastUsed => "used",
         }
     }
 

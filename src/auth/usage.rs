@@ -1,0 +1,160 @@
+//! Token use (the last call, its address, how many calls), counted in
+//! memory on the authentication path and written to the store in batches:
+//! a call costs a lock and a map entry, never a write. Several instances
+//! each add their counts, and the newest time wins whoever writes last.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use diesel::prelude::*;
+
+use crate::db::schema::{token_addresses, tokens};
+use crate::db::DbConnection;
+use crate::ops::OpError;
+
+/// How often counts are written: a use shows within this (and the time a
+/// write takes), well inside five seconds.
+pub const FLUSH_EVERY: Duration = Duration::from_secs(2);
+/// New addresses remembered per token between writes.
+const ADDRESSES_PER_FLUSH: usize = 8;
+/// Addresses remembered per token in the store, to notice a new one; past
+/// this many, a token used from everywhere stops being watched.
+pub const ADDRESSES_PER_TOKEN: i64 = 100;
+
+#[derive(Default)]
+struct Pending {
+    last_at: i64,
+    last_ip: Option<String>,
+    count: i64,
+    addresses: Vec<String>,
+}
+
+#[derive(Default)]
+pub struct Usage {
+    pending: Mutex<HashMap<i64, Pending>>,
+}
+
+/// A token used from an address it had not been used from before (after
+/// its first use).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAddress {
+    pub token_id: i64,
+    pub address: String,
+    pub at: i64,
+}
+
+impl Usage {
+    /// Counts one successful call of `token_id` at `at` from `ip`.
+    pub fn record(&self, token_id: i64, at: i64, ip: Option<IpAddr>) {
+        let ip = ip.map(|a| a.to_canonical().to_string());
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = pending.entry(token_id).or_default();
+        entry.count += 1;
+        if at >= entry.last_at {
+            entry.last_at = at;
+            entry.last_ip.clone_from(&ip);
+        }
+        if let Some(ip) = ip {
+            if entry.addresses.len() < ADDRESSES_PER_FLUSH && !entry.addresses.contains(&ip) {
+                entry.addresses.push(ip);
+            }
+        }
+    }
+
+    fn take(&self) -> HashMap<i64, Pending> {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Writes what was counted since the last write, and returns the new
+    /// addresses seen. What cannot be written is lost with the failed
+    /// transaction, never half-written.
+    pub fn flush(&self, conn: &mut DbConnection) -> Result<Vec<NewAddress>, OpError> {
+        let pending = self.take();
+        let mut new_addresses = Vec::new();
+        for (token_id, used) in pending {
+            let counted = diesel::update(tokens::table.find(token_id))
+                .set(tokens::use_count.eq(tokens::use_count + used.count))
+                .execute(conn)?;
+            if counted == 0 {
+                continue; // revoked meanwhile
+            }
+            diesel::update(
+                tokens::table.find(token_id).filter(
+                    tokens::last_used_at
+                        .is_null()
+                        .or(tokens::last_used_at.lt(used.last_at)),
+                ),
+            )
+            .set((
+                tokens::last_used_at.eq(used.last_at),
+                tokens::last_used_ip.eq(&used.last_ip),
+            ))
+            .execute(conn)?;
+            for address in used.addresses {
+                if let Some(first) = remember_address(conn, token_id, &address, used.last_at)? {
+                    new_addresses.push(first);
+                }
+            }
+        }
+        Ok(new_addresses)
+    }
+}
+
+/// Keeps `address` among the token's; `Some` when it is new and the token
+/// had been used from elsewhere before.
+fn remember_address(
+    conn: &mut DbConnection,
+    token_id: i64,
+    address: &str,
+    at: i64,
+) -> Result<Option<NewAddress>, OpError> {
+    let known: i64 = token_addresses::table
+        .filter(token_addresses::token_id.eq(token_id))
+        .count()
+        .get_result(conn)?;
+    if known >= ADDRESSES_PER_TOKEN {
+        return Ok(None);
+    }
+    macro_rules! insert {
+        () => {
+            diesel::insert_into(token_addresses::table)
+                .values((
+                    token_addresses::token_id.eq(token_id),
+                    token_addresses::address.eq(address),
+                    token_addresses::first_seen.eq(at),
+                ))
+                .on_conflict_do_nothing()
+        };
+    }
+    let inserted = match conn {
+        DbConnection::Pg(c) => insert!().execute(c)?,
+        DbConnection::Sqlite(c) => insert!().execute(c)?,
+    };
+    Ok((inserted == 1 && known > 0).then(|| NewAddress {
+        token_id,
+        address: address.to_owned(),
+        at,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uses_add_up_and_the_newest_address_wins_in_memory() {
+        let usage = Usage::default();
+        usage.record(1, 100, Some("203.0.113.1".parse().unwrap()));
+        usage.record(1, 90, Some("203.0.113.2".parse().unwrap()));
+        usage.record(1, 110, Some("::ffff:203.0.113.3".parse().unwrap()));
+        let taken = usage.take();
+        let one = &taken[&1];
+        assert_eq!(one.count, 3);
+        assert_eq!(one.last_at, 110);
+        assert_eq!(one.last_ip.as_deref(), Some("203.0.113.3"));
+        assert_eq!(one.addresses.len(), 3);
+        assert!(usage.take().is_empty(), "taken once");
+    }
+}

@@ -1,0 +1,153 @@
+//! Last used: counted in memory on each call, written in batches, shown on
+//! the page and in the API within seconds; several instances keep the
+//! newest time.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use whm_tokens::auth::usage::Usage;
+
+use crate::helpers::*;
+
+/// `api_token_list`'s entry for `name`, once `ready` holds of it (at most
+/// five seconds).
+async fn listed_once(
+    app: &TestApp,
+    secret: &str,
+    name: &str,
+    ready: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let data = ok_data(&app.api("root", secret, "api_token_list", &[]).await);
+        let entry = data["tokens"][name].clone();
+        if ready(&entry) {
+            return entry;
+        }
+        assert!(Instant::now() < deadline, "not within 5 s: {entry}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[actix_web::test]
+async fn a_use_shows_within_five_seconds_in_the_api_and_on_the_page() {
+    let app = spawn_app().await;
+    let watcher = app.token("root", "watcher").await;
+    let deploy = app.token("root", "deploy").await;
+    let fresh = ok_data(&app.api("root", &watcher, "api_token_list", &[]).await);
+    assert!(fresh["tokens"]["deploy"]["last_used_at"].is_null());
+    assert_eq!(fresh["tokens"]["deploy"]["use_count"], 0);
+
+    for _ in 0..3 {
+        ok_data(&app.api("root", &deploy, "version", &[]).await);
+    }
+    let entry = listed_once(&app, &watcher, "deploy", |e| e["use_count"] == 3).await;
+    assert!((entry["last_used_at"].as_i64().unwrap() - now()).abs() < 10);
+    assert_eq!(entry["last_used_ip"], "127.0.0.1");
+    let details = ok_data(
+        &app.api(
+            "root",
+            &watcher,
+            "api_token_get_details",
+            &[("token", &deploy)],
+        )
+        .await,
+    );
+    assert_eq!(details["use_count"], 3);
+
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let page = root.get("/tokens?sort=used").await.text().await.unwrap();
+    assert!(page.contains("Last used"));
+    let deploy_row = page.split("data-token=\"deploy\"").nth(1).unwrap();
+    assert!(deploy_row.contains("just now"), "{deploy_row:.600}");
+    assert!(deploy_row.contains("from 127.0.0.1; 3 calls in all"));
+    // Sorted by last use: the used tokens first (watcher was used too).
+    assert!(
+        page.find("data-token=\"deploy\"")
+            < page.find("data-token=\"unused\"").or(Some(usize::MAX))
+    );
+    let edit = root.get("/tokens/deploy/edit").await.text().await.unwrap();
+    assert!(edit.contains("from 127.0.0.1; 3 calls in all"));
+    assert_eq!(
+        root.get("/tokens?sort=used&dir=asc").await.status(),
+        StatusCode::OK
+    );
+}
+
+#[actix_web::test]
+async fn never_used_tokens_say_never_and_sort_last_both_ways() {
+    let app = spawn_app().await;
+    let used = app.token("root", "used").await;
+    app.token("root", "idle").await;
+    ok_data(&app.api("root", &used, "version", &[]).await);
+    listed_once(&app, &used, "used", |e| e["use_count"].as_i64() >= Some(1)).await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    for dir in ["asc", "desc"] {
+        let page = root
+            .get(&format!("/tokens?sort=used&dir={dir}"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.find("data-token=\"used\"").unwrap() < page.find("data-token=\"idle\"").unwrap(),
+            "never last ({dir})"
+        );
+        let idle = page.split("data-token=\"idle\"").nth(1).unwrap();
+        assert!(idle.contains(">Never<"), "{idle:.400}");
+    }
+}
+
+#[actix_web::test]
+async fn instances_writing_use_add_their_counts_and_keep_the_newest_time() {
+    let app = spawn_app().await;
+    app.token("root", "shared").await;
+    let id: i64 = app
+        .db
+        .read(|conn| {
+            use diesel::prelude::*;
+            use whm_tokens::db::schema::tokens;
+            tokens::table
+                .select(tokens::id)
+                .first(conn)
+                .map_err(anyhow::Error::from)
+        })
+        .await
+        .unwrap();
+    let (a, b) = (Usage::default(), Usage::default());
+    a.record(id, 2_000_000_000, Some("198.51.100.1".parse().unwrap()));
+    a.record(id, 2_000_000_000, Some("198.51.100.1".parse().unwrap()));
+    b.record(id, 1_900_000_000, Some("198.51.100.2".parse().unwrap()));
+    let flush = |usage: Usage| {
+        let db = app.db.clone();
+        async move {
+            db.write_bookkeeping(move |conn| usage.flush(conn))
+                .await
+                .unwrap()
+        }
+    };
+    flush(a).await;
+    // The older use is written last, as a slower instance would.
+    flush(b).await;
+    let (at, ip, count): (Option<i64>, Option<String>, i64) = app
+        .db
+        .read(move |conn| {
+            use diesel::prelude::*;
+            use whm_tokens::db::schema::tokens;
+            tokens::table
+                .find(id)
+                .select((
+                    tokens::last_used_at,
+                    tokens::last_used_ip,
+                    tokens::use_count,
+                ))
+                .first(conn)
+                .map_err(anyhow::Error::from)
+        })
+        .await
+        .unwrap();
+    assert_eq!(at, Some(2_000_000_000), "the newest time wins");
+    assert_eq!(ip.as_deref(), Some("198.51.100.1"));
+    assert_eq!(count, 3, "counts add up");
+}
