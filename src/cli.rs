@@ -104,6 +104,79 @@ pub async fn reset_two_factor(db: &Db, username: &str) -> anyhow::Result<()> {
         .map_err(anyhow_of)
 }
 
+/// Prints the audit trail, as root sees it, newest first: one line an
+/// event, or one JSON object a line.
+pub async fn audit(
+    state: &AppState,
+    user: Option<String>,
+    token: Option<String>,
+    since: Option<String>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let since = since
+        .map(|d| {
+            chrono::NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d")
+                .map(|d| state.clock.end_of_day(d) - 86_399)
+                .map_err(|_| anyhow::anyhow!("--since takes a date as YYYY-MM-DD"))
+        })
+        .transpose()?;
+    let root = actor_named(&state.db, "root").await?;
+    let query = crate::ops::audit::EventQuery {
+        account: user,
+        token,
+        since,
+        page: 0,
+        per_page: 500,
+        ..Default::default()
+    };
+    let events = state
+        .read_as(&root, move |conn, actor| {
+            crate::ops::audit::list(conn, actor, &query)
+        })
+        .await
+        .map_err(anyhow_of)?
+        .events;
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for e in events {
+        let at = chrono::DateTime::from_timestamp(e.at, 0)
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_default();
+        if json {
+            let line = serde_json::json!({
+                "at": at,
+                "event": e.event,
+                "actor": e.actor,
+                "token": e.token,
+                "target": e.target,
+                "ip": e.ip,
+                "request_id": e.request_id,
+                "detail": e.detail,
+                "count": e.count,
+            });
+            writeln!(out, "{line}")?;
+        } else {
+            let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
+            writeln!(
+                out,
+                "{at}  {:<20} actor={} token={} target={} ip={} {}{}",
+                e.event,
+                or_dash(&e.actor),
+                or_dash(&e.token),
+                or_dash(&e.target),
+                or_dash(&e.ip),
+                e.detail,
+                if e.count > 1 {
+                    format!(" (×{})", e.count)
+                } else {
+                    String::new()
+                }
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// Runs one API function as `user`, through the same code as HTTP, and
 /// returns the JSON answer.
 pub async fn api_call(

@@ -43,6 +43,21 @@ pub enum Command {
     ResetPassword { username: String },
     /// Turn an account's two-factor sign-in off (a lost phone) and end its sessions.
     ResetTwoFactor { username: String },
+    /// Print the audit trail, newest first.
+    Audit {
+        /// Events done by or about this account (under any name it had).
+        #[arg(long)]
+        user: Option<String>,
+        /// Events about this token.
+        #[arg(long)]
+        token: Option<String>,
+        /// From this day on (YYYY-MM-DD, server time).
+        #[arg(long)]
+        since: Option<String>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Call a WHM API 1 function locally, as `whmapi1` does: `api [--user NAME] FUNCTION key=value ...`.
     Api {
         /// The account to act as.
@@ -121,6 +136,14 @@ pub struct Settings {
         global = true
     )]
     pub session_max_hours: u64,
+    /// Days the audit trail keeps events.
+    #[arg(
+        long,
+        env = "WHM_TOKENS_AUDIT_RETENTION_DAYS",
+        default_value_t = 90,
+        global = true
+    )]
+    pub audit_retention_days: u64,
     /// The password root gets on first start (default: a random one, printed once).
     #[arg(
         long,
@@ -193,6 +216,8 @@ pub struct Config {
     pub secure_cookies: bool,
     /// However active, a session ends this long after sign-in.
     pub session_max_age: std::time::Duration,
+    /// How long the audit trail keeps events.
+    pub audit_retention: std::time::Duration,
     pub root_password: Option<String>,
     pub db_pool_size: u32,
     pub workers: Option<usize>,
@@ -254,6 +279,9 @@ impl Settings {
                     .is_some_and(|u| u.starts_with("https://"))
             }),
             public_url: self.public_url.map(|u| u.trim_end_matches('/').to_owned()),
+            audit_retention: std::time::Duration::from_secs(
+                self.audit_retention_days.clamp(1, 3650) * 86_400,
+            ),
             session_max_age: std::time::Duration::from_secs(
                 self.session_max_hours.clamp(1, 24 * 30) * 3600,
             ),

@@ -98,6 +98,15 @@ async fn run() -> anyhow::Result<()> {
             cli::reset_two_factor(&db, &username).await?;
             println!("Two-factor sign-in is off for {username}, and its sessions have ended.");
         }
+        Command::Audit {
+            user,
+            token,
+            since,
+            json,
+        } => {
+            let state = AppState::new(db, config);
+            cli::audit(&state, user, token, since, json).await?;
+        }
         Command::Api {
             user,
             function,

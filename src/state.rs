@@ -27,6 +27,8 @@ pub struct AppState {
     pub secrets: crate::auth::two_factor::SecretBox,
     /// Token use counted since the last batch was written.
     pub usage: Arc<crate::auth::usage::Usage>,
+    /// Refused API calls counted since the last batch was written.
+    pub refusals: Arc<crate::auth::refusals::Refusals>,
 }
 
 impl AppState {
@@ -36,6 +38,7 @@ impl AppState {
         let secrets = crate::auth::two_factor::SecretBox::derive(&config.session_key, "totp");
         Self {
             usage: Arc::default(),
+            refusals: Arc::default(),
             cookie_key,
             secrets,
             db,
@@ -75,17 +78,22 @@ impl AppState {
 }
 
 impl AppState {
-    /// Writes the token use counted so far (every
-    /// [`crate::auth::usage::FLUSH_EVERY`], and once more at shutdown).
+    /// Writes what is counted in memory (token use, refused calls), records
+    /// tokens used from new addresses, and prunes old audit events; every
+    /// [`crate::auth::usage::FLUSH_EVERY`], and once more at shutdown.
     pub async fn flush_usage(&self) -> Result<(), OpError> {
-        let usage = self.usage.clone();
-        let seen = self
-            .db
-            .write_bookkeeping(move |conn| usage.flush(conn))
-            .await?;
-        for new in seen {
-            tracing::info!(token_id = new.token_id, address = %new.address, "token used from a new address");
-        }
-        Ok(())
+        let (usage, refusals) = (self.usage.clone(), self.refusals.clone());
+        let keep = self.config.audit_retention.as_secs() as i64;
+        let now = self.clock.now();
+        self.db
+            .write_bookkeeping(move |conn| {
+                for new in usage.flush(conn)? {
+                    crate::ops::audit::new_address(conn, &new)?;
+                }
+                refusals.flush(conn)?;
+                crate::ops::audit::prune(conn, now, keep)?;
+                Ok::<_, OpError>(())
+            })
+            .await
     }
 }

@@ -6,6 +6,7 @@ pub mod client_ip;
 pub mod csrf;
 pub mod device;
 pub mod password;
+pub mod refusals;
 pub mod session_store;
 pub mod throttle;
 pub mod token_cache;

@@ -86,6 +86,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    audit_events (id) {
+        id -> BigInt,
+        at -> BigInt,
+        event -> Text,
+        actor -> Nullable<Text>,
+        actor_id -> Nullable<BigInt>,
+        token -> Nullable<Text>,
+        target -> Nullable<Text>,
+        target_id -> Nullable<BigInt>,
+        owner_id -> Nullable<BigInt>,
+        ip -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+        detail -> Text,
+        count -> BigInt,
+        bucket -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(tokens -> accounts (account_id));
 diesel::joinable!(sessions -> accounts (account_id));
 diesel::joinable!(login_links -> accounts (account_id));

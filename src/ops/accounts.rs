@@ -8,6 +8,7 @@ use crate::db::schema::{accounts, login_links, sessions, tokens};
 use crate::db::DbConnection;
 use crate::domain::{PrivilegeSet, Username};
 
+use super::audit::{self, About};
 use super::error::is_unique_violation;
 use super::{Account, AccountKind, Actor, OpError};
 
@@ -273,15 +274,20 @@ pub fn create(
         suspended: false,
         created_at: now,
     };
-    diesel::insert_into(accounts::table)
+    let created = diesel::insert_into(accounts::table)
         .values(&row)
         .returning(crate::db::columns::<AccountRow>())
         .get_result::<AccountRow>(conn)
         .map(Account::from)
-        .map_err(|e| username_conflict(e, &new.username))
-        .inspect(
-            |a| tracing::info!(account = %a.username, kind = a.kind.as_str(), "account created"),
-        )
+        .map_err(|e| username_conflict(e, &new.username))?;
+    tracing::info!(account = %created.username, kind = created.kind.as_str(), "account created");
+    audit::record(
+        conn,
+        actor,
+        "account_created",
+        About::account(&created).detail(format!("a {}", created.kind.label().to_lowercase())),
+    )?;
+    Ok(created)
 }
 
 fn username_conflict(e: diesel::result::Error, name: &Username) -> OpError {
@@ -364,13 +370,23 @@ pub fn rename(
     if new_name.is_root() {
         return Err(OpError::UsernameTaken(new_name.to_string()));
     }
-    diesel::update(accounts::table.find(account.id))
+    let renamed = diesel::update(accounts::table.find(account.id))
         .set(accounts::username.eq(new_name))
         .returning(crate::db::columns::<AccountRow>())
         .get_result::<AccountRow>(conn)
         .map(Account::from)
-        .map_err(|e| username_conflict(e, new_name))
-        .inspect(|a| tracing::info!(new_name = %a.username, "account renamed"))
+        .map_err(|e| username_conflict(e, new_name))?;
+    tracing::info!(new_name = %renamed.username, "account renamed");
+    audit::record(
+        conn,
+        actor,
+        "account_renamed",
+        About::account(&renamed).detail(format!(
+            "renamed from {} to {}; its tokens keep working",
+            account.username, renamed.username
+        )),
+    )?;
+    Ok(renamed)
 }
 
 /// Sets a reseller's privileges. Their tokens follow at once, because a
@@ -396,7 +412,14 @@ pub fn set_privileges(
         .returning(crate::db::columns::<AccountRow>())
         .get_result::<AccountRow>(conn)?;
     tracing::info!(privileges = privileges.len(), "reseller privileges set");
-    Ok(updated.into())
+    let updated = Account::from(updated);
+    audit::record(
+        conn,
+        actor,
+        "privileges_changed",
+        About::account(&updated).detail(privileges.to_column()),
+    )?;
+    Ok(updated)
 }
 
 #[tracing::instrument(name = "set_suspended", skip_all, fields(actor = %actor.account.username, account = %username, suspended))]
@@ -437,6 +460,12 @@ pub fn set_suspended(
         end_sessions(conn, account.id)?;
     }
     tracing::info!(suspended, locked, "account suspension set");
+    let (event, detail) = match (suspended, locked) {
+        (true, true) => ("account_suspended", "only root can unsuspend it"),
+        (true, false) => ("account_suspended", ""),
+        (false, _) => ("account_unsuspended", ""),
+    };
+    audit::record(conn, actor, event, About::account(&updated).detail(detail))?;
     Ok(updated)
 }
 
@@ -456,12 +485,22 @@ pub fn delete(
     diesel::update(accounts::table.filter(accounts::owner_id.eq(account.id)))
         .set(accounts::owner_id.eq(root_id))
         .execute(conn)?;
-    diesel::delete(tokens::table.filter(tokens::account_id.eq(account.id))).execute(conn)?;
+    let revoked: Vec<crate::domain::TokenName> =
+        diesel::delete(tokens::table.filter(tokens::account_id.eq(account.id)))
+            .returning(tokens::name)
+            .get_results(conn)?;
+    super::tokens::record_revoked(conn, actor, &account, &revoked, "the account was deleted")?;
     diesel::delete(login_links::table.filter(login_links::account_id.eq(account.id)))
         .execute(conn)?;
     end_sessions(conn, account.id)?;
     diesel::delete(accounts::table.find(account.id)).execute(conn)?;
     tracing::info!("account deleted with its tokens");
+    audit::record(
+        conn,
+        actor,
+        "account_deleted",
+        About::account(&account).detail(format!("with {} token(s)", revoked.len())),
+    )?;
     Ok(account)
 }
 

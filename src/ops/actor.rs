@@ -57,6 +57,17 @@ impl Account {
 pub struct Actor {
     pub account: Account,
     pub privileges: PrivilegeSet,
+    /// Where the request came from, for the audit trail.
+    pub origin: Origin,
+}
+
+/// Where an actor acts from: the client's address, the request's id, and
+/// the token it calls with (for API calls).
+#[derive(Clone, Debug, Default)]
+pub struct Origin {
+    pub ip: Option<String>,
+    pub request_id: Option<String>,
+    pub token: Option<String>,
 }
 
 impl Actor {
@@ -65,7 +76,14 @@ impl Actor {
         Self {
             account,
             privileges,
+            origin: Origin::default(),
         }
+    }
+
+    /// The same actor, acting from `origin`.
+    pub fn from(mut self, origin: Origin) -> Self {
+        self.origin = origin;
+        self
     }
 
     pub fn require(&self, key: &'static str) -> Result<(), OpError> {

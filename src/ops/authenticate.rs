@@ -36,6 +36,20 @@ pub enum Refusal {
     },
 }
 
+impl Refusal {
+    /// The real reason, for the log and the audit trail (never the caller).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::MalformedSecret => "not a token this server issues",
+            Self::UnknownToken => "unknown token",
+            Self::WrongUser { .. } => "the token belongs to another account",
+            Self::Expired { .. } => "the token has expired",
+            Self::OwnerSuspended { .. } => "the owner is suspended",
+            Self::AddressNotAllowed { .. } => "the address is not allowed",
+        }
+    }
+}
+
 pub struct Authenticated {
     pub actor: Actor,
     pub token: Token,
@@ -105,6 +119,11 @@ pub fn check(
         actor: Actor {
             account: owner.clone(),
             privileges,
+            origin: super::actor::Origin {
+                ip: client.map(|a| a.to_canonical().to_string()),
+                request_id: None,
+                token: Some(token.name.to_string()),
+            },
         },
         token: token.clone(),
     })

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod actor;
+pub mod audit;
 pub mod authenticate;
 pub mod error;
 pub mod login_links;
@@ -11,5 +12,5 @@ pub mod tokens;
 pub mod two_factor;
 
 pub use crate::domain::AccountKind;
-pub use actor::{Account, Actor};
+pub use actor::{Account, Actor, Origin};
 pub use error::OpError;

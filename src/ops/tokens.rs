@@ -9,6 +9,7 @@ use crate::db::{Backend, DbConnection};
 use crate::domain::privileges::PrivilegeError;
 use crate::domain::{Expiry, IpAllowList, PrivilegeSet, TokenDigest, TokenName, TokenSecret};
 
+use super::audit::{self, About};
 use super::error::is_unique_violation;
 use super::{accounts, Actor, OpError};
 
@@ -87,6 +88,14 @@ pub fn create(
         .get_result::<Token>(conn)
         .map_err(|e| name_conflict(e, &new.name))?;
     tracing::info!(token = %token.name, "token created");
+    audit::record(
+        conn,
+        actor,
+        "token_created",
+        About::account(&owner)
+            .token(&token.name)
+            .detail(describe(&token)),
+    )?;
     Ok(CreatedToken { token, secret })
 }
 
@@ -424,11 +433,11 @@ pub fn update(
     }
     let new_name = changes.new_name.unwrap_or_else(|| name.clone());
     let expiry = changes.expiry.unwrap_or(current.expiry);
-    let ips = changes.ips.unwrap_or(current.ips);
+    let ips = changes.ips.unwrap_or_else(|| current.ips.clone());
     let privileges = changes
         .privileges
         .map_or(current.privileges, PrivilegeSet::normalized);
-    diesel::update(tokens::table.filter(tokens::id.eq(current.id)))
+    let saved = diesel::update(tokens::table.filter(tokens::id.eq(current.id)))
         .set((
             tokens::name.eq(&new_name),
             tokens::expires_at.eq(expiry.to_column()),
@@ -437,8 +446,57 @@ pub fn update(
         ))
         .returning(crate::db::columns::<Token>())
         .get_result::<Token>(conn)
-        .map_err(|e| name_conflict(e, &new_name))
-        .inspect(|t| tracing::info!(name = %t.name, "token updated"))
+        .map_err(|e| name_conflict(e, &new_name))?;
+    tracing::info!(name = %saved.name, "token updated");
+    audit::record(
+        conn,
+        actor,
+        "token_updated",
+        About::account(&owner)
+            .token(&saved.name)
+            .detail(changes_between(&current, &saved)),
+    )?;
+    Ok(saved)
+}
+
+/// A token's settings in words, for the audit trail (never its secret).
+fn describe(t: &Token) -> String {
+    format!(
+        "expires: {}; IPs: {}; privileges: {}",
+        t.expiry
+            .to_column()
+            .map_or_else(|| "never".to_owned(), |at| at.to_string()),
+        t.ips,
+        t.privileges.to_column()
+    )
+}
+
+/// What an edit changed, in words.
+fn changes_between(before: &Token, after: &Token) -> String {
+    let mut changed = Vec::new();
+    if before.name != after.name {
+        changed.push(format!("renamed from {} to {}", before.name, after.name));
+    }
+    if before.expiry != after.expiry {
+        changed.push(format!(
+            "expires: {}",
+            after
+                .expiry
+                .to_column()
+                .map_or_else(|| "never".to_owned(), |at| at.to_string())
+        ));
+    }
+    if before.ips != after.ips {
+        changed.push(format!("IPs: {}", after.ips));
+    }
+    if before.privileges != after.privileges {
+        changed.push(format!("privileges: {}", after.privileges.to_column()));
+    }
+    if changed.is_empty() {
+        "nothing changed".to_owned()
+    } else {
+        changed.join("; ")
+    }
 }
 
 /// Revokes the actor's tokens with these names; unknown names are skipped.
@@ -450,23 +508,51 @@ pub fn revoke(
     names: &[TokenName],
 ) -> Result<usize, OpError> {
     actor.require(MANAGE_TOKENS)?;
-    let revoked = diesel::delete(
+    let revoked: Vec<TokenName> = diesel::delete(
         tokens::table
             .filter(tokens::account_id.eq(actor.id()))
             .filter(tokens::name.eq_any(names)),
     )
-    .execute(conn)?;
-    tracing::info!(asked = names.len(), revoked, "tokens revoked");
-    Ok(revoked)
+    .returning(tokens::name)
+    .get_results(conn)?;
+    tracing::info!(
+        asked = names.len(),
+        revoked = revoked.len(),
+        "tokens revoked"
+    );
+    record_revoked(conn, actor, &actor.account, &revoked, "")?;
+    Ok(revoked.len())
+}
+
+/// One `token_revoked` event per token of `owner` that went.
+pub(super) fn record_revoked(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    owner: &super::Account,
+    names: &[TokenName],
+    why: &str,
+) -> Result<(), OpError> {
+    for name in names {
+        audit::record(
+            conn,
+            actor,
+            "token_revoked",
+            About::account(owner).token(name).detail(why),
+        )?;
+    }
+    Ok(())
 }
 
 #[tracing::instrument(name = "revoke_all_tokens", skip_all, fields(actor = %actor.account.username))]
 pub fn revoke_all(conn: &mut DbConnection, actor: &Actor) -> Result<usize, OpError> {
     actor.require(MANAGE_TOKENS)?;
-    let revoked =
-        diesel::delete(tokens::table.filter(tokens::account_id.eq(actor.id()))).execute(conn)?;
-    tracing::info!(revoked, "all tokens revoked");
-    Ok(revoked)
+    let revoked: Vec<TokenName> =
+        diesel::delete(tokens::table.filter(tokens::account_id.eq(actor.id())))
+            .returning(tokens::name)
+            .get_results(conn)?;
+    tracing::info!(revoked = revoked.len(), "all tokens revoked");
+    record_revoked(conn, actor, &actor.account, &revoked, "Revoke All")?;
+    Ok(revoked.len())
 }
 
 #[cfg(test)]

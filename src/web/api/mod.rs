@@ -171,6 +171,67 @@ pub struct CallContext {
     pub request_id: String,
 }
 
+/// Counts a refused call for the audit trail (in memory; written in
+/// batches, one row per address, minute and reason). The token's owner,
+/// when the token is known, may see it.
+fn refused(
+    state: &AppState,
+    client: Option<std::net::IpAddr>,
+    user: Option<&str>,
+    found: Option<&crate::ops::authenticate::Found>,
+    reason: &str,
+    request_id: &str,
+) {
+    let ip = client.map(|a| a.to_canonical().to_string());
+    let at = state.clock.now();
+    let user = user.map(loggable);
+    let token = found.map(|f| f.token.name.to_string());
+    let parts = [
+        reason,
+        user.as_deref().unwrap_or("-"),
+        token.as_deref().unwrap_or("-"),
+    ];
+    state.refusals.record(crate::ops::audit::Counted {
+        bucket: crate::auth::refusals::bucket("api_refused", ip.as_deref(), at, &parts),
+        at,
+        event: "api_refused",
+        actor: user,
+        token,
+        target: found.map(|f| (f.owner.username.to_string(), f.owner.id, f.owner.owner_id)),
+        ip,
+        request_id: Some(request_id.to_owned()),
+        detail: reason.to_owned(),
+    });
+}
+
+/// Counts a call refused for a missing privilege, as the token's owner
+/// sees it in the audit trail.
+fn missing_privilege(state: &AppState, actor: &Actor, function: &str, missing: &ops::OpError) {
+    let ip = actor.origin.ip.clone();
+    let at = state.clock.now();
+    let detail = format!("{function}: {missing}");
+    state.refusals.record(crate::ops::audit::Counted {
+        bucket: crate::auth::refusals::bucket(
+            "api_refused",
+            ip.as_deref(),
+            at,
+            &[&detail, actor.account.username.as_str()],
+        ),
+        at,
+        event: "api_refused",
+        actor: Some(actor.account.username.to_string()),
+        token: actor.origin.token.clone(),
+        target: Some((
+            actor.account.username.to_string(),
+            actor.id(),
+            actor.account.owner_id,
+        )),
+        ip,
+        request_id: actor.origin.request_id.clone(),
+        detail,
+    });
+}
+
 /// Every refused token gets this same answer, whatever the reason.
 fn access_denied(command: &str) -> HttpResponse {
     HttpResponse::Forbidden()
@@ -195,25 +256,43 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) 
         .and_then(|v| api_header::parse(v.as_bytes()))
     else {
         tracing::warn!(function = %loggable(&function), reason = "no valid whm authorization header", "API call refused");
+        let client = client_ip::of_request(&req, &state.config.trusted_proxies);
+        refused(
+            &state,
+            client,
+            None,
+            None,
+            "no valid whm Authorization header",
+            &request_id,
+        );
         return access_denied(&function);
     };
     let client = client_ip::of_request(&req, &state.config.trusted_proxies);
+    let now = state.clock.now();
     let checked = match TokenSecret::parse(secret) {
-        None => Ok(Err(Refusal::MalformedSecret)),
+        None => Ok((Err(Refusal::MalformedSecret), None)),
         Some(secret) => token_cache::find(&state.db, &state.tokens, secret.digest())
             .await
             .map(|found| match found {
-                None => Err(Refusal::UnknownToken),
-                Some(found) => check(&found, user, client, state.clock.now()),
+                None => (Err(Refusal::UnknownToken), None),
+                Some(found) => (check(&found, user, client, now), Some(found)),
             }),
     };
-    let authenticated = match checked {
-        Ok(Ok(a)) => {
-            state.usage.record(a.token.id, state.clock.now(), client);
+    let mut authenticated = match checked {
+        Ok((Ok(a), _)) => {
+            state.usage.record(a.token.id, now, client);
             a
         }
-        Ok(Err(refusal)) => {
+        Ok((Err(refusal), found)) => {
             tracing::warn!(function = %loggable(&function), user = %loggable(user), ?client, ?refusal, "API call refused");
+            refused(
+                &state,
+                client,
+                Some(user),
+                found.as_deref(),
+                refusal.reason(),
+                &request_id,
+            );
             return access_denied(&function);
         }
         Err(e) => {
@@ -227,6 +306,7 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) 
         }
     };
 
+    authenticated.actor.origin.request_id = Some(request_id.clone());
     let is_form = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -327,6 +407,7 @@ pub async fn call(
             None => Err(ApiError::refused(format!("Unknown function “{function}”."))),
             Some(f) => match f.privilege.map(|p| actor.require(p)) {
                 Some(Err(missing)) => {
+                    missing_privilege(state, actor, function, &missing);
                     Err(ApiError::Refused(format!("Permission denied: {missing}")))
                 }
                 _ => {

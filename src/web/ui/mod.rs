@@ -3,6 +3,7 @@
 //! so the two cannot drift.
 
 mod accounts;
+mod activity;
 mod confirm;
 mod error;
 pub mod form;
@@ -65,6 +66,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/accounts/two-factor-policy",
             web::post().to(accounts::set_two_factor_policy),
         )
+        .route("/activity", web::get().to(activity::page))
         .route("/account/sessions", web::get().to(sessions::page))
         .route("/account/sessions/end", web::post().to(sessions::end_one))
         .route(

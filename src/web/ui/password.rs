@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::auth::throttle;
 use crate::domain::Password;
-use crate::ops::accounts;
+use crate::ops::{accounts, audit};
 use crate::state::AppState;
 
 use super::form::{FieldErrors, Form};
@@ -97,8 +97,15 @@ pub async fn change(
     let hash = state.passwords.hash_now(new).await?;
     let id = user.actor.account.id;
     state
-        .db
-        .write(move |conn| accounts::set_password(conn, id, &hash))
+        .write_as(&user.actor, move |conn, actor| {
+            accounts::set_password(conn, id, &hash)?;
+            audit::record(
+                conn,
+                actor,
+                "password_changed",
+                audit::About::account(&actor.account).detail("other sessions ended"),
+            )
+        })
         .await?;
     // Every session of the account has just ended, this one included; give
     // this browser a fresh one.

@@ -13,8 +13,9 @@ use serde::Deserialize;
 use crate::auth::session_store::{ACCOUNT_ID, CLIENT_ADDRESS, CLIENT_AGENT, SESSION_ID};
 use crate::auth::{client_ip, csrf, device, throttle};
 use crate::domain::{AccountKind, TokenSecret, Username};
+use crate::ops::audit;
 use crate::ops::two_factor as two_factor_store;
-use crate::ops::{accounts, login_links, Actor, OpError};
+use crate::ops::{accounts, login_links, Actor, OpError, Origin};
 use crate::state::AppState;
 
 use super::form::{Form, Query};
@@ -36,6 +37,9 @@ impl FromRequest for SignedIn {
         let session = req.get_session();
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let path = req.path().to_owned();
+        let client = state
+            .as_ref()
+            .and_then(|s| client_ip::of_request(req, &s.config.trusted_proxies));
         Box::pin(async move {
             let state = state.ok_or_else(|| UiError::Internal(anyhow::anyhow!("no app state")))?;
             let denied = UiError::SignInRequired;
@@ -70,8 +74,13 @@ impl FromRequest for SignedIn {
                 }
             }
             let csrf = csrf::token(&session)?;
+            let origin = Origin {
+                ip: client.map(|a| a.to_string()),
+                request_id: Some(crate::web::request::current_id()),
+                token: None,
+            };
             Ok(SignedIn {
-                actor: Actor::signed_in(account),
+                actor: Actor::signed_in(account).from(origin),
                 csrf,
             })
         })
@@ -219,12 +228,29 @@ async fn try_login(
         Some((account, hash)) => (Some(account), hash),
         None => (None, None),
     };
+    // Failed sign-ins at a real account are the account's to see.
+    let account_about = account
+        .as_ref()
+        .map(|a| (a.username.to_string(), a.id, a.owner_id));
     // Verify even for unknown users, so timing does not tell who exists.
     let verified = state.passwords.verify(slot, hash, form.password).await?;
     let usable = account.filter(|a| verified && !a.suspended && a.kind.may_own_tokens());
     let Some(account) = usable else {
         // The reservation stands as the failure.
         tracing::warn!(?addr, user = %loggable(&typed), "sign-in failed");
+        let ip = addr.map(|a| a.to_string());
+        let name = loggable(&typed);
+        state.refusals.record(audit::Counted {
+            bucket: crate::auth::refusals::bucket("sign_in_failed", ip.as_deref(), now, &[&name]),
+            at: now,
+            event: "sign_in_failed",
+            actor: Some(name),
+            token: None,
+            target: account_about,
+            ip,
+            request_id: Some(crate::web::request::current_id()),
+            detail: "wrong password, or the account is suspended".to_owned(),
+        });
         return failure(
             "The user name or password is incorrect, or the account is suspended.".to_owned(),
             StatusCode::UNAUTHORIZED,
@@ -240,6 +266,7 @@ async fn try_login(
         return Ok(redirect("/login/two-factor"));
     }
     start_session(&session, req, state, account.id)?;
+    record_sign_in(req, state, &account, "with a password").await?;
     tracing::info!(?addr, user = %account.username, "signed in");
     let mut response = redirect("/tokens");
     let known = device::remember(
@@ -252,6 +279,32 @@ async fn try_login(
         .add_cookie(&known)
         .map_err(|e| UiError::Internal(e.into()))?;
     Ok(response)
+}
+
+/// Records a sign-in (`how`: with a password, a code, a link).
+pub(super) async fn record_sign_in(
+    req: &HttpRequest,
+    state: &AppState,
+    account: &crate::ops::Account,
+    how: &'static str,
+) -> Result<(), UiError> {
+    let actor = Actor::signed_in(account.clone()).from(Origin {
+        ip: client_ip::of_request(req, &state.config.trusted_proxies).map(|a| a.to_string()),
+        request_id: Some(crate::web::request::current_id()),
+        token: None,
+    });
+    state
+        .db
+        .write_bookkeeping(move |conn| {
+            audit::record(
+                conn,
+                &actor,
+                "sign_in",
+                audit::About::account(&actor.account).detail(how),
+            )
+        })
+        .await?;
+    Ok(())
 }
 
 /// A fresh session for `account_id`: a new key (no fixation), a new CSRF
@@ -381,6 +434,7 @@ async fn use_link(
     match account {
         Some(account) if account.kind.may_own_tokens() => {
             start_session(session, req, state, account.id)?;
+            record_sign_in(req, state, &account, "with a one-time link").await?;
             tracing::info!(user = %account.username, "signed in with a one-time link");
             Ok(redirect("/tokens"))
         }

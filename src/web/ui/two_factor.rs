@@ -18,7 +18,7 @@ use crate::state::AppState;
 
 use super::form::{FieldErrors, Form};
 use super::password::is_password_of;
-use super::session::start_session;
+use super::session::{record_sign_in, start_session};
 use super::{flash, redirect, render, Chrome, SignedIn, UiError};
 
 /// The session entries of a sign-in waiting for its second factor.
@@ -363,6 +363,7 @@ pub async fn check_code(
         .write_bookkeeping(move |conn| throttle::succeeded(conn, &attempt))
         .await?;
     start_session(&session, &req, &state, account.id)?;
+    record_sign_in(&req, &state, &account, "with a password and a code").await?;
     tracing::info!(user = %account.username, "signed in with two factors");
     let mut response = redirect("/tokens");
     let known = device::remember(

@@ -1,0 +1,340 @@
+//! The audit trail: every kind of event, who did it, from where and why;
+//! refusals counted per address and minute; retention; who sees what; the
+//! Activity page and `whm-tokens audit --json`.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::*;
+
+/// The events as root sees them, once `ready` holds (within five seconds:
+/// refusals and new addresses are written in batches).
+async fn events_once(app: &TestApp, ready: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let output = app.command(&["audit", "--json"]).await;
+        assert!(output.status.success(), "{output:?}");
+        let events: Vec<Value> = String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+            .collect();
+        if ready(&events) {
+            return events;
+        }
+        assert!(Instant::now() < deadline, "not within 5 s: {events:#?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn kinds(events: &[Value]) -> Vec<&str> {
+    events.iter().filter_map(|e| e["event"].as_str()).collect()
+}
+
+fn find<'a>(events: &'a [Value], kind: &str, detail: &str) -> &'a Value {
+    events
+        .iter()
+        .find(|e| e["event"] == kind && e["detail"].as_str().unwrap_or("").contains(detail))
+        .unwrap_or_else(|| panic!("no {kind} with {detail:?} in {events:#?}"))
+}
+
+#[actix_web::test]
+async fn every_kind_of_event_is_recorded_with_who_where_and_why() {
+    let app = spawn_app_with(|c| c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]).await;
+    let root_secret = app.token("root", "ops").await;
+    let api = |secret: String, function: &'static str, params: Vec<(&'static str, String)>| {
+        let app = &app;
+        async move {
+            let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            app.api("root", &secret, function, &params).await
+        }
+    };
+    let created = ok_data(
+        &api(
+            root_secret.clone(),
+            "api_token_create",
+            vec![
+                ("token_name", "deploy".into()),
+                ("acl", "list-accts".into()),
+            ],
+        )
+        .await,
+    );
+    let deploy = created["token"].as_str().unwrap().to_owned();
+    ok_data(
+        &api(
+            root_secret.clone(),
+            "api_token_update",
+            vec![
+                ("token_name", "deploy".into()),
+                ("whitelist_ip", "127.0.0.1".into()),
+            ],
+        )
+        .await,
+    );
+    // Refused: a missing privilege, the wrong user, an unknown token.
+    refused(&api(deploy.clone(), "createacct", vec![]).await);
+    assert_denied(&app.api("bob", &deploy, "version", &[]).await);
+    assert_denied(&app.api("root", &"Z".repeat(32), "version", &[]).await);
+    // Accounts.
+    ok_data(
+        &api(
+            root_secret.clone(),
+            "createacct",
+            vec![
+                ("username", "bob".into()),
+                ("password", "a-long-password".into()),
+                ("reseller", "1".into()),
+            ],
+        )
+        .await,
+    );
+    ok_data(
+        &api(
+            root_secret.clone(),
+            "suspendacct",
+            vec![("user", "bob".into())],
+        )
+        .await,
+    );
+    ok_data(
+        &api(
+            root_secret.clone(),
+            "unsuspendacct",
+            vec![("user", "bob".into())],
+        )
+        .await,
+    );
+    ok_data(
+        &api(
+            root_secret.clone(),
+            "modifyacct",
+            vec![("user", "bob".into()), ("newuser", "robert".into())],
+        )
+        .await,
+    );
+    let bobs = app.token("robert", "bobs").await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    root.post("/accounts/robert/privileges", &[("acl", "list-accts")])
+        .await;
+    ok_data(
+        &api(
+            root_secret.clone(),
+            "removeacct",
+            vec![("user", "robert".into())],
+        )
+        .await,
+    );
+    assert_denied(&app.api("robert", &bobs, "version", &[]).await);
+    // Signing in and failing to.
+    app.browser().try_sign_in("root", "not-the-password").await;
+    // A token used from an address it had not been used from.
+    let from = |ip: &'static str| {
+        let (address, secret) = (app.address.clone(), root_secret.clone());
+        async move {
+            reqwest::Client::new()
+                .get(format!("{address}/json-api/version?api.version=1"))
+                .header("Authorization", format!("whm root:{secret}"))
+                .header("X-Forwarded-For", ip)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(from("198.51.100.1").await, StatusCode::OK);
+    // Written with the next batch (before the token goes, below).
+    events_once(&app, |e| kinds(e).contains(&"token_new_address")).await;
+    // Revoke and Revoke All.
+    ok_data(
+        &api(
+            root_secret.clone(),
+            "api_token_revoke",
+            vec![("token_name", "deploy".into())],
+        )
+        .await,
+    );
+    root.post_htmx("/tokens/revoke-all", &[]).await;
+    // A new password (which gives this browser a new session).
+    root.post(
+        "/account/password",
+        &[
+            ("current", ROOT_PASSWORD),
+            ("new", "root-new-password-1"),
+            ("confirm", "root-new-password-1"),
+        ],
+    )
+    .await;
+
+    let events = events_once(&app, |e| {
+        kinds(e).contains(&"token_new_address") && kinds(e).contains(&"sign_in_failed")
+    })
+    .await;
+    for kind in [
+        "token_created",
+        "token_updated",
+        "token_revoked",
+        "api_refused",
+        "sign_in",
+        "sign_in_failed",
+        "password_changed",
+        "account_created",
+        "account_suspended",
+        "account_unsuspended",
+        "account_renamed",
+        "account_deleted",
+        "privileges_changed",
+        "token_new_address",
+    ] {
+        assert!(
+            kinds(&events).contains(&kind),
+            "{kind} missing: {:?}",
+            kinds(&events)
+        );
+    }
+    let created = find(&events, "token_created", "list-accts");
+    assert_eq!(created["actor"], "root");
+    assert_eq!(created["token"], "deploy");
+    assert_eq!(created["ip"], "127.0.0.1");
+    assert!(created["request_id"]
+        .as_str()
+        .is_some_and(|id| id.len() == 16));
+    find(&events, "token_updated", "IPs: 127.0.0.1");
+    find(&events, "api_refused", "unknown token");
+    find(
+        &events,
+        "api_refused",
+        "the token belongs to another account",
+    );
+    find(&events, "api_refused", "create-acct");
+    find(&events, "token_revoked", "the account was deleted");
+    find(&events, "token_revoked", "Revoke All");
+    find(&events, "account_renamed", "renamed from bob to robert");
+    find(
+        &events,
+        "token_new_address",
+        "ops was used from 198.51.100.1 for the first time",
+    );
+    // No secret, password or query string in any event.
+    let all = serde_json::to_string(&events).unwrap();
+    for secret in [&root_secret, &deploy, &bobs] {
+        assert!(!all.contains(secret.as_str()));
+    }
+    assert!(!all.contains(ROOT_PASSWORD) && !all.contains("not-the-password"));
+    assert!(!all.contains("api.version"));
+}
+
+#[actix_web::test]
+async fn a_flood_of_refused_calls_from_one_address_is_a_few_counted_rows() {
+    let app = spawn_app().await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/json-api/version?api.version=1", app.address);
+    let started = Instant::now();
+    let mut sent = 0;
+    let calls = futures_util::stream::iter(0..10_000).map(|_| {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            client
+                .get(url)
+                .header("Authorization", format!("whm root:{}", "Q".repeat(32)))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    use futures_util::StreamExt;
+    let mut statuses = calls.buffer_unordered(32);
+    while let Some(status) = statuses.next().await {
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        sent += 1;
+    }
+    assert_eq!(sent, 10_000);
+    let minutes = started.elapsed().as_secs() / 60 + 2;
+    let events = events_once(&app, |e| {
+        e.iter()
+            .filter(|e| e["event"] == "api_refused")
+            .map(|e| e["count"].as_i64().unwrap())
+            .sum::<i64>()
+            == 10_000
+    })
+    .await;
+    let rows = events
+        .iter()
+        .filter(|e| e["event"] == "api_refused")
+        .count();
+    assert!(
+        rows as u64 <= minutes,
+        "{rows} rows for 10,000 refusals in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(app.count("audit_events").await, rows as i64);
+}
+
+#[actix_web::test]
+async fn events_older_than_the_retention_are_pruned() {
+    let app = spawn_app_with(|c| c.audit_retention = Duration::from_secs(86_400)).await;
+    app.db
+        .write_bookkeeping(|conn| {
+            use diesel::prelude::*;
+            diesel::sql_query(
+                "INSERT INTO audit_events (at, event, detail, count) VALUES (1000, 'sign_in', '', 1)",
+            )
+            .execute(conn)
+            .map_err(anyhow::Error::from)
+        })
+        .await
+        .unwrap();
+    app.token("root", "fresh").await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while app.count("audit_events").await != 1 {
+        assert!(Instant::now() < deadline, "the old event was not pruned");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[actix_web::test]
+async fn resellers_see_only_what_concerns_them_on_the_activity_page() {
+    let app = spawn_app().await;
+    app.create_reseller("bob", None).await;
+    app.create_reseller("carol", None).await;
+    let bob = app.sign_in("bob", USER_PASSWORD).await;
+    let carol = app.sign_in("carol", USER_PASSWORD).await;
+    app.token("bob", "bobs-token").await;
+    app.token("carol", "carols-token").await;
+    let bobs_view = bob.get("/activity").await.text().await.unwrap();
+    assert!(bobs_view.contains("bobs-token"));
+    assert!(
+        !bobs_view.contains("carols-token"),
+        "never another reseller's"
+    );
+    let filtered = bob
+        .get("/activity?account=carol")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!filtered.contains("carols-token"));
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let all = root.get("/activity").await.text().await.unwrap();
+    assert!(all.contains("bobs-token") && all.contains("carols-token"));
+    // Filters and htmx: the table alone.
+    let partial = root
+        .get_htmx("/activity?event=token_created&token=carols-token")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!partial.contains("<html"));
+    assert!(partial.contains("carols-token") && !partial.contains("bobs-token"));
+    assert!(partial.contains("1 event(s)"), "{partial}");
+    let edit = carol
+        .get("/tokens/carols-token/edit")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(edit.contains("href=\"/activity?token=carols-token\""));
+}
