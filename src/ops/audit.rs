@@ -302,3 +302,23 @@ pub fn list(conn: &mut DbConnection, actor: &Actor, q: &EventQuery) -> Result<Ev
         per_page,
     })
 }
+
+/// The latest "used from a new address" events of an account's tokens,
+/// after event `after` and no older than `since`: the notices on its
+/// tokens page.
+pub fn new_address_notices(
+    conn: &mut DbConnection,
+    account_id: i64,
+    after: i64,
+    since: i64,
+) -> Result<Vec<(i64, String)>, OpError> {
+    Ok(audit_events::table
+        .filter(audit_events::event.eq("token_new_address"))
+        .filter(audit_events::target_id.eq(account_id))
+        .filter(audit_events::id.gt(after))
+        .filter(audit_events::at.ge(since))
+        .order(audit_events::id.desc())
+        .limit(5)
+        .select((audit_events::id, audit_events::detail))
+        .load(conn)?)
+}

@@ -7,7 +7,9 @@ use crate::db::models::NewTokenRow;
 use crate::db::schema::{accounts as account_rows, tokens};
 use crate::db::{Backend, DbConnection};
 use crate::domain::privileges::PrivilegeError;
-use crate::domain::{Expiry, IpAllowList, PrivilegeSet, TokenDigest, TokenName, TokenSecret};
+use crate::domain::{
+    Expiry, IpAllowList, PrivilegeSet, TokenDigest, TokenName, TokenSecret, Username,
+};
 
 use super::audit::{self, About};
 use super::error::is_unique_violation;
@@ -22,6 +24,7 @@ pub const MANAGE_TOKENS: &str = "manage-api-tokens";
 #[diesel(table_name = tokens)]
 pub struct Token {
     pub id: i64,
+    pub account_id: i64,
     pub name: TokenName,
     pub created_at: i64,
     #[diesel(column_name = expires_at, deserialize_as = Option<i64>)]
@@ -212,11 +215,94 @@ impl TokenPage {
 pub fn list(conn: &mut DbConnection, actor: &Actor, q: &ListQuery) -> Result<TokenPage, OpError> {
     actor.require(MANAGE_TOKENS)?;
     // The count and the page it counts, from one snapshot.
-    crate::db::snapshot(conn, |conn| list_in(conn, actor, q))
+    crate::db::snapshot(conn, |conn| list_in(conn, Scope::Of(actor.id()), q))
 }
 
-fn list_in(conn: &mut DbConnection, actor: &Actor, q: &ListQuery) -> Result<TokenPage, OpError> {
-    let owner_id = actor.id();
+/// Whose tokens a listing reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scope {
+    /// One account's.
+    Of(i64),
+    /// Every account's (root).
+    Everyone,
+    /// Those of the accounts a reseller owns.
+    OwnedBy(i64),
+}
+
+/// The tokens root sees on `/tokens/all` (every account's) or a reseller
+/// (those of the accounts it owns), optionally of one owner, with their
+/// owners' names. Same costs as [`list`]: one page, counts kept by
+/// triggers when nothing is searched.
+pub fn list_every(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    q: &ListQuery,
+    owner: Option<&str>,
+) -> Result<(TokenPage, Vec<(i64, Username)>), OpError> {
+    actor.require(MANAGE_TOKENS)?;
+    crate::db::snapshot(conn, |conn| {
+        let scope = match owner {
+            None if actor.account.is_root() => Scope::Everyone,
+            None => Scope::OwnedBy(actor.id()),
+            Some(raw) => {
+                // A name that cannot be a user name owns nothing.
+                let found: Option<(i64, Option<i64>)> = match Username::parse(raw) {
+                    Ok(name) => account_rows::table
+                        .filter(account_rows::username.eq(name))
+                        .select((account_rows::id, account_rows::owner_id))
+                        .first(conn)
+                        .optional()?,
+                    Err(_) => None,
+                };
+                match found {
+                    Some((id, _)) if actor.account.is_root() => Scope::Of(id),
+                    Some((id, Some(o))) if o == actor.id() => Scope::Of(id),
+                    // Not one the actor may see: nothing, as for no one.
+                    _ => Scope::Of(-1),
+                }
+            }
+        };
+        let page = list_in(conn, scope, q)?;
+        let ids: Vec<i64> = page.tokens.iter().map(|t| t.account_id).collect();
+        let owners: Vec<(i64, Username)> = account_rows::table
+            .filter(account_rows::id.eq_any(ids))
+            .select((account_rows::id, account_rows::username))
+            .load(conn)?;
+        Ok((page, owners))
+    })
+}
+
+/// Revokes tokens by id as root (`/tokens/all`), recording each under its
+/// owner. Returns how many went.
+pub fn revoke_any(conn: &mut DbConnection, actor: &Actor, ids: &[i64]) -> Result<usize, OpError> {
+    if !actor.account.is_root() {
+        return Err(OpError::NotAllowed(
+            "Only root can revoke other accounts' tokens.",
+        ));
+    }
+    let gone: Vec<(TokenName, i64)> = diesel::delete(tokens::table.filter(tokens::id.eq_any(ids)))
+        .returning((tokens::name, tokens::account_id))
+        .get_results(conn)?;
+    for (name, owner_id) in &gone {
+        let owner = accounts::load(conn, *owner_id)?;
+        record_revoked(
+            conn,
+            actor,
+            &owner,
+            std::slice::from_ref(name),
+            "revoked by root from every account's tokens",
+        )?;
+    }
+    Ok(gone.len())
+}
+
+/// SUM(token_count) as a BIGINT on both backends.
+fn sum_of_token_counts(
+) -> diesel::expression::SqlLiteral<diesel::sql_types::Nullable<diesel::sql_types::BigInt>> {
+    diesel::dsl::sql("CAST(SUM(accounts.token_count) AS BIGINT)")
+}
+
+fn list_in(conn: &mut DbConnection, scope: Scope, q: &ListQuery) -> Result<TokenPage, OpError> {
     // Names hold only letters, digits, '-' and '_': a search with anything
     // else (a NUL, a quote, a space) matches nothing, and never reaches SQL.
     let searchable = q
@@ -239,9 +325,18 @@ fn list_in(conn: &mut DbConnection, actor: &Actor, q: &ListQuery) -> Result<Toke
     let per_page = q.per_page.clamp(1, 500);
     let backend = conn.backend();
     let filtered = || {
-        let mut query = tokens::table
-            .filter(tokens::account_id.eq(owner_id))
-            .into_boxed();
+        let mut query = tokens::table.into_boxed();
+        query = match scope {
+            Scope::Of(id) => query.filter(tokens::account_id.eq(id)),
+            Scope::Everyone => query,
+            Scope::OwnedBy(reseller) => query.filter(
+                tokens::account_id.eq_any(
+                    account_rows::table
+                        .filter(account_rows::owner_id.eq(reseller))
+                        .select(account_rows::id),
+                ),
+            ),
+        };
         if let Some(p) = &pattern {
             query = match backend {
                 // ILIKE is answered from the trigram index (pg_trgm).
@@ -269,13 +364,25 @@ fn list_in(conn: &mut DbConnection, actor: &Actor, q: &ListQuery) -> Result<Toke
         }
         query
     };
-    let total: i64 = if pattern.is_none() {
-        account_rows::table
-            .find(owner_id)
+    // Without a search, the counts the triggers keep: a row per account,
+    // not a pass over the tokens.
+    let total: i64 = match (&pattern, scope) {
+        (None, Scope::Of(id)) => account_rows::table
+            .find(id)
             .select(account_rows::token_count)
-            .first(conn)?
-    } else {
-        filtered().count().get_result(conn)?
+            .first::<i64>(conn)
+            .optional()?
+            .unwrap_or(0),
+        (None, Scope::Everyone) => account_rows::table
+            .select(sum_of_token_counts())
+            .first::<Option<i64>>(conn)?
+            .unwrap_or(0),
+        (None, Scope::OwnedBy(reseller)) => account_rows::table
+            .filter(account_rows::owner_id.eq(reseller))
+            .select(sum_of_token_counts())
+            .first::<Option<i64>>(conn)?
+            .unwrap_or(0),
+        (Some(_), _) => filtered().count().get_result(conn)?,
     };
     let pages = ((total + per_page - 1) / per_page).max(1);
     let page = q.page.clamp(1, pages);

@@ -131,20 +131,10 @@ async fn every_kind_of_event_is_recorded_with_who_where_and_why() {
     // Signing in and failing to.
     app.browser().try_sign_in("root", "not-the-password").await;
     // A token used from an address it had not been used from.
-    let from = |ip: &'static str| {
-        let (address, secret) = (app.address.clone(), root_secret.clone());
-        async move {
-            reqwest::Client::new()
-                .get(format!("{address}/json-api/version?api.version=1"))
-                .header("Authorization", format!("whm root:{secret}"))
-                .header("X-Forwarded-For", ip)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
-    };
-    assert_eq!(from("198.51.100.1").await, StatusCode::OK);
+    assert_eq!(
+        version_via_proxy(&app.address, &root_secret, "198.51.100.1").await,
+        StatusCode::OK
+    );
     // Written with the next batch (before the token goes, below).
     events_once(&app, |e| kinds(e).contains(&"token_new_address")).await;
     // Revoke and Revoke All.

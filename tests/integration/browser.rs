@@ -786,6 +786,89 @@ async fn a_user_sets_up_two_factor_sign_in_and_signs_in_with_a_code() {
     c.close().await.unwrap();
 }
 
+#[actix_web::test]
+async fn last_used_shows_its_detail_on_focus_and_activity_filters_as_you_type() {
+    let Some(Chromium {
+        app,
+        c,
+        _driver,
+        _turn,
+    }) = root_in_chromium().await
+    else {
+        return;
+    };
+    let deploy = app.token("root", "deploy").await;
+    app.token("root", "idle").await;
+    ok_data(&app.api("root", &deploy, "version", &[]).await);
+    // Written within a few seconds; the page shows it on the next load.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        c.goto(&format!("{}/tokens", app.address)).await.unwrap();
+        let used = css(&c, "tr[data-token=deploy] td.used .detail")
+            .await
+            .text()
+            .await
+            .unwrap();
+        if used.starts_with("just now") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no use shown: {used}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(css(&c, "tr[data-token=idle] td.used")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .starts_with("Never"));
+    js(
+        &c,
+        "document.querySelector('tr[data-token=deploy] td.used .detail').focus(); return null;",
+    )
+    .await;
+    let shown = js(
+        &c,
+        "return getComputedStyle(document.activeElement, '::after').content;",
+    )
+    .await;
+    assert!(
+        shown
+            .as_str()
+            .unwrap_or("")
+            .contains("from 127.0.0.1; 1 call in all"),
+        "{shown}"
+    );
+
+    c.goto(&format!("{}/activity", app.address)).await.unwrap();
+    let rows = |c: &Client| {
+        let c = c.clone();
+        async move {
+            js(&c, "return Array.from(document.querySelectorAll('#activity-table tbody tr')).map(r => r.dataset.event + ':' + (r.querySelector('a.token') ? r.querySelector('a.token').textContent : ''));")
+                .await
+        }
+    };
+    let all = rows(&c).await;
+    assert!(all.as_array().unwrap().len() >= 3, "{all}");
+    css(&c, "input[name=token]")
+        .await
+        .send_keys("idle")
+        .await
+        .unwrap();
+    eventually("only idle's events", || async {
+        rows(&c).await == json!(["token_created:idle"])
+    })
+    .await;
+    assert!(
+        c.current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .contains("token=idle"),
+        "kept in the URL"
+    );
+    c.close().await.unwrap();
+}
+
 /// Writes a screenshot of the tokens page for the README when
 /// WHM_TOKENS_SCREENSHOT names a file (`static/screenshot.png`).
 #[actix_web::test]

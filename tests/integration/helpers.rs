@@ -578,6 +578,19 @@ pub async fn version_at(address: &str, user: &str, secret: &str) -> StatusCode {
         .status()
 }
 
+/// Calls `version` as root with `secret` through a trusted proxy that says
+/// the call came from `ip`.
+pub async fn version_via_proxy(address: &str, secret: &str, ip: &str) -> StatusCode {
+    reqwest::Client::new()
+        .get(format!("{address}/json-api/version?api.version=1"))
+        .header("Authorization", format!("whm root:{secret}"))
+        .header("X-Forwarded-For", ip)
+        .send()
+        .await
+        .expect("API call")
+        .status()
+}
+
 /// Calls `version` on `address` until it answers `want`, for at most
 /// `limit`; returns what it answered last.
 pub async fn version_until(

@@ -151,3 +151,53 @@ async fn instances_writing_use_add_their_counts_and_keep_the_newest_time() {
     assert_eq!(ip.as_deref(), Some("198.51.100.1"));
     assert_eq!(count, 3, "counts add up");
 }
+
+#[actix_web::test]
+async fn a_token_used_from_a_new_address_shows_a_notice_until_dismissed() {
+    let app = spawn_app_with(|c| c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]).await;
+    let secret = app.token("root", "deploy").await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    assert_eq!(
+        version_via_proxy(&app.address, &secret, "198.51.100.1").await,
+        StatusCode::OK
+    );
+    listed_once(&app, &app.token("root", "watcher").await, "deploy", |e| {
+        e["use_count"] == 1
+    })
+    .await;
+    let page = root.get("/tokens").await.text().await.unwrap();
+    assert!(
+        !page.contains("new-address-notices"),
+        "the first use is no news"
+    );
+
+    assert_eq!(
+        version_via_proxy(&app.address, &secret, "203.0.113.9").await,
+        StatusCode::OK
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let page = root.get("/tokens").await.text().await.unwrap();
+        if page.contains("deploy was used from 203.0.113.9 for the first time") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no notice within 5 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    root.post("/tokens/notices/dismiss", &[]).await;
+    let page = root.get("/tokens").await.text().await.unwrap();
+    assert!(!page.contains("new-address-notices"), "dismissed");
+    // Used again from there: not new any more.
+    assert_eq!(
+        version_via_proxy(&app.address, &secret, "203.0.113.9").await,
+        StatusCode::OK
+    );
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(!root
+        .get("/tokens")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains("new-address-notices"));
+}

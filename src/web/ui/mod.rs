@@ -4,6 +4,7 @@
 
 mod accounts;
 mod activity;
+mod all_tokens;
 mod confirm;
 mod error;
 pub mod form;
@@ -74,6 +75,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(sessions::end_others),
         )
         .route("/tokens", web::get().to(tokens::page))
+        .route("/tokens/all", web::get().to(all_tokens::page))
+        .route(
+            "/tokens/notices/dismiss",
+            web::post().to(tokens::dismiss_notices),
+        )
+        .service(
+            web::resource("/tokens/all/revoke")
+                .route(web::get().to(all_tokens::revoke_confirm))
+                .route(web::post().to(all_tokens::revoke)),
+        )
         .service(
             web::resource("/tokens/new")
                 .route(web::get().to(token_form::new_form))

@@ -34,6 +34,9 @@ pub enum RowState {
 }
 
 pub struct RowView {
+    pub id: i64,
+    /// On `/tokens/all`: the owning account.
+    pub owner: String,
     pub name: String,
     pub created: String,
     pub expires: String,
@@ -75,7 +78,7 @@ pub fn usage_detail(token: &Token, clock: &ServerClock) -> String {
 }
 
 impl RowView {
-    fn of(token: &Token, clock: &ServerClock, now: i64) -> Self {
+    pub(super) fn of(token: &Token, clock: &ServerClock, now: i64) -> Self {
         let state = if token.expiry.is_expired(now) {
             RowState::Expired
         } else if token.expiry.expires_soon(now) {
@@ -84,6 +87,8 @@ impl RowView {
             RowState::Current
         };
         Self {
+            id: token.id,
+            owner: String::new(),
             name: token.name.to_string(),
             created: clock.format(token.created_at),
             expires: match token.expiry {
@@ -122,6 +127,8 @@ impl RowView {
 #[serde(default)]
 pub struct TableParams {
     q: String,
+    /// On `/tokens/all`: one owner's tokens.
+    pub(super) owner: String,
     #[serde(deserialize_with = "lenient")]
     sort: Option<SortKey>,
     #[serde(deserialize_with = "lenient")]
@@ -160,6 +167,10 @@ impl FromStr for Direction {
 #[derive(Clone)]
 pub struct TableQuery {
     pub list: ListQuery,
+    /// The page this table is on: `/tokens` or `/tokens/all`.
+    pub base: &'static str,
+    /// On `/tokens/all`: one owner's tokens (empty: everyone's).
+    pub owner: String,
 }
 
 impl From<TableParams> for TableQuery {
@@ -181,6 +192,8 @@ impl From<TableParams> for TableQuery {
                     .filter(|n| PER_PAGE_CHOICES.contains(n))
                     .unwrap_or(25),
             },
+            base: "/tokens",
+            owner: p.owner.trim().chars().take(16).collect(),
         }
     }
 }
@@ -188,7 +201,7 @@ impl From<TableParams> for TableQuery {
 impl TableQuery {
     /// The table the user was looking at when htmx sent a request: htmx
     /// sends that page's URL along.
-    fn of_current_url(req: &HttpRequest) -> Self {
+    pub(super) fn of_current_url(req: &HttpRequest) -> Self {
         let query = req
             .headers()
             .get("hx-current-url")
@@ -222,6 +235,9 @@ impl TableQuery {
         if !self.list.filter.is_empty() {
             pairs.push(("q", self.list.filter.clone()));
         }
+        if !self.owner.is_empty() {
+            pairs.push(("owner", self.owner.clone()));
+        }
         pairs.push(("sort", sort.to_owned()));
         pairs.push(("dir", dir.to_owned()));
         if self.list.per_page != 25 {
@@ -231,7 +247,8 @@ impl TableQuery {
             pairs.push(("page", page.to_string()));
         }
         format!(
-            "/tokens?{}",
+            "{}?{}",
+            self.base,
             serde_urlencoded::to_string(pairs).unwrap_or_default()
         )
     }
@@ -244,6 +261,11 @@ pub struct TokensTable {
     pub query: TableQuery,
     pub total: i64,
     pub pages: i64,
+    /// Every account's tokens (`/tokens/all`), with their owners.
+    pub everyone: bool,
+    /// Whether this table offers Revoke (not to a reseller on
+    /// `/tokens/all`, which is read-only).
+    pub can_revoke: bool,
 }
 
 impl TokensTable {
@@ -291,6 +313,45 @@ impl TokensTable {
 pub struct TokensPage {
     pub chrome: Chrome,
     pub table: TokensTable,
+    /// "deploy was used from 203.0.113.9 for the first time", until
+    /// dismissed.
+    pub notices: Vec<String>,
+}
+
+/// The session entry that remembers which notices were dismissed.
+const NOTICES_SEEN: &str = "notices_seen";
+/// Notices older than this are not shown.
+const NOTICE_DAYS: i64 = 7;
+
+/// The new-address notices this session has not dismissed, with the
+/// newest one's id.
+async fn notices(
+    state: &AppState,
+    user: &SignedIn,
+    session: &Session,
+) -> Result<(Vec<String>, i64), UiError> {
+    let seen = session.get::<i64>(NOTICES_SEEN).ok().flatten().unwrap_or(0);
+    let id = user.actor.account.id;
+    let since = state.clock.now() - NOTICE_DAYS * 86_400;
+    let found = state
+        .db
+        .read(move |conn| crate::ops::audit::new_address_notices(conn, id, seen, since))
+        .await?;
+    let newest = found.first().map_or(seen, |(id, _)| *id);
+    Ok((found.into_iter().map(|(_, d)| d).collect(), newest))
+}
+
+/// Dismisses the notices shown.
+pub async fn dismiss_notices(
+    TokenManager(user): TokenManager,
+    session: Session,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, UiError> {
+    let (_, newest) = notices(&state, &user, &session).await?;
+    session
+        .insert(NOTICES_SEEN, newest)
+        .map_err(|e| UiError::Internal(anyhow::anyhow!("{e}")))?;
+    Ok(redirect("/tokens"))
 }
 
 #[derive(Template)]
@@ -347,6 +408,8 @@ async fn load_table(
         query,
         total: page.total,
         pages,
+        everyone: false,
+        can_revoke: true,
     })
 }
 
@@ -360,11 +423,13 @@ pub async fn page(
     if wants_partial() {
         return render(StatusCode::OK, &table);
     }
+    let (notices, _) = notices(&state, &user, &session).await?;
     render(
         StatusCode::OK,
         &TokensPage {
             chrome: Chrome::for_user(&user, &session),
             table,
+            notices,
         },
     )
 }
@@ -392,7 +457,7 @@ pub(super) fn name_in_path(raw: &str) -> Result<TokenName, UiError> {
     TokenName::parse(raw).map_err(|_| OpError::TokenNotFound(raw.to_owned()).into())
 }
 
-fn plural(n: usize) -> &'static str {
+pub(super) fn plural(n: usize) -> &'static str {
     if n == 1 {
         ""
     } else {

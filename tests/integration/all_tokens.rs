@@ -1,0 +1,155 @@
+//! `/tokens/all`: root's view of every account's tokens, with revoking;
+//! a reseller's read-only view of the accounts it owns.
+
+use reqwest::StatusCode;
+
+use crate::helpers::*;
+
+/// Makes `name` a reseller owned by `owner`.
+async fn reseller_owned_by(app: &TestApp, name: &str, owner: &str) {
+    let root = app.actor("root").await;
+    let (name, owner) = (user(name), user(owner));
+    let hash = whm_tokens::auth::password::hash(
+        &whm_tokens::domain::Password::parse(USER_PASSWORD).unwrap(),
+    )
+    .unwrap();
+    app.db
+        .write(move |conn| {
+            whm_tokens::ops::accounts::create(
+                conn,
+                &root,
+                whm_tokens::ops::accounts::NewAccount {
+                    username: name,
+                    kind: whm_tokens::ops::AccountKind::Reseller,
+                    owner: Some(owner),
+                    password_hash: Some(hash),
+                    privileges: None,
+                },
+                now(),
+            )
+        })
+        .await
+        .unwrap();
+}
+
+fn owners_of(html: &str) -> Vec<(String, String)> {
+    html.split("<tr class=")
+        .skip(1)
+        .map(|row| {
+            let attr = |name: &str| {
+                row.split(&format!("{name}=\""))
+                    .nth(1)
+                    .unwrap()
+                    .split('"')
+                    .next()
+                    .unwrap()
+                    .to_owned()
+            };
+            (attr("data-owner"), attr("data-token"))
+        })
+        .collect()
+}
+
+#[actix_web::test]
+async fn root_sees_every_accounts_tokens_with_owners_and_revokes_with_confirmation() {
+    let app = spawn_app().await;
+    app.create_reseller("bob", None).await;
+    app.create_reseller("carol", None).await;
+    app.token("root", "roots").await;
+    let bobs = app.token("bob", "bobs").await;
+    app.token("carol", "carols").await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let page = root
+        .get("/tokens/all?sort=name")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        owners_of(&page),
+        [
+            ("bob".to_owned(), "bobs".to_owned()),
+            ("carol".to_owned(), "carols".to_owned()),
+            ("root".to_owned(), "roots".to_owned())
+        ]
+    );
+    assert!(page.contains("3 token(s)"));
+    let only_carol = root
+        .get_htmx("/tokens/all?owner=carol")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!only_carol.contains("<html"));
+    assert_eq!(owners_of(&only_carol).len(), 1);
+    let searched = root.get("/tokens/all?q=bob").await.text().await.unwrap();
+    assert_eq!(
+        owners_of(&searched),
+        [("bob".to_owned(), "bobs".to_owned())]
+    );
+
+    let id = page
+        .split("name=\"ids\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let confirm = root
+        .get(&format!("/tokens/all/revoke?ids={id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        confirm.contains("<strong>1 token: “bobs” of bob</strong>"),
+        "{confirm}"
+    );
+    let after = root.post_htmx("/tokens/all/revoke", &[("ids", &id)]).await;
+    let html = after.text().await.unwrap();
+    assert!(html.contains("1 token revoked."));
+    assert_denied(&app.api("bob", &bobs, "version", &[]).await);
+    assert_eq!(app.count("tokens").await, 2);
+    let events = app.command(&["audit", "--json", "--token", "bobs"]).await;
+    let line = String::from_utf8(events.stdout).unwrap();
+    assert!(line.contains("\"event\":\"token_revoked\""), "{line}");
+    assert!(line.contains("\"actor\":\"root\"") && line.contains("\"target\":\"bob\""));
+}
+
+#[actix_web::test]
+async fn a_reseller_sees_its_accounts_tokens_read_only_and_never_anothers() {
+    let app = spawn_app().await;
+    app.create_reseller("bob", None).await;
+    app.create_reseller("carol", None).await;
+    reseller_owned_by(&app, "sub", "bob").await;
+    app.token("sub", "subs").await;
+    app.token("carol", "carols").await;
+    app.token("bob", "bobs").await;
+    let bob = app.sign_in("bob", USER_PASSWORD).await;
+    let page = bob.get("/tokens/all").await.text().await.unwrap();
+    assert_eq!(owners_of(&page), [("sub".to_owned(), "subs".to_owned())]);
+    assert!(
+        !page.contains("name=\"ids\""),
+        "read-only: nothing to select"
+    );
+    assert!(!page.contains("Revoke Selected"));
+    let nosy = bob
+        .get("/tokens/all?owner=carol")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(owners_of(&nosy).is_empty(), "never another reseller's");
+    assert_eq!(
+        bob.get("/tokens/all/revoke?ids=1").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        bob.post("/tokens/all/revoke", &[("ids", "1"), ("ids", "2")])
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(app.count("tokens").await, 3);
+}
