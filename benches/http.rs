@@ -114,6 +114,10 @@ struct Server {
 
 impl Server {
     fn start(database_url: &str) -> Self {
+        Self::start_with(database_url, &[])
+    }
+
+    fn start_with(database_url: &str, env: &[(&str, &str)]) -> Self {
         let tag = format!("{:08x}", rand::rng().random::<u32>());
         let data_dir = std::env::temp_dir().join(format!("whm-bench-{tag}"));
         std::fs::create_dir_all(&data_dir).unwrap();
@@ -124,6 +128,7 @@ impl Server {
             .env("WHM_TOKENS_LISTEN", "127.0.0.1:0")
             .env("WHM_TOKENS_ROOT_PASSWORD", ROOT_PASSWORD)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -507,6 +512,37 @@ async fn scenario(backend: &str, url: &str, knobs: &Knobs) {
         .unwrap()
     };
     bare.stop(true).await;
+    // What recording Last used costs the hot path: the same call on a
+    // second instance of the same store that does not record it,
+    // interleaved with this one, best of two each.
+    let (with_usage, without_usage) = {
+        let quiet = Server::start_with(url, &[("WHM_TOKENS_RECORD_USAGE", "false")]);
+        let urls = (
+            format!("{base}/json-api/version?api.version=1"),
+            format!("{}/json-api/version?api.version=1", quiet.base),
+        );
+        let auth = vec![format!(
+            "Authorization: whm {}:{}",
+            small.name, small.secret
+        )];
+        let knobs = *k;
+        let measured = actix_web::web::block(move || {
+            let best = |a: Measured, b: Measured| if a.rps >= b.rps { a } else { b };
+            let (w1, o1) = (
+                wrk(&knobs, &urls.0, &auth, secs),
+                wrk(&knobs, &urls.1, &auth, secs),
+            );
+            let (o2, w2) = (
+                wrk(&knobs, &urls.1, &auth, secs),
+                wrk(&knobs, &urls.0, &auth, secs),
+            );
+            (best(w1, w2), best(o1, o2))
+        })
+        .await
+        .unwrap();
+        drop(quiet);
+        measured
+    };
     row(
         backend,
         "bare actix-web route, same bytes",
@@ -527,6 +563,20 @@ async fn scenario(backend: &str, url: &str, knobs: &Knobs) {
         &version_m,
         static_m.rps,
         "static",
+    );
+    row(
+        backend,
+        "API `version`, Last used not recorded",
+        &without_usage,
+        without_usage.rps,
+        "itself",
+    );
+    row(
+        backend,
+        "API `version`, Last used recorded",
+        &with_usage,
+        without_usage.rps,
+        "not recorded",
     );
 
     // The sign-in storm, with `version` measured during it.

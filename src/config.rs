@@ -144,6 +144,16 @@ pub struct Settings {
         global = true
     )]
     pub audit_retention_days: u64,
+    /// Record each token's last use (the Last used column). Off only to
+    /// measure what recording costs (`cargo bench`).
+    #[arg(
+        long,
+        env = "WHM_TOKENS_RECORD_USAGE",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        global = true
+    )]
+    pub record_usage: bool,
     /// The password root gets on first start (default: a random one, printed once).
     #[arg(
         long,
@@ -218,6 +228,8 @@ pub struct Config {
     pub session_max_age: std::time::Duration,
     /// How long the audit trail keeps events.
     pub audit_retention: std::time::Duration,
+    /// Whether token use is recorded (the Last used column).
+    pub record_usage: bool,
     pub root_password: Option<String>,
     pub db_pool_size: u32,
     pub workers: Option<usize>,
@@ -279,6 +291,7 @@ impl Settings {
                     .is_some_and(|u| u.starts_with("https://"))
             }),
             public_url: self.public_url.map(|u| u.trim_end_matches('/').to_owned()),
+            record_usage: self.record_usage,
             audit_retention: std::time::Duration::from_secs(
                 self.audit_retention_days.clamp(1, 3650) * 86_400,
             ),

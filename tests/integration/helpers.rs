@@ -119,6 +119,7 @@ pub fn test_config(database_url: String) -> Config {
         secure_cookies: false,
         session_max_age: std::time::Duration::from_secs(24 * 3600),
         audit_retention: std::time::Duration::from_secs(90 * 86_400),
+        record_usage: true,
         root_password: Some(ROOT_PASSWORD.into()),
         db_pool_size: 4,
         workers: Some(1),

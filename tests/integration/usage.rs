@@ -201,3 +201,14 @@ async fn a_token_used_from_a_new_address_shows_a_notice_until_dismissed() {
         .unwrap()
         .contains("new-address-notices"));
 }
+
+#[actix_web::test]
+async fn with_recording_off_calls_leave_no_trace_of_use() {
+    let app = spawn_app_with(|c| c.record_usage = false).await;
+    let secret = app.token("root", "quiet").await;
+    ok_data(&app.api("root", &secret, "version", &[]).await);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let data = ok_data(&app.api("root", &secret, "api_token_list", &[]).await);
+    assert_eq!(data["tokens"]["quiet"]["use_count"], 0);
+    assert!(data["tokens"]["quiet"]["last_used_at"].is_null());
+}

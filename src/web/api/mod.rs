@@ -280,7 +280,9 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) 
     };
     let mut authenticated = match checked {
         Ok((Ok(a), _)) => {
-            state.usage.record(a.token.id, now, client);
+            if state.config.record_usage {
+                state.usage.record(a.token.id, now, client);
+            }
             a
         }
         Ok((Err(refusal), found)) => {
