@@ -328,3 +328,45 @@ async fn resellers_see_only_what_concerns_them_on_the_activity_page() {
         .unwrap();
     assert!(edit.contains("href=\"/activity?token=carols-token\""));
 }
+
+#[actix_web::test]
+async fn a_renamed_account_is_found_under_both_names_and_a_deleted_one_keeps_its_events() {
+    let app = spawn_app().await;
+    app.create_reseller("bob", None).await;
+    app.token("bob", "early").await;
+    let root = app.token("root", "ops").await;
+    ok_data(
+        &app.api(
+            "root",
+            &root,
+            "modifyacct",
+            &[("user", "bob"), ("newuser", "robert")],
+        )
+        .await,
+    );
+    app.token("robert", "late").await;
+    let under = |name: &'static str| {
+        let app = &app;
+        async move {
+            let output = app.command(&["audit", "--json", "--user", name]).await;
+            String::from_utf8(output.stdout).unwrap()
+        }
+    };
+    let now_named = under("robert").await;
+    assert!(
+        now_named.contains("\"token\":\"early\""),
+        "under the old name too: {now_named}"
+    );
+    assert!(now_named.contains("\"token\":\"late\""));
+    assert!(now_named.contains("renamed from bob to robert"));
+    ok_data(
+        &app.api("root", &root, "removeacct", &[("user", "robert")])
+            .await,
+    );
+    let kept = under("robert").await;
+    assert!(kept.contains("\"event\":\"account_deleted\""), "{kept}");
+    assert!(
+        kept.contains("\"token\":\"early\""),
+        "events outlive the account"
+    );
+}
