@@ -59,7 +59,10 @@ impl TestDatabase {
                     .rsplit_once('/')
                     .map(|(b, _)| b)
                     .unwrap_or(&admin_url);
-                let url = format!("{base}/{name}");
+                // Without TLS: the server is on loopback, and connections that
+                // outlive a test (its server's worker threads) must not be in
+                // OpenSSL when the test process exits.
+                let url = format!("{base}/{name}?sslmode=disable");
                 Self::Postgres {
                     admin_url,
                     name,
