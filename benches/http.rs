@@ -260,6 +260,7 @@ async fn seed_owner(db: &Db, base: &str, name: &'static str, n: usize) -> Owner 
                 c,
                 &owner,
                 NewToken {
+                    description: Default::default(),
                     name: TokenName::parse("bench-admin").unwrap(),
                     expiry: Expiry::Never,
                     ips: IpAllowList::any(),

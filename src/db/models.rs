@@ -6,7 +6,7 @@
 use diesel::prelude::*;
 
 use super::schema::{accounts, login_links, sessions, tokens};
-use crate::domain::{AccountKind, PrivilegeSet, TokenDigest, TokenName, Username};
+use crate::domain::{AccountKind, Description, PrivilegeSet, TokenDigest, TokenName, Username};
 
 /// An account without its password hash, which only signing in reads.
 #[derive(Queryable, Selectable, Identifiable, Debug, Clone)]
@@ -48,6 +48,7 @@ pub struct NewTokenRow<'a> {
     pub expires_at: Option<i64>,
     pub allowed_ips: &'a str,
     pub privileges: &'a str,
+    pub description: &'a Description,
 }
 
 #[derive(Insertable, Queryable, Selectable, Debug)]

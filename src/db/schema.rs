@@ -48,6 +48,9 @@ diesel::table! {
         last_used_at -> Nullable<BigInt>,
         last_used_ip -> Nullable<Text>,
         use_count -> BigInt,
+        /// A disabled token is refused like any other, and kept.
+        enabled -> Bool,
+        description -> Text,
     }
 }
 

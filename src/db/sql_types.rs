@@ -7,7 +7,9 @@ use diesel::deserialize::{self, FromSql};
 use diesel::serialize::{self, Output, ToSql};
 use diesel::sql_types::{Binary, Text};
 
-use crate::domain::{AccountKind, IpAllowList, PrivilegeSet, TokenDigest, TokenName, Username};
+use crate::domain::{
+    AccountKind, Description, IpAllowList, PrivilegeSet, TokenDigest, TokenName, Username,
+};
 
 /// Text columns holding a domain type: read as a string, then parsed.
 macro_rules! from_text {
@@ -39,6 +41,7 @@ macro_rules! to_text {
 }
 
 from_text!(TokenName, |s| TokenName::parse(&s));
+from_text!(Description, |s| Description::parse(&s));
 from_text!(Username, |s| Username::parse(&s));
 from_text!(AccountKind, |s| AccountKind::parse(&s));
 from_text!(IpAllowList, |s| IpAllowList::from_column(&s));
@@ -46,6 +49,7 @@ from_text!(PrivilegeSet, |s| Ok::<_, std::convert::Infallible>(
     PrivilegeSet::from_column(&s)
 ));
 to_text!(TokenName);
+to_text!(Description);
 to_text!(Username);
 
 impl<DB: Backend> ToSql<Text, DB> for AccountKind

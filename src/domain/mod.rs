@@ -5,6 +5,7 @@
 //! everything past them works with these types.
 
 pub mod account_kind;
+pub mod description;
 pub mod expiry;
 pub mod ip_allow_list;
 pub mod password;
@@ -14,6 +15,7 @@ pub mod token_name;
 pub mod username;
 
 pub use account_kind::AccountKind;
+pub use description::Description;
 pub use expiry::{Expiry, ServerClock};
 pub use ip_allow_list::IpAllowList;
 pub use password::Password;

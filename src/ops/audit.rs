@@ -16,6 +16,7 @@ use super::{Account, Actor, OpError};
 pub const KINDS: &[(&str, &str)] = &[
     ("token_created", "Token created"),
     ("token_updated", "Token edited"),
+    ("token_regenerated", "Token regenerated"),
     ("token_revoked", "Token revoked"),
     ("token_new_address", "Token used from a new address"),
     ("api_refused", "API call refused"),

@@ -26,6 +26,9 @@ pub enum Refusal {
     Expired {
         token: TokenName,
     },
+    Disabled {
+        token: TokenName,
+    },
     OwnerSuspended {
         token: TokenName,
     },
@@ -44,6 +47,7 @@ impl Refusal {
             Self::UnknownToken => "unknown token",
             Self::WrongUser { .. } => "the token belongs to another account",
             Self::Expired { .. } => "the token has expired",
+            Self::Disabled { .. } => "disabled",
             Self::OwnerSuspended { .. } => "the owner is suspended",
             Self::AddressNotAllowed { .. } => "the address is not allowed",
         }
@@ -104,6 +108,9 @@ pub fn check(
     }
     if token.expiry.is_expired(now) {
         return Err(Refusal::Expired { token: name() });
+    }
+    if !token.enabled {
+        return Err(Refusal::Disabled { token: name() });
     }
     if owner.suspended {
         return Err(Refusal::OwnerSuspended { token: name() });

@@ -8,7 +8,7 @@ use crate::db::schema::{accounts as account_rows, tokens};
 use crate::db::{Backend, DbConnection};
 use crate::domain::privileges::PrivilegeError;
 use crate::domain::{
-    Expiry, IpAllowList, PrivilegeSet, TokenDigest, TokenName, TokenSecret, Username,
+    Description, Expiry, IpAllowList, PrivilegeSet, TokenDigest, TokenName, TokenSecret, Username,
 };
 
 use super::audit::{self, About};
@@ -37,10 +37,14 @@ pub struct Token {
     pub last_used_at: Option<i64>,
     pub last_used_ip: Option<String>,
     pub use_count: i64,
+    /// A disabled token is refused like any other, and keeps its settings.
+    pub enabled: bool,
+    pub description: Description,
 }
 
 pub struct NewToken {
     pub name: TokenName,
+    pub description: Description,
     pub expiry: Expiry,
     pub ips: IpAllowList,
     /// `None`: everything the actor may grant.
@@ -84,6 +88,7 @@ pub fn create(
         expires_at: new.expiry.to_column(),
         allowed_ips: &new.ips.to_column(),
         privileges: &privileges.to_column(),
+        description: &new.description,
     };
     let token = diesel::insert_into(tokens::table)
         .values(&row)
@@ -173,8 +178,10 @@ pub enum Direction {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListQuery {
-    /// Case-insensitive substring of the name.
+    /// Case-insensitive substring of the name or the description.
     pub filter: String,
+    /// Leave disabled tokens out.
+    pub hide_disabled: bool,
     pub sort: SortKey,
     pub direction: Direction,
     /// 1-based.
@@ -186,6 +193,7 @@ impl Default for ListQuery {
     fn default() -> Self {
         Self {
             filter: String::new(),
+            hide_disabled: false,
             sort: SortKey::Created,
             direction: Direction::Desc,
             page: 1,
@@ -303,13 +311,9 @@ fn sum_of_token_counts(
 }
 
 fn list_in(conn: &mut DbConnection, scope: Scope, q: &ListQuery) -> Result<TokenPage, OpError> {
-    // Names hold only letters, digits, '-' and '_': a search with anything
-    // else (a NUL, a quote, a space) matches nothing, and never reaches SQL.
-    let searchable = q
-        .filter
-        .trim()
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    // Names and descriptions hold no control characters: a search with one
+    // (a NUL, say) matches nothing, and never reaches SQL.
+    let searchable = !q.filter.chars().any(char::is_control);
     if !searchable {
         return Ok(TokenPage {
             tokens: Vec::new(),
@@ -318,9 +322,7 @@ fn list_in(conn: &mut DbConnection, scope: Scope, q: &ListQuery) -> Result<Token
             per_page: q.per_page.clamp(1, 500),
         });
     }
-    // Names never hold a double quote; nor may a search, which is quoted
-    // as an FTS5 phrase on SQLite.
-    let filter = q.filter.trim().to_ascii_lowercase().replace('"', "");
+    let filter = q.filter.trim().to_ascii_lowercase();
     let pattern = like_pattern(&filter);
     let per_page = q.per_page.clamp(1, 500);
     let backend = conn.backend();
@@ -337,29 +339,48 @@ fn list_in(conn: &mut DbConnection, scope: Scope, q: &ListQuery) -> Result<Token
                 ),
             ),
         };
+        if q.hide_disabled {
+            query = query.filter(tokens::enabled.eq(true));
+        }
         if let Some(p) = &pattern {
             query = match backend {
-                // ILIKE is answered from the trigram index (pg_trgm).
+                // ILIKE on name or description, each answered from its
+                // trigram index (pg_trgm).
                 Backend::Postgres => query.filter(
-                    diesel::dsl::sql::<diesel::sql_types::Bool>("tokens.name ILIKE ")
+                    diesel::dsl::sql::<diesel::sql_types::Bool>("(tokens.name ILIKE ")
                         .bind::<diesel::sql_types::Text, _>(p.clone())
-                        .sql(" ESCAPE '\\'"),
+                        .sql(" ESCAPE '\\' OR tokens.description ILIKE ")
+                        .bind::<diesel::sql_types::Text, _>(p.clone())
+                        .sql(" ESCAPE '\\')"),
                 ),
-                // Names are ASCII letters, digits, '-' and '_': a quoted
-                // FTS5 phrase of them is the substring itself, found in the
-                // trigram index; LIKE (ASCII case-insensitive in SQLite)
-                // checks the few rows it gives, and alone serves shorter
-                // searches.
-                Backend::Sqlite if filter.len() >= 3 => query
+                // A quoted FTS5 phrase of the search is the substring
+                // itself, found in the trigram index of names and
+                // descriptions; LIKE (ASCII case-insensitive in SQLite)
+                // checks the few rows it gives, and alone serves searches
+                // shorter than a trigram.
+                Backend::Sqlite if filter.chars().count() >= 3 => query
                     .filter(
                         diesel::dsl::sql::<diesel::sql_types::Bool>(
-                            "tokens.id IN (SELECT rowid FROM tokens_names WHERE tokens_names MATCH ",
+                            "tokens.id IN (SELECT rowid FROM tokens_search WHERE tokens_search MATCH ",
                         )
-                        .bind::<diesel::sql_types::Text, _>(format!("\"{filter}\""))
+                        .bind::<diesel::sql_types::Text, _>(format!(
+                            "\"{}\"",
+                            filter.replace('"', "\"\"")
+                        ))
                         .sql(")"),
                     )
-                    .filter(tokens::name.like(p.clone()).escape('\\')),
-                Backend::Sqlite => query.filter(tokens::name.like(p.clone()).escape('\\')),
+                    .filter(
+                        tokens::name
+                            .like(p.clone())
+                            .escape('\\')
+                            .or(tokens::description.like(p.clone()).escape('\\')),
+                    ),
+                Backend::Sqlite => query.filter(
+                    tokens::name
+                        .like(p.clone())
+                        .escape('\\')
+                        .or(tokens::description.like(p.clone()).escape('\\')),
+                ),
             };
         }
         query
@@ -367,6 +388,7 @@ fn list_in(conn: &mut DbConnection, scope: Scope, q: &ListQuery) -> Result<Token
     // Without a search, the counts the triggers keep: a row per account,
     // not a pass over the tokens.
     let total: i64 = match (&pattern, scope) {
+        _ if q.hide_disabled => filtered().count().get_result(conn)?,
         (None, Scope::Of(id)) => account_rows::table
             .find(id)
             .select(account_rows::token_count)
@@ -507,6 +529,8 @@ pub fn get_by_secret(
 #[derive(Default)]
 pub struct TokenChanges {
     pub new_name: Option<TokenName>,
+    pub enabled: Option<bool>,
+    pub description: Option<Description>,
     pub expiry: Option<Expiry>,
     pub ips: Option<IpAllowList>,
     pub privileges: Option<PrivilegeSet>,
@@ -515,6 +539,8 @@ pub struct TokenChanges {
 impl TokenChanges {
     fn is_empty(&self) -> bool {
         self.new_name.is_none()
+            && self.enabled.is_none()
+            && self.description.is_none()
             && self.expiry.is_none()
             && self.ips.is_none()
             && self.privileges.is_none()
@@ -540,6 +566,10 @@ pub fn update(
     }
     let new_name = changes.new_name.unwrap_or_else(|| name.clone());
     let expiry = changes.expiry.unwrap_or(current.expiry);
+    let enabled = changes.enabled.unwrap_or(current.enabled);
+    let description = changes
+        .description
+        .unwrap_or_else(|| current.description.clone());
     let ips = changes.ips.unwrap_or_else(|| current.ips.clone());
     let privileges = changes
         .privileges
@@ -550,6 +580,8 @@ pub fn update(
             tokens::expires_at.eq(expiry.to_column()),
             tokens::allowed_ips.eq(ips.to_column()),
             tokens::privileges.eq(privileges.to_column()),
+            tokens::enabled.eq(enabled),
+            tokens::description.eq(&description),
         ))
         .returning(crate::db::columns::<Token>())
         .get_result::<Token>(conn)
@@ -599,11 +631,53 @@ fn changes_between(before: &Token, after: &Token) -> String {
     if before.privileges != after.privileges {
         changed.push(format!("privileges: {}", after.privileges.to_column()));
     }
+    if before.enabled != after.enabled {
+        changed.push(if after.enabled { "enabled" } else { "disabled" }.to_owned());
+    }
+    if before.description != after.description {
+        changed.push(format!("description: {}", after.description));
+    }
     if changed.is_empty() {
         "nothing changed".to_owned()
     } else {
         changed.join("; ")
     }
+}
+
+/// A new secret for the actor's token `name`, keeping everything else;
+/// the old secret is refused from the next call on (the digest changes,
+/// which tells every instance).
+#[tracing::instrument(name = "regenerate_token", skip_all, fields(actor = %actor.account.username, token = %name))]
+pub fn regenerate(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    name: &TokenName,
+) -> Result<CreatedToken, OpError> {
+    actor.require(MANAGE_TOKENS)?;
+    let owner = accounts::load(conn, actor.id())?;
+    if owner.suspended {
+        return Err(OpError::AccountSuspended(owner.username.to_string()));
+    }
+    let secret = TokenSecret::generate();
+    let token: Token = diesel::update(
+        tokens::table
+            .filter(tokens::account_id.eq(owner.id))
+            .filter(tokens::name.eq(name)),
+    )
+    .set(tokens::digest.eq(secret.digest()))
+    .returning(crate::db::columns::<Token>())
+    .get_result(conn)
+    .optional()?
+    .ok_or_else(|| OpError::TokenNotFound(name.to_string()))?;
+    audit::record(
+        conn,
+        actor,
+        "token_regenerated",
+        About::account(&owner)
+            .token(&token.name)
+            .detail("a new secret; the old one stopped working"),
+    )?;
+    Ok(CreatedToken { token, secret })
 }
 
 /// Revokes the actor's tokens with these names; unknown names are skipped.

@@ -869,6 +869,57 @@ async fn last_used_shows_its_detail_on_focus_and_activity_filters_as_you_type() 
     c.close().await.unwrap();
 }
 
+#[actix_web::test]
+async fn a_user_regenerates_through_the_dialog_and_disables_a_token_in_chromium() {
+    let Some(Chromium {
+        app,
+        c,
+        _driver,
+        _turn,
+    }) = root_in_chromium().await
+    else {
+        return;
+    };
+    let old = app.token("root", "deploy").await;
+    c.goto(&format!("{}/tokens", app.address)).await.unwrap();
+    css(&c, "tr[data-token=deploy] a.regenerate")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_for_dialog(&c).await;
+    assert!(css(&c, "#confirm-dialog")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains("scripts using the old secret will stop working"));
+    css(&c, "#confirm-dialog [data-confirm]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let secret = css(&c, "#secret").await.text().await.unwrap();
+    assert_eq!(secret.len(), 32);
+    assert_denied(&app.api("root", &old, "version", &[]).await);
+    ok_data(&app.api("root", &secret, "version", &[]).await);
+
+    css(&c, "#saved").await.click().await.unwrap();
+    css(&c, "tr[data-token=deploy] button.toggle")
+        .await
+        .click()
+        .await
+        .unwrap();
+    eventually("the grey, disabled row", || async {
+        js(&c, "var r = document.querySelector('tr[data-token=deploy]'); return r.classList.contains('disabled') && r.textContent.includes('Disabled');")
+            .await
+            == json!(true)
+    })
+    .await;
+    assert_denied(&app.api("root", &secret, "version", &[]).await);
+    c.close().await.unwrap();
+}
+
 /// Writes a screenshot of the tokens page for the README when
 /// WHM_TOKENS_SCREENSHOT names a file (`static/screenshot.png`).
 #[actix_web::test]

@@ -225,6 +225,7 @@ impl TestApp {
         let actor = self.actor(owner).await;
         let new = NewToken {
             name: TokenName::parse(name).unwrap(),
+            description: Default::default(),
             expiry,
             ips: IpAllowList::parse(ips).unwrap(),
             privileges: privileges.map(|p| PrivilegeSet::parse([p]).unwrap()),

@@ -526,7 +526,11 @@ async fn applist_and_myprivs_follow_the_tokens_effective_privileges() {
     assert_eq!(privs.values().filter(|v| **v == 1).count(), 2);
     let full = app.token("root", "full").await;
     let data = ok_data(&app.api("root", &full, "applist", &[]).await);
-    assert_eq!(data["app"].as_array().unwrap().len(), 15);
+    assert_eq!(
+        data["app"].as_array().unwrap().len(),
+        16,
+        "every function, api_token_regenerate included"
+    );
 }
 
 #[actix_web::test]
@@ -792,8 +796,8 @@ async fn the_api_command_prints_a_secret_that_works_over_http_at_once() {
 }
 
 /// A token as WHM shapes it: our additions (`last_used_at`, `last_used_ip`,
-/// `use_count`, which WHM clients ignore) checked for their types and
-/// taken out.
+/// `use_count`, `description`, `enabled`, which WHM clients ignore)
+/// checked for their types and taken out.
 fn whm_shape(token: &Value) -> Value {
     let mut token = token.clone();
     let fields = token.as_object_mut().expect("a token object");
@@ -802,5 +806,12 @@ fn whm_shape(token: &Value) -> Value {
     let ip = fields.remove("last_used_ip").expect("last_used_ip");
     assert!(ip.is_null() || ip.is_string(), "{ip}");
     assert!(fields.remove("use_count").expect("use_count").is_i64());
+    let description = fields.remove("description").expect("description");
+    assert!(
+        description.is_null() || description.is_string(),
+        "{description}"
+    );
+    let enabled = fields.remove("enabled").expect("enabled");
+    assert!(enabled == 0 || enabled == 1, "{enabled}");
     token
 }

@@ -10,6 +10,7 @@ mod database;
 mod freshness;
 mod helpers;
 mod json_api;
+mod lifecycle;
 mod limits;
 mod logs;
 mod security;

@@ -447,11 +447,17 @@ async fn pages_read_from_either_end_agree_with_one_long_page_for_every_sort() {
         })
         .await
         .unwrap();
-    for sort in [SortKey::Name, SortKey::Created, SortKey::Expires] {
+    for sort in [
+        SortKey::Name,
+        SortKey::Created,
+        SortKey::Expires,
+        SortKey::LastUsed,
+    ] {
         for direction in [Direction::Asc, Direction::Desc] {
             for filter in ["", "bulk-001", "BULK-00", "k-", "3"] {
                 let base = ListQuery {
                     filter: filter.into(),
+                    hide_disabled: false,
                     sort,
                     direction,
                     page: 1,

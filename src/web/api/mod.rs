@@ -89,6 +89,12 @@ pub const FUNCTIONS: &[Function] = &[
         tokens::update
     ),
     function!(
+        "api_token_regenerate",
+        MANAGE_TOKENS,
+        Some("regenerate the API token"),
+        tokens::regenerate
+    ),
+    function!(
         "api_token_revoke",
         MANAGE_TOKENS,
         Some("revoke the API tokens"),

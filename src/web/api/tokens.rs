@@ -3,7 +3,9 @@
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use crate::domain::privileges::catalogue;
-use crate::domain::{Expiry, IpAllowList, Privilege, PrivilegeSet, TokenName, TokenSecret};
+use crate::domain::{
+    Description, Expiry, IpAllowList, Privilege, PrivilegeSet, TokenName, TokenSecret,
+};
 use crate::ops::tokens::{self as token_ops, NewToken, Token, TokenChanges};
 use crate::web::params::Params;
 
@@ -16,6 +18,9 @@ use super::{required, Call};
 struct Details<'a> {
     acls: Vec<&'static str>,
     create_time: i64,
+    /// Additions to WHM's shape: `null` when there is none.
+    description: Option<&'a str>,
+    enabled: u8,
     expires_at: Option<i64>,
     /// Additions to WHM's shape (clients ignore keys they do not know).
     last_used_at: Option<i64>,
@@ -33,6 +38,8 @@ impl<'a> Details<'a> {
         Self {
             acls: token.privileges.keys(),
             create_time: token.created_at,
+            description: (!token.description.is_empty()).then(|| token.description.as_str()),
+            enabled: u8::from(token.enabled),
             expires_at: token.expiry.to_column(),
             last_used_at: token.last_used_at,
             last_used_ip: token.last_used_ip.as_deref(),
@@ -42,6 +49,13 @@ impl<'a> Details<'a> {
             whitelist_ips: (!token.ips.is_any()).then(|| token.ips.entries()),
         }
     }
+}
+
+fn parse_description(params: &Params) -> Result<Option<Description>, ApiError> {
+    params
+        .get("description")
+        .map(|raw| Description::parse(raw).map_err(|e| ApiError::refused(e.to_string())))
+        .transpose()
 }
 
 fn parse_name(raw: &str) -> Result<TokenName, ApiError> {
@@ -91,6 +105,7 @@ pub async fn create(call: &Call<'_>) -> Outcome {
     let (params, now) = (call.params, call.state.clock.now());
     let new = NewToken {
         name: parse_name(required(params, "token_name")?)?,
+        description: parse_description(params)?.unwrap_or_default(),
         expiry: parse_expiry(params, now)?.unwrap_or(Expiry::Never),
         ips: parse_ips(params)?.unwrap_or_default(),
         privileges: parse_acls(params)?,
@@ -184,9 +199,14 @@ impl Serialize for TokenList<'_> {
 impl Serialize for Entry<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let t = self.token;
-        let mut map = s.serialize_map(Some(8))?;
+        let mut map = s.serialize_map(Some(10))?;
         map.serialize_entry("acls", &AclFlags(t, self.shown))?;
         map.serialize_entry("create_time", &t.created_at)?;
+        map.serialize_entry(
+            "description",
+            &(!t.description.is_empty()).then(|| t.description.as_str()),
+        )?;
+        map.serialize_entry("enabled", &u8::from(t.enabled))?;
         map.serialize_entry("expires_at", &t.expiry.to_column())?;
         map.serialize_entry("last_used_at", &t.last_used_at)?;
         map.serialize_entry("last_used_ip", &t.last_used_ip)?;
@@ -228,8 +248,16 @@ pub async fn get_details(call: &Call<'_>) -> Outcome {
 pub async fn update(call: &Call<'_>) -> Outcome {
     let (params, now) = (call.params, call.state.clock.now());
     let name = parse_name(required(params, "token_name")?)?;
+    let enabled = match params.get("enabled") {
+        None => None,
+        Some("1") => Some(true),
+        Some("0") => Some(false),
+        Some(_) => return Err(ApiError::refused("“enabled” must be 0 or 1.")),
+    };
     let changes = TokenChanges {
         new_name: params.get("new_name").map(parse_name).transpose()?,
+        enabled,
+        description: parse_description(params)?,
         expiry: parse_expiry(params, now)?,
         ips: parse_ips(params)?,
         privileges: parse_acls(params)?,
@@ -241,6 +269,21 @@ pub async fn update(call: &Call<'_>) -> Outcome {
         })
         .await?;
     Ok(Some(Data::json(&Details::of(&token))?))
+}
+
+/// `api_token_regenerate`: a new secret for `token_name`, everything else
+/// kept; answers as `api_token_create` does, with the new `token`.
+pub async fn regenerate(call: &Call<'_>) -> Outcome {
+    let name = parse_name(required(call.params, "token_name")?)?;
+    let made = call
+        .state
+        .write_as(call.actor, move |conn, actor| {
+            token_ops::regenerate(conn, actor, &name)
+        })
+        .await?;
+    let mut details = Details::of(&made.token);
+    details.token = Some(made.secret.expose());
+    Ok(Some(Data::json(&details)?))
 }
 
 pub async fn revoke(call: &Call<'_>) -> Outcome {

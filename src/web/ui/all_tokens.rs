@@ -60,6 +60,7 @@ async fn load(
         pages,
         everyone: true,
         can_revoke: user.actor.account.is_root(),
+        csrf: user.csrf.clone(),
     })
 }
 

@@ -105,6 +105,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(token_form::edit_form))
                 .route(web::post().to(token_form::update)),
         )
+        .route(
+            "/tokens/{name}/{change:enable|disable}",
+            web::post().to(tokens::set_enabled),
+        )
+        .service(
+            web::resource("/tokens/{name}/regenerate")
+                .route(web::get().to(tokens::regenerate_confirm))
+                .route(web::post().to(token_form::regenerate)),
+        )
         .service(
             web::resource("/tokens/{name}/revoke")
                 .route(web::get().to(tokens::revoke_confirm))

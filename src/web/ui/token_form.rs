@@ -9,7 +9,7 @@ use askama::Template;
 use chrono::Months;
 use serde::Deserialize;
 
-use crate::domain::{Expiry, IpAllowList, PrivilegeSet, ServerClock, TokenName};
+use crate::domain::{Description, Expiry, IpAllowList, PrivilegeSet, ServerClock, TokenName};
 use crate::ops::tokens::{self as token_ops, NewToken, Token, TokenChanges};
 use crate::ops::OpError;
 use crate::state::AppState;
@@ -24,6 +24,7 @@ use super::{flash, redirect, render, Chrome, SignedIn, UiError};
 #[serde(default)]
 pub struct TokenForm {
     name: String,
+    description: String,
     /// `never` or `date`.
     expires: String,
     expires_on: String,
@@ -34,6 +35,7 @@ pub struct TokenForm {
 /// What a valid form says, in domain types.
 struct TokenInput {
     name: TokenName,
+    description: Description,
     expiry: Expiry,
     ips: IpAllowList,
     privileges: PrivilegeSet,
@@ -51,6 +53,7 @@ impl TokenForm {
     ) -> Result<TokenInput, FieldErrors> {
         let mut errors = FieldErrors::default();
         let name = errors.check("name", TokenName::parse(&self.name));
+        let description = errors.check("description", Description::parse(&self.description));
         let expiry = if self.expires == "date" {
             let raw = self.expires_on.trim();
             match keep {
@@ -67,10 +70,13 @@ impl TokenForm {
             privileges_form::parse(&self.acl)
                 .and_then(|set| set.ok_or(crate::domain::privileges::PrivilegeError::Empty)),
         );
-        match (name, expiry, ips, privileges) {
-            (Some(name), Some(expiry), Some(ips), Some(privileges)) if errors.is_empty() => {
+        match (name, description, expiry, ips, privileges) {
+            (Some(name), Some(description), Some(expiry), Some(ips), Some(privileges))
+                if errors.is_empty() =>
+            {
                 Ok(TokenInput {
                     name,
+                    description,
                     expiry,
                     ips,
                     privileges,
@@ -88,6 +94,7 @@ pub struct TokenFormPage {
     /// `Some(original name)` when editing.
     pub editing: Option<TokenName>,
     pub name: String,
+    pub description: String,
     pub expires_mode: String,
     pub expires_on: String,
     pub min_date: String,
@@ -128,6 +135,7 @@ impl TokenFormPage {
                 privileges_form::resubmitted(&form.acl),
             ),
             name: form.name,
+            description: form.description,
             expires_mode: if form.expires.is_empty() {
                 "never".to_owned()
             } else {
@@ -180,6 +188,7 @@ pub async fn new_form(
         chrome: Chrome::for_user(&user, &session),
         editing: None,
         name: String::new(),
+        description: String::new(),
         expires_mode: "never".into(),
         expires_on: one_year_ahead(&state.clock),
         min_date: state.clock.today().format("%Y-%m-%d").to_string(),
@@ -203,6 +212,7 @@ pub async fn create(
         Ok(input) => {
             let new = NewToken {
                 name: input.name,
+                description: input.description,
                 expiry: input.expiry,
                 ips: input.ips,
                 privileges: Some(input.privileges),
@@ -226,20 +236,46 @@ pub async fn create(
             return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
         }
     };
-    let page = CreatedPage {
-        chrome: Chrome::for_user(&user, &session),
-        name: created.token.name,
-        secret: created.secret.expose().to_owned(),
-        expires: match created.token.expiry {
-            Expiry::Never => "Never".into(),
-            Expiry::At(t) => state.clock.format(t),
-        },
-    };
+    let page = created_page(&user, &session, &state, created);
     // `render` marks the answer no-store: the secret is never cached.
     render(StatusCode::OK, &page)
 }
 
-async fn load(state: &AppState, user: &SignedIn, name: &str) -> Result<Token, UiError> {
+/// A new secret for the token, shown once, as after Generate.
+pub async fn regenerate(
+    TokenManager(user): TokenManager,
+    session: Session,
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, UiError> {
+    let name = name_in_path(&name)?;
+    let made = state
+        .write_as(&user.actor, move |conn, actor| {
+            token_ops::regenerate(conn, actor, &name)
+        })
+        .await?;
+    render(StatusCode::OK, &created_page(&user, &session, &state, made))
+}
+
+fn created_page(
+    user: &SignedIn,
+    session: &Session,
+    state: &AppState,
+    made: token_ops::CreatedToken,
+) -> CreatedPage {
+    CreatedPage {
+        chrome: Chrome::for_user(user, session),
+        name: made.token.name,
+        secret: made.secret.expose().to_owned(),
+        expires: match made.token.expiry {
+            Expiry::Never => "Never".into(),
+            Expiry::At(t) => state.clock.format(t),
+        },
+    }
+}
+
+/// The user's token a URL names.
+pub(super) async fn load(state: &AppState, user: &SignedIn, name: &str) -> Result<Token, UiError> {
     let name = name_in_path(name)?;
     Ok(state
         .read_as(&user.actor, move |conn, actor| {
@@ -263,6 +299,7 @@ pub async fn edit_form(
     let page = TokenFormPage {
         chrome: Chrome::for_user(&user, &session),
         name: token.name.to_string(),
+        description: token.description.to_string(),
         editing: Some(token.name),
         expires_mode: expires_mode.into(),
         expires_on,
@@ -290,6 +327,8 @@ pub async fn update(
             let original = current.name.clone();
             let changes = TokenChanges {
                 new_name: Some(input.name),
+                enabled: None,
+                description: Some(input.description),
                 expiry: Some(input.expiry),
                 ips: Some(input.ips),
                 privileges: Some(input.privileges),

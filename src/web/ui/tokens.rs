@@ -20,6 +20,7 @@ use crate::state::AppState;
 
 use super::confirm::{self, Confirmation};
 use super::form::{lenient, Form, Query};
+use super::token_form::load;
 use super::{
     flash, redirect, render, render_parts, wants_partial, Chrome, SignedIn, Toast, UiError,
 };
@@ -35,6 +36,8 @@ pub enum RowState {
 
 pub struct RowView {
     pub id: i64,
+    pub description: String,
+    pub enabled: bool,
     /// On `/tokens/all`: the owning account.
     pub owner: String,
     pub name: String,
@@ -88,6 +91,8 @@ impl RowView {
         };
         Self {
             id: token.id,
+            description: token.description.to_string(),
+            enabled: token.enabled,
             owner: String::new(),
             name: token.name.to_string(),
             created: clock.format(token.created_at),
@@ -105,6 +110,9 @@ impl RowView {
     }
 
     pub fn row_class(&self) -> &'static str {
+        if !self.enabled {
+            return "disabled";
+        }
         match self.state {
             RowState::Current => "",
             RowState::ExpiresSoon => "expiring",
@@ -129,6 +137,8 @@ pub struct TableParams {
     q: String,
     /// On `/tokens/all`: one owner's tokens.
     pub(super) owner: String,
+    /// `hide`: leave disabled tokens out.
+    disabled: String,
     #[serde(deserialize_with = "lenient")]
     sort: Option<SortKey>,
     #[serde(deserialize_with = "lenient")]
@@ -184,6 +194,7 @@ impl From<TableParams> for TableQuery {
         Self {
             list: ListQuery {
                 filter: p.q.chars().take(50).collect(),
+                hide_disabled: p.disabled == "hide",
                 sort,
                 direction,
                 page: p.page.unwrap_or(1).max(1),
@@ -238,6 +249,9 @@ impl TableQuery {
         if !self.owner.is_empty() {
             pairs.push(("owner", self.owner.clone()));
         }
+        if self.list.hide_disabled {
+            pairs.push(("disabled", "hide".to_owned()));
+        }
         pairs.push(("sort", sort.to_owned()));
         pairs.push(("dir", dir.to_owned()));
         if self.list.per_page != 25 {
@@ -266,6 +280,8 @@ pub struct TokensTable {
     /// Whether this table offers Revoke (not to a reseller on
     /// `/tokens/all`, which is read-only).
     pub can_revoke: bool,
+    /// For the rows' Disable/Enable forms.
+    pub csrf: String,
 }
 
 impl TokensTable {
@@ -410,6 +426,7 @@ async fn load_table(
         pages,
         everyone: false,
         can_revoke: true,
+        csrf: user.csrf.clone(),
     })
 }
 
@@ -536,6 +553,61 @@ pub async fn revoke_all(
     after_change(&req, &user, &session, &state, &message).await
 }
 
+/// Disable or Enable (`/tokens/{name}/disable`, `…/enable`): the token is
+/// refused while disabled and keeps every setting.
+pub async fn set_enabled(
+    req: HttpRequest,
+    TokenManager(user): TokenManager,
+    session: Session,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, UiError> {
+    let (raw, change) = path.into_inner();
+    let name = name_in_path(&raw)?;
+    let enabled = change == "enable";
+    let changes = token_ops::TokenChanges {
+        enabled: Some(enabled),
+        ..Default::default()
+    };
+    let target = name.clone();
+    state
+        .write_as(&user.actor, move |conn, actor| {
+            token_ops::update(conn, actor, &target, changes)
+        })
+        .await?;
+    let message = if enabled {
+        format!("The token “{name}” was enabled: it works again.")
+    } else {
+        format!("The token “{name}” was disabled: calls with it are refused until it is enabled.")
+    };
+    after_change(&req, &user, &session, &state, &message).await
+}
+
+/// Regenerate's confirmation: scripts using the old secret will stop.
+pub async fn regenerate_confirm(
+    TokenManager(user): TokenManager,
+    session: Session,
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, UiError> {
+    let token = load(&state, &user, &name).await?;
+    confirm::respond(
+        &user,
+        &session,
+        &Confirmation {
+            title: "Regenerate API Token".to_owned(),
+            question: "Are you sure that you want a new secret for",
+            what: format!("the token “{}”", token.name),
+            consequence: "Its name, privileges, IP list and expiry stay; scripts using the old secret will stop working at once.".to_owned(),
+            action: format!("/tokens/{}/regenerate", token.name),
+            hidden: Vec::new(),
+            back: "/tokens",
+            // The new secret is a page of its own.
+            swaps: None,
+        },
+    )
+}
+
 /// Revoke's confirmation, naming the token.
 pub async fn revoke_confirm(
     TokenManager(user): TokenManager,
@@ -543,12 +615,7 @@ pub async fn revoke_confirm(
     state: web::Data<AppState>,
     name: web::Path<String>,
 ) -> Result<HttpResponse, UiError> {
-    let name = name_in_path(&name)?;
-    let token = state
-        .read_as(&user.actor, move |conn, actor| {
-            token_ops::get(conn, actor, &name)
-        })
-        .await?;
+    let token = load(&state, &user, &name).await?;
     confirm::respond(
         &user,
         &session,
