@@ -726,3 +726,29 @@ async fn each_confirmation_is_a_page_without_javascript_and_a_dialog_partial_wit
         StatusCode::NOT_FOUND
     );
 }
+
+#[actix_web::test]
+async fn each_row_says_what_its_token_may_do_at_a_glance() {
+    let app = spawn_app().await;
+    app.token_with(
+        "root",
+        "few",
+        whm_tokens::domain::Expiry::Never,
+        "",
+        Some("list-accts suspend-acct kill-acct create-acct"),
+    )
+    .await
+    .unwrap();
+    app.token("root", "everything").await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let page = root.get("/tokens").await.text().await.unwrap();
+    let few = page.split("data-token=\"few\"").nth(1).unwrap();
+    let few = &few[..few.find("</tr>").unwrap()];
+    assert!(
+        few.contains(">List Accounts, Create Accounts +2<"),
+        "two labels and how many more: {few}"
+    );
+    assert!(few.contains("data-detail=\"List Accounts, Create Accounts, Terminate Accounts, Suspend/Unsuspend Accounts\""), "{few}");
+    let all = page.split("data-token=\"everything\"").nth(1).unwrap();
+    assert!(all[..all.find("</tr>").unwrap()].contains(">Everything<"));
+}

@@ -45,10 +45,31 @@ pub struct RowView {
     pub expires: String,
     pub ips: String,
     pub state: RowState,
+    /// What the token may do at a glance: "Everything", or "List
+    /// Accounts, Suspend Accounts +3".
+    pub privileges: String,
+    /// Every privilege it holds, for hover and focus.
+    pub privileges_full: String,
     /// "Never", or how long ago ("3 minutes ago").
     pub last_used: String,
     /// The exact time, the address and the count, for hover and focus.
     pub last_used_detail: String,
+}
+
+/// A privilege set in words: "Everything", or the first `shown` labels and
+/// how many more.
+pub fn privilege_summary(set: crate::domain::PrivilegeSet, shown: usize) -> String {
+    if set.contains(crate::domain::Privilege::all()) {
+        return "Everything".to_owned();
+    }
+    let labels: Vec<&str> = set.iter().map(|p| p.entry().label).collect();
+    let more = labels.len().saturating_sub(shown);
+    let head = labels[..labels.len().min(shown)].join(", ");
+    if more > 0 {
+        format!("{head} +{more}")
+    } else {
+        head
+    }
 }
 
 /// How long ago `then` was, in words.
@@ -102,6 +123,8 @@ impl RowView {
             },
             ips: token.ips.to_string(),
             state,
+            privileges: privilege_summary(token.privileges, 2),
+            privileges_full: privilege_summary(token.privileges, usize::MAX),
             last_used: token
                 .last_used_at
                 .map_or_else(|| "Never".to_owned(), |at| ago(at, now)),
