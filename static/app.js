@@ -146,7 +146,18 @@
     var dated = $("#expires-date");
     var block = $("#expiry-date");
     if (dated && block) { block.hidden = !dated.checked; }
+    var never = $("#expires-never");
+    var warning = $("#never-warning");
+    if (never && warning) { warning.hidden = !never.checked; }
   }
+
+  // The date is typed as YYYY-MM-DD into a text field; the calendar beside
+  // it fills the field, and a typed date moves the calendar.
+  document.addEventListener("input", function (event) {
+    var t = event.target;
+    if (t.id === "expires_pick" && t.value) { $("#expires_on").value = t.value; }
+    if (t.id === "expires_on" && /^\d{4}-\d{2}-\d{2}$/.test(t.value)) { $("#expires_pick").value = t.value; }
+  });
 
   document.addEventListener("change", function (event) {
     var t = event.target;

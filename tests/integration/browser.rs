@@ -201,9 +201,22 @@ async fn a_user_generates_sees_once_filters_edits_and_revokes_tokens_in_chromium
     css(&c, "#generate").await.click().await.unwrap();
     css(&c, "#name").await.send_keys("deploy").await.unwrap();
 
-    // The calendar is hidden until an expiry is asked for; it defaults to a
+    // The date field is hidden until a date is asked for; it defaults to a
     // year ahead and refuses dates before today.
     assert!(!css(&c, "#expires_on").await.is_displayed().await.unwrap());
+    // The default is WHM's: a year ahead; "never" comes with a warning.
+    assert!(css(&c, "#expires-365").await.is_selected().await.unwrap());
+    assert!(!css(&c, "#never-warning")
+        .await
+        .is_displayed()
+        .await
+        .unwrap());
+    css(&c, "#expires-never").await.click().await.unwrap();
+    assert!(css(&c, "#never-warning")
+        .await
+        .is_displayed()
+        .await
+        .unwrap());
     css(&c, "#expires-date").await.click().await.unwrap();
     let date = css(&c, "#expires_on").await;
     assert!(date.is_displayed().await.unwrap());
@@ -221,8 +234,25 @@ async fn a_user_generates_sees_once_filters_edits_and_revokes_tokens_in_chromium
         chrono::Utc::now().format("%Y-%m-%d").to_string()
     );
     let target = chrono::Utc::now() + chrono::Duration::days(40);
-    // Typing into Chromium's date control, as a person does with its calendar.
-    date.send_keys(&target.format("%m%d%Y").to_string())
+    // The calendar fills the field...
+    js(
+        &c,
+        &format!(
+            "var p = document.getElementById('expires_pick'); p.value = '{}'; \
+             p.dispatchEvent(new Event('input', {{bubbles: true}})); return null;",
+            (target + chrono::Duration::days(1)).format("%Y-%m-%d")
+        ),
+    )
+    .await;
+    assert_eq!(
+        date.prop("value").await.unwrap().unwrap(),
+        (target + chrono::Duration::days(1))
+            .format("%Y-%m-%d")
+            .to_string()
+    );
+    // ...and typing YYYY-MM-DD, as the help text says, works too.
+    date.clear().await.unwrap();
+    date.send_keys(&target.format("%Y-%m-%d").to_string())
         .await
         .unwrap();
     assert_eq!(

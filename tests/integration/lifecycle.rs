@@ -297,3 +297,51 @@ async fn nobody_regenerates_disables_or_describes_anothers_token() {
     assert_eq!(data["enabled"], 1);
     assert!(data["description"].is_null());
 }
+
+#[actix_web::test]
+async fn expiry_presets_date_from_today_and_an_unknown_one_is_refused() {
+    let app = spawn_app().await;
+    let admin = app.token("root", "admin").await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let form = root.get("/tokens/new").await.text().await.unwrap();
+    assert!(
+        form.contains("id=\"expires-365\" checked"),
+        "a year, as WHM"
+    );
+    assert!(form.contains("never-warning"));
+    for (days, name) in [
+        ("7", "week"),
+        ("30", "month"),
+        ("90", "quarter"),
+        ("365", "year"),
+    ] {
+        let made = root
+            .post(
+                "/tokens/new",
+                &[("name", name), ("expires", days), ("acl", "all")],
+            )
+            .await;
+        assert_eq!(made.status(), StatusCode::OK, "{days}");
+        let list = ok_data(&app.api("root", &admin, "api_token_list", &[]).await);
+        let at = list["tokens"][name]["expires_at"].as_i64().unwrap();
+        let days: i64 = days.parse().unwrap();
+        let ahead = at - now();
+        assert!(
+            ahead > days * 86_400 - 86_400 && ahead <= (days + 1) * 86_400,
+            "{name}: {ahead} s ahead"
+        );
+    }
+    let refused = root
+        .post(
+            "/tokens/new",
+            &[("name", "odd"), ("expires", "5"), ("acl", "all")],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused
+        .text()
+        .await
+        .unwrap()
+        .contains("Choose when the token expires."));
+    assert_eq!(app.count("tokens").await, 5, "nothing written on refusal");
+}

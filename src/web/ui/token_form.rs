@@ -54,14 +54,27 @@ impl TokenForm {
         let mut errors = FieldErrors::default();
         let name = errors.check("name", TokenName::parse(&self.name));
         let description = errors.check("description", Description::parse(&self.description));
-        let expiry = if self.expires == "date" {
-            let raw = self.expires_on.trim();
-            match keep {
-                Some(current @ Expiry::At(t)) if clock.date_of(t) == raw => Some(current),
-                _ => errors.check("expires", Expiry::parse_date(raw, clock, now)),
+        let expiry = match self.expires.as_str() {
+            "date" => {
+                let raw = self.expires_on.trim();
+                match keep {
+                    Some(current @ Expiry::At(t)) if clock.date_of(t) == raw => Some(current),
+                    _ => errors.check("expires", Expiry::parse_date(raw, clock, now)),
+                }
             }
-        } else {
-            Some(Expiry::Never)
+            // A form that says nothing keeps WHM's old meaning: never.
+            "never" | "" => Some(Expiry::Never),
+            preset => match PRESETS.iter().find(|(value, _)| *value == preset) {
+                Some((value, _)) => {
+                    let days: u64 = value.parse().expect("presets are numbers of days");
+                    let day = clock.today() + chrono::Days::new(days);
+                    Some(Expiry::At(clock.end_of_day(day)))
+                }
+                None => {
+                    errors.add("expires", "Choose when the token expires.");
+                    None
+                }
+            },
         };
         let ips = errors.check("ips", IpAllowList::parse(&self.ips));
         // None ticked is the same refusal as the operation gives.
@@ -87,6 +100,14 @@ impl TokenForm {
     }
 }
 
+/// The expiry presets, in days from today (to 23:59:59 server time).
+pub const PRESETS: &[(&str, &str)] = &[
+    ("7", "In 7 days."),
+    ("30", "In 30 days."),
+    ("90", "In 90 days."),
+    ("365", "In 1 year (as WHM does)."),
+];
+
 #[derive(Template)]
 #[template(path = "tokens/form.html")]
 pub struct TokenFormPage {
@@ -104,6 +125,9 @@ pub struct TokenFormPage {
     /// When editing: when and from where the token was last used, and how
     /// often.
     pub usage: Option<String>,
+    pub presets: &'static [(&'static str, &'static str)],
+    /// The server's time zone, named beside the date.
+    pub zone: String,
 }
 
 impl TokenFormPage {
@@ -112,10 +136,6 @@ impl TokenFormPage {
             Some(name) => format!("/tokens/{name}/edit"),
             None => "/tokens/new".to_owned(),
         }
-    }
-
-    pub fn never(&self) -> bool {
-        self.expires_mode != "date"
     }
 
     /// The form again, around what the user sent, with the messages.
@@ -146,6 +166,8 @@ impl TokenFormPage {
             ips: form.ips,
             errors,
             usage: None,
+            presets: PRESETS,
+            zone: clock.zone_name(),
         }
     }
 }
@@ -189,13 +211,15 @@ pub async fn new_form(
         editing: None,
         name: String::new(),
         description: String::new(),
-        expires_mode: "never".into(),
+        expires_mode: "365".into(),
         expires_on: one_year_ahead(&state.clock),
         min_date: state.clock.today().format("%Y-%m-%d").to_string(),
         ips: String::new(),
         categories: privileges_form::grouped(user.actor.privileges, user.actor.privileges),
         errors: FieldErrors::default(),
         usage: None,
+        presets: PRESETS,
+        zone: state.clock.zone_name(),
     };
     render(StatusCode::OK, &page)
 }
@@ -308,6 +332,8 @@ pub async fn edit_form(
         categories: privileges_form::grouped(user.actor.privileges, token.privileges),
         errors: FieldErrors::default(),
         usage: Some(usage),
+        presets: PRESETS,
+        zone: state.clock.zone_name(),
     };
     render(StatusCode::OK, &page)
 }
