@@ -487,6 +487,29 @@ fn find(
         .map_err(OpError::from)
 }
 
+/// How many of the actor's tokens expire within `days` days, and how many
+/// have expired: the tokens page's banner. Two counts from the expiry
+/// index, whatever the number of tokens.
+pub fn expiry_counts(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: i64,
+    days: i64,
+) -> Result<(i64, i64), OpError> {
+    actor.require(MANAGE_TOKENS)?;
+    let mine = || tokens::table.filter(tokens::account_id.eq(actor.id()));
+    let soon: i64 = mine()
+        .filter(tokens::expires_at.gt(now))
+        .filter(tokens::expires_at.le(now + days * 86_400))
+        .count()
+        .get_result(conn)?;
+    let expired: i64 = mine()
+        .filter(tokens::expires_at.le(now))
+        .count()
+        .get_result(conn)?;
+    Ok((soon, expired))
+}
+
 /// Which of these names the actor's tokens have, by name.
 pub fn existing(
     conn: &mut DbConnection,

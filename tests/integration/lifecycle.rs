@@ -345,3 +345,38 @@ async fn expiry_presets_date_from_today_and_an_unknown_one_is_refused() {
         .contains("Choose when the token expires."));
     assert_eq!(app.count("tokens").await, 5, "nothing written on refusal");
 }
+
+#[actix_web::test]
+async fn the_tokens_page_warns_of_tokens_expiring_within_a_week_and_expired_ones() {
+    let app = spawn_app().await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    app.token("root", "calm").await;
+    let quiet = root.get("/tokens").await.text().await.unwrap();
+    assert!(!quiet.contains("expiry-banner"));
+    for (name, at) in [
+        ("soon-a", now() + 3600),
+        ("soon-b", now() + 5 * 86_400),
+        ("later", now() + 30 * 86_400),
+    ] {
+        app.token_with("root", name, whm_tokens::domain::Expiry::At(at), "", None)
+            .await
+            .unwrap();
+    }
+    app.token_with(
+        "root",
+        "gone",
+        whm_tokens::domain::Expiry::At(now() + 60),
+        "",
+        None,
+    )
+    .await
+    .unwrap();
+    app.set_expiry("gone", now() - 60).await;
+    let page = root.get("/tokens").await.text().await.unwrap();
+    assert!(
+        page.contains("2 tokens expire within 7 days, 1 has expired."),
+        "{}",
+        &page[page.find("<main").unwrap()..][..600]
+    );
+    assert!(page.contains("href=\"/tokens?sort=expires&amp;dir=asc\""));
+}

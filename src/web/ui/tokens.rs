@@ -355,6 +355,41 @@ pub struct TokensPage {
     /// "deploy was used from 203.0.113.9 for the first time", until
     /// dismissed.
     pub notices: Vec<String>,
+    /// "2 tokens expire within 7 days, 1 has expired", when either is so.
+    pub expiry_banner: Option<String>,
+}
+
+/// The banner's horizon.
+const EXPIRY_BANNER_DAYS: i64 = 7;
+
+/// "2 tokens expire within 7 days, 1 has expired".
+pub fn expiry_banner(soon: i64, expired: i64) -> Option<String> {
+    let tokens = |n: i64| {
+        if n == 1 {
+            "1 token".to_owned()
+        } else {
+            format!("{n} tokens")
+        }
+    };
+    match (soon, expired) {
+        (0, 0) => None,
+        (s, 0) => Some(format!(
+            "{} expire{} within {EXPIRY_BANNER_DAYS} days",
+            tokens(s),
+            if s == 1 { "s" } else { "" }
+        )),
+        (0, e) => Some(format!(
+            "{} {} expired",
+            tokens(e),
+            if e == 1 { "has" } else { "have" }
+        )),
+        (s, e) => Some(format!(
+            "{} expire{} within {EXPIRY_BANNER_DAYS} days, {e} {} expired",
+            tokens(s),
+            if s == 1 { "s" } else { "" },
+            if e == 1 { "has" } else { "have" }
+        )),
+    }
 }
 
 /// The session entry that remembers which notices were dismissed.
@@ -464,12 +499,19 @@ pub async fn page(
         return render(StatusCode::OK, &table);
     }
     let (notices, _) = notices(&state, &user, &session).await?;
+    let now = state.clock.now();
+    let (soon, expired) = state
+        .read_as(&user.actor, move |conn, actor| {
+            token_ops::expiry_counts(conn, actor, now, EXPIRY_BANNER_DAYS)
+        })
+        .await?;
     render(
         StatusCode::OK,
         &TokensPage {
             chrome: Chrome::for_user(&user, &session),
             table,
             notices,
+            expiry_banner: expiry_banner(soon, expired),
         },
     )
 }
@@ -721,4 +763,26 @@ pub async fn revoke_all_confirm(
             swaps: Some("#tokens-table"),
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expiry_banner;
+
+    #[test]
+    fn the_expiry_banner_counts_in_words() {
+        assert_eq!(expiry_banner(0, 0), None);
+        assert_eq!(
+            expiry_banner(2, 1).as_deref(),
+            Some("2 tokens expire within 7 days, 1 has expired")
+        );
+        assert_eq!(
+            expiry_banner(1, 0).as_deref(),
+            Some("1 token expires within 7 days")
+        );
+        assert_eq!(
+            expiry_banner(0, 3).as_deref(),
+            Some("3 tokens have expired")
+        );
+    }
 }
