@@ -61,9 +61,24 @@ pub fn establish(url: &str) -> Result<DbConnection, Unavailable> {
                     Unavailable(format!("could not protect the SQLite database {path}: {e}"))
                 })?;
             }
-            conn.batch_execute(SQLITE_PRAGMAS).map_err(|e| {
-                Unavailable(format!("could not set up the SQLite database {path}: {e}"))
-            })?;
+            // Switching a new file to WAL takes a lock that SQLite does not
+            // wait for: two processes opening a fresh store together see
+            // "database is locked". Try again for a while before failing.
+            let mut tries = 0;
+            loop {
+                match conn.batch_execute(SQLITE_PRAGMAS) {
+                    Ok(()) => break,
+                    Err(e) if e.to_string().contains("locked") && tries < 100 => {
+                        tries += 1;
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                    Err(e) => {
+                        return Err(Unavailable(format!(
+                            "could not set up the SQLite database {path}: {e}"
+                        )))
+                    }
+                }
+            }
             Ok(DbConnection::Sqlite(conn))
         }
     }
