@@ -112,6 +112,8 @@
       button.disabled = checked === 0;
       button.textContent = checked ? "Revoke Selected (" + checked + ")" : "Revoke Selected";
     }
+    var disable = $("#disable-selected");
+    if (disable) { disable.disabled = checked === 0; }
     var all = $("#select-all");
     if (all) {
       all.checked = boxes.length > 0 && checked === boxes.length;

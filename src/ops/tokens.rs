@@ -703,6 +703,38 @@ pub fn regenerate(
     Ok(CreatedToken { token, secret })
 }
 
+/// Disables or enables the actor's tokens with these names (unknown names
+/// are skipped); returns those changed.
+#[tracing::instrument(name = "set_tokens_enabled", skip_all, fields(actor = %actor.account.username, enabled))]
+pub fn set_enabled(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    names: &[TokenName],
+    enabled: bool,
+) -> Result<Vec<TokenName>, OpError> {
+    actor.require(MANAGE_TOKENS)?;
+    let changed: Vec<TokenName> = diesel::update(
+        tokens::table
+            .filter(tokens::account_id.eq(actor.id()))
+            .filter(tokens::name.eq_any(names))
+            .filter(tokens::enabled.ne(enabled)),
+    )
+    .set(tokens::enabled.eq(enabled))
+    .returning(tokens::name)
+    .get_results(conn)?;
+    for name in &changed {
+        audit::record(
+            conn,
+            actor,
+            "token_updated",
+            About::account(&actor.account)
+                .token(name)
+                .detail(if enabled { "enabled" } else { "disabled" }),
+        )?;
+    }
+    Ok(changed)
+}
+
 /// Revokes the actor's tokens with these names; unknown names are skipped.
 /// Returns how many were revoked.
 #[tracing::instrument(name = "revoke_tokens", skip_all, fields(actor = %actor.account.username))]

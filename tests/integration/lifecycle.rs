@@ -380,3 +380,51 @@ async fn the_tokens_page_warns_of_tokens_expiring_within_a_week_and_expired_ones
     );
     assert!(page.contains("href=\"/tokens?sort=expires&amp;dir=asc\""));
 }
+
+#[actix_web::test]
+async fn disable_selected_asks_first_then_disables_only_the_named_tokens() {
+    let app = spawn_app().await;
+    let a = app.token("root", "alpha").await;
+    let b = app.token("root", "beta").await;
+    let keep = app.token("root", "gamma").await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let confirm = root
+        .get("/tokens/disable?names=beta&names=alpha&names=ghost")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        confirm.contains("<strong>2 selected tokens: “alpha”, “beta”</strong>"),
+        "{confirm}"
+    );
+    let partial = root
+        .get_htmx("/tokens/disable?names=alpha")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(partial.contains("hx-post=\"/tokens/disable\""));
+    let nothing = root.get_htmx("/tokens/disable").await;
+    assert_eq!(nothing.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = root
+        .post_htmx("/tokens/disable", &[("names", "alpha"), ("names", "beta")])
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("2 tokens disabled."));
+    assert_denied(&app.api("root", &a, "version", &[]).await);
+    assert_denied(&app.api("root", &b, "version", &[]).await);
+    ok_data(&app.api("root", &keep, "version", &[]).await);
+    let page = root.get("/tokens").await.text().await.unwrap();
+    assert!(page.contains("id=\"hide-disabled\""), "a visible filter");
+    let hidden = root
+        .get("/tokens?disabled=hide")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(hidden.contains("id=\"hide-disabled\" checked"));
+    assert!(!hidden.contains("data-token=\"alpha\"") && hidden.contains("data-token=\"gamma\""));
+}

@@ -105,6 +105,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(token_form::edit_form))
                 .route(web::post().to(token_form::update)),
         )
+        .service(
+            web::resource("/tokens/disable")
+                .route(web::get().to(tokens::disable_selected_confirm))
+                .route(web::post().to(tokens::disable_selected)),
+        )
         .route(
             "/tokens/{name}/{change:enable|disable}",
             web::post().to(tokens::set_enabled),

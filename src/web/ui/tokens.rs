@@ -648,6 +648,105 @@ pub async fn set_enabled(
     after_change(&req, &user, &session, &state, &message).await
 }
 
+/// Disable Selected's confirmation, naming every selected token that exists.
+pub async fn disable_selected_confirm(
+    TokenManager(user): TokenManager,
+    session: Session,
+    state: web::Data<AppState>,
+    Query(selection): Query<Selection>,
+) -> Result<HttpResponse, UiError> {
+    confirm_selected(
+        &user,
+        &session,
+        &state,
+        selection,
+        SelectedAction {
+            verb: "disable",
+            title: "Disable Selected Tokens",
+            consequence:
+                "Calls with them are refused until they are enabled; they keep their settings.",
+            action: "/tokens/disable",
+        },
+    )
+    .await
+}
+
+/// What a confirmation of selected tokens asks for.
+struct SelectedAction {
+    verb: &'static str,
+    title: &'static str,
+    consequence: &'static str,
+    action: &'static str,
+}
+
+/// The confirmation of an action on the selected tokens, naming every one
+/// that exists; nothing selected is refused.
+async fn confirm_selected(
+    user: &SignedIn,
+    session: &Session,
+    state: &AppState,
+    selection: Selection,
+    what: SelectedAction,
+) -> Result<HttpResponse, UiError> {
+    let names = selection.names();
+    let found = state
+        .read_as(&user.actor, move |conn, actor| {
+            token_ops::existing(conn, actor, &names)
+        })
+        .await?;
+    if found.is_empty() {
+        return Err(UiError::Refused(format!(
+            "Select at least one token to {}.",
+            what.verb
+        )));
+    }
+    let listed: Vec<String> = found.iter().map(|n| format!("“{n}”")).collect();
+    confirm::respond(
+        user,
+        session,
+        &Confirmation {
+            title: what.title.to_owned(),
+            question: match what.verb {
+                "disable" => "Are you sure that you want to disable",
+                _ => "Are you sure that you want to revoke",
+            },
+            what: format!(
+                "{} selected token{}: {}",
+                found.len(),
+                plural(found.len()),
+                listed.join(", ")
+            ),
+            consequence: what.consequence.to_owned(),
+            action: what.action.to_owned(),
+            hidden: found.iter().map(|n| ("names", n.to_string())).collect(),
+            back: "/tokens",
+            swaps: Some("#tokens-table"),
+        },
+    )
+}
+
+pub async fn disable_selected(
+    req: HttpRequest,
+    TokenManager(user): TokenManager,
+    session: Session,
+    state: web::Data<AppState>,
+    Form(selection): Form<Selection>,
+) -> Result<HttpResponse, UiError> {
+    let names = selection.names();
+    if names.is_empty() {
+        return Err(UiError::Refused(
+            "Select at least one token to disable.".into(),
+        ));
+    }
+    let changed = state
+        .write_as(&user.actor, move |conn, actor| {
+            token_ops::set_enabled(conn, actor, &names, false)
+        })
+        .await?;
+    let message = format!("{} token{} disabled.", changed.len(), plural(changed.len()));
+    after_change(&req, &user, &session, &state, &message).await
+}
+
 /// Regenerate's confirmation: scripts using the old secret will stop.
 pub async fn regenerate_confirm(
     TokenManager(user): TokenManager,
@@ -704,35 +803,19 @@ pub async fn revoke_selected_confirm(
     state: web::Data<AppState>,
     Query(selection): Query<Selection>,
 ) -> Result<HttpResponse, UiError> {
-    let names = selection.names();
-    let found = state
-        .read_as(&user.actor, move |conn, actor| {
-            token_ops::existing(conn, actor, &names)
-        })
-        .await?;
-    if found.is_empty() {
-        return Err(UiError::Refused(NOTHING_SELECTED.into()));
-    }
-    let listed: Vec<String> = found.iter().map(|n| format!("“{n}”")).collect();
-    confirm::respond(
+    confirm_selected(
         &user,
         &session,
-        &Confirmation {
-            title: "Revoke Selected Tokens".to_owned(),
-            question: "Are you sure that you want to revoke",
-            what: format!(
-                "{} selected token{}: {}",
-                found.len(),
-                plural(found.len()),
-                listed.join(", ")
-            ),
-            consequence: "Scripts that use them will stop working at once.".to_owned(),
-            action: "/tokens/revoke".to_owned(),
-            hidden: found.iter().map(|n| ("names", n.to_string())).collect(),
-            back: "/tokens",
-            swaps: Some("#tokens-table"),
+        &state,
+        selection,
+        SelectedAction {
+            verb: "revoke",
+            title: "Revoke Selected Tokens",
+            consequence: "Scripts that use them will stop working at once.",
+            action: "/tokens/revoke",
         },
     )
+    .await
 }
 
 /// Revoke All's confirmation, with how many tokens that is.
