@@ -14,7 +14,7 @@ use crate::state::AppState;
 
 use super::confirm::{self, Confirmation};
 use super::form::{Form, Query};
-use super::tokens::{plural, RowView, TableParams, TableQuery, TokenManager, TokensTable};
+use super::tokens::{plural, TableParams, TableQuery, TokenManager, TokensTable};
 use super::{
     flash, redirect, render, render_parts, wants_partial, Chrome, SignedIn, Toast, UiError,
 };
@@ -39,29 +39,7 @@ async fn load(
             token_ops::list_every(conn, actor, &list, owner.as_deref())
         })
         .await?;
-    let now = state.clock.now();
-    let pages = page.pages();
-    Ok(TokensTable {
-        rows: page
-            .tokens
-            .iter()
-            .map(|t| {
-                let mut row = RowView::of(t, &state.clock, now);
-                row.owner = owners
-                    .iter()
-                    .find(|(id, _)| *id == t.account_id)
-                    .map(|(_, name)| name.to_string())
-                    .unwrap_or_default();
-                row
-            })
-            .collect(),
-        query,
-        total: page.total,
-        pages,
-        everyone: true,
-        can_revoke: user.actor.account.is_root(),
-        csrf: user.csrf.clone(),
-    })
+    Ok(TokensTable::of(state, user, query, page, Some(&owners)))
 }
 
 pub async fn page(

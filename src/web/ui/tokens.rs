@@ -471,21 +471,44 @@ async fn load_table(
             token_ops::list(conn, actor, &list)
         })
         .await?;
-    let now = state.clock.now();
-    let pages = page.pages();
-    Ok(TokensTable {
-        rows: page
-            .tokens
-            .iter()
-            .map(|t| RowView::of(t, &state.clock, now))
-            .collect(),
-        query,
-        total: page.total,
-        pages,
-        everyone: false,
-        can_revoke: true,
-        csrf: user.csrf.clone(),
-    })
+    Ok(TokensTable::of(state, user, query, page, None))
+}
+
+impl TokensTable {
+    /// The table for one page of tokens; with `owners` (account id and
+    /// name), the `/tokens/all` table with its Owner column, where only
+    /// root may revoke.
+    pub(super) fn of(
+        state: &AppState,
+        user: &SignedIn,
+        query: TableQuery,
+        page: token_ops::TokenPage,
+        owners: Option<&[(i64, crate::domain::Username)]>,
+    ) -> Self {
+        let now = state.clock.now();
+        let owner_of = |id: i64| {
+            owners
+                .and_then(|o| o.iter().find(|(owner, _)| *owner == id))
+                .map(|(_, name)| name.to_string())
+                .unwrap_or_default()
+        };
+        Self {
+            rows: page
+                .tokens
+                .iter()
+                .map(|t| RowView {
+                    owner: owner_of(t.account_id),
+                    ..RowView::of(t, &state.clock, now)
+                })
+                .collect(),
+            pages: page.pages(),
+            total: page.total,
+            query,
+            everyone: owners.is_some(),
+            can_revoke: owners.is_none() || user.actor.account.is_root(),
+            csrf: user.csrf.clone(),
+        }
+    }
 }
 
 pub async fn page(
