@@ -225,6 +225,7 @@ async fn seed_owner(db: &Db, base: &str, name: &'static str, n: usize) -> Owner 
                 owner: None,
                 password_hash: Some(hash),
                 privileges: None,
+                contact_email: None,
             },
             now,
         )

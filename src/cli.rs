@@ -52,10 +52,12 @@ pub async fn create_account(
     username: &str,
     reseller: bool,
     owner: Option<&str>,
+    email: Option<&str>,
 ) -> anyhow::Result<String> {
     let root = actor_named(db, "root").await?;
     let username = Username::parse(username)?;
     let owner = owner.map(Username::parse).transpose()?;
+    let contact_email = email.map(crate::domain::EmailAddress::parse).transpose()?;
     let password = password::generate();
     let shown = password.expose().to_owned();
     let hash = one_hash(password).await?;
@@ -74,6 +76,7 @@ pub async fn create_account(
                 owner,
                 password_hash: Some(hash),
                 privileges: None,
+                contact_email,
             },
             now,
         )

@@ -38,6 +38,9 @@ pub enum Command {
         /// The owning reseller (default root).
         #[arg(long)]
         owner: Option<String>,
+        /// Its contact address, where expiry notices go.
+        #[arg(long)]
+        email: Option<String>,
     },
     /// Give an account a new random password (printed once) and end its sessions.
     ResetPassword { username: String },
@@ -205,6 +208,40 @@ pub struct Settings {
         global = true
     )]
     pub log_format: LogFormat,
+    /// Seconds between two checks for tokens that expire soon (expiry
+    /// notices by email and webhook).
+    #[arg(
+        long,
+        env = "WHM_TOKENS_NOTIFY_INTERVAL",
+        default_value_t = 3600,
+        global = true
+    )]
+    pub notify_interval: u64,
+    /// Mail server for expiry notices: smtp://host:587 (STARTTLS, required
+    /// unless the host is a loopback address), smtps://host:465, with
+    /// user:password@ when it needs a login; ?tls=none to send in clear.
+    #[arg(
+        long,
+        env = "WHM_TOKENS_SMTP_URL",
+        hide_env_values = true,
+        global = true
+    )]
+    pub smtp_url: Option<String>,
+    /// The From of expiry notices, e.g. "WHM Tokens <tokens@example.com>".
+    #[arg(long, env = "WHM_TOKENS_MAIL_FROM", global = true)]
+    pub mail_from: Option<String>,
+    /// URL that receives a JSON POST per expiry notice.
+    #[arg(long, env = "WHM_TOKENS_NOTIFY_WEBHOOK", global = true)]
+    pub notify_webhook: Option<String>,
+    /// Key that signs webhook bodies (HMAC-SHA256, in the
+    /// X-WHM-Tokens-Signature header).
+    #[arg(
+        long,
+        env = "WHM_TOKENS_NOTIFY_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub notify_secret: Option<String>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -236,6 +273,7 @@ pub struct Config {
     pub password_concurrency: usize,
     pub password_queue: usize,
     pub failed_sign_in_delay: std::time::Duration,
+    pub notices: crate::notices::NoticeSettings,
 }
 
 impl Settings {
@@ -309,6 +347,13 @@ impl Settings {
             failed_sign_in_delay: std::time::Duration::from_millis(
                 self.failed_sign_in_delay_ms.min(10_000),
             ),
+            notices: crate::notices::NoticeSettings::parse(
+                self.notify_interval,
+                self.smtp_url.as_deref(),
+                self.mail_from.as_deref(),
+                self.notify_webhook.as_deref(),
+                self.notify_secret.as_deref(),
+            )?,
         })
     }
 }

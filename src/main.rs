@@ -84,8 +84,11 @@ async fn run() -> anyhow::Result<()> {
             username,
             reseller,
             owner,
+            email,
         } => {
-            let password = cli::create_account(&db, &username, reseller, owner.as_deref()).await?;
+            let password =
+                cli::create_account(&db, &username, reseller, owner.as_deref(), email.as_deref())
+                    .await?;
             println!("Created {username}. Password (shown once): {password}");
             changes_settle().await;
         }

@@ -81,6 +81,7 @@ impl Application {
                 }
             }
         });
+        crate::notices::spawn(&state);
         let kept = state.clone();
         let secure = state.config.secure_cookies;
         // Over HTTPS the session cookie takes the `__Host-` prefix: Secure,

@@ -6,7 +6,9 @@
 use diesel::prelude::*;
 
 use super::schema::{accounts, login_links, sessions, tokens};
-use crate::domain::{AccountKind, Description, PrivilegeSet, TokenDigest, TokenName, Username};
+use crate::domain::{
+    AccountKind, Description, EmailAddress, PrivilegeSet, TokenDigest, TokenName, Username,
+};
 
 /// An account without its password hash, which only signing in reads.
 #[derive(Queryable, Selectable, Identifiable, Debug, Clone)]
@@ -36,6 +38,7 @@ pub struct NewAccountRow<'a> {
     pub privileges: &'a str,
     pub suspended: bool,
     pub created_at: i64,
+    pub contact_email: Option<&'a EmailAddress>,
 }
 
 #[derive(Insertable)]

@@ -17,6 +17,8 @@ diesel::table! {
         /// The TOTP secret, sealed (see `auth::two_factor`); NULL: off.
         totp_secret -> Nullable<Binary>,
         totp_last_step -> BigInt,
+        /// Where expiry notices go; NULL: nowhere.
+        contact_email -> Nullable<Text>,
     }
 }
 
@@ -51,6 +53,19 @@ diesel::table! {
         /// A disabled token is refused like any other, and kept.
         enabled -> Bool,
         description -> Text,
+    }
+}
+
+diesel::table! {
+    /// One per notice (token, expiry, threshold) and channel; see `ops::notices`.
+    expiry_notices (token_id, expires_at, threshold, channel) {
+        token_id -> BigInt,
+        expires_at -> BigInt,
+        threshold -> Text,
+        channel -> Text,
+        sent -> Bool,
+        claimed_until -> BigInt,
+        attempts -> Integer,
     }
 }
 
@@ -120,5 +135,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     login_links,
     recovery_codes,
-    token_addresses
+    token_addresses,
+    expiry_notices
 );

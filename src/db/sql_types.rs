@@ -8,7 +8,8 @@ use diesel::serialize::{self, Output, ToSql};
 use diesel::sql_types::{Binary, Text};
 
 use crate::domain::{
-    AccountKind, Description, IpAllowList, PrivilegeSet, TokenDigest, TokenName, Username,
+    AccountKind, Description, EmailAddress, IpAllowList, PrivilegeSet, TokenDigest, TokenName,
+    Username,
 };
 
 /// Text columns holding a domain type: read as a string, then parsed.
@@ -43,6 +44,7 @@ macro_rules! to_text {
 from_text!(TokenName, |s| TokenName::parse(&s));
 from_text!(Description, |s| Description::parse(&s));
 from_text!(Username, |s| Username::parse(&s));
+from_text!(EmailAddress, |s| EmailAddress::parse(&s));
 from_text!(AccountKind, |s| AccountKind::parse(&s));
 from_text!(IpAllowList, |s| IpAllowList::from_column(&s));
 from_text!(PrivilegeSet, |s| Ok::<_, std::convert::Infallible>(
@@ -51,6 +53,7 @@ from_text!(PrivilegeSet, |s| Ok::<_, std::convert::Infallible>(
 to_text!(TokenName);
 to_text!(Description);
 to_text!(Username);
+to_text!(EmailAddress);
 
 impl<DB: Backend> ToSql<Text, DB> for AccountKind
 where

@@ -6,6 +6,7 @@
 
 pub mod account_kind;
 pub mod description;
+pub mod email;
 pub mod expiry;
 pub mod ip_allow_list;
 pub mod password;
@@ -16,6 +17,7 @@ pub mod username;
 
 pub use account_kind::AccountKind;
 pub use description::Description;
+pub use email::EmailAddress;
 pub use expiry::{Expiry, ServerClock};
 pub use ip_allow_list::IpAllowList;
 pub use password::Password;

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use crate::db::models::{AccountRow, NewAccountRow};
 use crate::db::schema::{accounts, login_links, sessions, tokens};
 use crate::db::DbConnection;
-use crate::domain::{PrivilegeSet, Username};
+use crate::domain::{EmailAddress, PrivilegeSet, Username};
 
 use super::audit::{self, About};
 use super::error::is_unique_violation;
@@ -67,6 +67,8 @@ pub struct AccountSummary {
     /// `None` for root, which has no owner.
     pub owner: Option<Username>,
     pub token_count: i64,
+    /// Where its expiry notices go.
+    pub contact_email: Option<EmailAddress>,
 }
 
 /// How many tokens an account holds (kept by triggers: one row read).
@@ -181,6 +183,7 @@ macro_rules! summary_query {
                 AccountRow::as_select(),
                 owners.field(accounts::username).nullable(),
                 accounts::token_count,
+                accounts::contact_email,
             ))
             .order(accounts::username.asc())
             .into_boxed()
@@ -192,16 +195,19 @@ macro_rules! summary_query {
 fn summaries(conn: &mut DbConnection, ids: &[i64]) -> Result<Vec<AccountSummary>, OpError> {
     summary_query!()
         .filter(accounts::id.eq_any(ids))
-        .load::<(AccountRow, Option<Username>, i64)>(conn)
+        .load::<SummaryRow>(conn)
         .map(|rows| rows.into_iter().map(summary_of).collect())
         .map_err(OpError::from)
 }
 
-fn summary_of((row, owner, token_count): (AccountRow, Option<Username>, i64)) -> AccountSummary {
+type SummaryRow = (AccountRow, Option<Username>, i64, Option<EmailAddress>);
+
+fn summary_of((row, owner, token_count, contact_email): SummaryRow) -> AccountSummary {
     AccountSummary {
         account: row.into(),
         owner,
         token_count,
+        contact_email,
     }
 }
 
@@ -213,7 +219,7 @@ pub fn list(conn: &mut DbConnection, actor: &Actor) -> Result<Vec<AccountSummary
         query = query.filter(accounts::owner_id.eq(actor.id()));
     }
     query
-        .load::<(AccountRow, Option<Username>, i64)>(conn)
+        .load::<SummaryRow>(conn)
         .map(|rows| rows.into_iter().map(summary_of).collect())
         .map_err(OpError::from)
 }
@@ -226,6 +232,8 @@ pub struct NewAccount {
     pub password_hash: Option<String>,
     /// For a reseller; defaults to the Initial Privileges.
     pub privileges: Option<PrivilegeSet>,
+    /// Where its expiry notices go.
+    pub contact_email: Option<EmailAddress>,
 }
 
 #[tracing::instrument(name = "create_account", skip_all, fields(actor = %actor.account.username))]
@@ -273,6 +281,7 @@ pub fn create(
         privileges: &privileges.to_column(),
         suspended: false,
         created_at: now,
+        contact_email: new.contact_email.as_ref(),
     };
     let created = diesel::insert_into(accounts::table)
         .values(&row)
@@ -320,6 +329,7 @@ pub fn ensure_root(
         privileges: &PrivilegeSet::everything().to_column(),
         suspended: false,
         created_at: now,
+        contact_email: None,
     };
     // Two instances starting together on an empty store both get here: the
     // second one's insert gives way.
@@ -387,6 +397,48 @@ pub fn rename(
         )),
     )?;
     Ok(renamed)
+}
+
+/// Sets where an account's expiry notices go (`None`: nowhere). An account
+/// may set its own; root and resellers, those of the accounts they manage.
+#[tracing::instrument(name = "set_contact_email", skip_all, fields(actor = %actor.account.username, account = %username))]
+pub fn set_contact_email(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    username: &Username,
+    email: Option<&EmailAddress>,
+) -> Result<Account, OpError> {
+    let account = if *username == actor.account.username {
+        actor.account.clone()
+    } else {
+        actor.require(MODIFY_ACCOUNT)?;
+        find_managed(conn, actor, username)?
+    };
+    diesel::update(accounts::table.find(account.id))
+        .set(accounts::contact_email.eq(email))
+        .execute(conn)?;
+    tracing::info!(set = email.is_some(), "contact address set");
+    audit::record(
+        conn,
+        actor,
+        "contact_email_changed",
+        About::account(&account).detail(match email {
+            Some(e) => format!("notices go to {e}"),
+            None => "no address: no notices by email".to_owned(),
+        }),
+    )?;
+    Ok(account)
+}
+
+/// An account's contact address.
+pub fn contact_email(
+    conn: &mut DbConnection,
+    account_id: i64,
+) -> Result<Option<EmailAddress>, OpError> {
+    Ok(accounts::table
+        .find(account_id)
+        .select(accounts::contact_email)
+        .first(conn)?)
 }
 
 /// Sets a reseller's privileges. Their tokens follow at once, because a

@@ -29,6 +29,8 @@ pub const KINDS: &[(&str, &str)] = &[
     ("account_renamed", "Account renamed"),
     ("account_deleted", "Account deleted"),
     ("privileges_changed", "Privileges changed"),
+    ("contact_email_changed", "Contact address changed"),
+    ("expiry_notice_sent", "Expiry notice sent"),
 ];
 
 /// What an event is about, beyond its actor.
@@ -85,6 +87,30 @@ pub fn record(
             audit_events::owner_id.eq(owner_id),
             audit_events::ip.eq(&actor.origin.ip),
             audit_events::request_id.eq(&actor.origin.request_id),
+            audit_events::detail.eq(about.detail),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Records `event`, done by the server itself (no account, no request).
+pub fn record_system(
+    conn: &mut DbConnection,
+    event: &'static str,
+    about: About,
+) -> Result<(), OpError> {
+    let (target, target_id, owner_id) = match about.target {
+        Some((name, id, owner)) => (Some(name), Some(id), owner),
+        None => (None, None, None),
+    };
+    diesel::insert_into(audit_events::table)
+        .values((
+            audit_events::at.eq(chrono::Utc::now().timestamp()),
+            audit_events::event.eq(event),
+            audit_events::token.eq(about.token),
+            audit_events::target.eq(target),
+            audit_events::target_id.eq(target_id),
+            audit_events::owner_id.eq(owner_id),
             audit_events::detail.eq(about.detail),
         ))
         .execute(conn)?;

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod authenticate;
 pub mod error;
 pub mod login_links;
+pub mod notices;
 pub mod tokens;
 pub mod two_factor;
 

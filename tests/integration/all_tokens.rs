@@ -24,6 +24,7 @@ async fn reseller_owned_by(app: &TestApp, name: &str, owner: &str) {
                     owner: Some(owner),
                     password_hash: Some(hash),
                     privileges: None,
+                    contact_email: None,
                 },
                 now(),
             )

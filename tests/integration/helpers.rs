@@ -130,6 +130,7 @@ pub fn test_config(database_url: String) -> Config {
         password_queue: 8,
         // Failed sign-ins answer at once in tests; `limits` tests the delay.
         failed_sign_in_delay: std::time::Duration::ZERO,
+        notices: Default::default(),
     }
 }
 
@@ -199,6 +200,7 @@ impl TestApp {
                         owner: None,
                         password_hash: Some(hash),
                         privileges,
+                        contact_email: None,
                     },
                     now(),
                 )
@@ -271,6 +273,23 @@ impl TestApp {
                 diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}"))
                     .get_result::<Count>(conn)
                     .map(|c| c.n)
+                    .map_err(anyhow::Error::from)
+            })
+            .await
+            .unwrap()
+    }
+}
+
+impl TestApp {
+    /// Audit events of this kind, straight from the store.
+    pub async fn count_events(&self, event: &'static str) -> i64 {
+        self.db
+            .read(move |conn| {
+                use whm_tokens::db::schema::audit_events;
+                audit_events::table
+                    .filter(audit_events::event.eq(event))
+                    .count()
+                    .get_result::<i64>(conn)
                     .map_err(anyhow::Error::from)
             })
             .await
@@ -529,7 +548,12 @@ pub struct Instance {
 
 impl TestApp {
     pub async fn second_instance(&self) -> Instance {
-        let config = test_config(self.database.url());
+        self.second_instance_with(|_| {}).await
+    }
+
+    pub async fn second_instance_with(&self, adjust: impl FnOnce(&mut Config)) -> Instance {
+        let mut config = test_config(self.database.url());
+        adjust(&mut config);
         let (db, _) = prepare(&config).await.expect("prepare the store");
         let app = Application::build(config, db).expect("build the app");
         let port = app.port();

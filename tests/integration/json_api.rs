@@ -563,7 +563,7 @@ async fn listaccts_shows_root_every_account_and_a_reseller_only_its_own() {
     assert_eq!(acct.len(), 1);
     assert_eq!(
         acct[0],
-        json!({ "user": "shop", "owner": "bob", "reseller": 0, "suspended": 0, "unix_startdate": acct[0]["unix_startdate"] })
+        json!({ "user": "shop", "owner": "bob", "reseller": 0, "suspended": 0, "unix_startdate": acct[0]["unix_startdate"], "email": "" })
     );
 }
 

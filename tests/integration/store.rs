@@ -112,6 +112,7 @@ async fn deleting_a_reseller_hands_its_accounts_to_root() {
                     owner: None,
                     password_hash: None,
                     privileges: None,
+                    contact_email: None,
                 },
                 now(),
             )

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::domain::{AccountKind, Password, Username};
+use crate::domain::{AccountKind, EmailAddress, Password, Username};
 use crate::ops::accounts::{self as account_ops, NewAccount};
 use crate::ops::{Account, OpError};
 use crate::web::params::Params;
@@ -20,12 +20,15 @@ struct AccountEntry<'a> {
     suspended: u8,
     unix_startdate: i64,
     user: &'a Username,
+    /// The contact address (where expiry notices go); empty when none.
+    email: &'a str,
 }
 
 impl<'a> AccountEntry<'a> {
-    fn of(a: &'a Account, owner: Option<&'a Username>) -> Self {
+    fn of(a: &'a Account, owner: Option<&'a Username>, email: Option<&'a EmailAddress>) -> Self {
         let owner = owner.map_or("", Username::as_str);
         Self {
+            email: email.map_or("", EmailAddress::as_str),
             owner,
             reseller: u8::from(a.kind == AccountKind::Reseller),
             suspended: u8::from(a.suspended),
@@ -48,6 +51,14 @@ struct Changed<'a> {
     user: &'a Username,
 }
 
+/// `contactemail`: absent says nothing; empty clears the address.
+fn contact_email(params: &Params) -> Result<Option<Option<EmailAddress>>, ApiError> {
+    params
+        .get("contactemail")
+        .map(|raw| EmailAddress::parse_optional(raw).map_err(|e| ApiError::refused(e.to_string())))
+        .transpose()
+}
+
 fn username(raw: &str) -> Result<Username, ApiError> {
     Username::parse(raw).map_err(|e| ApiError::refused(e.to_string()))
 }
@@ -64,7 +75,7 @@ pub async fn list(call: &Call<'_>) -> Outcome {
     Data::json(&Listed {
         acct: accounts
             .iter()
-            .map(|s| AccountEntry::of(&s.account, s.owner.as_ref()))
+            .map(|s| AccountEntry::of(&s.account, s.owner.as_ref(), s.contact_email.as_ref()))
             .collect(),
     })
     .map(Some)
@@ -85,9 +96,10 @@ pub async fn create(call: &Call<'_>) -> Outcome {
         None | Some("0") | Some("") => AccountKind::User,
         Some(_) => return Err(ApiError::refused("“reseller” must be 0 or 1.")),
     };
+    let email = contact_email(params)?.flatten();
     let hash = call.state.passwords.hash_now(password).await?;
     let now = call.state.clock.now();
-    let (account, owner) = call
+    let created = call
         .state
         .write_as(call.actor, move |conn, actor| {
             let new = NewAccount {
@@ -96,13 +108,19 @@ pub async fn create(call: &Call<'_>) -> Outcome {
                 owner,
                 password_hash: Some(hash),
                 privileges: None,
+                contact_email: email.clone(),
             };
             let account = account_ops::create(conn, actor, new, now)?;
             let owner = account_ops::load(conn, account.owner_id.unwrap_or(actor.id()))?;
-            Ok((account, owner.username))
+            Ok((account, owner.username, email))
         })
         .await?;
-    Ok(Some(Data::json(&AccountEntry::of(&account, Some(&owner)))?))
+    let (account, owner, email) = created;
+    Ok(Some(Data::json(&AccountEntry::of(
+        &account,
+        Some(&owner),
+        email.as_ref(),
+    ))?))
 }
 
 async fn set_suspended(call: &Call<'_>, suspended: bool) -> Outcome {
@@ -155,13 +173,38 @@ pub async fn remove(call: &Call<'_>) -> Outcome {
     .map(Some)
 }
 
+/// Renames an account (`newuser`) and sets its contact address
+/// (`contactemail`, empty to clear it), in one transaction.
 pub async fn modify(call: &Call<'_>) -> Outcome {
     let user = named_account(call.params, "user")?;
-    let new_name = username(required(call.params, "newuser")?)?;
+    let new_name = call
+        .params
+        .get("newuser")
+        .filter(|n| !n.is_empty())
+        .map(username)
+        .transpose()?;
+    let email = contact_email(call.params)?;
+    if new_name.is_none() && email.is_none() {
+        return Err(ApiError::refused(
+            "Specify a new user name (“newuser”) or a contact address (“contactemail”).",
+        ));
+    }
     let account = call
         .state
         .write_as(call.actor, move |conn, actor| {
-            account_ops::rename(conn, actor, &user, &new_name)
+            let mut account = None;
+            if let Some(email) = &email {
+                account = Some(account_ops::set_contact_email(
+                    conn,
+                    actor,
+                    &user,
+                    email.as_ref(),
+                )?);
+            }
+            if let Some(new_name) = &new_name {
+                account = Some(account_ops::rename(conn, actor, &user, new_name)?);
+            }
+            Ok(account.expect("one change was asked for"))
         })
         .await?;
     Data::json(&Changed {

@@ -7,13 +7,14 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::domain::{AccountKind, Password, PrivilegeSet, Username};
+use crate::domain::{AccountKind, EmailAddress, Password, PrivilegeSet, Username};
 use crate::ops::accounts::{self as account_ops, AccountQuery, AccountSummary, NewAccount};
 use crate::ops::two_factor as two_factor_store;
 use crate::ops::{Account, OpError};
 use crate::state::AppState;
 
 use super::confirm::{self, Confirmation};
+use super::contact_email::{self, EmailForm};
 use super::form::{lenient, FieldErrors, Form, Query};
 use super::privileges_form::{self, CategoryView};
 use super::{flash, redirect, render, wants_partial, Chrome, SignedIn, UiError};
@@ -99,6 +100,8 @@ pub struct CreateForm {
     /// `reseller` or `user`.
     kind: String,
     owner: String,
+    /// The contact address (optional).
+    email: String,
 }
 
 impl CreateForm {
@@ -118,19 +121,21 @@ impl CreateForm {
         } else {
             errors.check("owner", Username::parse(&self.owner))
         };
+        let email = errors.check("email", EmailAddress::parse_optional(&self.email));
         let kind = if self.kind == "reseller" {
             AccountKind::Reseller
         } else {
             AccountKind::User
         };
-        match (username, password, owner) {
-            (Some(username), Some(password), Some(owner)) => Ok((
+        match (username, password, owner, email) {
+            (Some(username), Some(password), Some(owner), Some(contact_email)) => Ok((
                 NewAccount {
                     username,
                     kind,
                     owner: Some(owner),
                     password_hash: None,
                     privileges: None,
+                    contact_email,
                 },
                 password,
             )),
@@ -291,28 +296,42 @@ pub struct EditPage {
     pub suspended: bool,
     pub token_count: i64,
     pub new_name: String,
+    /// The contact address, as saved or as sent.
+    pub email: String,
     pub categories: Vec<CategoryView>,
     pub errors: FieldErrors,
 }
 
 /// The account a URL names, among those the actor manages. A name that
 /// cannot be a user name names no account.
-async fn find(state: &AppState, user: &SignedIn, raw: &str) -> Result<(Account, i64), UiError> {
+async fn find(state: &AppState, user: &SignedIn, raw: &str) -> Result<Found, UiError> {
     let name = Username::parse(raw).map_err(|_| OpError::AccountNotFound(raw.to_owned()))?;
     Ok(state
         .read_as(&user.actor, move |conn, actor| {
             let account = account_ops::find_managed(conn, actor, &name)?;
             let count = account_ops::token_count(conn, account.id)?;
-            Ok((account, count))
+            let email = account_ops::contact_email(conn, account.id)?;
+            Ok(Found {
+                account,
+                token_count: count,
+                email,
+            })
         })
         .await?)
 }
 
+/// An account as its Manage page shows it.
+struct Found {
+    account: Account,
+    token_count: i64,
+    email: Option<EmailAddress>,
+}
+
 /// Root's page for one other account.
-async fn editable(state: &AppState, user: &SignedIn, raw: &str) -> Result<(Account, i64), UiError> {
+async fn editable(state: &AppState, user: &SignedIn, raw: &str) -> Result<Found, UiError> {
     root_only(user)?;
     let found = find(state, user, raw).await?;
-    if found.0.is_root() {
+    if found.account.is_root() {
         return Err(UiError::Forbidden(
             "The root account cannot be changed here.".into(),
         ));
@@ -320,8 +339,18 @@ async fn editable(state: &AppState, user: &SignedIn, raw: &str) -> Result<(Accou
     Ok(found)
 }
 
-fn edit_view(chrome: Chrome, account: &Account, token_count: i64) -> EditPage {
+fn edit_view(chrome: Chrome, found: &Found) -> EditPage {
+    let Found {
+        account,
+        token_count,
+        email,
+    } = found;
+    let token_count = *token_count;
     EditPage {
+        email: email
+            .as_ref()
+            .map(EmailAddress::to_string)
+            .unwrap_or_default(),
         chrome,
         username: account.username.clone(),
         kind: account.kind.label(),
@@ -340,10 +369,10 @@ pub async fn edit_page(
     state: web::Data<AppState>,
     username: web::Path<String>,
 ) -> Result<HttpResponse, UiError> {
-    let (account, count) = editable(&state, &user, &username).await?;
+    let found = editable(&state, &user, &username).await?;
     render(
         StatusCode::OK,
-        &edit_view(Chrome::for_user(&user, &session), &account, count),
+        &edit_view(Chrome::for_user(&user, &session), &found),
     )
 }
 
@@ -360,7 +389,8 @@ pub async fn rename(
     username: web::Path<String>,
     Form(form): Form<RenameForm>,
 ) -> Result<HttpResponse, UiError> {
-    let (account, count) = editable(&state, &user, &username).await?;
+    let found = editable(&state, &user, &username).await?;
+    let account = found.account.clone();
     let outcome = match Username::parse(&form.new_name) {
         Err(e) => Err(e.to_string()),
         Ok(new_name) => {
@@ -389,7 +419,7 @@ pub async fn rename(
             Ok(redirect(&format!("/accounts/{}", renamed.username)))
         }
         Err(message) => {
-            let mut page = edit_view(Chrome::for_user(&user, &session), &account, count);
+            let mut page = edit_view(Chrome::for_user(&user, &session), &found);
             page.new_name = form.new_name;
             page.errors.add("new_name", message);
             render(StatusCode::UNPROCESSABLE_ENTITY, &page)
@@ -410,7 +440,8 @@ pub async fn set_privileges(
     username: web::Path<String>,
     Form(form): Form<PrivilegesForm>,
 ) -> Result<HttpResponse, UiError> {
-    let (account, count) = editable(&state, &user, &username).await?;
+    let found = editable(&state, &user, &username).await?;
+    let account = found.account.clone();
     // A reseller may hold no privileges at all.
     let outcome = match privileges_form::parse(&form.acl) {
         Err(e) => Err(e.to_string()),
@@ -438,12 +469,36 @@ pub async fn set_privileges(
             Ok(redirect(&format!("/accounts/{}", account.username)))
         }
         Err(message) => {
-            let mut page = edit_view(Chrome::for_user(&user, &session), &account, count);
+            let mut page = edit_view(Chrome::for_user(&user, &session), &found);
             page.categories = privileges_form::grouped(
                 PrivilegeSet::everything(),
                 privileges_form::resubmitted(&form.acl),
             );
             page.errors.add("privileges", message);
+            render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+    }
+}
+
+/// Root sets another account's contact address.
+pub async fn set_email(
+    user: SignedIn,
+    session: Session,
+    state: web::Data<AppState>,
+    username: web::Path<String>,
+    Form(form): Form<EmailForm>,
+) -> Result<HttpResponse, UiError> {
+    let found = editable(&state, &user, &username).await?;
+    let name = found.account.username.clone();
+    match contact_email::save(&user, &state, name.clone(), &form).await? {
+        Ok(message) => {
+            flash(&session, &message);
+            Ok(redirect(&format!("/accounts/{name}")))
+        }
+        Err(errors) => {
+            let mut page = edit_view(Chrome::for_user(&user, &session), &found);
+            page.email = form.email().to_owned();
+            page.errors = errors;
             render(StatusCode::UNPROCESSABLE_ENTITY, &page)
         }
     }
@@ -458,7 +513,7 @@ pub async fn set_suspended(
 ) -> Result<HttpResponse, UiError> {
     let (username, change) = path.into_inner();
     let suspended = change == "suspend";
-    let (account, _) = editable(&state, &user, &username).await?;
+    let account = editable(&state, &user, &username).await?.account;
     let account = state
         .write_as(&user.actor, move |conn, actor| {
             account_ops::set_suspended(conn, actor, &account.username, suspended, None)
@@ -484,7 +539,8 @@ pub async fn delete_confirm(
     state: web::Data<AppState>,
     username: web::Path<String>,
 ) -> Result<HttpResponse, UiError> {
-    let (account, count) = editable(&state, &user, &username).await?;
+    let found = editable(&state, &user, &username).await?;
+    let (account, count) = (found.account, found.token_count);
     confirm::respond(
         &user,
         &session,
@@ -512,7 +568,7 @@ pub async fn delete(
     state: web::Data<AppState>,
     username: web::Path<String>,
 ) -> Result<HttpResponse, UiError> {
-    let (account, _) = editable(&state, &user, &username).await?;
+    let account = editable(&state, &user, &username).await?.account;
     let deleted = state
         .write_as(&user.actor, move |conn, actor| {
             account_ops::delete(conn, actor, &account.username)

@@ -6,6 +6,7 @@ mod accounts;
 mod activity;
 mod all_tokens;
 mod confirm;
+mod contact_email;
 mod error;
 pub mod form;
 mod password;
@@ -44,6 +45,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::resource("/account/password")
                 .route(web::get().to(password::form))
                 .route(web::post().to(password::change)),
+        )
+        .service(
+            web::resource("/account/email")
+                .route(web::get().to(contact_email::own_form))
+                .route(web::post().to(contact_email::own_save)),
         )
         .service(
             web::resource("/account/two-factor")
@@ -131,6 +137,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/accounts/{user}", web::get().to(accounts::edit_page))
         .route("/accounts/{user}/rename", web::post().to(accounts::rename))
+        .route(
+            "/accounts/{user}/email",
+            web::post().to(accounts::set_email),
+        )
         .route(
             "/accounts/{user}/privileges",
             web::post().to(accounts::set_privileges),

@@ -1,0 +1,163 @@
+//! Expiry notices: every `WHM_TOKENS_NOTIFY_INTERVAL` each instance looks
+//! for tokens that expire within 7 days, within a day, or just did, and
+//! sends each notice it manages to claim (see [`crate::ops::notices`]) by
+//! email to the owner's contact address and to the webhook. It runs on its
+//! own task: no request ever waits for it.
+
+pub mod mail;
+pub mod message;
+pub mod settings;
+pub mod webhook;
+
+pub use settings::NoticeSettings;
+
+use crate::ops::notices::{self, Channel, Due};
+use crate::ops::OpError;
+use crate::state::AppState;
+
+use mail::Mailer;
+use message::Notice;
+use webhook::Webhook;
+
+/// Tokens read from the store at a time.
+const PAGE: i64 = 200;
+
+/// Starts the checker when a channel is set. Runs on the current thread's
+/// runtime until the server stops.
+pub fn spawn(state: &AppState) {
+    let settings = state.config.notices.clone();
+    if !settings.is_on() {
+        return;
+    }
+    let state = state.clone();
+    actix_web::rt::spawn(async move {
+        let mailer = match settings.mail.as_ref().map(Mailer::new).transpose() {
+            Ok(mailer) => mailer,
+            Err(e) => {
+                tracing::error!(error = %e, "expiry notices by email are off: the mail settings do not work");
+                None
+            }
+        };
+        let checker = Checker {
+            webhook: settings.webhook.as_ref().map(Webhook::new),
+            mailer,
+            state,
+        };
+        loop {
+            match checker.round().await {
+                Ok(sent) if sent > 0 => tracing::info!(sent, "expiry notices sent"),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "the check for expiring tokens failed; trying again next round")
+                }
+            }
+            actix_web::rt::time::sleep(settings.interval).await;
+        }
+    });
+}
+
+struct Checker {
+    state: AppState,
+    mailer: Option<Mailer>,
+    webhook: Option<Webhook>,
+}
+
+impl Checker {
+    /// One pass over the tokens due a notice. Returns how many were sent.
+    async fn round(&self) -> Result<usize, OpError> {
+        let db = &self.state.db;
+        let now = self.state.clock.now();
+        db.write_bookkeeping(move |conn| notices::prune(conn, now))
+            .await?;
+        let mut after = None;
+        let mut sent = 0;
+        loop {
+            let page = db
+                .read(move |conn| notices::due(conn, now, after, PAGE))
+                .await?;
+            for due in &page.due {
+                for channel in self.channels(due) {
+                    if !page.sent.contains(&due.key(channel)) && self.deliver(due, channel).await? {
+                        sent += 1;
+                    }
+                }
+            }
+            match page.next {
+                Some(cursor) => after = Some(cursor),
+                None => return Ok(sent),
+            }
+        }
+    }
+
+    fn channels(&self, due: &Due) -> Vec<Channel> {
+        let mut channels = Vec::with_capacity(2);
+        if self.mailer.is_some() && due.contact_email.is_some() {
+            channels.push(Channel::Email);
+        }
+        if self.webhook.is_some() {
+            channels.push(Channel::Webhook);
+        }
+        channels
+    }
+
+    /// Claims and sends one notice. `Ok(false)`: another instance has it,
+    /// or the send failed and the claim was given back for the next round.
+    async fn deliver(&self, due: &Due, channel: Channel) -> Result<bool, OpError> {
+        let db = &self.state.db;
+        let key = due.key(channel);
+        let now = self.state.clock.now();
+        if !db
+            .write_bookkeeping(move |conn| notices::claim(conn, &key, now))
+            .await?
+        {
+            return Ok(false);
+        }
+        let notice = Notice::of(due, now);
+        let outcome = match channel {
+            Channel::Email => self.email(due, &notice).await,
+            Channel::Webhook => self.post(&key.delivery_id(), &notice).await,
+        };
+        match outcome {
+            Ok(()) => {
+                let sent = due.clone();
+                db.write_bookkeeping(move |conn| notices::mark_sent(conn, &sent, channel))
+                    .await?;
+                tracing::info!(
+                    account = %due.account,
+                    token = %due.token,
+                    channel = channel.as_str(),
+                    event = notice.event,
+                    "expiry notice sent"
+                );
+                Ok(true)
+            }
+            Err(e) => {
+                tracing::warn!(
+                    account = %due.account,
+                    token = %due.token,
+                    channel = channel.as_str(),
+                    error = %e,
+                    "an expiry notice could not be sent; it is tried again next round"
+                );
+                db.write_bookkeeping(move |conn| notices::give_back(conn, &key))
+                    .await?;
+                Ok(false)
+            }
+        }
+    }
+
+    async fn email(&self, due: &Due, notice: &Notice) -> anyhow::Result<()> {
+        let (Some(mailer), Some(to)) = (&self.mailer, &due.contact_email) else {
+            anyhow::bail!("no mail server or no contact address");
+        };
+        let text = notice.text(&self.state.clock, self.state.config.public_url.as_deref());
+        mailer.send(to, &notice.subject(), text).await
+    }
+
+    async fn post(&self, delivery: &str, notice: &Notice) -> anyhow::Result<()> {
+        let Some(webhook) = &self.webhook else {
+            anyhow::bail!("no webhook");
+        };
+        webhook.send(delivery, serde_json::to_vec(notice)?).await
+    }
+}

@@ -1,0 +1,359 @@
+//! Expiry notices as stored: which are due, and who sends each.
+//!
+//! A notice is one (token, expiry, threshold) on one channel. Any instance
+//! may find it due; the one that *claims* it (a row inserted, or a lapsed
+//! failed claim taken over, in one statement) sends it and then marks it
+//! sent. A failed send gives the claim back, so the next round tries again;
+//! a sent one is never claimed again. A token given a new expiry starts
+//! afresh, because the expiry is part of the key.
+
+use std::collections::HashSet;
+
+use diesel::prelude::*;
+
+use crate::db::schema::{accounts, expiry_notices, tokens};
+use crate::db::DbConnection;
+use crate::domain::{EmailAddress, TokenName, Username};
+
+use super::audit::{self, About};
+use super::OpError;
+
+pub const DAY: i64 = 86_400;
+
+/// How long after expiring a token still gets its "expired" notice: one
+/// that expired long before notices were set up gets none.
+pub const EXPIRED_GRACE: i64 = 7 * DAY;
+
+/// How long a claim holds before another instance may take it over (an
+/// instance that died mid-send).
+pub const CLAIM_LEASE: i64 = 600;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Threshold {
+    /// Seven days before expiry.
+    Week,
+    /// One day before expiry.
+    Day,
+    /// Once it has expired.
+    Expired,
+}
+
+impl Threshold {
+    /// The notice a token is due now: the nearest threshold it has passed,
+    /// so that a token first seen inside several gets one notice, not one
+    /// per threshold.
+    pub fn nearest(expires_at: i64, now: i64) -> Option<Self> {
+        let left = expires_at - now;
+        match left {
+            l if l <= -EXPIRED_GRACE => None,
+            l if l <= 0 => Some(Self::Expired),
+            l if l <= DAY => Some(Self::Day),
+            l if l <= 7 * DAY => Some(Self::Week),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Week => "7d",
+            Self::Day => "1d",
+            Self::Expired => "expired",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Channel {
+    Email,
+    Webhook,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Webhook => "webhook",
+        }
+    }
+}
+
+/// A token that expires soon or just did, with its owner.
+#[derive(Clone, Debug)]
+pub struct Due {
+    pub token_id: i64,
+    pub token: TokenName,
+    pub expires_at: i64,
+    pub account_id: i64,
+    pub owner_id: Option<i64>,
+    pub account: Username,
+    pub contact_email: Option<EmailAddress>,
+    pub threshold: Threshold,
+}
+
+impl Due {
+    pub fn key(&self, channel: Channel) -> NoticeKey {
+        NoticeKey {
+            token_id: self.token_id,
+            expires_at: self.expires_at,
+            threshold: self.threshold,
+            channel,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct NoticeKey {
+    pub token_id: i64,
+    pub expires_at: i64,
+    pub threshold: Threshold,
+    pub channel: Channel,
+}
+
+impl NoticeKey {
+    /// Stable across retries: receivers may drop a delivery they have seen.
+    pub fn delivery_id(&self) -> String {
+        format!(
+            "{}-{}-{}",
+            self.token_id,
+            self.expires_at,
+            self.threshold.as_str()
+        )
+    }
+}
+
+/// Where a walk through the due tokens has got to: the last (expiry, id).
+pub type Cursor = (i64, i64);
+
+type DueRow = (
+    i64,
+    TokenName,
+    i64,
+    i64,
+    Option<i64>,
+    Username,
+    Option<EmailAddress>,
+);
+
+/// One page of tokens due a notice.
+pub struct DuePage {
+    pub due: Vec<Due>,
+    /// Notices of these tokens already sent.
+    pub sent: HashSet<NoticeKey>,
+    /// Where the next page starts, when this one was full.
+    pub next: Option<Cursor>,
+}
+
+/// Up to `limit` enabled tokens of active accounts that are due a notice
+/// after `after`, by expiry, with the channels whose notice is not sent yet.
+/// Cost: a range of the expiry index (two weeks of tokens at most), a page
+/// at a time.
+pub fn due(
+    conn: &mut DbConnection,
+    now: i64,
+    after: Option<Cursor>,
+    limit: i64,
+) -> Result<DuePage, OpError> {
+    let mut query = tokens::table
+        .inner_join(accounts::table)
+        .filter(tokens::expires_at.gt(now - EXPIRED_GRACE))
+        .filter(tokens::expires_at.le(now + 7 * DAY))
+        .filter(tokens::enabled.eq(true))
+        .filter(accounts::suspended.eq(false))
+        .select((
+            tokens::id,
+            tokens::name,
+            tokens::expires_at.assume_not_null(),
+            accounts::id,
+            accounts::owner_id,
+            accounts::username,
+            accounts::contact_email,
+        ))
+        .order((tokens::expires_at.asc(), tokens::id.asc()))
+        .limit(limit)
+        .into_boxed();
+    if let Some((at, id)) = after {
+        query = query.filter(
+            tokens::expires_at
+                .gt(at)
+                .or(tokens::expires_at.eq(at).and(tokens::id.gt(id))),
+        );
+    }
+    let rows: Vec<DueRow> = query.load(conn)?;
+    let next = rows
+        .last()
+        .filter(|_| rows.len() as i64 == limit)
+        .map(|r| (r.2, r.0));
+    let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    let sent: HashSet<NoticeKey> = expiry_notices::table
+        .filter(expiry_notices::token_id.eq_any(&ids))
+        .filter(expiry_notices::sent.eq(true))
+        .select((
+            expiry_notices::token_id,
+            expiry_notices::expires_at,
+            expiry_notices::threshold,
+            expiry_notices::channel,
+        ))
+        .load::<(i64, i64, String, String)>(conn)?
+        .into_iter()
+        .filter_map(|(token_id, expires_at, threshold, channel)| {
+            let threshold = [Threshold::Week, Threshold::Day, Threshold::Expired]
+                .into_iter()
+                .find(|t| t.as_str() == threshold)?;
+            let channel = [Channel::Email, Channel::Webhook]
+                .into_iter()
+                .find(|c| c.as_str() == channel)?;
+            Some(NoticeKey {
+                token_id,
+                expires_at,
+                threshold,
+                channel,
+            })
+        })
+        .collect();
+    let due = rows
+        .into_iter()
+        .filter_map(
+            |(token_id, token, expires_at, account_id, owner_id, account, contact_email)| {
+                Some(Due {
+                    threshold: Threshold::nearest(expires_at, now)?,
+                    token_id,
+                    token,
+                    expires_at,
+                    account_id,
+                    owner_id,
+                    account,
+                    contact_email,
+                })
+            },
+        )
+        .collect();
+    Ok(DuePage { due, sent, next })
+}
+
+/// The row of one notice.
+macro_rules! notice {
+    ($key:expr) => {
+        expiry_notices::table
+            .filter(expiry_notices::token_id.eq($key.token_id))
+            .filter(expiry_notices::expires_at.eq($key.expires_at))
+            .filter(expiry_notices::threshold.eq($key.threshold.as_str()))
+            .filter(expiry_notices::channel.eq($key.channel.as_str()))
+    };
+}
+
+/// Claims a notice for this instance to send. `false`: it is sent, or
+/// another instance holds it.
+pub fn claim(conn: &mut DbConnection, key: &NoticeKey, now: i64) -> Result<bool, OpError> {
+    let row = (
+        expiry_notices::token_id.eq(key.token_id),
+        expiry_notices::expires_at.eq(key.expires_at),
+        expiry_notices::threshold.eq(key.threshold.as_str()),
+        expiry_notices::channel.eq(key.channel.as_str()),
+        expiry_notices::sent.eq(false),
+        expiry_notices::claimed_until.eq(now + CLAIM_LEASE),
+        expiry_notices::attempts.eq(1),
+    );
+    macro_rules! insert {
+        () => {
+            diesel::insert_into(expiry_notices::table)
+                .values(row)
+                .on_conflict_do_nothing()
+        };
+    }
+    let inserted = match conn {
+        DbConnection::Pg(c) => insert!().execute(c)?,
+        DbConnection::Sqlite(c) => insert!().execute(c)?,
+    };
+    if inserted == 1 {
+        return Ok(true);
+    }
+    // A failed (or abandoned) claim is taken over by one instance: the
+    // condition is checked again under the row's lock.
+    let taken = diesel::update(notice!(key))
+        .filter(expiry_notices::sent.eq(false))
+        .filter(expiry_notices::claimed_until.le(now))
+        .set((
+            expiry_notices::claimed_until.eq(now + CLAIM_LEASE),
+            expiry_notices::attempts.eq(expiry_notices::attempts + 1),
+        ))
+        .execute(conn)?;
+    Ok(taken == 1)
+}
+
+/// The notice was accepted: it is never sent again. Recorded in the
+/// owner's audit trail.
+pub fn mark_sent(conn: &mut DbConnection, due: &Due, channel: Channel) -> Result<(), OpError> {
+    let key = due.key(channel);
+    diesel::update(notice!(key))
+        .set(expiry_notices::sent.eq(true))
+        .execute(conn)?;
+    let what = match due.threshold {
+        Threshold::Week => "expires within 7 days",
+        Threshold::Day => "expires within a day",
+        Threshold::Expired => "has expired",
+    };
+    let to = match (channel, &due.contact_email) {
+        (Channel::Email, Some(address)) => format!("by email to {address}"),
+        _ => "by webhook".to_owned(),
+    };
+    audit::record_system(
+        conn,
+        "expiry_notice_sent",
+        About {
+            token: Some(due.token.to_string()),
+            target: Some((due.account.to_string(), due.account_id, due.owner_id)),
+            detail: format!("the token {what}; notice sent {to}"),
+        },
+    )
+}
+
+/// The send failed: the next round (of any instance) tries again.
+pub fn give_back(conn: &mut DbConnection, key: &NoticeKey) -> Result<(), OpError> {
+    diesel::update(notice!(key))
+        .filter(expiry_notices::sent.eq(false))
+        .set(expiry_notices::claimed_until.eq(0))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Forgets notices no round can need again: for expiries past the grace
+/// period, and for tokens that are gone.
+pub fn prune(conn: &mut DbConnection, now: i64) -> Result<usize, OpError> {
+    let old = diesel::delete(
+        expiry_notices::table.filter(expiry_notices::expires_at.le(now - EXPIRED_GRACE)),
+    )
+    .execute(conn)?;
+    let gone = diesel::delete(
+        expiry_notices::table.filter(diesel::dsl::not(diesel::dsl::exists(
+            tokens::table.filter(tokens::id.eq(expiry_notices::token_id)),
+        ))),
+    )
+    .execute(conn)?;
+    Ok(old + gone)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_is_due_the_nearest_threshold_it_has_passed() {
+        let now = 1_000_000_000;
+        assert_eq!(Threshold::nearest(now + 8 * DAY, now), None);
+        assert_eq!(
+            Threshold::nearest(now + 7 * DAY, now),
+            Some(Threshold::Week)
+        );
+        assert_eq!(
+            Threshold::nearest(now + 2 * DAY, now),
+            Some(Threshold::Week)
+        );
+        assert_eq!(
+            Threshold::nearest(now + 6 * 3600, now),
+            Some(Threshold::Day)
+        );
+        assert_eq!(Threshold::nearest(now, now), Some(Threshold::Expired));
+        assert_eq!(Threshold::nearest(now - DAY, now), Some(Threshold::Expired));
+        assert_eq!(Threshold::nearest(now - EXPIRED_GRACE, now), None);
+    }
+}

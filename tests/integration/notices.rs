@@ -1,0 +1,313 @@
+//! Expiry notices: by email through a real SMTP server and by webhook,
+//! each sent once per token and threshold, from one instance or several.
+
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use whm_tokens::config::Config;
+use whm_tokens::domain::{EmailAddress, Expiry};
+use whm_tokens::ops::accounts;
+
+use crate::helpers::*;
+use crate::receivers::{SmtpSink, WebhookReceiver};
+
+const HOUR: i64 = 3600;
+const DAY: i64 = 86_400;
+const SECRET: &str = "webhook-signing-key";
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// Notices every second, to the sink and the receiver.
+fn notify(config: &mut Config, smtp: &SmtpSink, hook: &WebhookReceiver) {
+    config.notices = whm_tokens::notices::NoticeSettings::parse(
+        1,
+        Some(&smtp.url()),
+        Some("WHM Tokens <tokens@example.com>"),
+        Some(&hook.url()),
+        Some(SECRET),
+    )
+    .unwrap();
+}
+
+async fn set_email(app: &TestApp, username: &str, email: &str) {
+    let root = app.actor("root").await;
+    let name = user(username);
+    let email = EmailAddress::parse(email).unwrap();
+    app.db
+        .write(move |conn| accounts::set_contact_email(conn, &root, &name, Some(&email)))
+        .await
+        .unwrap();
+}
+
+async fn expiring(app: &TestApp, owner: &str, name: &str, in_secs: i64) -> String {
+    app.token_with(owner, name, Expiry::At(now() + in_secs), "", None)
+        .await
+        .unwrap()
+}
+
+fn subjects(mail: &[crate::receivers::Mail]) -> Vec<String> {
+    let mut subjects: Vec<String> = mail
+        .iter()
+        .map(|m| {
+            m.data
+                .lines()
+                .find_map(|l| l.strip_prefix("Subject: "))
+                .map(decode_words)
+                .unwrap_or_default()
+        })
+        .collect();
+    subjects.sort();
+    subjects
+}
+
+/// Undoes RFC 2047's `=?utf-8?b?…?=` words, as a mail reader does.
+fn decode_words(header: &str) -> String {
+    use base64::Engine;
+    header
+        .split(' ')
+        .map(|word| {
+            word.strip_prefix("=?utf-8?b?")
+                .and_then(|w| w.strip_suffix("?="))
+                .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .unwrap_or_else(|| word.to_owned())
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[actix_web::test]
+async fn each_token_gets_one_notice_for_the_nearest_threshold_by_mail_to_its_owner_and_by_webhook()
+{
+    let smtp = SmtpSink::start().await;
+    let hook = WebhookReceiver::start().await;
+    let app = spawn_app_with(|c| notify(c, &smtp, &hook)).await;
+    app.create_reseller("alice", None).await;
+    set_email(&app, "alice", "alice@example.com").await;
+    let week = expiring(&app, "alice", "deploy", 3 * DAY).await;
+    // Inside the 7-day and the 1-day thresholds at once: one notice.
+    let soon = expiring(&app, "alice", "backup", 6 * HOUR).await;
+    expiring(&app, "alice", "later", 30 * DAY).await;
+    app.token("alice", "forever").await;
+    // Root has no contact address: its token goes to the webhook only.
+    expiring(&app, "root", "rootjob", 2 * DAY).await;
+
+    let mail = smtp.wait_for(2, LIMIT).await;
+    let posts = hook.wait_for(3, LIMIT).await;
+    // Three more rounds change nothing.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let mail_after = smtp.mail();
+    let posts_after = hook.accepted();
+    assert_eq!(mail_after.len(), 2, "{:?}", subjects(&mail_after));
+    assert_eq!(posts_after.len(), 3);
+    assert_eq!(mail.len(), mail_after.len());
+    assert_eq!(posts.len(), posts_after.len());
+
+    assert_eq!(
+        subjects(&mail_after),
+        [
+            "API token “backup” expires within a day",
+            "API token “deploy” expires in 3 days"
+        ]
+    );
+    for m in &mail_after {
+        assert_eq!(m.to, ["<alice@example.com>"]);
+        assert_eq!(m.from, "<tokens@example.com>");
+        assert!(m.data.contains("alice"), "{}", m.data);
+        assert!(!m.data.contains(&week) && !m.data.contains(&soon));
+    }
+
+    let mut bodies: Vec<serde_json::Value> = posts_after.iter().map(|d| d.json()).collect();
+    bodies.sort_by_key(|b| b["token"].as_str().unwrap().to_owned());
+    let summary: Vec<(String, String, String, i64)> = bodies
+        .iter()
+        .map(|b| {
+            (
+                b["event"].as_str().unwrap().to_owned(),
+                b["account"].as_str().unwrap().to_owned(),
+                b["token"].as_str().unwrap().to_owned(),
+                b["days_left"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("token_expiring".into(), "alice".into(), "backup".into(), 1),
+            ("token_expiring".into(), "alice".into(), "deploy".into(), 3),
+            ("token_expiring".into(), "root".into(), "rootjob".into(), 2),
+        ]
+    );
+    for b in &bodies {
+        assert!(b["expires_at"].as_i64().unwrap() > now());
+        assert_eq!(b.as_object().unwrap().len(), 5, "{b}");
+    }
+    // Each body is signed with the shared secret.
+    for d in &posts_after {
+        let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+        mac.update(&d.body);
+        let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        assert_eq!(d.header("X-WHM-Tokens-Signature"), Some(expected.as_str()));
+        assert_eq!(d.header("Content-Type"), Some("application/json"));
+        assert!(d.header("X-WHM-Tokens-Delivery").is_some());
+    }
+    // The owner's audit trail says what was sent.
+    let events = app.count_events("expiry_notice_sent").await;
+    assert_eq!(events, 5);
+}
+
+#[actix_web::test]
+async fn a_token_that_expires_gets_its_expired_notice_after_the_one_before() {
+    let smtp = SmtpSink::start().await;
+    let hook = WebhookReceiver::start().await;
+    let app = spawn_app_with(|c| notify(c, &smtp, &hook)).await;
+    expiring(&app, "root", "brief", 3).await;
+    let posts = hook.wait_for(2, LIMIT).await;
+    let events: Vec<String> = posts
+        .iter()
+        .map(|d| d.json()["event"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(events, ["token_expiring", "token_expired"]);
+    assert_eq!(posts[1].json()["days_left"], 0);
+    // Disabled tokens, and tokens that expired long ago, get none.
+    expiring(&app, "root", "paused", 2 * DAY).await;
+    let root = app.actor("root").await;
+    app.db
+        .write(move |conn| {
+            whm_tokens::ops::tokens::set_enabled(
+                conn,
+                &root,
+                &[whm_tokens::domain::TokenName::parse("paused").unwrap()],
+                false,
+            )
+        })
+        .await
+        .unwrap();
+    app.token("root", "ancient").await;
+    app.set_expiry("ancient", now() - 30 * DAY).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(hook.accepted().len(), 2);
+}
+
+#[actix_web::test]
+async fn two_instances_on_one_database_send_each_notice_once() {
+    let smtp = SmtpSink::start().await;
+    let hook = WebhookReceiver::start().await;
+    let app = spawn_app_with(|c| notify(c, &smtp, &hook)).await;
+    let _other = app.second_instance_with(|c| notify(c, &smtp, &hook)).await;
+    app.create_reseller("alice", None).await;
+    set_email(&app, "alice", "alice@example.com").await;
+    for i in 0..6 {
+        expiring(&app, "alice", &format!("job{i}"), 2 * DAY + i).await;
+    }
+    smtp.wait_for(6, LIMIT).await;
+    hook.wait_for(6, LIMIT).await;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let mut tokens: Vec<String> = hook
+        .accepted()
+        .iter()
+        .map(|d| d.json()["token"].as_str().unwrap().to_owned())
+        .collect();
+    tokens.sort();
+    assert_eq!(tokens, ["job0", "job1", "job2", "job3", "job4", "job5"]);
+    assert_eq!(smtp.mail().len(), 6, "{:?}", subjects(&smtp.mail()));
+    assert_eq!(smtp.attempts(), 6);
+}
+
+#[actix_web::test]
+async fn a_failed_send_is_retried_until_accepted_and_never_sent_twice() {
+    let smtp = SmtpSink::start().await;
+    let hook = WebhookReceiver::start().await;
+    // The mail server refuses the first message; the receiver fails all
+    // three tries of the first round (with back-off between them).
+    smtp.refuse_next(1);
+    hook.refuse_next(3);
+    let app = spawn_app_with(|c| notify(c, &smtp, &hook)).await;
+    set_email(&app, "root", "ops@example.com").await;
+    expiring(&app, "root", "nightly", 2 * DAY).await;
+
+    let mail = smtp.wait_for(1, LIMIT).await;
+    let posts = hook.wait_for(1, LIMIT).await;
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    assert_eq!(mail.len(), 1);
+    assert_eq!(smtp.mail().len(), 1);
+    assert_eq!(smtp.attempts(), 2, "refused once, then accepted once");
+    assert_eq!(posts.len(), 1);
+    let seen = hook.seen();
+    assert_eq!(seen.len(), 4, "three refused tries, then one accepted");
+    let deliveries: std::collections::HashSet<_> = seen
+        .iter()
+        .map(|d| d.header("X-WHM-Tokens-Delivery").unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        deliveries.len(),
+        1,
+        "every try carries the same delivery id"
+    );
+}
+
+#[actix_web::test]
+async fn a_token_given_a_new_expiry_is_noticed_again() {
+    let smtp = SmtpSink::start().await;
+    let hook = WebhookReceiver::start().await;
+    let app = spawn_app_with(|c| notify(c, &smtp, &hook)).await;
+    let admin = app.token("root", "admin").await;
+    expiring(&app, "root", "renewed", 2 * DAY).await;
+    hook.wait_for(1, LIMIT).await;
+    let later = (now() + 5 * DAY).to_string();
+    ok_data(
+        &app.api(
+            "root",
+            &admin,
+            "api_token_update",
+            &[("token_name", "renewed"), ("expires_at", &later)],
+        )
+        .await,
+    );
+    let posts = hook.wait_for(2, LIMIT).await;
+    assert_eq!(posts[1].json()["days_left"], 5);
+}
+
+#[actix_web::test]
+async fn the_check_walks_due_tokens_a_page_at_a_time_without_skipping_any() {
+    let app = spawn_app().await;
+    let at = now() + 2 * DAY;
+    // Several share one expiry: the cursor breaks ties by id.
+    for i in 0..7 {
+        app.token_with(
+            "root",
+            &format!("t{i}"),
+            Expiry::At(at + i64::from(i > 3)),
+            "",
+            None,
+        )
+        .await
+        .unwrap();
+    }
+    app.token_with("root", "far", Expiry::At(now() + 20 * DAY), "", None)
+        .await
+        .unwrap();
+    let seen = app
+        .db
+        .read(move |conn| {
+            let mut seen = Vec::new();
+            let mut after = None;
+            loop {
+                let page = whm_tokens::ops::notices::due(conn, now(), after, 3)?;
+                assert!(page.due.len() <= 3);
+                seen.extend(page.due.iter().map(|d| d.token.to_string()));
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => return Ok::<_, whm_tokens::ops::OpError>(seen),
+                }
+            }
+        })
+        .await
+        .unwrap();
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(seen.len(), 7, "{seen:?}");
+    assert_eq!(sorted, ["t0", "t1", "t2", "t3", "t4", "t5", "t6"]);
+}
