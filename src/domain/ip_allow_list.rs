@@ -9,17 +9,43 @@ pub const MAX_ALLOWED_IPS: usize = 100;
 ///
 /// Entries are kept normalised: a range is stored by its network address
 /// (`10.1.2.3/8` becomes `10.0.0.0/8`), a single-host
-/// range is the bare address, duplicates are dropped and order is kept.
+/// range is the bare address, duplicates are dropped, and entries are
+/// sorted as WHM answers them: IPv4 before IPv6, by address.
 #[derive(Clone, Debug, PartialEq, Eq, Default, diesel::FromSqlRow)]
 pub struct IpAllowList(Vec<IpNet>);
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IpAllowListError {
-    #[error("“{0}” is not an IPv4 or IPv6 address or range.")]
-    BadEntry(String),
-    #[error("You may list at most {MAX_ALLOWED_IPS} IP addresses or ranges.")]
-    TooMany,
+    /// Every entry that is not an address or range, in the order given.
+    BadEntries(Vec<String>),
+    /// How many different entries were given.
+    TooMany(usize),
 }
+
+impl fmt::Display for IpAllowListError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BadEntries(bad) if bad.len() == 1 => {
+                write!(f, "“{}” is not an IPv4 or IPv6 address or range.", bad[0])
+            }
+            Self::BadEntries(bad) => {
+                let quoted: Vec<String> = bad.iter().map(|b| format!("“{b}”")).collect();
+                write!(
+                    f,
+                    "These are not IPv4 or IPv6 addresses or ranges: {}.",
+                    quoted.join(", ")
+                )
+            }
+            // WHM's wording.
+            Self::TooMany(n) => write!(
+                f,
+                "You have entered “{n}” IP addresses, which is above the limit of {MAX_ALLOWED_IPS}."
+            ),
+        }
+    }
+}
+
+impl std::error::Error for IpAllowListError {}
 
 impl IpAllowList {
     pub fn any() -> Self {
@@ -38,19 +64,27 @@ impl IpAllowList {
         entries: impl IntoIterator<Item = &'a str>,
     ) -> Result<Self, IpAllowListError> {
         let mut nets: Vec<IpNet> = Vec::new();
+        let mut bad: Vec<String> = Vec::new();
         for entry in entries
             .into_iter()
             .flat_map(|e| e.split(|c: char| c == ',' || c.is_whitespace()))
             .filter(|e| !e.is_empty())
         {
-            let net = parse_entry(entry)?;
-            if !nets.contains(&net) {
-                nets.push(net);
-            }
-            if nets.len() > MAX_ALLOWED_IPS {
-                return Err(IpAllowListError::TooMany);
+            match parse_entry(entry) {
+                // Listing a few is enough to fix a paste of garbage.
+                None if bad.len() < 10 => bad.push(entry.chars().take(64).collect()),
+                None => {}
+                Some(net) if !nets.contains(&net) => nets.push(net),
+                Some(_) => {}
             }
         }
+        if !bad.is_empty() {
+            return Err(IpAllowListError::BadEntries(bad));
+        }
+        if nets.len() > MAX_ALLOWED_IPS {
+            return Err(IpAllowListError::TooMany(nets.len()));
+        }
+        nets.sort_by_key(|n| (n.addr(), n.prefix_len()));
         Ok(Self(nets))
     }
 
@@ -77,23 +111,22 @@ impl IpAllowList {
     }
 }
 
-fn parse_entry(entry: &str) -> Result<IpNet, IpAllowListError> {
-    let bad = || IpAllowListError::BadEntry(entry.chars().take(60).collect());
+fn parse_entry(entry: &str) -> Option<IpNet> {
     let net = match entry.parse::<IpNet>() {
         Ok(net) => net,
-        Err(_) => IpNet::from(entry.parse::<IpAddr>().map_err(|_| bad())?),
+        Err(_) => IpNet::from(entry.parse::<IpAddr>().ok()?),
     };
     let net = match net {
         IpNet::V6(v6) => match v6.addr().to_ipv4_mapped() {
             // An IPv4-mapped IPv6 entry means the IPv4 address or range.
             Some(v4) if v6.prefix_len() >= 96 => {
-                IpNet::new(IpAddr::V4(v4), v6.prefix_len() - 96).map_err(|_| bad())?
+                IpNet::new(IpAddr::V4(v4), v6.prefix_len() - 96).ok()?
             }
             _ => net,
         },
         IpNet::V4(_) => net,
     };
-    Ok(net.trunc())
+    Some(net.trunc())
 }
 
 fn display_net(net: &IpNet) -> String {
@@ -137,7 +170,7 @@ mod tests {
                 .unwrap();
         assert_eq!(
             list.entries(),
-            vec!["192.0.2.1", "2001:db8::1", "10.0.0.0/8", "2001:db8::/32"]
+            vec!["10.0.0.0/8", "192.0.2.1", "2001:db8::/32", "2001:db8::1"]
         );
         assert_eq!(IpAllowList::from_column(&list.to_column()).unwrap(), list);
     }
@@ -169,10 +202,24 @@ mod tests {
         ] {
             assert_eq!(
                 IpAllowList::parse(bad),
-                Err(IpAllowListError::BadEntry(bad.to_owned())),
+                Err(IpAllowListError::BadEntries(vec![bad.to_owned()])),
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn every_bad_entry_is_named_and_entries_are_sorted_ipv4_first() {
+        let err = IpAllowList::parse("10.0.0.300, 10.0.0.1, example.com").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "These are not IPv4 or IPv6 addresses or ranges: “10.0.0.300”, “example.com”."
+        );
+        let list = IpAllowList::parse("2001:db8::1 10.0.0.9 ::1 10.0.0.0/8 192.0.2.1").unwrap();
+        assert_eq!(
+            list.entries(),
+            ["10.0.0.0/8", "10.0.0.9", "192.0.2.1", "::1", "2001:db8::1"]
+        );
     }
 
     #[test]
@@ -182,7 +229,7 @@ mod tests {
         let hundred_and_one = format!("{},10.0.1.1", hundred.join(","));
         assert_eq!(
             IpAllowList::parse(&hundred_and_one),
-            Err(IpAllowListError::TooMany)
+            Err(IpAllowListError::TooMany(101))
         );
         // Duplicates do not count twice.
         let dupes = format!("{},10.0.0.1", hundred.join(","));

@@ -42,13 +42,28 @@ pub fn catalogue() -> &'static [AclEntry] {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Privilege(u8);
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PrivilegeError {
-    #[error("“{0}” is not a known privilege.")]
-    Unknown(String),
-    #[error("Select at least one privilege.")]
+    /// Every key given that is not a privilege, in the order given.
+    Unknown(Vec<String>),
     Empty,
 }
+
+impl std::fmt::Display for PrivilegeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unknown(keys) if keys.len() == 1 => {
+                write!(f, "“{}” is not a known privilege.", keys[0])
+            }
+            Self::Unknown(keys) => {
+                write!(f, "These are not known privileges: {}.", keys.join(", "))
+            }
+            Self::Empty => f.write_str("Select at least one privilege."),
+        }
+    }
+}
+
+impl std::error::Error for PrivilegeError {}
 
 impl Privilege {
     pub fn parse(key: &str) -> Result<Self, PrivilegeError> {
@@ -56,7 +71,7 @@ impl Privilege {
             .iter()
             .position(|e| e.key == key.trim())
             .map(|i| Self(i as u8))
-            .ok_or_else(|| PrivilegeError::Unknown(key.chars().take(60).collect()))
+            .ok_or_else(|| PrivilegeError::Unknown(vec![key.chars().take(60).collect()]))
     }
 
     /// A privilege named in code; panics on a typo, which the tests catch.
@@ -133,12 +148,22 @@ impl PrivilegeSet {
     /// and at least one is required.
     pub fn parse<'a>(keys: impl IntoIterator<Item = &'a str>) -> Result<Self, PrivilegeError> {
         let mut set = Self::empty();
+        let mut unknown: Vec<String> = Vec::new();
         for key in keys
             .into_iter()
             .flat_map(|k| k.split(|c: char| c == ',' || c.is_whitespace()))
             .filter(|k| !k.is_empty())
         {
-            set = set.with(Privilege::parse(key)?);
+            match Privilege::parse(key) {
+                Ok(p) => set = set.with(p),
+                Err(PrivilegeError::Unknown(mut keys)) if unknown.len() < 10 => {
+                    unknown.append(&mut keys)
+                }
+                Err(_) => {}
+            }
+        }
+        if !unknown.is_empty() {
+            return Err(PrivilegeError::Unknown(unknown));
         }
         if set.is_empty() {
             return Err(PrivilegeError::Empty);
@@ -272,7 +297,11 @@ mod tests {
     fn parse_rejects_unknown_and_empty_lists() {
         assert_eq!(
             PrivilegeSet::parse(["list-accts", "fly"]),
-            Err(PrivilegeError::Unknown("fly".into()))
+            Err(PrivilegeError::Unknown(vec!["fly".into()]))
+        );
+        assert_eq!(
+            PrivilegeSet::parse(["fly", "list-accts swim"]),
+            Err(PrivilegeError::Unknown(vec!["fly".into(), "swim".into()]))
         );
         assert_eq!(PrivilegeSet::parse(["", " "]), Err(PrivilegeError::Empty));
         assert_eq!(

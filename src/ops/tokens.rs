@@ -73,10 +73,24 @@ pub fn create(
     if owner.suspended {
         return Err(OpError::AccountSuspended(owner.username.to_string()));
     }
-    // Absent: everything the actor may grant (all of the owner's privileges
-    // when signed in; what the calling token may do over the API).
-    let privileges = new.privileges.unwrap_or(actor.privileges).normalized();
-    check_grantable(privileges, &owner, actor)?;
+    // Absent (WHM's token without `acls`): a full-access token that follows
+    // its owner, whose privileges it is cut down to at every call. A
+    // caller that is itself a narrower token can hand out no more than it
+    // holds: the new token gets a copy of that.
+    let privileges = match new.privileges {
+        None if actor.privileges.expanded() == owner.privileges.expanded() => {
+            PrivilegeSet::everything()
+        }
+        None => actor.privileges.normalized(),
+        Some(set) => {
+            let set = set.normalized();
+            check_grantable(set, &owner, actor)?;
+            set
+        }
+    };
+    if privileges.is_empty() {
+        return Err(OpError::Invalid(PrivilegeError::Empty.to_string()));
+    }
 
     let secret = TokenSecret::generate();
     let digest = secret.digest();

@@ -1,6 +1,8 @@
 //! Request parameters (WHM API calls and page forms alike): from the query
 //! string and a form-encoded body,
-//! with lists written as `name`, `name-0`, `name-1`, …
+//! with lists written as `name`, `name-0`, `name-1`, … (WHM's form), or
+//! `name[]`, `name[0]`, `name[1]`, … (as PHP and JavaScript clients write
+//! them).
 
 pub struct Params(Vec<(String, String)>);
 
@@ -28,18 +30,23 @@ impl Params {
             .map(|(_, v)| v.as_str())
     }
 
-    /// Every value given as `name` or `name-N`, in order of N (plain `name`
-    /// first); `None` when the parameter is absent altogether.
+    /// Every value given as `name`, `name[]`, `name-N` or `name[N]`, in
+    /// order of N (unnumbered ones first, as given); `None` when the
+    /// parameter is absent altogether.
     pub fn list(&self, name: &str) -> Option<Vec<&str>> {
         let mut found: Vec<(i64, usize, &str)> = Vec::new();
         for (i, (k, v)) in self.0.iter().enumerate() {
-            if k == name {
-                found.push((i64::MIN, i, v));
-            } else if let Some(n) = k
-                .strip_prefix(name)
-                .and_then(|rest| rest.strip_prefix('-'))
-                .and_then(|n| n.parse::<i64>().ok())
-            {
+            let Some(rest) = k.strip_prefix(name) else {
+                continue;
+            };
+            let index = match rest {
+                "" | "[]" => Some(i64::MIN),
+                _ => rest
+                    .strip_prefix('-')
+                    .or_else(|| rest.strip_prefix('[').and_then(|r| r.strip_suffix(']')))
+                    .and_then(|n| n.parse::<i64>().ok()),
+            };
+            if let Some(n) = index {
                 found.push((n, i, v));
             }
         }
@@ -62,6 +69,14 @@ mod tests {
         assert_eq!(p.get("api.version"), Some("1"));
         assert_eq!(p.list("whitelist_ip"), None);
         assert_eq!(p.list("acl-x"), None);
+    }
+
+    #[test]
+    fn bracketed_lists_as_php_and_javascript_write_them_are_lists_too() {
+        let p = Params::parse("acl[1]=b&acl[0]=a&whitelist_ip[]=x&whitelist_ip[]=y", None);
+        assert_eq!(p.list("acl"), Some(vec!["a", "b"]));
+        assert_eq!(p.list("whitelist_ip"), Some(vec!["x", "y"]));
+        assert_eq!(Params::parse("acl[x]=a&acls=b", None).list("acl"), None);
     }
 
     #[test]

@@ -14,12 +14,12 @@ use whm_tokens::domain::Expiry;
 use crate::helpers::*;
 
 /// One browser test at a time: two cores do not run several Chromiums well.
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(crate) static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
-struct Driver {
+pub(crate) struct Driver {
     process: Child,
     port: u16,
     profiles: Vec<std::path::PathBuf>,
@@ -35,7 +35,7 @@ impl Drop for Driver {
     }
 }
 
-fn browser_available() -> bool {
+pub(crate) fn browser_available() -> bool {
     let present =
         std::path::Path::new(CHROMIUM).exists() && std::path::Path::new(CHROMEDRIVER).exists();
     if !present {
@@ -49,7 +49,7 @@ fn browser_available() -> bool {
     present
 }
 
-async fn start_driver() -> Driver {
+pub(crate) async fn start_driver() -> Driver {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -73,7 +73,7 @@ async fn start_driver() -> Driver {
     }
 }
 
-async fn open_browser(driver: &mut Driver) -> Client {
+pub(crate) async fn open_browser(driver: &mut Driver) -> Client {
     let profile = std::env::temp_dir().join(format!("whm-chromium-{:016x}", rand::random::<u64>()));
     driver.profiles.push(profile.clone());
     let mut caps = serde_json::Map::new();
@@ -97,7 +97,7 @@ async fn open_browser(driver: &mut Driver) -> Client {
 }
 
 /// Polls `check` until it holds or five seconds pass.
-async fn eventually<F, Fut>(what: &str, mut check: F)
+pub(crate) async fn eventually<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -109,23 +109,23 @@ where
     }
 }
 
-async fn js(c: &Client, script: &str) -> Value {
+pub(crate) async fn js(c: &Client, script: &str) -> Value {
     c.execute(script, vec![]).await.expect("run script")
 }
 
-async fn row_names(c: &Client) -> Vec<String> {
+pub(crate) async fn row_names(c: &Client) -> Vec<String> {
     let v = js(c, "return Array.from(document.querySelectorAll('#tokens-table tbody tr')).map(r => r.dataset.token);").await;
     serde_json::from_value(v).unwrap()
 }
 
-async fn css(c: &Client, sel: &str) -> fantoccini::elements::Element {
+pub(crate) async fn css(c: &Client, sel: &str) -> fantoccini::elements::Element {
     c.wait()
         .for_element(Locator::Css(sel))
         .await
         .unwrap_or_else(|_| panic!("no element {sel}"))
 }
 
-async fn sign_in(c: &Client, app: &TestApp, user: &str, password: &str) {
+pub(crate) async fn sign_in(c: &Client, app: &TestApp, user: &str, password: &str) {
     c.goto(&format!("{}/login", app.address)).await.unwrap();
     css(c, "#username").await.send_keys(user).await.unwrap();
     css(c, "#password").await.send_keys(password).await.unwrap();
@@ -141,14 +141,14 @@ async fn sign_in(c: &Client, app: &TestApp, user: &str, password: &str) {
 
 /// Headless Chromium signed in as root on a fresh app, holding the one
 /// browser turn; `None` when the browser is missing (the test is skipped).
-struct Chromium {
-    app: TestApp,
-    c: Client,
-    _driver: Driver,
-    _turn: tokio::sync::MutexGuard<'static, ()>,
+pub(crate) struct Chromium {
+    pub(crate) app: TestApp,
+    pub(crate) c: Client,
+    pub(crate) _driver: Driver,
+    pub(crate) _turn: tokio::sync::MutexGuard<'static, ()>,
 }
 
-async fn root_in_chromium() -> Option<Chromium> {
+pub(crate) async fn root_in_chromium() -> Option<Chromium> {
     if !browser_available() {
         return None;
     }
@@ -166,7 +166,7 @@ async fn root_in_chromium() -> Option<Chromium> {
 }
 
 /// Waits for the confirmation the server sent to open as a dialog.
-async fn wait_for_dialog(c: &Client) {
+pub(crate) async fn wait_for_dialog(c: &Client) {
     eventually("the confirmation dialog to open", || async {
         js(
             c,
@@ -179,7 +179,7 @@ async fn wait_for_dialog(c: &Client) {
     .await;
 }
 
-async fn toast_text(c: &Client) -> String {
+pub(crate) async fn toast_text(c: &Client) -> String {
     js(c, "return document.getElementById('toasts').textContent;")
         .await
         .as_str()
@@ -324,9 +324,9 @@ async fn a_user_generates_sees_once_filters_edits_and_revokes_tokens_in_chromium
     );
     assert_eq!(
         data["acls"],
-        json!(["manage-api-tokens", "list-accts", "suspend-acct"])
+        json!(["list-accts", "manage-api-tokens", "suspend-acct"])
     );
-    assert_eq!(data["whitelist_ips"], json!(["127.0.0.1", "10.0.0.0/8"]));
+    assert_eq!(data["whitelist_ips"], json!(["10.0.0.0/8", "127.0.0.1"]));
     assert_eq!(
         data["expires_at"].as_i64().unwrap() % 86_400,
         86_399,

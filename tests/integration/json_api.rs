@@ -24,23 +24,147 @@ async fn version_answers_in_whms_envelope() {
 }
 
 #[actix_web::test]
-async fn a_call_without_api_version_1_is_refused_with_a_reason() {
+async fn a_call_without_api_version_1_is_whm_api_0_and_answers_in_its_shape() {
     let app = spawn_app().await;
     let secret = app.token("root", "ci").await;
-    let response = reqwest::Client::new()
-        .get(format!("{}/json-api/version", app.address))
+    let api0 = |function: &str| {
+        reqwest::Client::new()
+            .get(format!("{}/json-api/{function}", app.address))
+            .header("Authorization", format!("whm root:{secret}"))
+            .send()
+    };
+    // version and applist: the data bare, as API 0 gives it.
+    let response = api0("version").await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body, json!({ "version": env!("CARGO_PKG_VERSION") }));
+    let body: Value = api0("applist").await.unwrap().json().await.unwrap();
+    let apps = body["app"].as_array().unwrap();
+    assert!(apps.contains(&json!("api_token_create")), "{body}");
+    assert!(body.get("metadata").is_none());
+    // Anything else: API 0's refusal, pointing to API 1; nothing runs.
+    let before = app.count("tokens").await;
+    let body: Value = reqwest::Client::new()
+        .get(format!(
+            "{}/json-api/api_token_create?api.version=0&token_name=x",
+            app.address
+        ))
         .header("Authorization", format!("whm root:{secret}"))
         .send()
         .await
+        .unwrap()
+        .json()
+        .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["metadata"]["result"], 0);
-    assert!(body["metadata"]["reason"]
+    assert_eq!(body["status"], 0, "{body}");
+    assert!(body["statusmsg"]
         .as_str()
         .unwrap()
-        .contains("api.version=1"));
-    assert!(body.get("data").is_none());
+        .contains("add api.version=1"));
+    assert_eq!(app.count("tokens").await, before);
+}
+
+#[actix_web::test]
+async fn bracketed_acl_lists_are_lists_not_a_full_access_token() {
+    let app = spawn_app().await;
+    let admin = app.token("root", "admin").await;
+    let data = ok_data(
+        &app.api(
+            "root",
+            &admin,
+            "api_token_create",
+            &[
+                ("token_name", "php"),
+                ("acl[0]", "list-accts"),
+                ("acl[1]", "kill-acct"),
+                ("whitelist_ip[]", "192.0.2.1"),
+            ],
+        )
+        .await,
+    );
+    assert_eq!(data["acls"], json!(["kill-acct", "list-accts"]));
+    assert_eq!(data["whitelist_ips"], json!(["192.0.2.1"]));
+}
+
+#[actix_web::test]
+async fn a_token_made_without_acl_follows_its_owners_privileges_as_they_change() {
+    let app = spawn_app().await;
+    app.create_reseller("bob", Some("manage-api-tokens")).await;
+    let bobs = app.token("bob", "admin").await;
+    let data = ok_data(
+        &app.api("bob", &bobs, "api_token_create", &[("token_name", "full")])
+            .await,
+    );
+    assert_eq!(data["acls"], json!(["manage-api-tokens"]));
+    let full = data["token"].as_str().unwrap().to_owned();
+    let limited = ok_data(
+        &app.api(
+            "bob",
+            &bobs,
+            "api_token_create",
+            &[("token_name", "limited"), ("acl", "manage-api-tokens")],
+        )
+        .await,
+    )["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(refused(&app.api("bob", &full, "listaccts", &[]).await).contains("list-accts"));
+
+    // Root grants bob list-accts: the full-access token follows at once;
+    // the one with its own list does not.
+    let root = app.token("root", "root").await;
+    let root_actor = app.actor("root").await;
+    app.db
+        .write(move |conn| {
+            whm_tokens::ops::accounts::set_privileges(
+                conn,
+                &root_actor,
+                &user("bob"),
+                whm_tokens::domain::PrivilegeSet::parse(["manage-api-tokens list-accts"]).unwrap(),
+            )
+        })
+        .await
+        .unwrap();
+    let _ = root;
+    ok_data(&app.api("bob", &full, "listaccts", &[]).await);
+    assert!(refused(&app.api("bob", &limited, "listaccts", &[]).await).contains("list-accts"));
+    let details = ok_data(
+        &app.api("bob", &full, "api_token_get_details", &[("token", &full)])
+            .await,
+    );
+    assert_eq!(details["acls"], json!(["list-accts", "manage-api-tokens"]));
+}
+
+#[actix_web::test]
+async fn a_refused_token_gets_cpsrvds_access_denied_form_too_and_the_same_body_for_every_failure() {
+    let app = spawn_app().await;
+    let secret = app.token("root", "ci").await;
+    let expired = app.token("root", "old").await;
+    app.set_expiry("old", now() - 10).await;
+    let mut bodies = Vec::new();
+    for header in [
+        format!("whm root:{}", "A".repeat(32)),
+        format!("whm bob:{secret}"),
+        format!("whm root:{expired}"),
+        "Basic cm9vdDpyb290".to_owned(),
+    ] {
+        let response = reqwest::Client::new()
+            .get(format!("{}/json-api/version?api.version=1", app.address))
+            .header("Authorization", header)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        bodies.push(response.text().await.unwrap());
+    }
+    let body: Value = serde_json::from_str(&bodies[0]).unwrap();
+    assert_eq!(
+        body["cpanelresult"],
+        json!({"apiversion":"2","error":"Access denied","data":{"reason":"Access denied","result":"0"},"type":"text"})
+    );
+    assert_eq!(body["error"], "Access denied");
+    assert!(bodies.iter().all(|b| b == &bodies[0]), "{bodies:?}");
 }
 
 #[actix_web::test]
@@ -72,7 +196,7 @@ async fn parameters_come_from_a_form_body_and_a_cpsess_segment_is_accepted() {
         .unwrap();
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["metadata"]["result"], 1, "{body}");
-    assert_eq!(body["data"]["acls"], json!(["list-accts", "kill-acct"]));
+    assert_eq!(body["data"]["acls"], json!(["kill-acct", "list-accts"]));
 }
 
 #[actix_web::test]
@@ -107,8 +231,9 @@ async fn api_token_create_returns_the_secret_once_in_whms_shape_and_it_works_at_
             "token": new_secret,
             "create_time": create_time,
             "expires_at": expires,
-            "acls": ["manage-api-tokens", "list-accts"],
-            "whitelist_ips": ["127.0.0.1", "2001:db8::/32", "192.0.2.0/24"],
+            // Sorted, as WHM answers: IPv4 before IPv6.
+            "acls": ["list-accts", "manage-api-tokens"],
+            "whitelist_ips": ["127.0.0.1", "192.0.2.0/24", "2001:db8::/32"],
         })
     );
     ok_data(&app.api("root", &new_secret, "listaccts", &[]).await);
@@ -132,18 +257,30 @@ async fn api_token_create_refuses_bad_input_with_reasons_and_writes_nothing() {
     let secret = app.token("bob", "admin").await;
     let cases: &[(&[(&str, &str)], &str)] = &[
         (&[], "token_name"),
-        (&[("token_name", "bad name")], "letters, digits"),
-        (&[("token_name", &"x".repeat(51))], "50"),
-        (&[("token_name", "admin")], "already have a token named"),
         (
-            &[("token_name", "t"), ("acl", "fly")],
-            "not a known privilege",
+            &[("token_name", "bad name")],
+            "“bad name” is not a valid API token name.",
+        ),
+        (
+            &[("token_name", &"x".repeat(51))],
+            "is not a valid API token name",
+        ),
+        (
+            &[("token_name", "admin")],
+            "A conflicting API token with the name “admin” already exists.",
+        ),
+        (
+            &[("token_name", "t"), ("acl", "fly"), ("acl-1", "swim")],
+            "Invalid or unauthorized ACL(s) specified: fly and swim",
         ),
         (
             &[("token_name", "t"), ("acl", "kill-acct")],
-            "do not hold: kill-acct",
+            "Invalid or unauthorized ACL(s) specified: kill-acct",
         ),
-        (&[("token_name", "t"), ("acl", "all")], "do not hold: all"),
+        (
+            &[("token_name", "t"), ("acl", "all")],
+            "Invalid or unauthorized ACL(s) specified: all",
+        ),
         (
             &[("token_name", "t"), ("acl", "")],
             "at least one privilege",
@@ -155,7 +292,15 @@ async fn api_token_create_refuses_bad_input_with_reasons_and_writes_nothing() {
         ),
         (
             &[("token_name", "t"), ("whitelist_ip", "10.0.0.0/33")],
-            "not an IPv4 or IPv6",
+            "Invalid IP address or CIDR range specified: 10.0.0.0/33",
+        ),
+        (
+            &[
+                ("token_name", "t"),
+                ("whitelist_ip", "300.1.1.1"),
+                ("whitelist_ip-1", "10.0.0.1, example.com"),
+            ],
+            "Invalid IP address or CIDR range specified: 300.1.1.1, example.com",
         ),
     ];
     for (params, expected) in cases {
@@ -179,7 +324,10 @@ async fn api_token_create_refuses_bad_input_with_reasons_and_writes_nothing() {
         )
         .await,
     );
-    assert!(reason.contains("at most 100"), "{reason}");
+    assert!(
+        reason.contains("You have entered “101” IP addresses, which is above the limit of 100."),
+        "{reason}"
+    );
     assert_eq!(app.count("tokens").await, 1);
 }
 
@@ -198,7 +346,7 @@ async fn a_resellers_token_defaults_to_the_resellers_privileges() {
         )
         .await,
     );
-    assert_eq!(data["acls"], json!(["manage-api-tokens", "list-accts"]));
+    assert_eq!(data["acls"], json!(["list-accts", "manage-api-tokens"]));
 }
 
 #[actix_web::test]
@@ -428,18 +576,21 @@ async fn api_token_update_refuses_unknown_tokens_taken_names_and_empty_calls() {
     for (params, expected) in [
         (
             vec![("token_name", "ghost"), ("new_name", "x")],
-            "no token named",
+            "The API token “ghost” does not exist.",
         ),
         (
             vec![("token_name", "other"), ("new_name", "admin")],
-            "already have a token named",
+            "A conflicting API token with the name “admin” already exists.",
         ),
-        (vec![("token_name", "other")], "Nothing to change"),
+        (
+            vec![("token_name", "other")],
+            "Specify a new name, updated ACLs, or IPs.",
+        ),
         (vec![("new_name", "x")], "token_name"),
         (vec![("token_name", "other"), ("expires_at", "5")], "future"),
         (
             vec![("token_name", "other"), ("new_name", "bad name")],
-            "letters",
+            "“bad name” is not a valid API token name.",
         ),
     ] {
         let reason = refused(&app.api("root", &admin, "api_token_update", &params).await);
@@ -481,7 +632,10 @@ async fn api_token_revoke_takes_numbered_names_skips_unknown_ones_and_stops_them
     assert_denied(&app.api("root", &b, "version", &[]).await);
     assert_eq!(app.count("tokens").await, 2);
     let reason = refused(&app.api("root", &admin, "api_token_revoke", &[]).await);
-    assert!(reason.contains("token_name"), "{reason}");
+    assert!(
+        reason.contains("Provide at least one “token_name” argument."),
+        "{reason}"
+    );
 }
 
 #[actix_web::test]

@@ -51,7 +51,10 @@ async fn regenerating_gives_a_new_secret_keeps_the_rest_and_stops_the_old_one_at
         )
         .await,
     );
-    assert!(reason.contains("no token named “ghost”"), "{reason}");
+    assert!(
+        reason.contains("The API token “ghost” does not exist."),
+        "{reason}"
+    );
     // Without manage-api-tokens: refused, nothing changed.
     let reason = refused(
         &app.api(

@@ -233,11 +233,11 @@ async fn generating_shows_the_secret_once_and_it_works_with_the_api() {
     );
     assert_eq!(
         data["acls"],
-        serde_json::json!(["manage-api-tokens", "list-accts", "suspend-acct"])
+        serde_json::json!(["list-accts", "manage-api-tokens", "suspend-acct"])
     );
     assert_eq!(
         data["whitelist_ips"],
-        serde_json::json!(["127.0.0.1", "10.0.0.0/8"])
+        serde_json::json!(["10.0.0.0/8", "127.0.0.1"])
     );
     // The list never shows it again.
     let list = root.get("/tokens").await.text().await.unwrap();
@@ -313,7 +313,7 @@ async fn bad_input_re_renders_the_form_with_a_message_per_field_and_the_input_ke
                 ("name", "no spaces"),
                 ("expires", "date"),
                 ("expires_on", "2001-01-01"),
-                ("ips", "10.0.0.1, 999.1.1.1"),
+                ("ips", "10.0.0.1, 999.1.1.1 example.com"),
             ],
         )
         .await;
@@ -322,13 +322,14 @@ async fn bad_input_re_renders_the_form_with_a_message_per_field_and_the_input_ke
     for message in [
         "The name may contain only letters",
         "The expiration date must be in the future.",
-        "“999.1.1.1” is not an IPv4 or IPv6 address or range.",
+        // Every bad entry, not just the first.
+        "These are not IPv4 or IPv6 addresses or ranges: “999.1.1.1”, “example.com”.",
         "Select at least one privilege.",
     ] {
         assert!(html.contains(message), "{message}");
     }
     assert!(html.contains("value=\"no spaces\""));
-    assert!(html.contains("10.0.0.1, 999.1.1.1</textarea>"));
+    assert!(html.contains("10.0.0.1, 999.1.1.1 example.com</textarea>"));
     assert!(html.contains("value=\"2001-01-01\""));
 
     let response = root
@@ -414,7 +415,7 @@ async fn editing_changes_name_expiry_ips_and_privileges_and_keeps_the_secret() {
         serde_json::Value::Null,
         "cleared means any"
     );
-    assert_eq!(data["acls"], serde_json::json!(["list-accts", "kill-acct"]));
+    assert_eq!(data["acls"], serde_json::json!(["kill-acct", "list-accts"]));
     assert!(data["expires_at"].is_i64());
 
     let none = root

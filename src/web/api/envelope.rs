@@ -76,6 +76,10 @@ impl Data {
         ))
     }
 
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.0
+    }
+
     /// JSON written by the caller (who knows it is valid).
     pub fn written(json: Vec<u8>) -> Self {
         Self(json)
@@ -143,6 +147,39 @@ pub fn envelope(command: &str, outcome: Outcome, request_id: &str) -> Answer {
         status,
         result,
         body,
+    }
+}
+
+/// WHM API 0's answer: the function's data bare, without an envelope.
+pub fn api0(outcome: Outcome, function: &str) -> Answer {
+    match outcome {
+        Ok(data) => Answer {
+            status: StatusCode::OK,
+            result: 1,
+            body: data.map_or_else(|| b"{}".to_vec(), Data::into_bytes),
+        },
+        Err(e) => api0_refusal(function, e),
+    }
+}
+
+/// API 0's refusal: `{"status": 0, "statusmsg": …}`.
+pub fn api0_refusal(function: &str, e: ApiError) -> Answer {
+    let (status, reason) = match e {
+        ApiError::Refused(reason) => (StatusCode::OK, reason),
+        ApiError::Unavailable(reason) => (StatusCode::SERVICE_UNAVAILABLE, reason),
+        ApiError::Internal(cause) => {
+            tracing::error!(command = function, error = ?cause, "API 0 call failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "An internal error occurred.".to_owned(),
+            )
+        }
+    };
+    Answer {
+        status,
+        result: 0,
+        body: serde_json::to_vec(&serde_json::json!({ "status": 0, "statusmsg": reason }))
+            .expect("a refusal serialises"),
     }
 }
 

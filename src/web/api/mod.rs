@@ -243,6 +243,14 @@ fn access_denied(command: &str) -> HttpResponse {
     HttpResponse::Forbidden()
         .insert_header(header::CacheControl(vec![header::CacheDirective::NoStore]))
         .json(json!({
+            // cpsrvd's own form, for clients written against it…
+            "cpanelresult": {
+                "apiversion": "2",
+                "error": "Access denied",
+                "data": { "reason": "Access denied", "result": "0" },
+                "type": "text",
+            },
+            // …and WHM API 1's.
             "error": "Access denied",
             "metadata": { "command": command, "reason": "Access denied", "result": 0, "version": 1 },
         }))
@@ -406,34 +414,70 @@ pub async fn call(
     params: &Params,
     context: &CallContext,
 ) -> Answer {
-    let outcome = if params.get("api.version") != Some("1") {
-        Err(ApiError::refused(
-            "This server speaks WHM API 1 only: add api.version=1 to the call.",
-        ))
-    } else {
-        match FUNCTIONS.iter().find(|f| f.name == function) {
-            None => Err(ApiError::refused(format!("Unknown function “{function}”."))),
-            Some(f) => match f.privilege.map(|p| actor.require(p)) {
-                Some(Err(missing)) => {
-                    missing_privilege(state, actor, function, &missing);
-                    Err(ApiError::Refused(format!("Permission denied: {missing}")))
-                }
-                _ => {
-                    let call = Call {
-                        state,
-                        actor,
-                        params,
-                        context,
-                    };
-                    (f.run)(&call).await.map_err(|e| match f.failure {
-                        Some(what) => failed_to(what, e),
-                        None => e,
-                    })
-                }
-            },
-        }
+    if params.get("api.version") != Some("1") {
+        return api0(state, actor, function, params, context).await;
+    }
+    let outcome = match FUNCTIONS.iter().find(|f| f.name == function) {
+        None => Err(ApiError::refused(format!("Unknown function “{function}”."))),
+        Some(f) => match f.privilege.map(|p| actor.require(p)) {
+            Some(Err(missing)) => {
+                missing_privilege(state, actor, function, &missing);
+                Err(ApiError::Refused(format!("Permission denied: {missing}")))
+            }
+            _ => {
+                let call = Call {
+                    state,
+                    actor,
+                    params,
+                    context,
+                };
+                (f.run)(&call).await.map_err(|e| match f.failure {
+                    Some(what) => failed_to(what, e),
+                    None => e,
+                })
+            }
+        },
     };
     envelope(function, outcome, &context.request_id)
+}
+
+/// Functions that answer WHM API 0 (a call without `api.version=1`), in its
+/// shape: the data bare.
+const API0: &[&str] = &["applist", "version"];
+
+/// A call in WHM API 0: `applist` and `version` answer in its shape; every
+/// other function is refused as API 0 refuses, pointing to API 1.
+async fn api0(
+    state: &AppState,
+    actor: &Actor,
+    function: &str,
+    params: &Params,
+    context: &CallContext,
+) -> Answer {
+    match FUNCTIONS
+        .iter()
+        .find(|f| f.name == function && API0.contains(&f.name))
+    {
+        Some(f) => {
+            let call = Call {
+                state,
+                actor,
+                params,
+                context,
+            };
+            envelope::api0((f.run)(&call).await, function)
+        }
+        None => {
+            let shown: String = loggable(function).chars().take(64).collect();
+            envelope::api0_refusal(
+                function,
+                ApiError::refused(format!(
+                    "Unknown app (“{shown}”) requested for this version (0) of the API. \
+                     This server answers API 0 for applist and version only: add api.version=1 to the call."
+                )),
+            )
+        }
+    }
 }
 
 /// A required parameter, or the refusal that names it.

@@ -2,11 +2,13 @@
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
-use crate::domain::privileges::catalogue;
+use crate::domain::ip_allow_list::IpAllowListError;
+use crate::domain::privileges::{catalogue, PrivilegeError};
 use crate::domain::{
     Description, Expiry, IpAllowList, Privilege, PrivilegeSet, TokenName, TokenSecret,
 };
 use crate::ops::tokens::{self as token_ops, NewToken, Token, TokenChanges};
+use crate::ops::OpError;
 use crate::web::params::Params;
 
 use super::envelope::{ApiError, Data, Outcome};
@@ -34,9 +36,18 @@ struct Details<'a> {
 }
 
 impl<'a> Details<'a> {
-    fn of(token: &'a Token) -> Self {
+    /// `owner`: the privileges its owner holds now, which a full-access
+    /// token (one made without `acl`) follows.
+    fn of(token: &'a Token, owner: PrivilegeSet) -> Self {
+        let mut acls = if token.privileges == PrivilegeSet::everything() {
+            owner.normalized().keys()
+        } else {
+            token.privileges.keys()
+        };
+        // WHM answers them sorted.
+        acls.sort_unstable();
         Self {
-            acls: token.privileges.keys(),
+            acls,
             create_time: token.created_at,
             description: (!token.description.is_empty()).then(|| token.description.as_str()),
             enabled: u8::from(token.enabled),
@@ -51,6 +62,41 @@ impl<'a> Details<'a> {
     }
 }
 
+/// WHM's words for a list: "a", "a and b", "a, b, and c".
+fn list_and(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [a, b] => format!("{a} and {b}"),
+        [rest @ .., last] => format!("{}, and {last}", rest.join(", ")),
+    }
+}
+
+fn invalid_acls(keys: &[String]) -> ApiError {
+    ApiError::refused(format!(
+        "Invalid or unauthorized ACL(s) specified: {}",
+        list_and(keys)
+    ))
+}
+
+/// A refusal of the token functions, in WHM's words where WHM's are known.
+fn whm(e: OpError) -> ApiError {
+    match e {
+        OpError::TokenNameTaken(name) => ApiError::refused(format!(
+            "A conflicting API token with the name “{name}” already exists."
+        )),
+        OpError::TokenNotFound(name) => {
+            ApiError::refused(format!("The API token “{name}” does not exist."))
+        }
+        OpError::PrivilegesNotHeld(keys) => {
+            let keys: Vec<String> = keys.split(", ").map(str::to_owned).collect();
+            invalid_acls(&keys)
+        }
+        OpError::NothingToChange => ApiError::refused("Specify a new name, updated ACLs, or IPs."),
+        other => other.into(),
+    }
+}
+
 fn parse_description(params: &Params) -> Result<Option<Description>, ApiError> {
     params
         .get("description")
@@ -59,13 +105,21 @@ fn parse_description(params: &Params) -> Result<Option<Description>, ApiError> {
 }
 
 fn parse_name(raw: &str) -> Result<TokenName, ApiError> {
-    TokenName::parse(raw).map_err(|e| ApiError::refused(e.to_string()))
+    TokenName::parse(raw).map_err(|_| {
+        let shown: String = raw.chars().take(64).collect();
+        ApiError::refused(format!("“{shown}” is not a valid API token name."))
+    })
 }
 
 fn parse_acls(params: &Params) -> Result<Option<PrivilegeSet>, ApiError> {
     params
         .list("acl")
-        .map(|keys| PrivilegeSet::parse(keys).map_err(|e| ApiError::refused(e.to_string())))
+        .map(|keys| {
+            PrivilegeSet::parse(keys).map_err(|e| match e {
+                PrivilegeError::Unknown(keys) => invalid_acls(&keys),
+                PrivilegeError::Empty => ApiError::refused(e.to_string()),
+            })
+        })
         .transpose()
 }
 
@@ -98,7 +152,13 @@ fn parse_ips(params: &Params) -> Result<Option<IpAllowList>, ApiError> {
     }
     IpAllowList::from_entries(entries)
         .map(Some)
-        .map_err(|e| ApiError::refused(e.to_string()))
+        .map_err(|e| match e {
+            IpAllowListError::BadEntries(bad) => ApiError::refused(format!(
+                "Invalid IP address or CIDR range specified: {}",
+                bad.join(", ")
+            )),
+            too_many => ApiError::refused(too_many.to_string()),
+        })
 }
 
 pub async fn create(call: &Call<'_>) -> Outcome {
@@ -115,8 +175,9 @@ pub async fn create(call: &Call<'_>) -> Outcome {
         .write_as(call.actor, move |conn, actor| {
             token_ops::create(conn, actor, new, now)
         })
-        .await?;
-    let mut details = Details::of(&created.token);
+        .await
+        .map_err(whm)?;
+    let mut details = Details::of(&created.token, call.actor.account.privileges);
     details.token = Some(created.secret.expose());
     Ok(Some(Data::json(&details)?))
 }
@@ -242,7 +303,10 @@ pub async fn get_details(call: &Call<'_>) -> Outcome {
             token_ops::get_by_secret(conn, actor, &secret, now)
         })
         .await?;
-    token.map(|t| Data::json(&Details::of(&t))).transpose()
+    let owner = call.actor.account.privileges;
+    token
+        .map(|t| Data::json(&Details::of(&t, owner)))
+        .transpose()
 }
 
 pub async fn update(call: &Call<'_>) -> Outcome {
@@ -267,8 +331,12 @@ pub async fn update(call: &Call<'_>) -> Outcome {
         .write_as(call.actor, move |conn, actor| {
             token_ops::update(conn, actor, &name, changes)
         })
-        .await?;
-    Ok(Some(Data::json(&Details::of(&token))?))
+        .await
+        .map_err(whm)?;
+    Ok(Some(Data::json(&Details::of(
+        &token,
+        call.actor.account.privileges,
+    ))?))
 }
 
 /// `api_token_regenerate`: a new secret for `token_name`, everything else
@@ -280,8 +348,9 @@ pub async fn regenerate(call: &Call<'_>) -> Outcome {
         .write_as(call.actor, move |conn, actor| {
             token_ops::regenerate(conn, actor, &name)
         })
-        .await?;
-    let mut details = Details::of(&made.token);
+        .await
+        .map_err(whm)?;
+    let mut details = Details::of(&made.token, call.actor.account.privileges);
     details.token = Some(made.secret.expose());
     Ok(Some(Data::json(&details)?))
 }
@@ -291,7 +360,7 @@ pub async fn revoke(call: &Call<'_>) -> Outcome {
         .params
         .list("token_name")
         .filter(|names| names.iter().any(|n| !n.trim().is_empty()))
-        .ok_or_else(|| ApiError::refused("Give at least one “token_name”."))?;
+        .ok_or_else(|| ApiError::refused("Provide at least one “token_name” argument."))?;
     // A name that cannot be valid cannot exist: skipped like any unknown name.
     let names: Vec<TokenName> = raw
         .into_iter()
