@@ -63,23 +63,94 @@
     if (cancel) { cancel.focus(); }
   });
 
-  // Continue, posted with htmx: the dialog closes when the answer is in.
+  // Continue, posted with htmx: the dialog closes when the answer is in,
+  // and focus goes to what happened (the toast) once the table is swapped.
+  var acted = false;
   document.addEventListener("htmx:afterRequest", function (event) {
     var dialog = confirmDialog();
-    if (dialog && dialog.open && dialog.contains(event.detail.elt)) { dialog.close(); }
+    if (dialog && dialog.open && dialog.contains(event.detail.elt)) {
+      acted = true;
+      dialog.close();
+    }
   });
+
+  function focusOutcome() {
+    var toast = $("#toasts .toast:last-child");
+    if (toast) {
+      toast.setAttribute("tabindex", "-1");
+      toast.focus();
+      return;
+    }
+    var row = $("#tokens-table tbody tr th");
+    if (row) { row.setAttribute("tabindex", "-1"); row.focus(); }
+  }
 
   document.addEventListener("close", function (event) {
     if (event.target.id !== "confirm-dialog") { return; }
+    if (acted) { return; }
     if (lastTrigger && document.contains(lastTrigger)) {
       lastTrigger.focus();
     } else {
-      var toast = $("#toasts .toast:last-child");
-      if (toast) { toast.setAttribute("tabindex", "-1"); toast.focus(); }
+      focusOutcome();
     }
   }, true);
 
+  // --- Menus: the top bar's Menu button (narrow windows) and the gear ---
+  function setMenu(open) {
+    var bar = $(".topbar");
+    var button = $("#menu-button");
+    if (!bar || !button) { return; }
+    bar.classList.toggle("open", open);
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") { return; }
+    var gear = $("#gear");
+    if (gear && gear.hasAttribute("open")) {
+      gear.removeAttribute("open");
+      var summary = $("summary", gear);
+      if (summary) { summary.focus(); }
+      event.preventDefault();
+      return;
+    }
+    var bar = $(".topbar");
+    if (bar && bar.classList.contains("open")) {
+      setMenu(false);
+      $("#menu-button").focus();
+    }
+  });
+
+  // --- Privileges: Select all / Select none, overall or per category ----
+  function selectPrivileges(button) {
+    var all = button.dataset.select === "all";
+    var scope = button.closest(".acl-category") || button.closest("form");
+    $all("input[type=checkbox][name=acl]", scope).forEach(function (b) { b.checked = all; });
+    var form = button.closest("form");
+    var every = $all("input[type=checkbox][name=acl]", form);
+    var everything = every.filter(function (b) { return b.value === "all"; })[0];
+    if (everything) {
+      everything.checked = every.every(function (b) { return b === everything || b.checked; }) && (all || everything.checked);
+    }
+    var note = $(".all-note", form);
+    if (note) {
+      var checked = every.filter(function (b) { return b.checked; }).length;
+      note.textContent = checked + " of " + every.length + " privileges checked.";
+    }
+  }
+
   document.addEventListener("click", function (event) {
+    var menuButton = event.target.closest("#menu-button");
+    if (menuButton) {
+      setMenu(menuButton.getAttribute("aria-expanded") !== "true");
+      return;
+    }
+    var select = event.target.closest("[data-select]");
+    if (select) {
+      event.preventDefault();
+      selectPrivileges(select);
+      return;
+    }
     var cancel = event.target.closest("#confirm-dialog [data-cancel]");
     if (cancel) {
       event.preventDefault();
@@ -197,7 +268,14 @@
   }
 
   // --- htmx hooks ---------------------------------------------------------
-  document.addEventListener("htmx:afterSettle", function () { updateSelection(); armToasts(); });
+  document.addEventListener("htmx:afterSettle", function () {
+    updateSelection();
+    armToasts();
+    if (acted) {
+      acted = false;
+      focusOutcome();
+    }
+  });
   document.addEventListener("htmx:oobAfterSwap", armToasts);
   // A failed request's message: the server sends it as a toast and says so
   // with HX-Retarget; htmx does not swap error answers unless told to.
@@ -218,6 +296,9 @@
   });
 
   function init() {
+    // A form that came back with errors: its summary is read first.
+    var summary = $("#error-summary");
+    if (summary) { summary.focus(); }
     armToasts();
     updateSelection();
     syncExpiry();

@@ -53,7 +53,24 @@ pub fn url(name: &str) -> String {
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/static/{fingerprint}/{name}", web::get().to(serve));
+    cfg.route("/static/{fingerprint}/{name}", web::get().to(serve))
+        .route("/favicon.ico", web::get().to(favicon));
+}
+
+const FAVICON: &[u8] = include_bytes!("../../static/favicon.ico");
+
+/// The icon browsers ask for at this fixed address: cached for a day.
+async fn favicon() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("image/x-icon"),
+        ))
+        .insert_header((
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=86400"),
+        ))
+        .body(FAVICON)
 }
 
 async fn serve(path: web::Path<(String, String)>) -> HttpResponse {

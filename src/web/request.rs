@@ -37,6 +37,28 @@ pub struct Current {
 
 tokio::task_local! {
     static CURRENT: Current;
+    /// Who is signed in, once the page's extractor has found out: error
+    /// pages show the normal top bar with it.
+    static WHO: std::cell::RefCell<Option<Who>>;
+}
+
+/// The signed-in account, as the top bar shows it.
+#[derive(Clone, Debug)]
+pub struct Who {
+    pub username: String,
+    pub is_root: bool,
+    pub lists_accounts: bool,
+    pub csrf: String,
+}
+
+/// Remembers who is signed in, for the rest of this request.
+pub fn set_who(who: Who) {
+    let _ = WHO.try_with(|w| *w.borrow_mut() = Some(who));
+}
+
+/// Who is signed in, if this request found out.
+pub fn who() -> Option<Who> {
+    WHO.try_with(|w| w.borrow().clone()).ok().flatten()
 }
 
 /// The request this task is serving, if any (none in commands and tests).
@@ -88,7 +110,13 @@ pub async fn observe(
     let span = tracing::info_span!("request", request_id = %id);
     let started = Instant::now();
     let served = CURRENT
-        .scope(current, next.call(req).instrument(span.clone()))
+        .scope(
+            current,
+            WHO.scope(
+                std::cell::RefCell::new(None),
+                next.call(req).instrument(span.clone()),
+            ),
+        )
         .await;
     let _entered = span.enter();
     let mut res = match served {
@@ -115,7 +143,8 @@ pub async fn observe(
     // noise at info level, and their log line was a tenth of their cost.
     let routine = !status.is_server_error()
         && (super::api::function_of_path(path).is_some()
-            || (status.is_success() && (path.starts_with("/static/") || path == "/healthz")));
+            || (status.is_success()
+                && (path.starts_with("/static/") || path == "/healthz" || path == "/favicon.ico")));
     if routine {
         tracing::debug!(%method, %path, htmx = current.htmx, status = status.as_u16(), elapsed_us, "request");
     } else {

@@ -118,6 +118,19 @@ pub(crate) async fn row_names(c: &Client) -> Vec<String> {
     serde_json::from_value(v).unwrap()
 }
 
+/// The element, scrolled to the middle of the window (clear of the form's
+/// sticky bar) first.
+pub(crate) async fn in_view(c: &Client, sel: &str) -> fantoccini::elements::Element {
+    let element = css(c, sel).await;
+    c.execute(
+        "arguments[0].scrollIntoView({block: 'center'}); return true;",
+        vec![serde_json::to_value(&element).unwrap()],
+    )
+    .await
+    .unwrap();
+    element
+}
+
 pub(crate) async fn css(c: &Client, sel: &str) -> fantoccini::elements::Element {
     c.wait()
         .for_element(Locator::Css(sel))
@@ -270,7 +283,7 @@ async fn a_user_generates_sees_once_filters_edits_and_revokes_tokens_in_chromium
     // unchecks it and says so.
     let all = css(&c, "input[name=acl][value=all]").await;
     assert!(all.is_selected().await.unwrap(), "all boxes start checked");
-    css(&c, "input[name=acl][value=passwd]")
+    in_view(&c, "input[name=acl][value=passwd]")
         .await
         .click()
         .await
@@ -282,7 +295,11 @@ async fn a_user_generates_sees_once_filters_edits_and_revokes_tokens_in_chromium
         .await
         .unwrap()
         .contains("Change Passwords"));
-    all.click().await.unwrap();
+    in_view(&c, "input[name=acl][value=all]")
+        .await
+        .click()
+        .await
+        .unwrap();
     let unchecked = js(
         &c,
         "return document.querySelectorAll('input[name=acl]:not(:checked)').length;",
@@ -296,7 +313,7 @@ async fn a_user_generates_sees_once_filters_edits_and_revokes_tokens_in_chromium
     )
     .await;
     for key in ["list-accts", "suspend-acct", "manage-api-tokens"] {
-        css(&c, &format!("input[name=acl][value={key}]"))
+        in_view(&c, &format!("input[name=acl][value={key}]"))
             .await
             .click()
             .await

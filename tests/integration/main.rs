@@ -2,6 +2,7 @@
 //! Chromium, see `browser`), each test on a fresh
 //! database. Run against PostgreSQL by setting WHM_TOKENS_TEST_DATABASE_URL.
 
+mod accessibility;
 mod all_tokens;
 mod audit;
 mod auth_matrix;

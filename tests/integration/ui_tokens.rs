@@ -48,7 +48,7 @@ async fn the_table_lists_own_tokens_newest_first_with_whms_columns() {
         html.contains("Sep 9, 2001 01:46:40"),
         "created as month day year hh:mm:ss"
     );
-    assert!(html.contains("<td class=\"ips\">Any</td>"));
+    assert!(html.contains("<td class=\"ips\" data-label=\"IPs\">Any</td>"));
     assert!(html.contains("192.0.2.1, 2001:db8::/32"));
     assert!(
         html.contains("Refresh List")
@@ -151,8 +151,9 @@ async fn rows_turn_yellow_under_a_day_to_expiry_and_red_once_expired() {
     assert!(html.contains("<tr class=\"expiring\" data-token=\"soon\">"));
     assert!(html.contains("<tr class=\"expired\" data-token=\"gone\">"));
     assert!(html.contains("<tr class=\"\" data-token=\"fine\">"));
-    assert!(html.contains("aria-label=\"Expires in less than 24 hours\""));
-    assert!(html.contains("aria-label=\"Expired\""));
+    // Said in words, not only in colour.
+    assert!(html.contains("<span class=\"status expiring\" title=\"Expires in less than 24 hours\">Expires soon</span>"));
+    assert!(html.contains("<span class=\"status expired\" title=\"Expired\">Expired</span>"));
 }
 
 #[actix_web::test]

@@ -91,7 +91,8 @@ impl From<actix_web::Error> for UiError {
 struct ErrorPage<'a> {
     title: &'a str,
     message: &'a str,
-    css_url: String,
+    /// The normal top bar (with Sign out) when someone is signed in.
+    chrome: super::Chrome,
 }
 
 impl UiError {
@@ -181,7 +182,7 @@ impl ResponseError for UiError {
         let page = ErrorPage {
             title: self.title(),
             message: &message,
-            css_url: crate::web::assets::url("app.css"),
+            chrome: super::Chrome::of_request(),
         };
         answer.body(page.render().unwrap_or_else(|_| message.clone()))
     }

@@ -161,6 +161,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 pub struct Chrome {
     pub username: String,
     pub is_root: bool,
+    /// Whether the Accounts page has anything for this account.
+    pub lists_accounts: bool,
     pub csrf: String,
     pub flash: Option<String>,
     pub htmx_url: String,
@@ -173,6 +175,7 @@ impl Chrome {
         Self {
             username: String::new(),
             is_root: false,
+            lists_accounts: false,
             csrf,
             flash,
             htmx_url: assets::url(&format!("htmx-{}.min.js", assets::HTMX_VERSION)),
@@ -185,8 +188,30 @@ impl Chrome {
         let mut chrome = Self::anonymous(user.csrf.clone(), take_flash(session));
         chrome.username = user.actor.account.username.to_string();
         chrome.is_root = user.actor.account.is_root();
+        chrome.lists_accounts = lists_accounts(&user.actor);
         chrome
     }
+
+    /// The top bar of the account this request signed in, for pages built
+    /// without the extractor (error pages); anonymous when none.
+    pub fn of_request() -> Self {
+        match crate::web::request::who() {
+            Some(who) => {
+                let mut chrome = Self::anonymous(who.csrf, None);
+                chrome.username = who.username;
+                chrome.is_root = who.is_root;
+                chrome.lists_accounts = who.lists_accounts;
+                chrome
+            }
+            None => Self::anonymous(String::new(), None),
+        }
+    }
+}
+
+/// Whether the account may see the Accounts page (root, or a reseller with
+/// `list-accts`): otherwise the link is not shown.
+pub fn lists_accounts(actor: &crate::ops::Actor) -> bool {
+    actor.require(crate::ops::accounts::LIST_ACCOUNTS).is_ok()
 }
 
 const FLASH: &str = "flash";

@@ -74,6 +74,18 @@ impl FromRequest for SignedIn {
                 }
             }
             let csrf = csrf::token(&session)?;
+            crate::web::request::set_who(crate::web::request::Who {
+                username: account.username.to_string(),
+                is_root: account.is_root(),
+                lists_accounts: account.kind == AccountKind::Root
+                    || account
+                        .privileges
+                        .expanded()
+                        .contains(crate::domain::Privilege::named(
+                            crate::ops::accounts::LIST_ACCOUNTS,
+                        )),
+                csrf: csrf.clone(),
+            });
             let origin = Origin {
                 ip: client.map(|a| a.to_string()),
                 request_id: Some(crate::web::request::current_id()),

@@ -150,6 +150,23 @@ impl RowView {
             RowState::Expired => "Expired",
         }
     }
+
+    pub fn status_class(&self) -> &'static str {
+        match self.state {
+            RowState::Current => "",
+            RowState::ExpiresSoon => "expiring",
+            RowState::Expired => "expired",
+        }
+    }
+
+    /// The visible word beside the colour ("Expires soon", "Expired").
+    pub fn status(&self) -> &'static str {
+        match self.state {
+            RowState::Current => "",
+            RowState::ExpiresSoon => "Expires soon",
+            RowState::Expired => "Expired",
+        }
+    }
 }
 
 /// The table's query string: what the URL says, read once. What cannot be
@@ -305,6 +322,8 @@ pub struct TokensTable {
     pub can_revoke: bool,
     /// For the rows' Disable/Enable forms.
     pub csrf: String,
+    /// The server's time zone, which the dates are in ("UTC").
+    pub zone: String,
 }
 
 impl TokensTable {
@@ -507,6 +526,7 @@ impl TokensTable {
             everyone: owners.is_some(),
             can_revoke: owners.is_none() || user.actor.account.is_root(),
             csrf: user.csrf.clone(),
+            zone: state.clock.zone_name(),
         }
     }
 }
