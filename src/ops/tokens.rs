@@ -153,6 +153,11 @@ fn name_conflict(e: diesel::result::Error, name: &TokenName) -> OpError {
     }
 }
 
+diesel::define_sql_function! {
+    /// SQL's `lower`, on both backends.
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum SortKey {
     Name,
@@ -429,8 +434,10 @@ fn list_in(conn: &mut DbConnection, scope: Scope, q: &ListQuery) -> Result<Token
     let mut query = filtered().select(Token::as_select());
     let ascending = (q.direction == Direction::Asc) != backwards;
     query = match (q.sort, ascending) {
-        (SortKey::Name, true) => query.order(tokens::name.asc()),
-        (SortKey::Name, false) => query.order(tokens::name.desc()),
+        // Case does not decide the order ("automation" before "Staging");
+        // ties go by the exact name.
+        (SortKey::Name, true) => query.order((lower(tokens::name).asc(), tokens::name.asc())),
+        (SortKey::Name, false) => query.order((lower(tokens::name).desc(), tokens::name.desc())),
         (SortKey::Created, true) => query.order((tokens::created_at.asc(), tokens::id.asc())),
         (SortKey::Created, false) => query.order((tokens::created_at.desc(), tokens::id.desc())),
         // "Never" sorts after every date, both ways round; each order (and

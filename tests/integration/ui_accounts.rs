@@ -270,3 +270,36 @@ async fn deleting_an_account_is_confirmed_first_naming_the_account_and_its_token
         StatusCode::FORBIDDEN
     );
 }
+
+#[actix_web::test]
+async fn a_reseller_who_cannot_list_accounts_gets_no_link_and_one_clear_explanation() {
+    let app = spawn_app().await;
+    app.create_reseller("bob", None).await;
+    let bob = app.sign_in("bob", USER_PASSWORD).await;
+    let tokens = bob.get("/tokens").await.text().await.unwrap();
+    assert!(!tokens.contains("href=\"/accounts\""), "no Accounts link");
+    let html = bob.get("/accounts").await.text().await.unwrap();
+    assert!(html.contains("id=\"no-accounts\""));
+    assert!(html.contains("list-accts"));
+    assert!(!html.contains("These are the accounts you own"));
+    assert!(!html.contains("<table"), "no empty table beside it");
+    // With the privilege, the link and the list are there.
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let acl = format!("{} list-accts", initial());
+    let fields: Vec<(&str, &str)> = acl.split(' ').map(|a| ("acl", a)).collect();
+    root.post("/accounts/bob/privileges", &fields).await;
+    let tokens = bob.get("/tokens").await.text().await.unwrap();
+    assert!(tokens.contains("href=\"/accounts\""));
+}
+
+#[actix_web::test]
+async fn a_refused_page_keeps_the_top_bar_with_sign_out() {
+    let app = spawn_app().await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let response = root.get("/accounts/root").await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Not allowed"));
+    assert!(html.contains("Signed in as <strong>root</strong>"));
+    assert!(html.contains("name=\"viewport\""));
+}

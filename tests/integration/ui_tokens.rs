@@ -754,3 +754,49 @@ async fn each_row_says_what_its_token_may_do_at_a_glance() {
     let all = page.split("data-token=\"everything\"").nth(1).unwrap();
     assert!(all[..all.find("</tr>").unwrap()].contains(">Everything<"));
 }
+
+#[actix_web::test]
+async fn an_empty_list_shows_a_simple_invitation_and_the_zone_is_named() {
+    let app = spawn_app().await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let html = root.get("/tokens").await.text().await.unwrap();
+    assert!(html.contains("id=\"empty-state\""));
+    assert!(html.contains("You have no API tokens yet."));
+    assert!(!html.contains("<table"), "no header, no select-all box");
+    assert!(!html.contains("id=\"revoke-selected\""));
+    app.token("root", "one").await;
+    let html = root.get("/tokens").await.text().await.unwrap();
+    assert!(html.contains("Expires</a> <span class=\"zone\">(UTC)</span>"));
+    let form = root.get("/tokens/new").await.text().await.unwrap();
+    assert!(form.contains("23:59:59 server time, UTC"));
+}
+
+#[actix_web::test]
+async fn the_favicon_is_served() {
+    let app = spawn_app().await;
+    let response = reqwest::get(format!("{}/favicon.ico", app.address))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "image/x-icon");
+    assert!(response.bytes().await.unwrap().starts_with(&[0, 0, 1, 0]));
+}
+
+#[actix_web::test]
+async fn sorting_by_name_ignores_case_and_breaks_ties_by_the_exact_name() {
+    let app = spawn_app().await;
+    for name in ["Staging_Deploy", "automation-ci", "Beta", "beta", "alpha"] {
+        app.token("root", name).await;
+    }
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let html = root.get("/tokens?sort=name&dir=asc").await.text().await.unwrap();
+    assert_eq!(
+        rows(&html),
+        ["alpha", "automation-ci", "Beta", "beta", "Staging_Deploy"]
+    );
+    let html = root.get("/tokens?sort=name&dir=desc").await.text().await.unwrap();
+    assert_eq!(
+        rows(&html),
+        ["Staging_Deploy", "beta", "Beta", "automation-ci", "alpha"]
+    );
+}

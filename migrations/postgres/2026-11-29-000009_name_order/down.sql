@@ -1,0 +1,1 @@
+DROP INDEX tokens_account_name_folded;
