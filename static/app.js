@@ -296,6 +296,12 @@
   });
 
   function init() {
+    // The page that shows a secret once: a reload asks for the page that
+    // says it was made, instead of sending the form again.
+    var made = $("[data-replace-url]");
+    if (made && window.history && window.history.replaceState) {
+      window.history.replaceState(null, "", made.getAttribute("data-replace-url"));
+    }
     // A form that came back with errors: its summary is read first.
     var summary = $("#error-summary");
     if (summary) { summary.focus(); }

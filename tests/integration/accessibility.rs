@@ -366,3 +366,20 @@ async fn signed_out_and_refused_pages_pass_axe_and_keep_the_normal_layout() {
     assert_eq!(centred, json!(true));
     assert!(violations(c).await.is_empty());
 }
+
+#[actix_web::test]
+async fn reloading_the_page_that_showed_a_secret_says_the_token_exists() {
+    let Some(chromium) = root_in_chromium().await else {
+        return;
+    };
+    let (c, app) = (&chromium.c, &chromium.app);
+    visit(c, app, "/tokens/new").await;
+    css(c, "#name").await.send_keys("reloaded").await.unwrap();
+    css(c, "#submit").await.click().await.unwrap();
+    css(c, "#secret").await;
+    c.refresh().await.unwrap();
+    let heading = css(c, "#already-generated h1").await.text().await.unwrap();
+    assert_eq!(heading, "The token “reloaded” exists");
+    assert!(js(c, "return document.getElementById('secret') === null;").await == json!(true));
+    assert_eq!(app.count("tokens").await, 1);
+}

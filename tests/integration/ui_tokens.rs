@@ -789,14 +789,111 @@ async fn sorting_by_name_ignores_case_and_breaks_ties_by_the_exact_name() {
         app.token("root", name).await;
     }
     let root = app.sign_in("root", ROOT_PASSWORD).await;
-    let html = root.get("/tokens?sort=name&dir=asc").await.text().await.unwrap();
+    let html = root
+        .get("/tokens?sort=name&dir=asc")
+        .await
+        .text()
+        .await
+        .unwrap();
     assert_eq!(
         rows(&html),
         ["alpha", "automation-ci", "Beta", "beta", "Staging_Deploy"]
     );
-    let html = root.get("/tokens?sort=name&dir=desc").await.text().await.unwrap();
+    let html = root
+        .get("/tokens?sort=name&dir=desc")
+        .await
+        .text()
+        .await
+        .unwrap();
     assert_eq!(
         rows(&html),
         ["Staging_Deploy", "beta", "Beta", "automation-ci", "alpha"]
+    );
+}
+
+#[actix_web::test]
+async fn sending_the_generate_form_again_says_the_token_exists_instead_of_failing() {
+    let app = spawn_app().await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let form = root.get("/tokens/new").await.text().await.unwrap();
+    let form_id = form
+        .split("name=\"form_id\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the form carries its id")
+        .to_owned();
+    let fields = [
+        ("name", "deploy"),
+        ("expires", "never"),
+        ("acl", "list-accts"),
+        ("form_id", form_id.as_str()),
+    ];
+    let first = root.post("/tokens/new", &fields).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let page = first.text().await.unwrap();
+    assert!(page.contains("data-replace-url=\"/tokens/deploy/generated\""));
+    // The reload: the same form again.
+    let again = root.post("/tokens/new", &fields).await;
+    assert_eq!(again.status(), StatusCode::SEE_OTHER);
+    assert_eq!(again.headers()["location"], "/tokens/deploy/generated");
+    let page = root
+        .get("/tokens/deploy/generated")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("The token “deploy” exists"));
+    assert!(page.contains("cannot be shown again"));
+    assert_eq!(app.count("tokens").await, 1);
+    // Back, a new name, Generate: a second token, as asked.
+    let other = [
+        ("name", "deploy2"),
+        ("expires", "never"),
+        ("acl", "list-accts"),
+        ("form_id", form_id.as_str()),
+    ];
+    assert_eq!(
+        root.post("/tokens/new", &other).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(app.count("tokens").await, 2);
+}
+
+#[actix_web::test]
+async fn sending_a_regenerate_confirmation_again_does_not_change_the_secret_twice() {
+    let app = spawn_app().await;
+    app.token("root", "deploy").await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let confirm = root
+        .get("/tokens/deploy/regenerate")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let form_id = confirm
+        .split("name=\"form_id\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the confirmation carries an id")
+        .to_owned();
+    let first = root
+        .post("/tokens/deploy/regenerate", &[("form_id", &form_id)])
+        .await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let html = first.text().await.unwrap();
+    let secret = html
+        .split("<code id=\"secret\">")
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .unwrap()
+        .to_owned();
+    let again = root
+        .post("/tokens/deploy/regenerate", &[("form_id", &form_id)])
+        .await;
+    assert_eq!(again.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        version_at(&app.address, "root", &secret).await,
+        StatusCode::OK,
+        "the secret shown first still works"
     );
 }

@@ -120,6 +120,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/tokens/{name}/{change:enable|disable}",
             web::post().to(tokens::set_enabled),
         )
+        .route(
+            "/tokens/{name}/generated",
+            web::get().to(token_form::generated),
+        )
         .service(
             web::resource("/tokens/{name}/regenerate")
                 .route(web::get().to(tokens::regenerate_confirm))

@@ -30,6 +30,52 @@ pub struct TokenForm {
     expires_on: String,
     ips: String,
     acl: Vec<String>,
+    /// Names this one Generate form: sent again (a reload of the page that
+    /// showed the secret), it leads to what was made instead of failing.
+    form_id: String,
+}
+
+/// The session entry that remembers the last form that made a secret, and
+/// the token it made (never the secret).
+const GENERATED: &str = "generated";
+
+/// A fresh id for a form that makes a secret.
+pub fn new_form_id() -> String {
+    use rand::Rng;
+    format!("{:032x}", rand::rng().random::<u128>())
+}
+
+/// The token this form already made, when the same form comes again for
+/// the same name (a reload; not Back, a new name and Generate again).
+fn already_made(session: &Session, form_id: &str, name: &str) -> Option<String> {
+    if form_id.is_empty() {
+        return None;
+    }
+    session
+        .get::<(String, String)>(GENERATED)
+        .ok()
+        .flatten()
+        .filter(|(id, made)| id == form_id && made == name.trim())
+        .map(|(_, made)| made)
+}
+
+fn remember_made(session: &Session, form_id: &str, name: &TokenName) {
+    if !form_id.is_empty() {
+        let _ = session.insert(GENERATED, (form_id, name.as_str()));
+    }
+}
+
+/// Where a form that made a secret leads when sent again.
+fn made_already(name: &str) -> HttpResponse {
+    let path: String = url_segment(name);
+    redirect(&format!("/tokens/{path}/generated"))
+}
+
+fn url_segment(name: &str) -> String {
+    // Token names are letters, digits, `-` and `_`: nothing to escape.
+    name.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+        .collect()
 }
 
 /// What a valid form says, in domain types.
@@ -128,6 +174,8 @@ pub struct TokenFormPage {
     pub presets: &'static [(&'static str, &'static str)],
     /// The server's time zone, named beside the date.
     pub zone: String,
+    /// See [`TokenForm::form_id`]; empty when editing.
+    pub form_id: String,
 }
 
 impl TokenFormPage {
@@ -148,6 +196,7 @@ impl TokenFormPage {
         errors: FieldErrors,
     ) -> Self {
         Self {
+            form_id: form.form_id.clone(),
             chrome,
             editing,
             categories: privileges_form::grouped(
@@ -220,6 +269,7 @@ pub async fn new_form(
         usage: None,
         presets: PRESETS,
         zone: state.clock.zone_name(),
+        form_id: new_form_id(),
     };
     render(StatusCode::OK, &page)
 }
@@ -230,6 +280,10 @@ pub async fn create(
     state: web::Data<AppState>,
     Form(form): Form<TokenForm>,
 ) -> Result<HttpResponse, UiError> {
+    // A reload of the page that showed the secret sends the form again.
+    if let Some(name) = already_made(&session, &form.form_id, &form.name) {
+        return Ok(made_already(&name));
+    }
     let now = state.clock.now();
     let outcome = match form.parse(&state.clock, now, None) {
         Err(errors) => Err(errors),
@@ -260,9 +314,41 @@ pub async fn create(
             return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
         }
     };
+    remember_made(&session, &form.form_id, &created.token.name);
     let page = created_page(&user, &session, &state, created);
     // `render` marks the answer no-store: the secret is never cached.
     render(StatusCode::OK, &page)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct RegenerateForm {
+    form_id: String,
+}
+
+#[derive(Template)]
+#[template(path = "tokens/generated.html")]
+struct GeneratedPage {
+    chrome: Chrome,
+    name: TokenName,
+}
+
+/// Where a reload of the page that showed a secret leads: the token
+/// exists, and its secret cannot be shown again.
+pub async fn generated(
+    TokenManager(user): TokenManager,
+    session: Session,
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, UiError> {
+    let token = load(&state, &user, &name).await?;
+    render(
+        StatusCode::OK,
+        &GeneratedPage {
+            chrome: Chrome::for_user(&user, &session),
+            name: token.name,
+        },
+    )
 }
 
 /// A new secret for the token, shown once, as after Generate.
@@ -271,13 +357,20 @@ pub async fn regenerate(
     session: Session,
     state: web::Data<AppState>,
     name: web::Path<String>,
+    Form(form): Form<RegenerateForm>,
 ) -> Result<HttpResponse, UiError> {
+    // Sent again by a reload: a second new secret would silently break the
+    // first one, which may already be in use.
+    if let Some(made) = already_made(&session, &form.form_id, &name) {
+        return Ok(made_already(&made));
+    }
     let name = name_in_path(&name)?;
     let made = state
         .write_as(&user.actor, move |conn, actor| {
             token_ops::regenerate(conn, actor, &name)
         })
         .await?;
+    remember_made(&session, &form.form_id, &made.token.name);
     render(StatusCode::OK, &created_page(&user, &session, &state, made))
 }
 
@@ -334,6 +427,7 @@ pub async fn edit_form(
         usage: Some(usage),
         presets: PRESETS,
         zone: state.clock.zone_name(),
+        form_id: String::new(),
     };
     render(StatusCode::OK, &page)
 }

@@ -807,7 +807,7 @@ pub async fn regenerate_confirm(
             what: format!("the token “{}”", token.name),
             consequence: "Its name, privileges, IP list and expiry stay; scripts using the old secret will stop working at once.".to_owned(),
             action: format!("/tokens/{}/regenerate", token.name),
-            hidden: Vec::new(),
+            hidden: vec![("form_id", super::token_form::new_form_id())],
             back: "/tokens",
             // The new secret is a page of its own.
             swaps: None,
