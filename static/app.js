@@ -145,6 +145,11 @@
       setMenu(menuButton.getAttribute("aria-expanded") !== "true");
       return;
     }
+    var generate = event.target.closest("[data-password-for]");
+    if (generate) {
+      generatePassword(generate);
+      return;
+    }
     var select = event.target.closest("[data-select]");
     if (select) {
       event.preventDefault();
@@ -241,11 +246,34 @@
       updateSelection();
     } else if (t.name === "acl" && t.type === "checkbox") {
       privilegeChanged(t);
+    } else if (t.name === "kind") {
+      syncOwner();
     } else if (t.name === "expires") {
       syncExpiry();
       if (t.value === "date") { $("#expires_on").focus(); }
     }
   });
+
+  // --- Accounts: Owner only for plain accounts; a generated password ----
+  function syncOwner() {
+    var field = $("#owner-field");
+    var reseller = $("input[name=kind][value=reseller]");
+    if (field && reseller) { field.hidden = reseller.checked; }
+  }
+
+  var PASSWORD_CHARS = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+  function generatePassword(button) {
+    var input = document.getElementById(button.dataset.passwordFor);
+    if (!input || !window.crypto || !window.crypto.getRandomValues) { return; }
+    var bytes = new Uint32Array(20);
+    window.crypto.getRandomValues(bytes);
+    var out = "";
+    for (var i = 0; i < bytes.length; i++) { out += PASSWORD_CHARS.charAt(bytes[i] % PASSWORD_CHARS.length); }
+    input.type = "text";
+    input.value = out;
+    input.focus();
+    input.select();
+  }
 
   // --- Copy ---------------------------------------------------------------
   function copySecret(button) {
@@ -308,6 +336,7 @@
     armToasts();
     updateSelection();
     syncExpiry();
+    syncOwner();
     document.documentElement.classList.add("js");
   }
   if (document.readyState === "loading") {

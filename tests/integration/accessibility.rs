@@ -8,7 +8,7 @@ use serde_json::json;
 
 use whm_tokens::domain::Expiry;
 
-use crate::browser::{css, eventually, js, root_in_chromium, wait_for_dialog};
+use crate::browser::{css, eventually, in_view, js, root_in_chromium, toast_text, wait_for_dialog};
 use crate::helpers::*;
 
 const AXE: &str = include_str!("../vendor/axe-4.14.1.min.js");
@@ -382,4 +382,57 @@ async fn reloading_the_page_that_showed_a_secret_says_the_token_exists() {
     assert_eq!(heading, "The token “reloaded” exists");
     assert!(js(c, "return document.getElementById('secret') === null;").await == json!(true));
     assert_eq!(app.count("tokens").await, 1);
+}
+
+#[actix_web::test]
+async fn creating_an_account_shows_owner_only_for_plain_accounts_and_generates_a_password() {
+    let Some(chromium) = root_in_chromium().await else {
+        return;
+    };
+    let (c, app) = (&chromium.c, &chromium.app);
+    visit(c, app, "/accounts").await;
+    let owner_shown = || async {
+        js(
+            c,
+            "return document.getElementById('owner-field').offsetParent !== null;",
+        )
+        .await
+    };
+    assert_eq!(owner_shown().await, json!(false), "a reseller is root's");
+    in_view(c, "input[name=kind][value=user]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(owner_shown().await, json!(true));
+    in_view(c, "input[name=kind][value=reseller]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    css(c, "#new-username")
+        .await
+        .send_keys("dave")
+        .await
+        .unwrap();
+    in_view(c, "#generate-password")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let password = js(c, "return document.getElementById('new-password').value;").await;
+    let password = password.as_str().unwrap().to_owned();
+    assert_eq!(password.len(), 20);
+    in_view(c, "#new-owner").await;
+    js(
+        c,
+        "document.querySelector('form[action=\"/accounts\"][method=post]').submit(); return true;",
+    )
+    .await;
+    eventually("the account to be created", || async {
+        toast_text(c).await.contains("“dave” was created")
+    })
+    .await;
+    // The generated password signs in.
+    app.sign_in("dave", &password).await;
 }

@@ -116,17 +116,18 @@ impl CreateForm {
                 None => Password::parse(&self.password),
             },
         );
-        let owner = if self.owner.trim().is_empty() {
-            Some(Username::root())
-        } else {
-            errors.check("owner", Username::parse(&self.owner))
-        };
-        let email = errors.check("email", EmailAddress::parse_optional(&self.email));
         let kind = if self.kind == "reseller" {
             AccountKind::Reseller
         } else {
             AccountKind::User
         };
+        // Resellers belong to root: the Owner field is for plain accounts.
+        let owner = if self.owner.trim().is_empty() || kind == AccountKind::Reseller {
+            Some(Username::root())
+        } else {
+            errors.check("owner", Username::parse(&self.owner))
+        };
+        let email = errors.check("email", EmailAddress::parse_optional(&self.email));
         match (username, password, owner, email) {
             (Some(username), Some(password), Some(owner), Some(contact_email)) => Ok((
                 NewAccount {
