@@ -19,14 +19,45 @@ use crate::auth::password::PasswordWorkers;
 pub struct Cli {
     #[command(flatten)]
     pub settings: Settings,
+    #[command(flatten)]
+    pub server: ServerSettings,
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+impl Cli {
+    /// The settings every command reads, the server's (from the `serve`
+    /// subcommand, the top level, or the environment alone), and the
+    /// command (`serve` by default).
+    pub fn into_parts(self) -> anyhow::Result<(Settings, ServerSettings, Command)> {
+        // Without a subcommand it serves, with the server's options given
+        // here; before a subcommand they would mean nothing.
+        if self.command.is_some() && self.server != ServerSettings::from_env()? {
+            anyhow::bail!(
+                "the server's options go after `serve` (`whm-tokens serve --listen …`), or without a subcommand"
+            );
+        }
+        Ok(match self.command {
+            None => {
+                let server = self.server;
+                (
+                    self.settings,
+                    server.clone(),
+                    Command::Serve(Box::new(server)),
+                )
+            }
+            Some(Command::Serve(server)) => {
+                (self.settings, (*server).clone(), Command::Serve(server))
+            }
+            Some(other) => (self.settings, ServerSettings::from_env()?, other),
+        })
+    }
 }
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Migrate the database and serve the page and the API (the default).
-    Serve,
+    Serve(Box<ServerSettings>),
     /// Apply pending database migrations and exit.
     Migrate,
     /// Create an account (a reseller with --reseller); prints its password.
@@ -72,6 +103,7 @@ pub enum Command {
     },
 }
 
+/// What every command reads: where the store is and how to read it.
 #[derive(Args, Debug, Clone)]
 pub struct Settings {
     /// Database URL: postgres://… for PostgreSQL, or an SQLite file path
@@ -86,14 +118,6 @@ pub struct Settings {
         global = true
     )]
     pub data_dir: PathBuf,
-    /// Address and port to listen on.
-    #[arg(
-        long,
-        env = "WHM_TOKENS_LISTEN",
-        default_value = "127.0.0.1:8080",
-        global = true
-    )]
-    pub listen: SocketAddr,
     /// Key that signs session cookies: at least 64 bytes, hex or base64.
     /// Required when several instances share a database; otherwise generated
     /// once and kept in the data folder.
@@ -108,55 +132,6 @@ pub struct Settings {
     /// default: the system's.
     #[arg(long = "time-zone", env = "TZ", global = true)]
     pub time_zone: Option<String>,
-    /// Proxies whose X-Forwarded-For is trusted: addresses or CIDR ranges,
-    /// separated by commas.
-    #[arg(
-        long,
-        env = "WHM_TOKENS_TRUSTED_PROXIES",
-        default_value = "",
-        global = true
-    )]
-    pub trusted_proxies: String,
-    /// The address users reach the page at (for links the API hands out),
-    /// e.g. https://whm.example.com. Default: taken from the request.
-    #[arg(long, env = "WHM_TOKENS_PUBLIC_URL", global = true)]
-    pub public_url: Option<String>,
-    /// Mark cookies Secure and give the session cookie the `__Host-`
-    /// prefix (default: on when --public-url is https).
-    #[arg(
-        long,
-        env = "WHM_TOKENS_SECURE_COOKIES",
-        num_args = 0..=1,
-        default_missing_value = "true",
-        global = true
-    )]
-    pub secure_cookies: Option<bool>,
-    /// Hours after signing in that a session ends, however active it is.
-    #[arg(
-        long,
-        env = "WHM_TOKENS_SESSION_MAX_HOURS",
-        default_value_t = 24,
-        global = true
-    )]
-    pub session_max_hours: u64,
-    /// Days the audit trail keeps events.
-    #[arg(
-        long,
-        env = "WHM_TOKENS_AUDIT_RETENTION_DAYS",
-        default_value_t = 90,
-        global = true
-    )]
-    pub audit_retention_days: u64,
-    /// Record each token's last use (the Last used column). Off only to
-    /// measure what recording costs (`cargo bench`).
-    #[arg(
-        long,
-        env = "WHM_TOKENS_RECORD_USAGE",
-        default_value_t = true,
-        action = clap::ArgAction::Set,
-        global = true
-    )]
-    pub record_usage: bool,
     /// The password root gets on first start (default: a random one, printed once).
     #[arg(
         long,
@@ -173,31 +148,6 @@ pub struct Settings {
         global = true
     )]
     pub db_pool_size: u32,
-    /// HTTP worker threads (default: one per core).
-    #[arg(long, env = "WHM_TOKENS_WORKERS", global = true)]
-    pub workers: Option<usize>,
-    /// Password checks (argon2id, about 19 MiB each) run at once; default:
-    /// half the cores, at least 1.
-    #[arg(long, env = "WHM_TOKENS_PASSWORD_CONCURRENCY", global = true)]
-    pub password_concurrency: Option<usize>,
-    /// Password checks that may wait for a free one; past that, sign-ins and
-    /// password changes are refused at once with 503 and Retry-After.
-    #[arg(
-        long,
-        env = "WHM_TOKENS_PASSWORD_QUEUE",
-        default_value_t = 8,
-        global = true
-    )]
-    pub password_queue: usize,
-    /// Milliseconds a failed, throttled or refused sign-in waits before it is
-    /// answered (counted from its arrival; no thread is held meanwhile).
-    #[arg(
-        long,
-        env = "WHM_TOKENS_FAILED_SIGN_IN_DELAY_MS",
-        default_value_t = 1000,
-        global = true
-    )]
-    pub failed_sign_in_delay_ms: u64,
     /// How log lines are written to standard error: `text` (colours only on
     /// a terminal) or `json` (one object per line, with the request's id).
     #[arg(
@@ -208,40 +158,100 @@ pub struct Settings {
         global = true
     )]
     pub log_format: LogFormat,
-    /// Seconds between two checks for tokens that expire soon (expiry
-    /// notices by email and webhook).
+}
+
+/// What only the server reads (`serve`, or no subcommand); other commands
+/// take these from the environment alone.
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct ServerSettings {
+    /// Address and port to listen on.
+    #[arg(long, env = "WHM_TOKENS_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Proxies whose X-Forwarded-For is trusted: addresses or CIDR ranges,
+    /// separated by commas.
+    #[arg(long, env = "WHM_TOKENS_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: String,
+    /// The address users reach the page at (for links the API hands out),
+    /// e.g. https://whm.example.com. Default: taken from the request.
+    #[arg(long, env = "WHM_TOKENS_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Mark cookies Secure and give the session cookie the `__Host-`
+    /// prefix (default: on when --public-url is https).
     #[arg(
         long,
-        env = "WHM_TOKENS_NOTIFY_INTERVAL",
-        default_value_t = 3600,
-        global = true
+        env = "WHM_TOKENS_SECURE_COOKIES",
+        num_args = 0..=1,
+        default_missing_value = "true",
     )]
+    pub secure_cookies: Option<bool>,
+    /// Hours after signing in that a session ends, however active it is.
+    #[arg(long, env = "WHM_TOKENS_SESSION_MAX_HOURS", default_value_t = 24)]
+    pub session_max_hours: u64,
+    /// Days the audit trail keeps events.
+    #[arg(long, env = "WHM_TOKENS_AUDIT_RETENTION_DAYS", default_value_t = 90)]
+    pub audit_retention_days: u64,
+    /// Record each token's last use (the Last used column). Off only to
+    /// measure what recording costs (`cargo bench`).
+    #[arg(
+        long,
+        env = "WHM_TOKENS_RECORD_USAGE",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+    )]
+    pub record_usage: bool,
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "WHM_TOKENS_WORKERS")]
+    pub workers: Option<usize>,
+    /// Password checks (argon2id, about 19 MiB each) run at once; default:
+    /// half the cores, at least 1.
+    #[arg(long, env = "WHM_TOKENS_PASSWORD_CONCURRENCY")]
+    pub password_concurrency: Option<usize>,
+    /// Password checks that may wait for a free one; past that, sign-ins and
+    /// password changes are refused at once with 503 and Retry-After.
+    #[arg(long, env = "WHM_TOKENS_PASSWORD_QUEUE", default_value_t = 8)]
+    pub password_queue: usize,
+    /// Milliseconds a failed, throttled or refused sign-in waits before it is
+    /// answered (counted from its arrival; no thread is held meanwhile).
+    #[arg(
+        long,
+        env = "WHM_TOKENS_FAILED_SIGN_IN_DELAY_MS",
+        default_value_t = 1000
+    )]
+    pub failed_sign_in_delay_ms: u64,
+    /// Seconds between two checks for tokens that expire soon (expiry
+    /// notices by email and webhook).
+    #[arg(long, env = "WHM_TOKENS_NOTIFY_INTERVAL", default_value_t = 3600)]
     pub notify_interval: u64,
     /// Mail server for expiry notices: smtp://host:587 (STARTTLS, required
     /// unless the host is a loopback address), smtps://host:465, with
     /// user:password@ when it needs a login; ?tls=none to send in clear.
-    #[arg(
-        long,
-        env = "WHM_TOKENS_SMTP_URL",
-        hide_env_values = true,
-        global = true
-    )]
+    #[arg(long, env = "WHM_TOKENS_SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<String>,
     /// The From of expiry notices, e.g. "WHM Tokens <tokens@example.com>".
-    #[arg(long, env = "WHM_TOKENS_MAIL_FROM", global = true)]
+    #[arg(long, env = "WHM_TOKENS_MAIL_FROM")]
     pub mail_from: Option<String>,
     /// URL that receives a JSON POST per expiry notice.
-    #[arg(long, env = "WHM_TOKENS_NOTIFY_WEBHOOK", global = true)]
+    #[arg(long, env = "WHM_TOKENS_NOTIFY_WEBHOOK")]
     pub notify_webhook: Option<String>,
     /// Key that signs webhook bodies (HMAC-SHA256, in the
     /// X-WHM-Tokens-Signature header).
-    #[arg(
-        long,
-        env = "WHM_TOKENS_NOTIFY_SECRET",
-        hide_env_values = true,
-        global = true
-    )]
+    #[arg(long, env = "WHM_TOKENS_NOTIFY_SECRET", hide_env_values = true)]
     pub notify_secret: Option<String>,
+}
+
+#[derive(Parser)]
+struct ServerOnly {
+    #[command(flatten)]
+    server: ServerSettings,
+}
+
+impl ServerSettings {
+    /// The server's settings from the environment (and defaults) alone.
+    pub fn from_env() -> anyhow::Result<Self> {
+        Ok(ServerOnly::try_parse_from(["whm-tokens"])
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .server)
+    }
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -277,7 +287,7 @@ pub struct Config {
 }
 
 impl Settings {
-    pub fn resolve(self) -> anyhow::Result<Config> {
+    pub fn resolve(self, server: ServerSettings) -> anyhow::Result<Config> {
         let database_url = match self.database_url.filter(|u| !u.trim().is_empty()) {
             Some(url) => url,
             None => {
@@ -304,7 +314,7 @@ impl Settings {
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(chrono_tz::UTC),
         };
-        let trusted_proxies = self
+        let trusted_proxies = server
             .trusted_proxies
             .split(|c: char| c == ',' || c.is_whitespace())
             .filter(|s| !s.is_empty())
@@ -319,40 +329,43 @@ impl Settings {
         Ok(Config {
             database_url,
             data_dir: self.data_dir,
-            listen: self.listen,
+            listen: server.listen,
             session_key,
             time_zone,
             trusted_proxies,
-            secure_cookies: self.secure_cookies.unwrap_or_else(|| {
-                self.public_url
+            secure_cookies: server.secure_cookies.unwrap_or_else(|| {
+                server
+                    .public_url
                     .as_deref()
                     .is_some_and(|u| u.starts_with("https://"))
             }),
-            public_url: self.public_url.map(|u| u.trim_end_matches('/').to_owned()),
-            record_usage: self.record_usage,
+            public_url: server
+                .public_url
+                .map(|u| u.trim_end_matches('/').to_owned()),
+            record_usage: server.record_usage,
             audit_retention: std::time::Duration::from_secs(
-                self.audit_retention_days.clamp(1, 3650) * 86_400,
+                server.audit_retention_days.clamp(1, 3650) * 86_400,
             ),
             session_max_age: std::time::Duration::from_secs(
-                self.session_max_hours.clamp(1, 24 * 30) * 3600,
+                server.session_max_hours.clamp(1, 24 * 30) * 3600,
             ),
             root_password: self.root_password,
             db_pool_size: self.db_pool_size.max(1),
-            workers: self.workers,
-            password_concurrency: self
+            workers: server.workers,
+            password_concurrency: server
                 .password_concurrency
                 .unwrap_or_else(PasswordWorkers::default_threads)
                 .max(1),
-            password_queue: self.password_queue,
+            password_queue: server.password_queue,
             failed_sign_in_delay: std::time::Duration::from_millis(
-                self.failed_sign_in_delay_ms.min(10_000),
+                server.failed_sign_in_delay_ms.min(10_000),
             ),
             notices: crate::notices::NoticeSettings::parse(
-                self.notify_interval,
-                self.smtp_url.as_deref(),
-                self.mail_from.as_deref(),
-                self.notify_webhook.as_deref(),
-                self.notify_secret.as_deref(),
+                server.notify_interval,
+                server.smtp_url.as_deref(),
+                server.mail_from.as_deref(),
+                server.notify_webhook.as_deref(),
+                server.notify_secret.as_deref(),
             )?,
         })
     }
@@ -405,11 +418,8 @@ mod tests {
                 &key,
             ];
             args.extend_from_slice(extra);
-            Cli::try_parse_from(args)
-                .unwrap()
-                .settings
-                .resolve()
-                .unwrap()
+            let (settings, server, _) = Cli::try_parse_from(args).unwrap().into_parts().unwrap();
+            settings.resolve(server).unwrap()
         };
         assert!(!resolve(&[]).secure_cookies);
         assert!(resolve(&["--public-url", "https://whm.example.com"]).secure_cookies);

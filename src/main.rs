@@ -1,4 +1,3 @@
-use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use whm_tokens::cli;
@@ -29,10 +28,31 @@ fn main() -> anyhow::Result<()> {
     actix_web::rt::System::new().block_on(run())
 }
 
+/// The command line, with `api --help` listing the functions it can call.
+fn parse_cli() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let functions: Vec<String> = whm_tokens::web::api::FUNCTIONS
+        .iter()
+        .map(|f| match f.privilege {
+            Some(p) => format!("  {:<24} needs {p}", f.name),
+            None => format!("  {}", f.name),
+        })
+        .collect();
+    let matches = Cli::command()
+        .mut_subcommand("api", |api| {
+            api.after_help(format!(
+                "Functions:\n{}\n\nExample: whm-tokens api api_token_create token_name=ci acl=list-accts",
+                functions.join("\n")
+            ))
+        })
+        .get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 async fn run() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    let command = cli.command.unwrap_or(Command::Serve);
-    let quiet = !matches!(command, Command::Serve);
+    let cli = parse_cli();
+    let (settings, server, command) = cli.into_parts()?;
+    let quiet = !matches!(command, Command::Serve(_));
     // Log lines go through a queue to a thread of their own, so a slow
     // terminal or pipe never holds up a request; colours only on a terminal.
     let (writer, _log_guard) = tracing_appender::non_blocking(std::io::stderr());
@@ -41,7 +61,7 @@ async fn run() -> anyhow::Result<()> {
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);
-    match cli.settings.log_format {
+    match settings.log_format {
         // Every line of a request lists its spans, the `request` span with
         // the id first, then the operation's.
         LogFormat::Json => logs
@@ -53,7 +73,7 @@ async fn run() -> anyhow::Result<()> {
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .init(),
     }
-    let config = cli.settings.resolve()?;
+    let config = settings.resolve(server)?;
     let (db, root_password) = prepare(&config).await?;
     if let Some(password) = &root_password {
         eprintln!(
@@ -66,7 +86,7 @@ async fn run() -> anyhow::Result<()> {
     // before the caller, who may be a script calling the API next, goes on.
     let changes_settle = || actix_web::rt::time::sleep(whm_tokens::db::changes::SETTLE);
     match command {
-        Command::Serve => {
+        Command::Serve(_) => {
             let listen = config.listen;
             let app = Application::build(config.clone(), db)?;
             let url = config

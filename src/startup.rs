@@ -63,7 +63,8 @@ pub struct Application {
 
 impl Application {
     pub fn build(config: Config, db: Db) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(config.listen)?;
+        let listener = TcpListener::bind(config.listen)
+            .map_err(|e| anyhow::anyhow!("could not listen on {}: {e}", config.listen))?;
         let port = listener.local_addr()?.port();
         let workers = config.workers;
         let blocking_threads = config.db_pool_size as usize + 2;

@@ -436,3 +436,30 @@ async fn creating_an_account_shows_owner_only_for_plain_accounts_and_generates_a
     // The generated password signs in.
     app.sign_in("dave", &password).await;
 }
+
+#[actix_web::test]
+async fn columns_keep_their_widths_while_the_list_is_filtered() {
+    let Some(chromium) = root_in_chromium().await else {
+        return;
+    };
+    let (c, app) = (&chromium.c, &chromium.app);
+    furnish(app).await;
+    app.token("root", "a-very-long-token-name-for-the-nightly-backup-job")
+        .await;
+    c.set_window_size(1366, 900).await.unwrap();
+    visit(c, app, "/tokens").await;
+    let widths = || async {
+        js(
+            c,
+            "return Array.from(document.querySelectorAll('#tokens-table thead th')).map(th => Math.round(th.getBoundingClientRect().width));",
+        )
+        .await
+    };
+    let before = widths().await;
+    css(c, "#search").await.send_keys("ci").await.unwrap();
+    eventually("the filter to apply", || async {
+        crate::browser::row_names(c).await == ["ci"]
+    })
+    .await;
+    assert_eq!(widths().await, before);
+}

@@ -7,6 +7,7 @@ mod all_tokens;
 mod audit;
 mod auth_matrix;
 mod browser;
+mod command_line;
 mod contact_email;
 mod database;
 mod freshness;

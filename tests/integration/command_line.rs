@@ -1,0 +1,48 @@
+//! The `whm-tokens` command's own help and errors.
+
+use crate::helpers::*;
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[actix_web::test]
+async fn each_subcommand_lists_its_own_options_and_api_lists_the_functions() {
+    let db = TestDatabase::create();
+    let api = text(&run_command(&db.url(), &["api", "--help"]).await);
+    assert!(api.contains("Call a WHM API 1 function locally"), "{api}");
+    assert!(
+        api.contains("api_token_create         needs manage-api-tokens"),
+        "{api}"
+    );
+    assert!(api.contains("--database-url"));
+    assert!(!api.contains("--listen"), "no server options: {api}");
+    assert!(!api.contains("--smtp-url"));
+    let serve = text(&run_command(&db.url(), &["serve", "--help"]).await);
+    assert!(
+        serve.contains("--listen") && serve.contains("--smtp-url"),
+        "{serve}"
+    );
+    // Server options before another subcommand are a mistake, said so.
+    let out = run_command(&db.url(), &["--listen", "127.0.0.1:9", "migrate"]).await;
+    assert!(!out.status.success());
+    assert!(text(&out).contains("go after `serve`"), "{}", text(&out));
+}
+
+#[actix_web::test]
+async fn serving_on_a_port_in_use_names_the_address() {
+    let db = TestDatabase::create();
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = busy.local_addr().unwrap().to_string();
+    let out = run_command(&db.url(), &["serve", "--listen", &address]).await;
+    assert!(!out.status.success());
+    let said = text(&out);
+    assert!(
+        said.contains(&format!("could not listen on {address}")),
+        "{said}"
+    );
+}
