@@ -1005,9 +1005,35 @@ async fn screenshot_of_the_tokens_page_for_the_readme() {
         .unwrap();
     app.set_expiry("old-migration", now() - 86_400 * 3).await;
     app.token("root", "monitoring").await;
+    app.token("root", "legacy-billing").await;
+    let root = app.actor("root").await;
+    app.db
+        .write(move |conn| {
+            whm_tokens::ops::tokens::set_enabled(
+                conn,
+                &root,
+                &[whm_tokens::domain::TokenName::parse("legacy-billing").unwrap()],
+                false,
+            )
+        })
+        .await
+        .unwrap();
     let mut driver = start_driver().await;
     let c = open_browser(&mut driver).await;
+    c.set_window_size(1366, 900).await.unwrap();
     sign_in(&c, &app, "root", ROOT_PASSWORD).await;
     std::fs::write(&path, c.screenshot().await.unwrap()).unwrap();
+    // And on a phone.
+    c.set_window_size(390, 844).await.unwrap();
+    c.refresh().await.unwrap();
+    css(&c, "#tokens-table").await;
+    c.execute(
+        "document.querySelector('.toolbar').scrollIntoView(); return true;",
+        vec![],
+    )
+    .await
+    .unwrap();
+    let phone = path.replace(".png", "-phone.png");
+    std::fs::write(&phone, c.screenshot().await.unwrap()).unwrap();
     c.close().await.unwrap();
 }
