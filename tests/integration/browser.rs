@@ -1006,18 +1006,7 @@ async fn screenshot_of_the_tokens_page_for_the_readme() {
     app.set_expiry("old-migration", now() - 86_400 * 3).await;
     app.token("root", "monitoring").await;
     app.token("root", "legacy-billing").await;
-    let root = app.actor("root").await;
-    app.db
-        .write(move |conn| {
-            whm_tokens::ops::tokens::set_enabled(
-                conn,
-                &root,
-                &[whm_tokens::domain::TokenName::parse("legacy-billing").unwrap()],
-                false,
-            )
-        })
-        .await
-        .unwrap();
+    app.disable("root", "legacy-billing").await;
     let mut driver = start_driver().await;
     let c = open_browser(&mut driver).await;
     c.set_window_size(1366, 900).await.unwrap();

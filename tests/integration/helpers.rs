@@ -281,6 +281,16 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// Disables `owner`'s token `name` through the operations.
+    pub async fn disable(&self, owner: &str, name: &str) {
+        let actor = self.actor(owner).await;
+        let name = TokenName::parse(name).unwrap();
+        self.db
+            .write(move |conn| token_ops::set_enabled(conn, &actor, &[name], false))
+            .await
+            .expect("disable the token");
+    }
+
     /// Audit events of this kind, straight from the store.
     pub async fn count_events(&self, event: &'static str) -> i64 {
         self.db

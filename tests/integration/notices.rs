@@ -172,18 +172,7 @@ async fn a_token_that_expires_gets_its_expired_notice_after_the_one_before() {
     assert_eq!(posts[1].json()["days_left"], 0);
     // Disabled tokens, and tokens that expired long ago, get none.
     expiring(&app, "root", "paused", 2 * DAY).await;
-    let root = app.actor("root").await;
-    app.db
-        .write(move |conn| {
-            whm_tokens::ops::tokens::set_enabled(
-                conn,
-                &root,
-                &[whm_tokens::domain::TokenName::parse("paused").unwrap()],
-                false,
-            )
-        })
-        .await
-        .unwrap();
+    app.disable("root", "paused").await;
     app.token("root", "ancient").await;
     app.set_expiry("ancient", now() - 30 * DAY).await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
