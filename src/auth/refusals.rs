@@ -35,6 +35,28 @@ pub fn bucket(event: &str, ip: Option<&str>, at: i64, parts: &[&str]) -> String 
     hex::encode(h.finalize())
 }
 
+/// A counted event with its bucket (per address, minute and `parts`), at
+/// the current request; the caller adds who and what it concerns.
+pub fn counted(
+    event: &'static str,
+    at: i64,
+    ip: Option<String>,
+    parts: &[&str],
+    detail: String,
+) -> Counted {
+    Counted {
+        bucket: bucket(event, ip.as_deref(), at, parts),
+        at,
+        event,
+        actor: None,
+        token: None,
+        target: None,
+        ip,
+        request_id: Some(crate::web::request::current_id()),
+        detail,
+    }
+}
+
 impl Refusals {
     pub fn record(&self, event: Counted) {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());

@@ -117,6 +117,25 @@ async fn every_page_and_dialog_passes_axe_at_laptop_and_phone_sizes_without_side
                 problems.push(format!("{width}px {path}: scrolls {over}px sideways"));
             }
         }
+        // The page that shows a new secret once, and what a reload shows.
+        visit(c, app, "/tokens/new").await;
+        let name = format!("made-at-{width}");
+        css(c, "#name").await.send_keys(&name).await.unwrap();
+        in_view(c, "#submit").await.click().await.unwrap();
+        css(c, "#secret").await;
+        for step in ["secret", "reload"] {
+            if step == "reload" {
+                c.refresh().await.unwrap();
+                css(c, "#already-generated").await;
+            }
+            for v in violations(c).await {
+                problems.push(format!("{width}px {step} page: {v}"));
+            }
+            let over = overflow(c).await;
+            if over > 0 {
+                problems.push(format!("{width}px {step} page: scrolls {over}px sideways"));
+            }
+        }
         // The dialogs.
         for (path, opener) in [
             ("/tokens", "tr[data-token='deploy'] a.revoke"),
@@ -131,6 +150,12 @@ async fn every_page_and_dialog_passes_axe_at_laptop_and_phone_sizes_without_side
             wait_for_dialog(c).await;
             for v in violations(c).await {
                 problems.push(format!("{width}px dialog {opener}: {v}"));
+            }
+            let over = overflow(c).await;
+            if over > 0 {
+                problems.push(format!(
+                    "{width}px dialog {opener}: scrolls {over}px sideways"
+                ));
             }
         }
     }
@@ -364,6 +389,10 @@ async fn signed_out_and_refused_pages_pass_axe_and_keep_the_normal_layout() {
     )
     .await;
     assert_eq!(centred, json!(true));
+    assert!(violations(c).await.is_empty());
+    c.set_window_size(390, 844).await.unwrap();
+    visit(c, app, "/login").await;
+    assert_eq!(overflow(c).await, 0);
     assert!(violations(c).await.is_empty());
 }
 

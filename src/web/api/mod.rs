@@ -17,6 +17,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
 use crate::auth::password::RETRY_AFTER_SECS;
+use crate::auth::refusals::counted;
 use crate::auth::{api_header, client_ip, token_cache};
 use crate::domain::TokenSecret;
 use crate::ops::authenticate::{check, Refusal};
@@ -197,16 +198,13 @@ fn refused(
         user.as_deref().unwrap_or("-"),
         token.as_deref().unwrap_or("-"),
     ];
+    let counted = counted("api_refused", at, ip, &parts, reason.to_owned());
     state.refusals.record(crate::ops::audit::Counted {
-        bucket: crate::auth::refusals::bucket("api_refused", ip.as_deref(), at, &parts),
-        at,
-        event: "api_refused",
         actor: user,
         token,
         target: found.map(|f| (f.owner.username.to_string(), f.owner.id, f.owner.owner_id)),
-        ip,
         request_id: Some(request_id.to_owned()),
-        detail: reason.to_owned(),
+        ..counted
     });
 }
 
@@ -216,15 +214,9 @@ fn missing_privilege(state: &AppState, actor: &Actor, function: &str, missing: &
     let ip = actor.origin.ip.clone();
     let at = state.clock.now();
     let detail = format!("{function}: {missing}");
+    let parts = [detail.as_str(), actor.account.username.as_str()];
+    let counted = counted("api_refused", at, ip, &parts, detail.clone());
     state.refusals.record(crate::ops::audit::Counted {
-        bucket: crate::auth::refusals::bucket(
-            "api_refused",
-            ip.as_deref(),
-            at,
-            &[&detail, actor.account.username.as_str()],
-        ),
-        at,
-        event: "api_refused",
         actor: Some(actor.account.username.to_string()),
         token: actor.origin.token.clone(),
         target: Some((
@@ -232,9 +224,8 @@ fn missing_privilege(state: &AppState, actor: &Actor, function: &str, missing: &
             actor.id(),
             actor.account.owner_id,
         )),
-        ip,
         request_id: actor.origin.request_id.clone(),
-        detail,
+        ..counted
     });
 }
 

@@ -253,15 +253,15 @@ async fn try_login(
         let ip = addr.map(|a| a.to_string());
         let name = loggable(&typed);
         state.refusals.record(audit::Counted {
-            bucket: crate::auth::refusals::bucket("sign_in_failed", ip.as_deref(), now, &[&name]),
-            at: now,
-            event: "sign_in_failed",
-            actor: Some(name),
-            token: None,
+            actor: Some(name.clone()),
             target: account_about,
-            ip,
-            request_id: Some(crate::web::request::current_id()),
-            detail: "wrong password, or the account is suspended".to_owned(),
+            ..crate::auth::refusals::counted(
+                "sign_in_failed",
+                now,
+                ip,
+                &[&name],
+                "wrong password, or the account is suspended".to_owned(),
+            )
         });
         return failure(
             "The user name or password is incorrect, or the account is suspended.".to_owned(),
