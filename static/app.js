@@ -69,7 +69,7 @@
   document.addEventListener("htmx:afterRequest", function (event) {
     var dialog = confirmDialog();
     if (dialog && dialog.open && dialog.contains(event.detail.elt)) {
-      acted = true;
+      acted = event.detail.successful;
       dialog.close();
     }
   });
@@ -181,7 +181,7 @@
 
   // --- Selection and Revoke Selected --------------------------------------
   function updateSelection() {
-    var boxes = $all("#tokens-form input[name=names]");
+    var boxes = $all("#tokens-form input[name=names], #tokens-form input[name=ids]");
     var checked = boxes.filter(function (b) { return b.checked; }).length;
     var button = $("#revoke-selected");
     if (button) {
@@ -240,9 +240,9 @@
   document.addEventListener("change", function (event) {
     var t = event.target;
     if (t.id === "select-all") {
-      $all("#tokens-form input[name=names]").forEach(function (b) { b.checked = t.checked; });
+      $all("#tokens-form input[name=names], #tokens-form input[name=ids]").forEach(function (b) { b.checked = t.checked; });
       updateSelection();
-    } else if (t.name === "names") {
+    } else if (t.name === "names" || t.name === "ids") {
       updateSelection();
     } else if (t.name === "acl" && t.type === "checkbox") {
       privilegeChanged(t);
@@ -312,6 +312,7 @@
     if (event.detail.isError && retargeted(event.detail.xhr)) { event.detail.shouldSwap = true; }
   });
   document.addEventListener("htmx:responseError", function (event) {
+    acted = false;
     var xhr = event.detail.xhr;
     if (!retargeted(xhr)) {
       showToast("That did not work (error " + (xhr ? xhr.status : 0) + "). Reload the page and try again.", "error");
@@ -320,6 +321,7 @@
     if (xhr && xhr.status === 404 && window.htmx && $("#refresh-list")) { window.htmx.trigger("#refresh-list", "click"); }
   });
   document.addEventListener("htmx:sendError", function () {
+    acted = false;
     showToast("The server could not be reached. Check your connection and try again.", "error");
   });
 

@@ -38,7 +38,7 @@ impl Notice {
     pub fn subject(&self) -> String {
         match (self.event, self.days_left) {
             ("token_expired", _) => format!("API token “{}” has expired", self.token),
-            (_, 1) => format!("API token “{}” expires within a day", self.token),
+            (_, n) if n <= 1 => format!("API token “{}” expires within a day", self.token),
             (_, n) => format!("API token “{}” expires in {n} days", self.token),
         }
     }

@@ -40,6 +40,7 @@ pub fn spawn(state: &AppState) {
         };
         let checker = Checker {
             webhook: settings.webhook.as_ref().map(Webhook::new),
+            webhook_down: std::cell::Cell::new(false),
             mailer,
             state,
         };
@@ -60,6 +61,9 @@ struct Checker {
     state: AppState,
     mailer: Option<Mailer>,
     webhook: Option<Webhook>,
+    /// The webhook failed this round: the rest of its notices wait for the
+    /// next one, so a receiver that hangs holds up no mail.
+    webhook_down: std::cell::Cell<bool>,
 }
 
 impl Checker {
@@ -67,6 +71,7 @@ impl Checker {
     async fn round(&self) -> Result<usize, OpError> {
         let db = &self.state.db;
         let now = self.state.clock.now();
+        self.webhook_down.set(false);
         db.write_bookkeeping(move |conn| notices::prune(conn, now))
             .await?;
         let mut after = None;
@@ -94,7 +99,7 @@ impl Checker {
         if self.mailer.is_some() && due.contact_email.is_some() {
             channels.push(Channel::Email);
         }
-        if self.webhook.is_some() {
+        if self.webhook.is_some() && !self.webhook_down.get() {
             channels.push(Channel::Webhook);
         }
         channels
@@ -106,6 +111,12 @@ impl Checker {
         let db = &self.state.db;
         let key = due.key(channel);
         let now = self.state.clock.now();
+        // Time has passed since the round began: a token that crossed a
+        // threshold meanwhile is left to the next round, which sees it as
+        // it is then.
+        if notices::Threshold::nearest(due.expires_at, now) != Some(due.threshold) {
+            return Ok(false);
+        }
         if !db
             .write_bookkeeping(move |conn| notices::claim(conn, &key, now))
             .await?
@@ -119,9 +130,27 @@ impl Checker {
         };
         match outcome {
             Ok(()) => {
-                let sent = due.clone();
-                db.write_bookkeeping(move |conn| notices::mark_sent(conn, &sent, channel))
-                    .await?;
+                // Accepted: it must be marked, or it would go again once the
+                // claim lapses. A failing write is tried a few times.
+                let mut tries = 0;
+                loop {
+                    let sent = due.clone();
+                    match db
+                        .write_bookkeeping(move |conn| notices::mark_sent(conn, &sent, channel))
+                        .await
+                    {
+                        Ok(()) => break,
+                        Err(e) if tries < 4 => {
+                            tries += 1;
+                            tracing::warn!(error = %e, "marking a sent notice failed; trying again");
+                            actix_web::rt::time::sleep(std::time::Duration::from_millis(
+                                250 << tries,
+                            ))
+                            .await;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
                 tracing::info!(
                     account = %due.account,
                     token = %due.token,
@@ -132,6 +161,9 @@ impl Checker {
                 Ok(true)
             }
             Err(e) => {
+                if channel == Channel::Webhook {
+                    self.webhook_down.set(true);
+                }
                 tracing::warn!(
                     account = %due.account,
                     token = %due.token,

@@ -65,8 +65,12 @@ pub struct WebhookSettings {
 
 impl fmt::Debug for WebhookSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The path and login of a webhook URL are often its credentials.
+        let shown = url::Url::parse(&self.url)
+            .map(|u| format!("{}://{}/…", u.scheme(), u.host_str().unwrap_or("")))
+            .unwrap_or_default();
         f.debug_struct("WebhookSettings")
-            .field("url", &self.url)
+            .field("url", &shown)
             .field("signed", &self.secret.is_some())
             .finish()
     }
@@ -94,11 +98,18 @@ impl NoticeSettings {
                     .ok()
                     .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
                     .with_context(|| {
-                        format!("WHM_TOKENS_NOTIFY_WEBHOOK: {raw:?} is not an http(s):// URL")
+                        format!(
+                            "WHM_TOKENS_NOTIFY_WEBHOOK: {:?} is not an http(s):// URL",
+                            redact(raw)
+                        )
                     })?;
                 Ok::<_, anyhow::Error>(WebhookSettings {
                     url: url.to_string(),
-                    secret: given(secret).map(|s| s.as_bytes().to_vec()),
+                    // As given, spaces and all: the receiver checks with the
+                    // same bytes.
+                    secret: secret
+                        .filter(|s| !s.is_empty())
+                        .map(|s| s.as_bytes().to_vec()),
                 })
             })
             .transpose()?;
@@ -118,7 +129,8 @@ impl MailSettings {
     fn parse(raw: &str, from: &str) -> anyhow::Result<Self> {
         let bad = || {
             format!(
-                "WHM_TOKENS_SMTP_URL: {:?} is not smtp://host[:port] or smtps://host[:port]",
+                "WHM_TOKENS_SMTP_URL: {:?} is not smtp://host[:port] or smtps://host[:port] \
+                 (percent-encode / ? # @ in the user name and password)",
                 redact(raw)
             )
         };
@@ -140,7 +152,10 @@ impl MailSettings {
             ("smtp", Some("required")) => SmtpSecurity::StartTls,
             ("smtp", None) if is_loopback(&host) => SmtpSecurity::None,
             ("smtp", None) => SmtpSecurity::StartTls,
-            ("smtp" | "smtps", Some(other)) => {
+            ("smtps", Some(_)) => anyhow::bail!(
+                "WHM_TOKENS_SMTP_URL: tls= applies to smtp:// only (smtps:// is always TLS)"
+            ),
+            ("smtp", Some(other)) => {
                 anyhow::bail!("WHM_TOKENS_SMTP_URL: tls={other} is not one of none, required")
             }
             _ => anyhow::bail!(bad()),
@@ -189,12 +204,13 @@ fn is_loopback(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// The URL without its password, for error messages.
+/// The URL without its login, for error messages: everything between
+/// `://` and the last `@` is hidden, whether or not the URL parses (a
+/// password with an unencoded `/` is exactly what fails to parse).
 fn redact(raw: &str) -> String {
-    match url::Url::parse(raw) {
-        Ok(mut url) if url.password().is_some() => {
-            let _ = url.set_password(Some("***"));
-            url.to_string()
+    match (raw.find("://"), raw.rfind('@')) {
+        (Some(start), Some(at)) if at > start + 3 => {
+            format!("{}***{}", &raw[..start + 3], &raw[at..])
         }
         _ => raw.to_owned(),
     }
@@ -233,6 +249,21 @@ mod tests {
         assert!(!format!("{m:?}").contains("p@ss"));
         let err = MailSettings::parse("ftp://u:secret@x", "a@b.c").unwrap_err();
         assert!(!err.to_string().contains("secret"), "{err}");
+        // A password with an unencoded `/` does not parse: still hidden.
+        let err =
+            MailSettings::parse("smtp://AKIA:ab/cd+ef@email.example.com:587", "a@b.c").unwrap_err();
+        assert!(!err.to_string().contains("cd+ef"), "{err}");
+        let hook = NoticeSettings::parse(
+            60,
+            None,
+            None,
+            Some("https://hooks.example.com/services/T0/B0/SECRETPATH"),
+            Some(" key "),
+        )
+        .unwrap();
+        let hook = hook.webhook.unwrap();
+        assert!(!format!("{hook:?}").contains("SECRETPATH"));
+        assert_eq!(hook.secret.as_deref(), Some(&b" key "[..]), "used as given");
     }
 
     #[test]

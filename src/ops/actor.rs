@@ -57,6 +57,10 @@ impl Account {
 pub struct Actor {
     pub account: Account,
     pub privileges: PrivilegeSet,
+    /// Whether it acts with whatever its account holds, now and later (a
+    /// signed-in account, or a full-access token): only such an actor can
+    /// make a token that follows its owner.
+    pub follows_owner: bool,
     /// Where the request came from, for the audit trail.
     pub origin: Origin,
 }
@@ -76,6 +80,7 @@ impl Actor {
         Self {
             account,
             privileges,
+            follows_owner: true,
             origin: Origin::default(),
         }
     }

@@ -126,6 +126,7 @@ pub fn check(
         actor: Actor {
             account: owner.clone(),
             privileges,
+            follows_owner: token.privileges == PrivilegeSet::everything(),
             origin: super::actor::Origin {
                 ip: client.map(|a| a.to_canonical().to_string()),
                 request_id: None,

@@ -319,8 +319,10 @@ pub fn give_back(conn: &mut DbConnection, key: &NoticeKey) -> Result<(), OpError
 /// Forgets notices no round can need again: for expiries past the grace
 /// period, and for tokens that are gone.
 pub fn prune(conn: &mut DbConnection, now: i64) -> Result<usize, OpError> {
+    // A day's margin past the grace period: an instance whose clock is a
+    // little behind must still find the row and not send again.
     let old = diesel::delete(
-        expiry_notices::table.filter(expiry_notices::expires_at.le(now - EXPIRED_GRACE)),
+        expiry_notices::table.filter(expiry_notices::expires_at.le(now - EXPIRED_GRACE - DAY)),
     )
     .execute(conn)?;
     let gone = diesel::delete(

@@ -75,12 +75,10 @@ pub fn create(
     }
     // Absent (WHM's token without `acls`): a full-access token that follows
     // its owner, whose privileges it is cut down to at every call. A
-    // caller that is itself a narrower token can hand out no more than it
-    // holds: the new token gets a copy of that.
+    // caller that is itself a token with a list of its own can hand out no
+    // more than it holds, now or later: the new token gets a copy of that.
     let privileges = match new.privileges {
-        None if actor.privileges.expanded() == owner.privileges.expanded() => {
-            PrivilegeSet::everything()
-        }
+        None if actor.follows_owner => PrivilegeSet::everything(),
         None => actor.privileges.normalized(),
         Some(set) => {
             let set = set.normalized();

@@ -492,3 +492,32 @@ async fn columns_keep_their_widths_while_the_list_is_filtered() {
     .await;
     assert_eq!(widths().await, before);
 }
+
+#[actix_web::test]
+async fn on_every_accounts_tokens_ticking_a_row_enables_revoke_selected() {
+    let Some(chromium) = root_in_chromium().await else {
+        return;
+    };
+    let (c, app) = (&chromium.c, &chromium.app);
+    furnish(app).await;
+    visit(c, app, "/tokens/all").await;
+    let disabled = || async {
+        js(
+            c,
+            "return document.getElementById('revoke-selected').disabled;",
+        )
+        .await
+    };
+    assert_eq!(disabled().await, json!(true));
+    in_view(c, "#tokens-form input[name=ids]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(disabled().await, json!(false));
+    in_view(c, "#select-all").await.click().await.unwrap();
+    assert_eq!(
+        js(c, "return document.querySelectorAll('#tokens-form input[name=ids]:not(:checked)').length;").await,
+        json!(0)
+    );
+}

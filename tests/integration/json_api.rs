@@ -110,6 +110,20 @@ async fn a_token_made_without_acl_follows_its_owners_privileges_as_they_change()
         .unwrap()
         .to_owned();
     assert!(refused(&app.api("bob", &full, "listaccts", &[]).await).contains("list-accts"));
+    // Made without `acl` by `limited` (whose own list happens to equal all
+    // bob holds today): a copy of that list, never more later.
+    let child = ok_data(
+        &app.api(
+            "bob",
+            &limited,
+            "api_token_create",
+            &[("token_name", "child")],
+        )
+        .await,
+    )["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     // Root grants bob list-accts: the full-access token follows at once;
     // the one with its own list does not.
@@ -129,11 +143,41 @@ async fn a_token_made_without_acl_follows_its_owners_privileges_as_they_change()
     let _ = root;
     ok_data(&app.api("bob", &full, "listaccts", &[]).await);
     assert!(refused(&app.api("bob", &limited, "listaccts", &[]).await).contains("list-accts"));
+    assert!(refused(&app.api("bob", &child, "listaccts", &[]).await).contains("list-accts"));
     let details = ok_data(
         &app.api("bob", &full, "api_token_get_details", &[("token", &full)])
             .await,
     );
     assert_eq!(details["acls"], json!(["list-accts", "manage-api-tokens"]));
+
+    // Taken away again: every answer shows what the token may do now.
+    let root_actor = app.actor("root").await;
+    app.db
+        .write(move |conn| {
+            whm_tokens::ops::accounts::set_privileges(
+                conn,
+                &root_actor,
+                &user("bob"),
+                whm_tokens::domain::PrivilegeSet::parse(["manage-api-tokens"]).unwrap(),
+            )
+        })
+        .await
+        .unwrap();
+    let wide = ok_data(
+        &app.api(
+            "bob",
+            &full,
+            "api_token_create",
+            &[("token_name", "wide"), ("acl", "manage-api-tokens")],
+        )
+        .await,
+    );
+    assert_eq!(wide["acls"], json!(["manage-api-tokens"]));
+    let details = ok_data(
+        &app.api("bob", &full, "api_token_get_details", &[("token", &full)])
+            .await,
+    );
+    assert_eq!(details["acls"], json!(["manage-api-tokens"]));
 }
 
 #[actix_web::test]

@@ -897,3 +897,39 @@ async fn sending_a_regenerate_confirmation_again_does_not_change_the_secret_twic
         "the secret shown first still works"
     );
 }
+
+#[actix_web::test]
+async fn a_resent_form_is_recognised_even_after_other_tabs_made_tokens() {
+    let app = spawn_app().await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let form_id = |html: String| {
+        html.split("name=\"form_id\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap()
+            .to_owned()
+    };
+    let first = form_id(root.get("/tokens/new").await.text().await.unwrap());
+    let second = form_id(root.get("/tokens/new").await.text().await.unwrap());
+    let fields = |name: &'static str, id: &str| {
+        vec![
+            ("name", name.to_owned()),
+            ("expires", "never".to_owned()),
+            ("acl", "list-accts".to_owned()),
+            ("form_id", id.to_owned()),
+        ]
+    };
+    let post = |fields: Vec<(&'static str, String)>| {
+        let root = &root;
+        async move {
+            let borrowed: Vec<(&str, &str)> =
+                fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            root.post("/tokens/new", &borrowed).await.status()
+        }
+    };
+    assert_eq!(post(fields("one", &first)).await, StatusCode::OK);
+    assert_eq!(post(fields("two", &second)).await, StatusCode::OK);
+    // Tab one is reloaded after tab two made its token.
+    assert_eq!(post(fields("one", &first)).await, StatusCode::SEE_OTHER);
+    assert_eq!(app.count("tokens").await, 2);
+}

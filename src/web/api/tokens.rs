@@ -39,11 +39,11 @@ impl<'a> Details<'a> {
     /// `owner`: the privileges its owner holds now, which a full-access
     /// token (one made without `acl`) follows.
     fn of(token: &'a Token, owner: PrivilegeSet) -> Self {
-        let mut acls = if token.privileges == PrivilegeSet::everything() {
-            owner.normalized().keys()
-        } else {
-            token.privileges.keys()
-        };
+        // What it may do now: its list (or, made without one, everything)
+        // cut down to what its owner holds, as `api_token_list` shows it.
+        let mut acls = PrivilegeSet::effective(owner, token.privileges)
+            .normalized()
+            .keys();
         // WHM answers them sorted.
         acls.sort_unstable();
         Self {

@@ -51,18 +51,33 @@ fn already_made(session: &Session, form_id: &str, name: &str) -> Option<String> 
     if form_id.is_empty() {
         return None;
     }
-    session
-        .get::<(String, String)>(GENERATED)
-        .ok()
-        .flatten()
-        .filter(|(id, made)| id == form_id && made == name.trim())
+    made_here(session)
+        .into_iter()
+        .find(|(id, made)| id == form_id && made == name.trim())
         .map(|(_, made)| made)
 }
 
+/// The forms that made a secret lately in this session, newest last.
+fn made_here(session: &Session) -> Vec<(String, String)> {
+    session
+        .get::<Vec<(String, String)>>(GENERATED)
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+/// How many such forms a session remembers (several tabs, Back).
+const REMEMBERED: usize = 10;
+
 fn remember_made(session: &Session, form_id: &str, name: &TokenName) {
-    if !form_id.is_empty() {
-        let _ = session.insert(GENERATED, (form_id, name.as_str()));
+    if form_id.is_empty() {
+        return;
     }
+    let mut made = made_here(session);
+    made.push((form_id.to_owned(), name.to_string()));
+    let excess = made.len().saturating_sub(REMEMBERED);
+    made.drain(..excess);
+    let _ = session.insert(GENERATED, made);
 }
 
 /// Where a form that made a secret leads when sent again.
