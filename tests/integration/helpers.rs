@@ -281,6 +281,17 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// Root sets a reseller's privileges, as on its Manage page.
+    pub async fn set_privileges(&self, reseller: &str, privileges: &str) {
+        let root = self.actor("root").await;
+        let reseller = user(reseller);
+        let set = PrivilegeSet::parse([privileges]).unwrap();
+        self.db
+            .write(move |conn| accounts::set_privileges(conn, &root, &reseller, set))
+            .await
+            .expect("set privileges");
+    }
+
     /// Disables `owner`'s token `name` through the operations.
     pub async fn disable(&self, owner: &str, name: &str) {
         let actor = self.actor(owner).await;

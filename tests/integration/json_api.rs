@@ -127,20 +127,8 @@ async fn a_token_made_without_acl_follows_its_owners_privileges_as_they_change()
 
     // Root grants bob list-accts: the full-access token follows at once;
     // the one with its own list does not.
-    let root = app.token("root", "root").await;
-    let root_actor = app.actor("root").await;
-    app.db
-        .write(move |conn| {
-            whm_tokens::ops::accounts::set_privileges(
-                conn,
-                &root_actor,
-                &user("bob"),
-                whm_tokens::domain::PrivilegeSet::parse(["manage-api-tokens list-accts"]).unwrap(),
-            )
-        })
-        .await
-        .unwrap();
-    let _ = root;
+    app.set_privileges("bob", "manage-api-tokens list-accts")
+        .await;
     ok_data(&app.api("bob", &full, "listaccts", &[]).await);
     assert!(refused(&app.api("bob", &limited, "listaccts", &[]).await).contains("list-accts"));
     assert!(refused(&app.api("bob", &child, "listaccts", &[]).await).contains("list-accts"));
@@ -151,18 +139,7 @@ async fn a_token_made_without_acl_follows_its_owners_privileges_as_they_change()
     assert_eq!(details["acls"], json!(["list-accts", "manage-api-tokens"]));
 
     // Taken away again: every answer shows what the token may do now.
-    let root_actor = app.actor("root").await;
-    app.db
-        .write(move |conn| {
-            whm_tokens::ops::accounts::set_privileges(
-                conn,
-                &root_actor,
-                &user("bob"),
-                whm_tokens::domain::PrivilegeSet::parse(["manage-api-tokens"]).unwrap(),
-            )
-        })
-        .await
-        .unwrap();
+    app.set_privileges("bob", "manage-api-tokens").await;
     let wide = ok_data(
         &app.api(
             "bob",
