@@ -3,6 +3,7 @@
 //! they were skipped, unless WHM_TOKENS_REQUIRE_BROWSER=1 (as in CI), which
 //! makes a missing browser a failure.
 
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -26,7 +27,14 @@ pub(crate) struct Driver {
 }
 
 impl Drop for Driver {
+    /// Ends chromedriver and every Chromium it started: they share a
+    /// process group of their own, so a test that failed before closing
+    /// its browser leaves nothing running.
     fn drop(&mut self) {
+        // SAFETY: kill(2) on our own child's process group.
+        unsafe {
+            libc::kill(-(self.process.id() as i32), libc::SIGKILL);
+        }
         let _ = self.process.kill();
         let _ = self.process.wait();
         for p in &self.profiles {
@@ -59,6 +67,7 @@ pub(crate) async fn start_driver() -> Driver {
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        .process_group(0)
         .spawn()
         .expect("start chromedriver");
     let deadline = Instant::now() + Duration::from_secs(20);
