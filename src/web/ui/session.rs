@@ -74,27 +74,20 @@ impl FromRequest for SignedIn {
                 }
             }
             let csrf = csrf::token(&session)?;
-            crate::web::request::set_who(crate::web::request::Who {
-                username: account.username.to_string(),
-                is_root: account.is_root(),
-                lists_accounts: account.kind == AccountKind::Root
-                    || account
-                        .privileges
-                        .expanded()
-                        .contains(crate::domain::Privilege::named(
-                            crate::ops::accounts::LIST_ACCOUNTS,
-                        )),
-                csrf: csrf.clone(),
-            });
             let origin = Origin {
                 ip: client.map(|a| a.to_string()),
                 request_id: Some(crate::web::request::current_id()),
                 token: None,
             };
-            Ok(SignedIn {
-                actor: Actor::signed_in(account).from(origin),
-                csrf,
-            })
+            let actor = Actor::signed_in(account).from(origin);
+            // Error pages show the same top bar as `Chrome::for_user`.
+            crate::web::request::set_who(crate::web::request::Who {
+                username: actor.account.username.to_string(),
+                is_root: actor.account.is_root(),
+                lists_accounts: super::lists_accounts(&actor),
+                csrf: csrf.clone(),
+            });
+            Ok(SignedIn { actor, csrf })
         })
     }
 }
