@@ -102,7 +102,7 @@ pub async fn reset_password(db: &Db, username: &str) -> anyhow::Result<String> {
 /// Turns an account's two-factor sign-in off and ends its sessions.
 pub async fn reset_two_factor(db: &Db, username: &str) -> anyhow::Result<()> {
     let account = account_named(db, username).await?;
-    db.write_bookkeeping(move |conn| crate::ops::two_factor::reset(conn, account.id))
+    db.write_bookkeeping(move |conn| crate::ops::two_factor::reset(conn, &account))
         .await
         .map_err(anyhow_of)
 }
@@ -159,7 +159,11 @@ pub async fn audit(
             });
             writeln!(out, "{line}")?;
         } else {
-            let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
+            // What strangers typed (user names) or was stored before such
+            // characters were refused can neither hide nor turn around the
+            // text of a terminal.
+            let shown = crate::domain::text::escape_hidden;
+            let or_dash = |v: &Option<String>| v.as_deref().map_or_else(|| "-".to_owned(), shown);
             writeln!(
                 out,
                 "{at}  {:<20} actor={} token={} target={} ip={} {}{}",
@@ -168,7 +172,7 @@ pub async fn audit(
                 or_dash(&e.token),
                 or_dash(&e.target),
                 or_dash(&e.ip),
-                e.detail,
+                shown(&e.detail),
                 if e.count > 1 {
                     format!(" (×{})", e.count)
                 } else {

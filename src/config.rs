@@ -218,6 +218,11 @@ pub struct ServerSettings {
         default_value_t = 1000
     )]
     pub failed_sign_in_delay_ms: u64,
+    /// Seconds a client has to send a request's head, and again its body;
+    /// a connection slower than that is answered 408 and closed, so slow
+    /// senders cannot hold connections open.
+    #[arg(long, env = "WHM_TOKENS_REQUEST_TIMEOUT", default_value_t = 10)]
+    pub request_timeout: u64,
     /// Seconds between two checks for tokens that expire soon (expiry
     /// notices by email and webhook).
     #[arg(long, env = "WHM_TOKENS_NOTIFY_INTERVAL", default_value_t = 3600)]
@@ -283,6 +288,8 @@ pub struct Config {
     pub password_concurrency: usize,
     pub password_queue: usize,
     pub failed_sign_in_delay: std::time::Duration,
+    /// How long a client may take to send a request's head, and its body.
+    pub request_timeout: std::time::Duration,
     pub notices: crate::notices::NoticeSettings,
 }
 
@@ -360,6 +367,7 @@ impl Settings {
             failed_sign_in_delay: std::time::Duration::from_millis(
                 server.failed_sign_in_delay_ms.min(10_000),
             ),
+            request_timeout: std::time::Duration::from_secs(server.request_timeout.clamp(1, 3600)),
             notices: crate::notices::NoticeSettings::parse(
                 server.notify_interval,
                 server.smtp_url.as_deref(),

@@ -10,15 +10,13 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 
+use crate::auth::cookies::CookieNames;
 use crate::auth::{csrf, password, session_store::DbSessionStore};
 use crate::config::Config;
 use crate::db::{self, Db};
 use crate::domain::Password;
 use crate::ops;
 use crate::state::AppState;
-
-pub const SESSION_COOKIE: &str = "whm_tokens_session";
-pub const SESSION_HOURS: i64 = 8;
 
 /// Opens the store, migrates it, and makes `root` on an empty store.
 /// Returns the store and, when root was just created with a generated
@@ -85,25 +83,20 @@ impl Application {
         crate::notices::spawn(&state);
         let kept = state.clone();
         let secure = state.config.secure_cookies;
-        // Over HTTPS the session cookie takes the `__Host-` prefix: Secure,
-        // this host only, the whole site.
-        let cookie_name = if secure {
-            format!("__Host-{SESSION_COOKIE}")
-        } else {
-            SESSION_COOKIE.to_owned()
-        };
+        let cookie_names = CookieNames::new(secure);
+        let request_timeout = state.config.request_timeout;
         let max_age = state.config.session_max_age;
         let mut server = HttpServer::new(move || {
             let store = DbSessionStore::new(state.db.clone(), max_age);
             let sessions = SessionMiddleware::builder(store, key.clone())
-                .cookie_name(cookie_name.clone())
+                .cookie_name(cookie_names.session().to_owned())
                 .cookie_secure(secure)
                 .cookie_http_only(true)
                 .cookie_same_site(SameSite::Lax)
                 .cookie_path("/".to_owned())
                 .session_lifecycle(
                     BrowserSession::default()
-                        .state_ttl(Duration::hours(SESSION_HOURS))
+                        .state_ttl(Duration::hours(crate::auth::session_store::IDLE_HOURS))
                         // Idle time counts from the last request, not the
                         // last change; the store writes it at most once a
                         // minute.
@@ -115,6 +108,8 @@ impl Application {
             App::new()
                 .app_data(web::Data::new(state.clone()))
                 .app_data(state.cookie_key.clone())
+                .app_data(cookie_names)
+                .app_data(crate::web::deadline::BodyTimeout(request_timeout))
                 .app_data(web::FormConfig::default().limit(256 * 1024))
                 .configure(crate::web::open_routes)
                 .service(
@@ -124,11 +119,16 @@ impl Application {
                         .configure(crate::web::ui::routes),
                 )
                 .wrap(crate::web::security_headers())
+                .wrap(from_fn(crate::web::deadline::read_body_in_time))
                 .wrap(from_fn(crate::web::request::observe))
         })
         // Blocking work is database work: more threads than connections
         // would only wait, each holding memory.
         .worker_max_blocking_threads(blocking_threads)
+        // The head in this time (the body: see `deadline`); a client that
+        // hangs up gets a second to do it cleanly.
+        .client_request_timeout(request_timeout)
+        .client_disconnect_timeout(std::time::Duration::from_secs(1))
         .listen(listener)?;
         if let Some(n) = workers {
             server = server.workers(n.max(1));

@@ -22,8 +22,7 @@ const SESSION_KEY: &str = "csrf";
 pub const HEADER: &str = "x-csrf-token";
 pub const FIELD: &str = "csrf_token";
 
-/// The sign-in form's cookie.
-pub const LOGIN_COOKIE: &str = "whm_tokens_login";
+use super::cookies::CookieNames;
 
 fn new_token() -> String {
     let mut rng = rand::rngs::OsRng.unwrap_err();
@@ -31,11 +30,11 @@ fn new_token() -> String {
 }
 
 /// The token in the sign-in form's signed cookie, if it is ours.
-fn login_cookie_token(cookie: Option<Cookie<'static>>, key: &Key) -> Option<String> {
+fn login_cookie_token(req: &HttpRequest, key: &Key, names: CookieNames) -> Option<String> {
     let mut jar = CookieJar::new();
-    jar.add_original(cookie?);
+    jar.add_original(req.cookie(names.login())?);
     jar.signed(key)
-        .get(LOGIN_COOKIE)
+        .get(names.login())
         .map(|c| c.value().to_owned())
 }
 
@@ -46,20 +45,21 @@ pub fn login_token(
     key: &Key,
     secure: bool,
 ) -> (String, Option<Cookie<'static>>) {
-    if let Some(token) = login_cookie_token(req.cookie(LOGIN_COOKIE), key) {
+    let names = CookieNames::new(secure);
+    if let Some(token) = login_cookie_token(req, key, names) {
         return (token, None);
     }
     let token = new_token();
     let mut jar = CookieJar::new();
     jar.signed_mut(key).add(
-        Cookie::build(LOGIN_COOKIE, token.clone())
+        Cookie::build(names.login(), token.clone())
             .path("/")
             .http_only(true)
             .secure(secure)
             .same_site(SameSite::Strict)
             .finish(),
     );
-    (token, jar.get(LOGIN_COOKIE).cloned())
+    (token, jar.get(names.login()).cloned())
 }
 
 /// The session's token, made on first use.
@@ -90,7 +90,8 @@ pub async fn require_token(
             .unwrap_or(None)
             .or_else(|| {
                 let key = req.app_data::<Key>()?;
-                login_cookie_token(req.cookie(LOGIN_COOKIE), key)
+                let names = req.app_data::<CookieNames>().copied()?;
+                login_cookie_token(req.request(), key, names)
             });
     let mut presented = req
         .headers()

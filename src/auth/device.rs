@@ -7,21 +7,23 @@ use actix_web::cookie::time::Duration;
 use actix_web::cookie::{Cookie, CookieJar, Key, SameSite};
 use actix_web::HttpRequest;
 
-pub const COOKIE: &str = "whm_tokens_device";
+use super::cookies::CookieNames;
+
 /// How long a browser stays known without signing in again.
 const DAYS: i64 = 90;
 /// Accounts remembered per browser, newest first.
 const MAX_ACCOUNTS: usize = 5;
 
 /// The accounts this browser has signed in to, if its cookie is ours.
-pub fn accounts(req: &HttpRequest, key: &Key) -> Vec<i64> {
-    let Some(cookie) = req.cookie(COOKIE) else {
+pub fn accounts(req: &HttpRequest, key: &Key, secure: bool) -> Vec<i64> {
+    let name = CookieNames::new(secure).device();
+    let Some(cookie) = req.cookie(name) else {
         return Vec::new();
     };
     let mut jar = CookieJar::new();
     jar.add_original(cookie);
     jar.signed(key)
-        .get(COOKIE)
+        .get(name)
         .map(|c| {
             c.value()
                 .split('.')
@@ -34,9 +36,10 @@ pub fn accounts(req: &HttpRequest, key: &Key) -> Vec<i64> {
 
 /// The cookie that adds `account_id` to what this browser is known for.
 pub fn remember(req: &HttpRequest, key: &Key, account_id: i64, secure: bool) -> Cookie<'static> {
+    let name = CookieNames::new(secure).device();
     let mut ids = vec![account_id];
     ids.extend(
-        accounts(req, key)
+        accounts(req, key, secure)
             .into_iter()
             .filter(|id| *id != account_id),
     );
@@ -44,7 +47,7 @@ pub fn remember(req: &HttpRequest, key: &Key, account_id: i64, secure: bool) -> 
     let value = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(".");
     let mut jar = CookieJar::new();
     jar.signed_mut(key).add(
-        Cookie::build(COOKIE, value)
+        Cookie::build(name, value)
             .path("/")
             .http_only(true)
             .secure(secure)
@@ -52,5 +55,5 @@ pub fn remember(req: &HttpRequest, key: &Key, account_id: i64, secure: bool) -> 
             .max_age(Duration::days(DAYS))
             .finish(),
     );
-    jar.get(COOKIE).cloned().expect("just added")
+    jar.get(name).cloned().expect("just added")
 }

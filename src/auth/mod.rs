@@ -3,6 +3,7 @@
 
 pub mod api_header;
 pub mod client_ip;
+pub mod cookies;
 pub mod csrf;
 pub mod device;
 pub mod password;

@@ -18,11 +18,18 @@ use crate::db::Db;
 
 /// The session entry that names the signed-in account.
 pub const ACCOUNT_ID: &str = "account_id";
+/// The session entry of a sign-in that passed the password and waits for
+/// its second factor. Stored with the account's id too, so that ending the
+/// account's sessions (password change, reset, suspension, deletion) ends
+/// such a half-finished sign-in as well.
+pub const PENDING_ACCOUNT: &str = "pending_account";
 /// Entries set at sign-in for the list of sessions: a public id for the
 /// session (never its key), the client's address and its browser.
 pub const SESSION_ID: &str = "sid";
 pub const CLIENT_ADDRESS: &str = "ip";
 pub const CLIENT_AGENT: &str = "agent";
+/// A session ends after this many hours without a request.
+pub const IDLE_HOURS: i64 = 8;
 /// `last_seen` is written at most this often (seconds): a page view costs
 /// no write most of the time.
 const SEEN_EVERY: i64 = 60;
@@ -54,7 +61,10 @@ fn now() -> i64 {
 }
 
 fn account_of(state: &State) -> Option<i64> {
-    state.get(ACCOUNT_ID).and_then(|v| v.parse().ok())
+    state
+        .get(ACCOUNT_ID)
+        .or_else(|| state.get(PENDING_ACCOUNT))
+        .and_then(|v| v.parse().ok())
 }
 
 fn new_key() -> SessionKey {
@@ -146,6 +156,7 @@ impl SessionStore for DbSessionStore {
         // never bring its sign-in back to life.
         let mut anonymous = state;
         anonymous.remove(ACCOUNT_ID);
+        anonymous.remove(PENDING_ACCOUNT);
         self.save(anonymous, ttl).await.map_err(|e| match e {
             SaveError::Serialization(e) => UpdateError::Serialization(e),
             SaveError::Other(e) => UpdateError::Other(e),

@@ -128,6 +128,23 @@ pub fn already_blocked(
     Ok(wait)
 }
 
+/// [`reserve`] in a transaction of its own, off the async threads.
+pub async fn reserve_in(
+    db: &crate::db::Db,
+    attempt: &Attempt,
+    now: i64,
+) -> Result<Option<i64>, OpError> {
+    let attempt = attempt.clone();
+    db.write_bookkeeping(move |conn| reserve(conn, &attempt, now))
+        .await
+}
+
+/// [`succeeded`] in a transaction of its own, off the async threads.
+pub async fn succeeded_in(db: &crate::db::Db, attempt: Attempt) -> Result<(), OpError> {
+    db.write_bookkeeping(move |conn| succeeded(conn, &attempt))
+        .await
+}
+
 /// Counts the attempt. Returns how many seconds the caller must wait when
 /// it is over a limit (the attempt must then not be tried), or `None`.
 pub fn reserve(

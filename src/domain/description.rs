@@ -1,7 +1,8 @@
 use std::fmt;
 
 /// What a token is for, in the owner's words: up to 255 characters of any
-/// printable text, no control characters; empty when none was given.
+/// printable text, with no control, format (zero-width, direction-changing)
+/// or line-separator characters; empty when none was given.
 #[derive(Clone, Debug, Default, PartialEq, Eq, diesel::AsExpression, diesel::FromSqlRow)]
 #[diesel(sql_type = diesel::sql_types::Text)]
 pub struct Description(String);
@@ -12,8 +13,8 @@ pub const MAX_DESCRIPTION_LEN: usize = 255;
 pub enum DescriptionError {
     #[error("The description may be at most {MAX_DESCRIPTION_LEN} characters long.")]
     TooLong,
-    #[error("The description may not contain control characters such as line breaks.")]
-    ControlCharacter,
+    #[error("The description may not contain control characters such as line breaks, nor invisible or direction-changing ones.")]
+    HiddenCharacter,
 }
 
 impl Description {
@@ -22,10 +23,16 @@ impl Description {
         if text.chars().count() > MAX_DESCRIPTION_LEN {
             return Err(DescriptionError::TooLong);
         }
-        if text.chars().any(char::is_control) {
-            return Err(DescriptionError::ControlCharacter);
+        if text.chars().any(super::text::is_hidden) {
+            return Err(DescriptionError::HiddenCharacter);
         }
         Ok(Self(text.to_owned()))
+    }
+
+    /// A description as stored: valid under the rule of its day, which
+    /// may have been looser than [`Description::parse`]'s.
+    pub fn from_column(stored: String) -> Self {
+        Self(stored)
     }
 
     pub fn as_str(&self) -> &str {
@@ -61,10 +68,21 @@ mod tests {
             Description::parse(&"é".repeat(256)),
             Err(DescriptionError::TooLong)
         );
-        for bad in ["a\nb", "a\u{0}b", "a\u{1b}[31m", "a\u{85}b"] {
+        for bad in [
+            "a\nb",
+            "a\u{0}b",
+            "a\u{1b}[31m",
+            "a\u{85}b",
+            "gpj.\u{202e}exe",
+            "line\u{2028}break",
+            "para\u{2029}graph",
+            "zero\u{200b}width",
+            "join\u{200d}er",
+            "\u{feff}bom",
+        ] {
             assert_eq!(
                 Description::parse(bad),
-                Err(DescriptionError::ControlCharacter),
+                Err(DescriptionError::HiddenCharacter),
                 "{bad:?}"
             );
         }

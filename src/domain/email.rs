@@ -31,14 +31,36 @@ impl EmailAddress {
         if raw.len() > MAX_EMAIL_LEN {
             return Err(EmailError::TooLong);
         }
-        // lettre's parser follows RFC 5321's mailbox; a display name or a
-        // second address is not one.
-        match raw.parse::<lettre::Address>() {
-            Ok(address) if address.domain().contains('.') || address.domain() == "localhost" => {
-                Ok(Self(address.to_string()))
-            }
-            _ => Err(EmailError::Invalid(raw.chars().take(80).collect())),
+        let invalid = || EmailError::Invalid(raw.chars().take(80).collect());
+        if raw.chars().any(super::text::is_hidden) {
+            return Err(invalid());
         }
+        // Only what the mailer can send: lettre's address parser follows
+        // RFC 5321 loosely, and accepts quoted local parts and address
+        // literals that its own mailbox parser (which sending uses) then
+        // refuses; such an address would be retried forever. A display name
+        // or a second address is not one either.
+        let address = raw.parse::<lettre::Address>().map_err(|_| invalid())?;
+        let mailbox = raw
+            .parse::<lettre::message::Mailbox>()
+            .map_err(|_| invalid())?;
+        let domain = address.domain();
+        let plain_domain = domain.contains('.') || domain == "localhost";
+        if mailbox.name.is_some()
+            || mailbox.email != address
+            || !plain_domain
+            || domain.starts_with('[')
+        {
+            return Err(invalid());
+        }
+        Ok(Self(address.to_string()))
+    }
+
+    /// An address as stored: valid under the rule of its day, which may
+    /// have been looser than [`EmailAddress::parse`]'s (see
+    /// `notices::mail::Mailer::unmailable`).
+    pub fn from_column(stored: String) -> Self {
+        Self(stored)
     }
 
     pub fn as_str(&self) -> &str {
@@ -73,10 +95,28 @@ mod tests {
             "ops@example",
             "ops@exa mple.com",
             "ops@example.com\r\nBcc: x@evil.test",
+            "\"a b\"@example.com",
+            "\"x>y\"@example.com",
+            "ops@[127.0.0.1]",
+            "ops@exam\u{2028}ple.com",
+            "ops@example.com\u{202e}",
+            "o\u{200b}ps@example.com",
         ] {
             assert!(
                 matches!(EmailAddress::parse(bad), Err(EmailError::Invalid(_))),
                 "{bad:?}"
+            );
+        }
+        // Every address accepted is one the mailer takes.
+        for good in [
+            "ops@example.com",
+            "first.last+tag@sub.example.org",
+            "root@localhost",
+        ] {
+            let parsed = EmailAddress::parse(good).unwrap();
+            assert!(
+                parsed.as_str().parse::<lettre::message::Mailbox>().is_ok(),
+                "{good}"
             );
         }
         let long = format!("{}@example.com", "a".repeat(250));

@@ -12,6 +12,7 @@ pub mod ip_allow_list;
 pub mod password;
 pub mod privileges;
 pub mod secret;
+pub mod text;
 pub mod token_name;
 pub mod username;
 

@@ -28,6 +28,10 @@ pub enum PasswordError {
     Common,
     #[error("The password may not be the user name.")]
     IsUsername,
+    #[error("The password may not be only spaces.")]
+    OnlyWhitespace,
+    #[error("The password may not contain control characters (such as tabs, line breaks or NUL).")]
+    ControlCharacter,
 }
 
 impl Password {
@@ -43,6 +47,16 @@ impl Password {
 
     /// A password whose account is not known yet (root's first one).
     pub fn parse(raw: &str) -> Result<Self, PasswordError> {
+        // Control characters cannot be typed the same way twice (and some
+        // interfaces drop or turn them), and a password of blanks is one
+        // that a trimming interface would see as none: refused everywhere,
+        // so that the page, the API and the environment agree.
+        if raw.chars().any(char::is_control) {
+            return Err(PasswordError::ControlCharacter);
+        }
+        if raw.trim().is_empty() && !raw.is_empty() {
+            return Err(PasswordError::OnlyWhitespace);
+        }
         let len = raw.chars().count();
         if len < MIN_PASSWORD_LEN {
             return Err(PasswordError::TooShort);
@@ -86,6 +100,23 @@ mod tests {
             Some(PasswordError::TooShort)
         );
         assert!(Password::parse("twelve chars").is_ok());
+    }
+
+    #[test]
+    fn refuses_blank_passwords_and_control_characters() {
+        for (raw, expected) in [
+            ("            ", PasswordError::OnlyWhitespace),
+            ("\u{3000}\u{3000}\u{3000}\u{3000}\u{3000}\u{3000}\u{3000}\u{3000}\u{3000}\u{3000}\u{3000}\u{3000}", PasswordError::OnlyWhitespace),
+            ("long enough\0password", PasswordError::ControlCharacter),
+            ("long enough\tpassword", PasswordError::ControlCharacter),
+            ("long enough\npassword", PasswordError::ControlCharacter),
+            ("long enough\u{7f}password", PasswordError::ControlCharacter),
+            ("long enough\u{85}password", PasswordError::ControlCharacter),
+            ("", PasswordError::TooShort),
+        ] {
+            assert_eq!(Password::parse(raw).err(), Some(expected), "{raw:?}");
+        }
+        assert!(Password::parse("  spaces around are kept  ").is_ok());
     }
 
     #[test]

@@ -59,11 +59,32 @@ impl TokenDigest {
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
         bytes.try_into().ok().map(Self)
     }
+
+    /// Names this secret (and so the token's current one) without telling
+    /// anything of it: a form that replaces a secret carries it, so that of
+    /// two such forms sent at once only the first replaces it.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(b"whm-tokens secret fingerprint\0");
+        h.update(self.0);
+        hex::encode(&h.finalize()[..12])
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fingerprints_differ_by_secret_and_are_not_the_digest() {
+        let (a, b) = (TokenSecret::generate(), TokenSecret::generate());
+        let (fa, fb) = (a.digest().fingerprint(), b.digest().fingerprint());
+        assert_eq!(fa.len(), 24);
+        assert_ne!(fa, fb);
+        assert_eq!(fa, a.digest().fingerprint());
+        assert!(!hex::encode(a.digest().as_bytes()).contains(&fa));
+    }
 
     #[test]
     fn generated_secrets_have_the_whm_shape_and_differ() {

@@ -38,6 +38,16 @@ impl Mailer {
         })
     }
 
+    /// Why mail can never go to `to`, if it cannot: an address stored
+    /// before addresses were checked with the mailer's own parser. Such a
+    /// notice is given up, not tried every round.
+    pub fn unmailable(to: &EmailAddress) -> Option<String> {
+        to.as_str()
+            .parse::<Mailbox>()
+            .err()
+            .map(|e| format!("the contact address cannot be mailed ({e})"))
+    }
+
     /// Sends one mail; `Ok` once the server accepted it.
     pub async fn send(&self, to: &EmailAddress, subject: &str, text: String) -> anyhow::Result<()> {
         let to: Mailbox = to.as_str().parse()?;

@@ -123,6 +123,19 @@ impl Checker {
         {
             return Ok(false);
         }
+        let unmailable = match (channel, &due.contact_email) {
+            (Channel::Email, Some(to)) => Mailer::unmailable(to),
+            _ => None,
+        };
+        if let Some(why) = unmailable {
+            tracing::warn!(account = %due.account, token = %due.token, %why, "an expiry notice is given up");
+            let given_up = due.clone();
+            db.write_bookkeeping(move |conn| {
+                notices::mark_undeliverable(conn, &given_up, channel, &why)
+            })
+            .await?;
+            return Ok(false);
+        }
         let notice = Notice::of(due, now);
         let outcome = match channel {
             Channel::Email => self.email(due, &notice).await,

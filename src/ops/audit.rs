@@ -23,6 +23,13 @@ pub const KINDS: &[(&str, &str)] = &[
     ("sign_in", "Signed in"),
     ("sign_in_failed", "Sign-in failed"),
     ("password_changed", "Password changed"),
+    ("two_factor_on", "Two-factor turned on"),
+    ("two_factor_off", "Two-factor turned off"),
+    ("two_factor_reset", "Two-factor reset"),
+    ("two_factor_required", "Two-factor rule changed"),
+    ("two_factor_failed", "Wrong second-factor code"),
+    ("recovery_codes_new", "New recovery codes"),
+    ("session_ended", "Session ended"),
     ("account_created", "Account created"),
     ("account_suspended", "Account suspended"),
     ("account_unsuspended", "Account unsuspended"),
@@ -31,6 +38,7 @@ pub const KINDS: &[(&str, &str)] = &[
     ("privileges_changed", "Privileges changed"),
     ("contact_email_changed", "Contact address changed"),
     ("expiry_notice_sent", "Expiry notice sent"),
+    ("expiry_notice_failed", "Expiry notice undeliverable"),
 ];
 
 /// What an event is about, beyond its actor.
@@ -131,6 +139,9 @@ pub struct Counted {
     pub ip: Option<String>,
     pub request_id: Option<String>,
     pub detail: String,
+    /// A name the caller chose (a user name typed, perhaps a stranger's):
+    /// never part of the row's key, only of a sample in its detail.
+    pub tried: Option<String>,
 }
 
 /// Adds `n` to the counted event's row, making it if needed.

@@ -13,6 +13,13 @@ pub enum OpError {
     CannotOwnTokens(String),
     #[error("You cannot grant privileges that you do not hold: {0}.")]
     PrivilegesNotHeld(String),
+    /// A form that replaces a secret came for one that was replaced since
+    /// (the same form sent twice, or two at once).
+    #[error("The API token “{0}” already has a new secret.")]
+    SecretAlreadyReplaced(String),
+    /// A token acting on a token whose privileges its own do not cover.
+    #[error("The API token “{0}” has privileges that this token does not have, so this token cannot change it.")]
+    TokenBroaderThanCaller(String),
     #[error("This requires the “{0}” privilege.")]
     MissingPrivilege(&'static str),
     #[error("No account named “{0}” exists among those you manage.")]

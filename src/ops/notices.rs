@@ -307,6 +307,29 @@ pub fn mark_sent(conn: &mut DbConnection, due: &Due, channel: Channel) -> Result
     )
 }
 
+/// The notice can never be sent on `channel` (`why`): it is marked done,
+/// so that no round tries it again, and the reason is recorded.
+pub fn mark_undeliverable(
+    conn: &mut DbConnection,
+    due: &Due,
+    channel: Channel,
+    why: &str,
+) -> Result<(), OpError> {
+    let key = due.key(channel);
+    diesel::update(notice!(key))
+        .set(expiry_notices::sent.eq(true))
+        .execute(conn)?;
+    audit::record_system(
+        conn,
+        "expiry_notice_failed",
+        About {
+            token: Some(due.token.to_string()),
+            target: Some((due.account.to_string(), due.account_id, due.owner_id)),
+            detail: format!("no {} notice: {why}", channel.as_str()),
+        },
+    )
+}
+
 /// The send failed: the next round (of any instance) tries again.
 pub fn give_back(conn: &mut DbConnection, key: &NoticeKey) -> Result<(), OpError> {
     diesel::update(notice!(key))

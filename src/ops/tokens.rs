@@ -143,6 +143,66 @@ fn check_grantable(
     }
 }
 
+/// A token may act only on tokens whose privileges its own cover: a narrow
+/// token that could regenerate, widen, re-enable or rename a broader
+/// sibling would take over what that sibling may do. A signed-in account
+/// (and a token that follows its owner) covers every token it owns.
+fn check_covers<'a>(
+    actor: &Actor,
+    owner: &super::Account,
+    targets: impl IntoIterator<Item = (&'a TokenName, PrivilegeSet)>,
+) -> Result<(), OpError> {
+    let held = actor.privileges.expanded();
+    if owner.privileges.expanded().is_subset_of(held) {
+        return Ok(());
+    }
+    for (name, privileges) in targets {
+        if !PrivilegeSet::effective(owner.privileges, privileges).is_subset_of(held) {
+            return Err(OpError::TokenBroaderThanCaller(name.to_string()));
+        }
+    }
+    Ok(())
+}
+
+/// The owner's tokens with these names, with their privileges: what
+/// [`check_covers`] needs before a change to several at once.
+fn privileges_of(
+    conn: &mut DbConnection,
+    owner_id: i64,
+    names: &[TokenName],
+) -> Result<Vec<(TokenName, PrivilegeSet)>, OpError> {
+    Ok(tokens::table
+        .filter(tokens::account_id.eq(owner_id))
+        .filter(tokens::name.eq_any(names))
+        .select((tokens::name, tokens::privileges))
+        .load(conn)?)
+}
+
+/// Refuses a change to several of the owner's tokens (all of them when
+/// `names` is `None`) if any is broader than the acting token.
+fn check_covers_named(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    owner: &super::Account,
+    names: Option<&[TokenName]>,
+) -> Result<(), OpError> {
+    if owner
+        .privileges
+        .expanded()
+        .is_subset_of(actor.privileges.expanded())
+    {
+        return Ok(());
+    }
+    let targets = match names {
+        Some(names) => privileges_of(conn, owner.id, names)?,
+        None => tokens::table
+            .filter(tokens::account_id.eq(owner.id))
+            .select((tokens::name, tokens::privileges))
+            .load(conn)?,
+    };
+    check_covers(actor, owner, targets.iter().map(|(n, p)| (n, *p)))
+}
+
 fn name_conflict(e: diesel::result::Error, name: &TokenName) -> OpError {
     if is_unique_violation(&e) {
         OpError::TokenNameTaken(name.to_string())
@@ -603,6 +663,7 @@ pub fn update(
     let owner = accounts::load(conn, actor.id())?;
     let current =
         find(conn, owner.id, name)?.ok_or_else(|| OpError::TokenNotFound(name.to_string()))?;
+    check_covers(actor, &owner, [(&current.name, current.privileges)])?;
     if let Some(p) = changes.privileges {
         check_grantable(p, &owner, actor)?;
     }
@@ -688,29 +749,47 @@ fn changes_between(before: &Token, after: &Token) -> String {
 
 /// A new secret for the actor's token `name`, keeping everything else;
 /// the old secret is refused from the next call on (the digest changes,
-/// which tells every instance).
+/// which tells every instance). With `expected` (a form's
+/// [`TokenDigest::fingerprint`] of the secret it replaces), the secret is
+/// replaced only if it is still that one: of two such forms sent at once,
+/// the second finds it replaced and is refused.
 #[tracing::instrument(name = "regenerate_token", skip_all, fields(actor = %actor.account.username, token = %name))]
 pub fn regenerate(
     conn: &mut DbConnection,
     actor: &Actor,
     name: &TokenName,
+    expected: Option<&str>,
 ) -> Result<CreatedToken, OpError> {
     actor.require(MANAGE_TOKENS)?;
     let owner = accounts::load(conn, actor.id())?;
     if owner.suspended {
         return Err(OpError::AccountSuspended(owner.username.to_string()));
     }
+    let (current, digest): (Token, TokenDigest) = tokens::table
+        .filter(tokens::account_id.eq(owner.id))
+        .filter(tokens::name.eq(name))
+        .select((Token::as_select(), tokens::digest))
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| OpError::TokenNotFound(name.to_string()))?;
+    check_covers(actor, &owner, [(&current.name, current.privileges)])?;
+    let replaced = || OpError::SecretAlreadyReplaced(name.to_string());
+    if expected.is_some_and(|e| e != digest.fingerprint()) {
+        return Err(replaced());
+    }
     let secret = TokenSecret::generate();
+    // Compare and set: on PostgreSQL a second transaction waits for the
+    // first, then finds the digest changed; SQLite's writers take turns.
     let token: Token = diesel::update(
         tokens::table
-            .filter(tokens::account_id.eq(owner.id))
-            .filter(tokens::name.eq(name)),
+            .filter(tokens::id.eq(current.id))
+            .filter(tokens::digest.eq(digest)),
     )
     .set(tokens::digest.eq(secret.digest()))
     .returning(crate::db::columns::<Token>())
     .get_result(conn)
     .optional()?
-    .ok_or_else(|| OpError::TokenNotFound(name.to_string()))?;
+    .ok_or_else(replaced)?;
     audit::record(
         conn,
         actor,
@@ -720,6 +799,24 @@ pub fn regenerate(
             .detail("a new secret; the old one stopped working"),
     )?;
     Ok(CreatedToken { token, secret })
+}
+
+/// The fingerprint of the actor's token's current secret, for a form that
+/// will replace it (see [`regenerate`]).
+pub fn secret_fingerprint(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    name: &TokenName,
+) -> Result<String, OpError> {
+    actor.require(MANAGE_TOKENS)?;
+    let digest: TokenDigest = tokens::table
+        .filter(tokens::account_id.eq(actor.id()))
+        .filter(tokens::name.eq(name))
+        .select(tokens::digest)
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| OpError::TokenNotFound(name.to_string()))?;
+    Ok(digest.fingerprint())
 }
 
 /// Disables or enables the actor's tokens with these names (unknown names
@@ -732,6 +829,7 @@ pub fn set_enabled(
     enabled: bool,
 ) -> Result<Vec<TokenName>, OpError> {
     actor.require(MANAGE_TOKENS)?;
+    check_covers_named(conn, actor, &actor.account, Some(names))?;
     let changed: Vec<TokenName> = diesel::update(
         tokens::table
             .filter(tokens::account_id.eq(actor.id()))
@@ -763,6 +861,7 @@ pub fn revoke(
     names: &[TokenName],
 ) -> Result<usize, OpError> {
     actor.require(MANAGE_TOKENS)?;
+    check_covers_named(conn, actor, &actor.account, Some(names))?;
     let revoked: Vec<TokenName> = diesel::delete(
         tokens::table
             .filter(tokens::account_id.eq(actor.id()))
@@ -801,6 +900,7 @@ pub(super) fn record_revoked(
 #[tracing::instrument(name = "revoke_all_tokens", skip_all, fields(actor = %actor.account.username))]
 pub fn revoke_all(conn: &mut DbConnection, actor: &Actor) -> Result<usize, OpError> {
     actor.require(MANAGE_TOKENS)?;
+    check_covers_named(conn, actor, &actor.account, None)?;
     let revoked: Vec<TokenName> =
         diesel::delete(tokens::table.filter(tokens::account_id.eq(actor.id())))
             .returning(tokens::name)

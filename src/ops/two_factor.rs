@@ -8,7 +8,8 @@ use diesel::prelude::*;
 use crate::db::schema::{accounts, recovery_codes, sessions, settings};
 use crate::db::DbConnection;
 
-use super::OpError;
+use super::audit::{self, About};
+use super::{Account, Actor, OpError};
 
 const REQUIRED_FOR_RESELLERS: &str = "two_factor_required_for_resellers";
 
@@ -26,24 +27,41 @@ pub fn secret(conn: &mut DbConnection, account_id: i64) -> Result<Option<(Vec<u8
 /// confirmed it, and these recovery code digests (replacing any).
 pub fn enable(
     conn: &mut DbConnection,
-    account_id: i64,
+    actor: &Actor,
     sealed: &[u8],
     step: i64,
     recovery: &[Vec<u8>],
 ) -> Result<(), OpError> {
+    let account_id = actor.id();
     diesel::update(accounts::table.find(account_id))
         .set((
             accounts::totp_secret.eq(Some(sealed)),
             accounts::totp_last_step.eq(step),
         ))
         .execute(conn)?;
-    replace_recovery_codes(conn, account_id, recovery)?;
+    store_recovery_codes(conn, account_id, recovery)?;
     tracing::info!(account_id, "two-factor sign-in turned on");
-    Ok(())
+    audit::record(
+        conn,
+        actor,
+        "two_factor_on",
+        About::account(&actor.account).detail("with ten recovery codes"),
+    )
 }
 
-/// Turns two-factor off and forgets the recovery codes.
-pub fn disable(conn: &mut DbConnection, account_id: i64) -> Result<(), OpError> {
+/// Turns two-factor off (the account's own choice) and forgets the
+/// recovery codes.
+pub fn disable(conn: &mut DbConnection, actor: &Actor) -> Result<(), OpError> {
+    turn_off(conn, actor.id())?;
+    audit::record(
+        conn,
+        actor,
+        "two_factor_off",
+        About::account(&actor.account),
+    )
+}
+
+fn turn_off(conn: &mut DbConnection, account_id: i64) -> Result<(), OpError> {
     diesel::update(accounts::table.find(account_id))
         .set((
             accounts::totp_secret.eq(None::<Vec<u8>>),
@@ -58,10 +76,14 @@ pub fn disable(conn: &mut DbConnection, account_id: i64) -> Result<(), OpError> 
 
 /// For an account locked out of its authenticator (the
 /// `reset-two-factor` command): two-factor off and every session ended.
-pub fn reset(conn: &mut DbConnection, account_id: i64) -> Result<(), OpError> {
-    disable(conn, account_id)?;
-    diesel::delete(sessions::table.filter(sessions::account_id.eq(account_id))).execute(conn)?;
-    Ok(())
+pub fn reset(conn: &mut DbConnection, account: &Account) -> Result<(), OpError> {
+    turn_off(conn, account.id)?;
+    diesel::delete(sessions::table.filter(sessions::account_id.eq(account.id))).execute(conn)?;
+    audit::record_system(
+        conn,
+        "two_factor_reset",
+        About::account(account).detail("reset from the command line; every session ended"),
+    )
 }
 
 /// Records that the code of `step` was used: true only for the first use
@@ -92,7 +114,22 @@ pub fn use_recovery_code(
     Ok(deleted == 1)
 }
 
+/// New recovery codes for the actor (the old ones stop working).
 pub fn replace_recovery_codes(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    digests: &[Vec<u8>],
+) -> Result<(), OpError> {
+    store_recovery_codes(conn, actor.id(), digests)?;
+    audit::record(
+        conn,
+        actor,
+        "recovery_codes_new",
+        About::account(&actor.account).detail("the old ones stopped working"),
+    )
+}
+
+fn store_recovery_codes(
     conn: &mut DbConnection,
     account_id: i64,
     digests: &[Vec<u8>],
@@ -148,5 +185,14 @@ pub fn set_required_for_resellers(
         ))
         .execute(conn)?;
     tracing::info!(required, "two-factor requirement for resellers set");
-    Ok(())
+    audit::record(
+        conn,
+        actor,
+        "two_factor_required",
+        About::default().detail(if required {
+            "resellers must sign in with two factors"
+        } else {
+            "resellers may sign in without a second factor"
+        }),
+    )
 }

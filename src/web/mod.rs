@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod assets;
+pub mod deadline;
 pub mod params;
 pub mod request;
 pub mod ui;

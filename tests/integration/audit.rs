@@ -370,3 +370,69 @@ async fn a_renamed_account_is_found_under_both_names_and_a_deleted_one_keeps_its
         "events outlive the account"
     );
 }
+
+#[actix_web::test]
+async fn ten_thousand_refused_calls_with_as_many_names_from_a_hundred_addresses_add_few_rows() {
+    use futures_util::StreamExt;
+    let app = spawn_app().await;
+    let url = format!("{}/json-api/version?api.version=1", app.address);
+    // A hundred real loopback addresses, 127.0.0.2 to 127.0.0.101.
+    let clients: Vec<reqwest::Client> = (2..102u8)
+        .map(|last| {
+            reqwest::Client::builder()
+                .local_address(std::net::IpAddr::from([127, 0, 0, last]))
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let started = Instant::now();
+    let calls = futures_util::stream::iter(0..10_000usize).map(|i| {
+        let (client, url) = (clients[i % clients.len()].clone(), url.clone());
+        async move {
+            client
+                .get(url)
+                .header(
+                    "Authorization",
+                    format!("whm stranger{i}:{}", "Q".repeat(32)),
+                )
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    let mut statuses = calls.buffer_unordered(32);
+    let mut sent = 0;
+    while let Some(status) = statuses.next().await {
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        sent += 1;
+    }
+    assert_eq!(sent, 10_000);
+    let minutes = (started.elapsed().as_secs() / 60 + 2) as usize;
+    let refused = |e: &&Value| e["event"] == "api_refused";
+    let events = events_once(&app, |e| {
+        e.iter()
+            .filter(refused)
+            .map(|e| e["count"].as_i64().unwrap())
+            .sum::<i64>()
+            == 10_000
+    })
+    .await;
+    let rows: Vec<&Value> = events.iter().filter(refused).collect();
+    // One row per address and minute at most (the cap is above 100), not
+    // one per name.
+    assert!(
+        rows.len() <= 100 * minutes,
+        "{} rows for 10,000 refusals from 100 addresses in {:?}",
+        rows.len(),
+        started.elapsed()
+    );
+    assert!(rows.len() >= 100, "each address has its row");
+    // The names are a sample in the detail, never the row's actor.
+    assert!(rows.iter().all(|e| e["actor"].is_null()));
+    assert!(rows.iter().all(|e| e["detail"]
+        .as_str()
+        .unwrap()
+        .contains("names tried: stranger")));
+    assert_eq!(app.count("audit_events").await, rows.len() as i64);
+}

@@ -795,6 +795,11 @@ async fn a_user_sets_up_two_factor_sign_in_and_signs_in_with_a_code() {
     )
     .unwrap();
     let code_at = |offset: i64| secret.code_at((now() + offset * 30) as u64);
+    css(&c, "#enable_password")
+        .await
+        .send_keys(ROOT_PASSWORD)
+        .await
+        .unwrap();
     css(&c, "#code").await.send_keys(&code_at(0)).await.unwrap();
     css(&c, "#enable-two-factor").await.click().await.unwrap();
     eventually("the recovery codes", || async {

@@ -130,6 +130,7 @@ pub fn test_config(database_url: String) -> Config {
         password_queue: 8,
         // Failed sign-ins answer at once in tests; `limits` tests the delay.
         failed_sign_in_delay: std::time::Duration::ZERO,
+        request_timeout: std::time::Duration::from_secs(10),
         notices: Default::default(),
     }
 }

@@ -77,7 +77,10 @@ async fn regenerating_gives_a_new_secret_keeps_the_rest_and_stops_the_old_one_at
         .await
         .unwrap();
     assert!(confirm.contains("scripts using the old secret will stop working"));
-    let page = root.post("/tokens/deploy/regenerate", &[]).await;
+    let field = crate::hardening::regenerate_field(&confirm);
+    let page = root
+        .post("/tokens/deploy/regenerate", &[("secret", &field)])
+        .await;
     assert_eq!(page.headers()["cache-control"], "no-store");
     let html = page.text().await.unwrap();
     let shown = html

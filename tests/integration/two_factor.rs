@@ -37,10 +37,13 @@ fn code(secret: &TotpSecret, offset: i64) -> String {
 
 /// Turns two-factor on for a signed-in client; returns the secret and the
 /// recovery codes.
-async fn set_up(client: &UiClient) -> (TotpSecret, Vec<String>) {
+async fn set_up(client: &UiClient, password: &str) -> (TotpSecret, Vec<String>) {
     let secret = shown_secret(client).await;
     let page = client
-        .post("/account/two-factor", &[("code", &code(&secret, 0))])
+        .post(
+            "/account/two-factor",
+            &[("code", &code(&secret, 0)), ("password", password)],
+        )
         .await;
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.unwrap();
@@ -64,7 +67,10 @@ async fn setting_up_needs_a_right_first_code_and_shows_ten_recovery_codes_once()
         "the same secret until confirmed"
     );
     let wrong = root
-        .post("/account/two-factor", &[("code", "000000")])
+        .post(
+            "/account/two-factor",
+            &[("code", "000000"), ("password", ROOT_PASSWORD)],
+        )
         .await;
     assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(wrong
@@ -73,7 +79,7 @@ async fn setting_up_needs_a_right_first_code_and_shows_ten_recovery_codes_once()
         .unwrap()
         .contains("That code is not right"));
 
-    let (_, codes) = set_up(&root).await;
+    let (_, codes) = set_up(&root, ROOT_PASSWORD).await;
     assert_eq!(codes.len(), 10);
     let page = root.get("/account/two-factor").await.text().await.unwrap();
     assert!(page.contains("id=\"two-factor-on\""));
@@ -111,7 +117,7 @@ fn secret_bytes(s: &TotpSecret) -> Vec<u8> {
 async fn signing_in_asks_for_a_code_after_the_password_and_each_code_works_once() {
     let app = spawn_app().await;
     let root = app.sign_in("root", ROOT_PASSWORD).await;
-    let (secret, codes) = set_up(&root).await;
+    let (secret, codes) = set_up(&root, ROOT_PASSWORD).await;
 
     let mut browser = app.browser();
     let first = browser.try_sign_in("root", ROOT_PASSWORD).await;
@@ -168,7 +174,7 @@ async fn signing_in_asks_for_a_code_after_the_password_and_each_code_works_once(
 async fn wrong_second_factors_are_throttled_per_account() {
     let app = spawn_app().await;
     let root = app.sign_in("root", ROOT_PASSWORD).await;
-    let (secret, _) = set_up(&root).await;
+    let (secret, _) = set_up(&root, ROOT_PASSWORD).await;
     let mut browser = app.browser();
     browser.try_sign_in("root", ROOT_PASSWORD).await;
     let page = browser.get("/login/two-factor").await.text().await.unwrap();
@@ -217,7 +223,7 @@ async fn root_can_require_two_factor_of_resellers_and_their_tokens_keep_working(
         "/account/two-factor"
     );
     ok_data(&app.api("bob", &bobs_token, "version", &[]).await);
-    let (_, _) = set_up(&bob).await;
+    let (_, _) = set_up(&bob, USER_PASSWORD).await;
     assert_eq!(bob.get("/tokens").await.status(), StatusCode::OK);
     assert_eq!(
         bob.post("/account/two-factor/off", &[("password", USER_PASSWORD)])
@@ -234,7 +240,7 @@ async fn root_can_require_two_factor_of_resellers_and_their_tokens_keep_working(
 async fn turning_off_and_new_recovery_codes_need_the_password() {
     let app = spawn_app().await;
     let root = app.sign_in("root", ROOT_PASSWORD).await;
-    let (_, old) = set_up(&root).await;
+    let (_, old) = set_up(&root, ROOT_PASSWORD).await;
     assert_eq!(
         root.post(
             "/account/two-factor/recovery-codes",
@@ -278,7 +284,7 @@ async fn turning_off_and_new_recovery_codes_need_the_password() {
 async fn the_reset_command_turns_two_factor_off_and_ends_sessions() {
     let app = spawn_app().await;
     let root = app.sign_in("root", ROOT_PASSWORD).await;
-    set_up(&root).await;
+    set_up(&root, ROOT_PASSWORD).await;
     let output = app.command(&["reset-two-factor", "root"]).await;
     assert!(output.status.success(), "{output:?}");
     assert_eq!(
@@ -296,7 +302,7 @@ async fn the_reset_command_turns_two_factor_off_and_ends_sessions() {
 async fn a_secret_that_cannot_be_opened_accepts_no_code() {
     let app = spawn_app().await;
     let root = app.sign_in("root", ROOT_PASSWORD).await;
-    let (secret, _) = set_up(&root).await;
+    let (secret, _) = set_up(&root, ROOT_PASSWORD).await;
     // As if sealed under another session key.
     app.db
         .write_bookkeeping(|conn| {
@@ -322,4 +328,195 @@ async fn a_secret_that_cannot_be_opened_accepts_no_code() {
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(location(&browser.get("/tokens").await), "/login");
+}
+
+/// A browser that passed the password step and waits for its code.
+async fn waiting_for_a_code(app: &TestApp, user: &str, password: &str) -> UiClient {
+    let mut browser = app.browser();
+    let first = browser.try_sign_in(user, password).await;
+    assert_eq!(location(&first), "/login/two-factor");
+    let page = browser.get("/login/two-factor").await.text().await.unwrap();
+    browser.csrf = csrf_in(&page);
+    browser
+}
+
+#[actix_web::test]
+async fn password_checks_on_the_two_factor_page_are_throttled_like_a_password_change() {
+    let app = spawn_app().await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    set_up(&root, ROOT_PASSWORD).await;
+    // Five wrong guesses, spread over the three forms that ask for it.
+    for (path, field) in [
+        ("/account/two-factor/recovery-codes", "password"),
+        ("/account/two-factor/off", "password"),
+        ("/account/two-factor/recovery-codes", "password"),
+        ("/account/password", "current"),
+        ("/account/two-factor/off", "password"),
+    ] {
+        let answer = root
+            .post(
+                path,
+                &[
+                    (field, "not-the-password"),
+                    ("new", "another-password-2"),
+                    ("confirm", "another-password-2"),
+                ],
+            )
+            .await;
+        assert_eq!(answer.status(), StatusCode::UNPROCESSABLE_ENTITY, "{path}");
+    }
+    for path in [
+        "/account/two-factor/off",
+        "/account/two-factor/recovery-codes",
+    ] {
+        let answer = root.post(path, &[("password", ROOT_PASSWORD)]).await;
+        assert_eq!(
+            answer.status(),
+            StatusCode::TOO_MANY_REQUESTS,
+            "{path}: even the right password waits"
+        );
+        assert!(answer.text().await.unwrap().contains("Too many wrong"));
+    }
+    let page = root.get("/account/two-factor").await.text().await.unwrap();
+    assert!(page.contains("id=\"two-factor-on\""), "still on");
+}
+
+#[actix_web::test]
+async fn turning_two_factor_on_asks_for_the_password_and_counts_wrong_ones() {
+    let app = spawn_app().await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let secret = shown_secret(&root).await;
+    for _ in 0..5 {
+        let wrong = root
+            .post(
+                "/account/two-factor",
+                &[
+                    ("code", &code(&secret, 0)),
+                    ("password", "not-the-password"),
+                ],
+            )
+            .await;
+        assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(wrong
+            .text()
+            .await
+            .unwrap()
+            .contains("That is not your current password."));
+    }
+    // Two-factor is still off: signing in asks for no code.
+    assert_eq!(
+        location(&app.browser().try_sign_in("root", ROOT_PASSWORD).await),
+        "/tokens"
+    );
+    let throttled = root
+        .post(
+            "/account/two-factor",
+            &[("code", &code(&secret, 0)), ("password", ROOT_PASSWORD)],
+        )
+        .await;
+    assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[actix_web::test]
+async fn a_password_change_a_reset_or_a_suspension_ends_sign_ins_waiting_for_their_code() {
+    let app = spawn_app().await;
+    app.create_reseller("bob", None).await;
+    let bob = app.sign_in("bob", USER_PASSWORD).await;
+    let (_, codes) = set_up(&bob, USER_PASSWORD).await;
+
+    // The owner changes the password: the half-finished sign-in is over.
+    let waiting = waiting_for_a_code(&app, "bob", USER_PASSWORD).await;
+    let changed = bob
+        .post(
+            "/account/password",
+            &[
+                ("current", USER_PASSWORD),
+                ("new", "bobs-new-password-1"),
+                ("confirm", "bobs-new-password-1"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&changed), "/tokens");
+    let late = waiting
+        .post("/login/two-factor", &[("code", &codes[0])])
+        .await;
+    assert_ne!(location(&late), "/tokens", "the sign-in was not finished");
+    assert_eq!(location(&waiting.get("/tokens").await), "/login");
+
+    // The reset command.
+    let waiting = waiting_for_a_code(&app, "bob", "bobs-new-password-1").await;
+    let output = app.command(&["reset-password", "bob"]).await;
+    assert!(output.status.success(), "{output:?}");
+    let late = waiting
+        .post("/login/two-factor", &[("code", &codes[1])])
+        .await;
+    assert_ne!(location(&late), "/tokens", "the sign-in was not finished");
+    assert_eq!(location(&waiting.get("/tokens").await), "/login");
+
+    // A suspension (the password is the one the reset printed).
+    let printed = String::from_utf8(output.stdout).unwrap();
+    let password = printed
+        .split_whitespace()
+        .find(|w| w.len() >= 20)
+        .expect("the new password printed");
+    let waiting = waiting_for_a_code(&app, "bob", password).await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let suspended = root.post("/accounts/bob/suspend", &[]).await;
+    assert_eq!(suspended.status(), StatusCode::SEE_OTHER);
+    let late = waiting
+        .post("/login/two-factor", &[("code", &codes[2])])
+        .await;
+    assert_ne!(location(&late), "/tokens", "the sign-in was not finished");
+    assert_eq!(location(&waiting.get("/tokens").await), "/login");
+    // The recovery codes it tried were never used up.
+    assert_eq!(app.count("recovery_codes").await, 10);
+}
+
+#[actix_web::test]
+async fn two_factor_and_session_changes_are_in_the_audit_trail() {
+    let app = spawn_app().await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let (secret, _) = set_up(&root, ROOT_PASSWORD).await;
+    root.post(
+        "/account/two-factor/recovery-codes",
+        &[("password", ROOT_PASSWORD)],
+    )
+    .await;
+    let other = waiting_for_a_code(&app, "root", ROOT_PASSWORD).await;
+    assert_eq!(
+        other
+            .post("/login/two-factor", &[("code", "000000")])
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let signed_in = other
+        .post("/login/two-factor", &[("code", &code(&secret, 1))])
+        .await;
+    assert_eq!(location(&signed_in), "/tokens");
+    let ended = root.post("/account/sessions/end-others", &[]).await;
+    assert_eq!(location(&ended), "/account/sessions");
+    root.post("/account/two-factor/off", &[("password", ROOT_PASSWORD)])
+        .await;
+    root.post("/accounts/two-factor-policy", &[("required", "1")])
+        .await;
+    let output = app.command(&["reset-two-factor", "root"]).await;
+    assert!(output.status.success(), "{output:?}");
+    for kind in [
+        "two_factor_on",
+        "recovery_codes_new",
+        "two_factor_failed",
+        "session_ended",
+        "two_factor_off",
+        "two_factor_required",
+        "two_factor_reset",
+    ] {
+        assert_eq!(app.count_events(kind).await, 1, "{kind}");
+    }
+    // Each kind is offered by the Activity filter.
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let page = root.get("/activity").await.text().await.unwrap();
+    for kind in ["two_factor_on", "two_factor_failed", "session_ended"] {
+        assert!(page.contains(&format!("value=\"{kind}\"")), "{kind}");
+    }
 }

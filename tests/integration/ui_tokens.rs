@@ -870,14 +870,9 @@ async fn sending_a_regenerate_confirmation_again_does_not_change_the_secret_twic
         .text()
         .await
         .unwrap();
-    let form_id = confirm
-        .split("name=\"form_id\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("the confirmation carries an id")
-        .to_owned();
+    let field = crate::hardening::regenerate_field(&confirm);
     let first = root
-        .post("/tokens/deploy/regenerate", &[("form_id", &form_id)])
+        .post("/tokens/deploy/regenerate", &[("secret", &field)])
         .await;
     assert_eq!(first.status(), StatusCode::OK);
     let html = first.text().await.unwrap();
@@ -888,7 +883,7 @@ async fn sending_a_regenerate_confirmation_again_does_not_change_the_secret_twic
         .unwrap()
         .to_owned();
     let again = root
-        .post("/tokens/deploy/regenerate", &[("form_id", &form_id)])
+        .post("/tokens/deploy/regenerate", &[("secret", &field)])
         .await;
     assert_eq!(again.status(), StatusCode::SEE_OTHER);
     assert_eq!(

@@ -179,8 +179,10 @@ pub struct CallContext {
 }
 
 /// Counts a refused call for the audit trail (in memory; written in
-/// batches, one row per address, minute and reason). The token's owner,
-/// when the token is known, may see it.
+/// batches, one row per address, minute, reason and token). The user name
+/// given is the caller's choice: it joins the row's sample of names tried,
+/// never its key, unless it is the real token's owner. The token's owner,
+/// when the token is known, may see the row.
 fn refused(
     state: &AppState,
     client: Option<std::net::IpAddr>,
@@ -189,21 +191,26 @@ fn refused(
     reason: &str,
     request_id: &str,
 ) {
-    let ip = client.map(|a| a.to_canonical().to_string());
     let at = state.clock.now();
-    let user = user.map(loggable);
     let token = found.map(|f| f.token.name.to_string());
-    let parts = [
-        reason,
-        user.as_deref().unwrap_or("-"),
-        token.as_deref().unwrap_or("-"),
-    ];
-    let counted = counted("api_refused", at, ip, &parts, reason.to_owned());
+    let token_id = found.map_or_else(|| "-".to_owned(), |f| f.token.id.to_string());
+    let owner = found.map(|f| &f.owner);
+    let user = user.map(loggable);
+    // The owner's own name with a real token: an actor, not a guess.
+    let is_owner = owner.is_some_and(|o| user.as_deref() == Some(o.username.as_str()));
+    let counted = counted(
+        "api_refused",
+        at,
+        client,
+        &[reason, &token_id],
+        reason.to_owned(),
+        request_id.to_owned(),
+    );
     state.refusals.record(crate::ops::audit::Counted {
-        actor: user,
+        actor: user.clone().filter(|_| is_owner),
+        tried: user.filter(|_| !is_owner),
         token,
-        target: found.map(|f| (f.owner.username.to_string(), f.owner.id, f.owner.owner_id)),
-        request_id: Some(request_id.to_owned()),
+        target: owner.map(|o| (o.username.to_string(), o.id, o.owner_id)),
         ..counted
     });
 }
@@ -211,11 +218,18 @@ fn refused(
 /// Counts a call refused for a missing privilege, as the token's owner
 /// sees it in the audit trail.
 fn missing_privilege(state: &AppState, actor: &Actor, function: &str, missing: &ops::OpError) {
-    let ip = actor.origin.ip.clone();
     let at = state.clock.now();
     let detail = format!("{function}: {missing}");
+    let client = actor.origin.ip.as_deref().and_then(|ip| ip.parse().ok());
     let parts = [detail.as_str(), actor.account.username.as_str()];
-    let counted = counted("api_refused", at, ip, &parts, detail.clone());
+    let counted = counted(
+        "api_refused",
+        at,
+        client,
+        &parts,
+        detail.clone(),
+        actor.origin.request_id.clone().unwrap_or_default(),
+    );
     state.refusals.record(crate::ops::audit::Counted {
         actor: Some(actor.account.username.to_string()),
         token: actor.origin.token.clone(),
@@ -224,7 +238,6 @@ fn missing_privilege(state: &AppState, actor: &Actor, function: &str, missing: &
             actor.id(),
             actor.account.owner_id,
         )),
-        request_id: actor.origin.request_id.clone(),
         ..counted
     });
 }

@@ -346,7 +346,7 @@ pub async fn regenerate(call: &Call<'_>) -> Outcome {
     let made = call
         .state
         .write_as(call.actor, move |conn, actor| {
-            token_ops::regenerate(conn, actor, &name)
+            token_ops::regenerate(conn, actor, &name, None)
         })
         .await
         .map_err(whm)?;

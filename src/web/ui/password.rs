@@ -53,36 +53,17 @@ pub async fn change(
     if new.is_some() && form.confirm != form.new {
         errors.add("confirm", "The two new passwords differ.");
     }
-    // Guesses at the current password are throttled like sign-ins: a
-    // session left open must not become a way to find the password.
-    let attempt = throttle::Attempt::current_password(&user.actor.account.username);
-    let now = state.clock.now();
-    let reservation = attempt.clone();
-    let blocked = state
-        .db
-        .write_bookkeeping(move |conn| throttle::reserve(conn, &reservation, now))
-        .await?;
-    if let Some(wait) = blocked {
-        errors.add(
-            "current",
-            format!(
-                "Too many wrong current passwords. Try again in {} minute(s).",
-                (wait + 59) / 60
-            ),
-        );
-        let page = PasswordPage {
-            chrome: Chrome::for_user(&user, &session),
-            errors,
-        };
-        return render(StatusCode::TOO_MANY_REQUESTS, &page);
-    }
-    if is_password_of(&user, &state, form.current).await? {
-        state
-            .db
-            .write_bookkeeping(move |conn| throttle::succeeded(conn, &attempt))
-            .await?;
-    } else {
-        errors.add("current", "That is not your current password.");
+    match check_current(&user, &state, form.current).await? {
+        CurrentPassword::Right => {}
+        CurrentPassword::Wrong => errors.add("current", CurrentPassword::WRONG),
+        CurrentPassword::TooManyTries { minutes } => {
+            errors.add("current", CurrentPassword::too_many(minutes));
+            let page = PasswordPage {
+                chrome: Chrome::for_user(&user, &session),
+                errors,
+            };
+            return render(StatusCode::TOO_MANY_REQUESTS, &page);
+        }
     }
     let new = match new {
         Some(p) if errors.is_empty() => p,
@@ -118,18 +99,51 @@ pub async fn change(
     Ok(redirect("/tokens"))
 }
 
-/// Whether `candidate` is the signed-in account's password (checked on the
-/// password workers).
-pub(super) async fn is_password_of(
+/// What a check of the signed-in account's current password found.
+pub(super) enum CurrentPassword {
+    Right,
+    Wrong,
+    /// Too many wrong guesses lately: not checked at all.
+    TooManyTries {
+        minutes: i64,
+    },
+}
+
+impl CurrentPassword {
+    pub(super) const WRONG: &'static str = "That is not your current password.";
+
+    pub(super) fn too_many(minutes: i64) -> String {
+        format!("Too many wrong current passwords. Try again in {minutes} minute(s).")
+    }
+}
+
+/// Checks `candidate` against the signed-in account's password. Every
+/// place that asks for the current password comes through here, so guesses
+/// are throttled like sign-ins wherever they are made: a session left open
+/// must not become a way to find the password.
+pub(super) async fn check_current(
     user: &SignedIn,
     state: &AppState,
     candidate: String,
-) -> Result<bool, UiError> {
+) -> Result<CurrentPassword, UiError> {
+    let attempt = throttle::Attempt::current_password(&user.actor.account.username);
+    let now = state.clock.now();
+    let blocked = throttle::reserve_in(&state.db, &attempt, now).await?;
+    if let Some(wait) = blocked {
+        return Ok(CurrentPassword::TooManyTries {
+            minutes: (wait + 59) / 60,
+        });
+    }
     let name = user.actor.account.username.clone();
     let stored = state
         .db
         .read(move |conn| accounts::find_for_sign_in(conn, &name))
         .await?
         .and_then(|(_, hash)| hash);
-    Ok(state.passwords.verify_now(stored, candidate).await?)
+    if !state.passwords.verify_now(stored, candidate).await? {
+        // The reservation stands as the failure.
+        return Ok(CurrentPassword::Wrong);
+    }
+    throttle::succeeded_in(&state.db, attempt).await?;
+    Ok(CurrentPassword::Right)
 }

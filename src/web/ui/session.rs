@@ -204,9 +204,9 @@ async fn try_login(
         }
         None => None,
     };
-    let known_device = found
-        .as_ref()
-        .is_some_and(|(account, _)| device::accounts(req, &state.cookie_key).contains(&account.id));
+    let known_device = found.as_ref().is_some_and(|(account, _)| {
+        device::accounts(req, &state.cookie_key, state.config.secure_cookies).contains(&account.id)
+    });
     let attempt = throttle::Attempt::new(username.as_ref(), addr, known_device);
     // An attempt already over a limit is refused on a read alone.
     let check = attempt.clone();
@@ -215,11 +215,7 @@ async fn try_login(
         .read(move |conn| throttle::already_blocked(conn, &check, now))
         .await?;
     if blocked.is_none() {
-        let reservation = attempt.clone();
-        blocked = state
-            .db
-            .write_bookkeeping(move |conn| throttle::reserve(conn, &reservation, now))
-            .await?;
+        blocked = throttle::reserve_in(&state.db, &attempt, now).await?;
     }
     if let Some(wait) = blocked {
         tracing::warn!(?addr, user = %loggable(&typed), known_device, "sign-in throttled");
@@ -243,17 +239,24 @@ async fn try_login(
     let Some(account) = usable else {
         // The reservation stands as the failure.
         tracing::warn!(?addr, user = %loggable(&typed), "sign-in failed");
-        let ip = addr.map(|a| a.to_string());
+        // Keyed by the account when it exists; a name that is no account
+        // is a stranger's choice, kept only in the row's sample.
         let name = loggable(&typed);
+        let key = account_about
+            .as_ref()
+            .map_or_else(|| "no such account".to_owned(), |(_, id, _)| id.to_string());
+        let known = account_about.is_some();
         state.refusals.record(audit::Counted {
-            actor: Some(name.clone()),
+            actor: Some(name.clone()).filter(|_| known),
+            tried: Some(name).filter(|_| !known),
             target: account_about,
             ..crate::auth::refusals::counted(
                 "sign_in_failed",
                 now,
-                ip,
-                &[&name],
+                addr,
+                &[&key],
                 "wrong password, or the account is suspended".to_owned(),
+                crate::web::request::current_id(),
             )
         });
         return failure(
@@ -261,10 +264,7 @@ async fn try_login(
             StatusCode::UNAUTHORIZED,
         );
     };
-    state
-        .db
-        .write_bookkeeping(move |conn| throttle::succeeded(conn, &attempt))
-        .await?;
+    throttle::succeeded_in(&state.db, attempt).await?;
     if account.two_factor {
         super::two_factor::await_code(&session, account.id, now)?;
         tracing::info!(?addr, user = %account.username, "password right; waiting for the second factor");
@@ -293,23 +293,39 @@ pub(super) async fn record_sign_in(
     account: &crate::ops::Account,
     how: &'static str,
 ) -> Result<(), UiError> {
-    let actor = Actor::signed_in(account.clone()).from(Origin {
-        ip: client_ip::of_request(req, &state.config.trusted_proxies).map(|a| a.to_string()),
-        request_id: Some(crate::web::request::current_id()),
-        token: None,
-    });
+    record_about_self(req, state, account, "sign_in", how).await
+}
+
+/// Records `event` as done by `account` to itself, from this request.
+pub(super) async fn record_about_self(
+    req: &HttpRequest,
+    state: &AppState,
+    account: &crate::ops::Account,
+    event: &'static str,
+    detail: &'static str,
+) -> Result<(), UiError> {
+    let actor = Actor::signed_in(account.clone()).from(origin_of(req, state));
     state
         .db
         .write_bookkeeping(move |conn| {
             audit::record(
                 conn,
                 &actor,
-                "sign_in",
-                audit::About::account(&actor.account).detail(how),
+                event,
+                audit::About::account(&actor.account).detail(detail),
             )
         })
         .await?;
     Ok(())
+}
+
+/// Where a page request comes from, for the audit trail.
+pub(super) fn origin_of(req: &HttpRequest, state: &AppState) -> Origin {
+    Origin {
+        ip: client_ip::of_request(req, &state.config.trusted_proxies).map(|a| a.to_string()),
+        request_id: Some(crate::web::request::current_id()),
+        token: None,
+    }
 }
 
 /// A fresh session for `account_id`: a new key (no fixation), a new CSRF

@@ -8,6 +8,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::auth::session_store::{self, SessionInfo, SESSION_ID};
+use crate::ops::audit;
 use crate::ops::OpError;
 use crate::state::AppState;
 
@@ -29,6 +30,21 @@ struct SessionsPage {
     chrome: Chrome,
     sessions: Vec<SessionView>,
     zone: String,
+    /// "8 hours", from the settings.
+    idle: String,
+    /// "a day", "36 hours", from `WHM_TOKENS_SESSION_MAX_HOURS`.
+    lifetime: String,
+}
+
+/// A number of hours as people say it: "an hour", "8 hours", "a day",
+/// "2 days", "36 hours".
+pub fn hours_in_words(hours: u64) -> String {
+    match hours {
+        1 => "an hour".to_owned(),
+        24 => "a day".to_owned(),
+        h if h % 24 == 0 => format!("{} days", h / 24),
+        h => format!("{h} hours"),
+    }
 }
 
 /// A short name for a browser from its User-Agent: the browser and the
@@ -105,6 +121,8 @@ pub async fn page(
             chrome: Chrome::for_user(&user, &session),
             sessions,
             zone: state.clock.zone_name(),
+            idle: hours_in_words(session_store::IDLE_HOURS as u64),
+            lifetime: hours_in_words(max_age.as_secs() / 3600),
         },
     )
 }
@@ -128,12 +146,8 @@ pub async fn end_one(
             "That is this browser: use Sign out in the top bar.".to_owned(),
         ));
     }
-    let account_id = user.actor.account.id;
     let ids = vec![form.session];
-    let ended = state
-        .db
-        .write_bookkeeping(move |conn| session_store::end(conn, account_id, Some(&ids), &mine))
-        .await?;
+    let ended = end_and_record(&state, &user, Some(ids), mine).await?;
     if ended == 0 {
         return Err(OpError::Invalid("That session has already ended.".to_owned()).into());
     }
@@ -148,11 +162,7 @@ pub async fn end_others(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, UiError> {
     let mine = current_id(&session);
-    let account_id = user.actor.account.id;
-    let ended = state
-        .db
-        .write_bookkeeping(move |conn| session_store::end(conn, account_id, None, &mine))
-        .await?;
+    let ended = end_and_record(&state, &user, None, mine).await?;
     flash(
         &session,
         &format!("Signed out everywhere else ({ended} session(s))."),
@@ -160,9 +170,51 @@ pub async fn end_others(
     Ok(redirect("/account/sessions"))
 }
 
+/// Ends sessions of the signed-in account (those of `ids`, or all but
+/// `keep`) and records it in the audit trail, in one transaction.
+async fn end_and_record(
+    state: &AppState,
+    user: &SignedIn,
+    ids: Option<Vec<String>>,
+    keep: String,
+) -> Result<usize, UiError> {
+    let actor = user.actor.clone();
+    Ok(state
+        .db
+        .write_bookkeeping(move |conn| {
+            let ended = session_store::end(conn, actor.id(), ids.as_deref(), &keep)?;
+            if ended > 0 {
+                audit::record(
+                    conn,
+                    &actor,
+                    "session_ended",
+                    audit::About::account(&actor.account).detail(format!(
+                        "{ended} session(s) signed out from the Sessions page"
+                    )),
+                )?;
+            }
+            Ok::<_, OpError>(ended)
+        })
+        .await?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::browser_label;
+
+    #[test]
+    fn hours_read_as_people_say_them() {
+        use super::hours_in_words;
+        for (hours, words) in [
+            (1, "an hour"),
+            (8, "8 hours"),
+            (24, "a day"),
+            (36, "36 hours"),
+            (48, "2 days"),
+        ] {
+            assert_eq!(hours_in_words(hours), words);
+        }
+    }
 
     #[test]
     fn browsers_get_short_names() {

@@ -331,7 +331,8 @@ pub async fn create(
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct RegenerateForm {
-    form_id: String,
+    /// The fingerprint of the secret this form replaces.
+    secret: String,
 }
 
 #[derive(Template)]
@@ -367,19 +368,20 @@ pub async fn regenerate(
     name: web::Path<String>,
     Form(form): Form<RegenerateForm>,
 ) -> Result<HttpResponse, UiError> {
-    // Sent again by a reload: a second new secret would silently break the
-    // first one, which may already be in use.
-    if let Some(made) = already_made(&session, &form.form_id, &name) {
-        return Ok(made_already(&made));
-    }
+    // The form names the secret it replaces: sent again (a reload), or
+    // twice at once, only the first makes a new secret. A second new secret
+    // would silently break the first one, which may already be in use.
     let name = name_in_path(&name)?;
     let made = state
         .write_as(&user.actor, move |conn, actor| {
-            token_ops::regenerate(conn, actor, &name)
+            token_ops::regenerate(conn, actor, &name, Some(&form.secret))
         })
-        .await?;
-    remember_made(&session, &form.form_id, &made.token.name);
-    render(StatusCode::OK, &created_page(&user, &session, &state, made))
+        .await;
+    match made {
+        Ok(made) => render(StatusCode::OK, &created_page(&user, &session, &state, made)),
+        Err(OpError::SecretAlreadyReplaced(name)) => Ok(made_already(&name)),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn created_page(

@@ -797,6 +797,12 @@ pub async fn regenerate_confirm(
     state: web::Data<AppState>,
     name: web::Path<String>,
 ) -> Result<HttpResponse, UiError> {
+    let target = name_in_path(&name)?;
+    let fingerprint = state
+        .read_as(&user.actor, move |conn, actor| {
+            token_ops::secret_fingerprint(conn, actor, &target)
+        })
+        .await?;
     let token = load(&state, &user, &name).await?;
     confirm::respond(
         &user,
@@ -807,7 +813,7 @@ pub async fn regenerate_confirm(
             what: format!("the token “{}”", token.name),
             consequence: "Its name, privileges, IP list and expiry stay; scripts using the old secret will stop working at once.".to_owned(),
             action: format!("/tokens/{}/regenerate", token.name),
-            hidden: vec![("form_id", super::token_form::new_form_id())],
+            hidden: vec![("secret", fingerprint)],
             back: "/tokens",
             // The new secret is a page of its own.
             swaps: None,

@@ -17,12 +17,12 @@ use crate::ops::{accounts, two_factor as store};
 use crate::state::AppState;
 
 use super::form::{FieldErrors, Form};
-use super::password::is_password_of;
-use super::session::{record_sign_in, start_session};
+use super::password::{check_current, CurrentPassword};
+use super::session::{record_about_self, record_sign_in, start_session};
 use super::{flash, redirect, render, Chrome, SignedIn, UiError};
 
 /// The session entries of a sign-in waiting for its second factor.
-pub const PENDING_ACCOUNT: &str = "pending_account";
+use crate::auth::session_store::PENDING_ACCOUNT;
 const PENDING_SINCE: &str = "pending_since";
 /// How long the second step may take.
 const PENDING_SECS: i64 = 300;
@@ -125,15 +125,53 @@ pub struct CodeForm {
     code: String,
 }
 
-/// Confirms the set-up with a first code; shows the recovery codes once.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct EnableForm {
+    code: String,
+    password: String,
+}
+
+/// The page again with the password's outcome as `field`'s error: 429
+/// when too many wrong passwords came lately, else 422.
+async fn password_refused(
+    user: &SignedIn,
+    session: &Session,
+    state: &AppState,
+    field: &'static str,
+    outcome: CurrentPassword,
+) -> Result<HttpResponse, UiError> {
+    let (status, message) = match outcome {
+        CurrentPassword::TooManyTries { minutes } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            CurrentPassword::too_many(minutes),
+        ),
+        _ => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            CurrentPassword::WRONG.to_owned(),
+        ),
+    };
+    let errors = FieldErrors::one(field, message);
+    let page = page_for(user, session, state, Vec::new(), errors).await?;
+    render(status, &page)
+}
+
+/// Confirms the set-up with the password and a first code; shows the
+/// recovery codes once. The password is asked as for turning it off
+/// (GitHub does the same): a session left open must not be enough to tie
+/// the account to someone else's phone.
 pub async fn enable(
     user: SignedIn,
     session: Session,
     state: web::Data<AppState>,
-    Form(form): Form<CodeForm>,
+    Form(form): Form<EnableForm>,
 ) -> Result<HttpResponse, UiError> {
     if user.actor.account.two_factor {
         return Ok(redirect("/account/two-factor"));
+    }
+    match check_current(&user, &state, form.password).await? {
+        CurrentPassword::Right => {}
+        refused => return password_refused(&user, &session, &state, "password", refused).await,
     }
     let secret = setup_secret(&session, &state)?;
     let now = state.clock.now().max(0) as u64;
@@ -148,10 +186,10 @@ pub async fn enable(
     let codes = recovery_codes();
     let digests: Vec<Vec<u8>> = codes.iter().map(|c| recovery_digest(c)).collect();
     let sealed = state.secrets.seal(secret.as_bytes());
-    let id = user.actor.account.id;
+    let actor = user.actor.clone();
     state
         .db
-        .write_bookkeeping(move |conn| store::enable(conn, id, &sealed, step as i64, &digests))
+        .write_bookkeeping(move |conn| store::enable(conn, &actor, &sealed, step as i64, &digests))
         .await?;
     session.remove(SETUP_SECRET);
     let page = page_for(&user, &session, &state, codes, FieldErrors::default()).await?;
@@ -175,17 +213,18 @@ pub async fn new_codes(
     if !user.actor.account.two_factor {
         return Ok(redirect("/account/two-factor"));
     }
-    if !is_password_of(&user, &state, form.password).await? {
-        let errors = FieldErrors::one("codes_password", "That is not your password.");
-        let page = page_for(&user, &session, &state, Vec::new(), errors).await?;
-        return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
+    match check_current(&user, &state, form.password).await? {
+        CurrentPassword::Right => {}
+        refused => {
+            return password_refused(&user, &session, &state, "codes_password", refused).await
+        }
     }
     let codes = recovery_codes();
     let digests: Vec<Vec<u8>> = codes.iter().map(|c| recovery_digest(c)).collect();
-    let id = user.actor.account.id;
+    let actor = user.actor.clone();
     state
         .db
-        .write_bookkeeping(move |conn| store::replace_recovery_codes(conn, id, &digests))
+        .write_bookkeeping(move |conn| store::replace_recovery_codes(conn, &actor, &digests))
         .await?;
     let page = page_for(&user, &session, &state, codes, FieldErrors::default()).await?;
     render(StatusCode::OK, &page)
@@ -206,15 +245,17 @@ pub async fn disable(
             "Root requires two-factor sign-in of resellers: it cannot be turned off.".into(),
         ));
     }
-    if !is_password_of(&user, &state, form.password).await? {
-        let errors = FieldErrors::one("off_password", "That is not your password.");
-        let page = page_for(&user, &session, &state, Vec::new(), errors).await?;
-        return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
+    match check_current(&user, &state, form.password).await? {
+        CurrentPassword::Right => {}
+        refused => return password_refused(&user, &session, &state, "off_password", refused).await,
     }
-    let id = account.id;
+    if !account.two_factor {
+        return Ok(redirect("/account/two-factor"));
+    }
+    let actor = user.actor.clone();
     state
         .db
-        .write_bookkeeping(move |conn| store::disable(conn, id))
+        .write_bookkeeping(move |conn| store::disable(conn, &actor))
         .await?;
     flash(&session, "Two-factor sign-in is off.");
     Ok(redirect("/account/two-factor"))
@@ -293,11 +334,7 @@ pub async fn check_code(
         .read(move |conn| accounts::load(conn, account_id))
         .await?;
     let attempt = throttle::Attempt::second_factor(&account.username);
-    let reservation = attempt.clone();
-    let blocked = state
-        .db
-        .write_bookkeeping(move |conn| throttle::reserve(conn, &reservation, now))
-        .await?;
+    let blocked = throttle::reserve_in(&state.db, &attempt, now).await?;
     if let Some(wait) = blocked {
         return code_page(
             &session,
@@ -352,16 +389,23 @@ pub async fn check_code(
     let usable = accepted && !account.suspended && account.kind.may_own_tokens();
     if !usable {
         tracing::warn!(user = %account.username, "second factor refused");
+        // Only someone who knew the password gets here, and the throttle
+        // above bounds how often: each wrong code is an event of its own.
+        record_about_self(
+            &req,
+            &state,
+            &account,
+            "two_factor_failed",
+            "a wrong or used code after the right password",
+        )
+        .await?;
         return code_page(
             &session,
             StatusCode::UNAUTHORIZED,
             Some("That code is not right, or was used already.".to_owned()),
         );
     }
-    state
-        .db
-        .write_bookkeeping(move |conn| throttle::succeeded(conn, &attempt))
-        .await?;
+    throttle::succeeded_in(&state.db, attempt).await?;
     start_session(&session, &req, &state, account.id)?;
     record_sign_in(&req, &state, &account, "with a password and a code").await?;
     tracing::info!(user = %account.username, "signed in with two factors");
