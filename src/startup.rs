@@ -80,7 +80,12 @@ impl Application {
                 }
             }
         });
-        crate::notices::spawn(&state);
+        crate::notices::spawn(crate::notices::Notifier {
+            db: state.db.clone(),
+            clock: state.clock,
+            settings: state.config.notices.clone(),
+            public_url: state.config.public_url.clone(),
+        });
         let kept = state.clone();
         let secure = state.config.secure_cookies;
         let cookie_names = CookieNames::new(secure);

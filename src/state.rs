@@ -87,9 +87,7 @@ impl AppState {
         let now = self.clock.now();
         self.db
             .write_bookkeeping(move |conn| {
-                for new in usage.flush(conn)? {
-                    crate::ops::audit::new_address(conn, &new)?;
-                }
+                usage.flush(conn)?;
                 refusals.flush(conn)?;
                 crate::ops::audit::prune(conn, now, keep)?;
                 Ok::<_, OpError>(())

@@ -102,11 +102,6 @@ impl PasswordWorkers {
         }
     }
 
-    /// Half the cores, at least one: the default number of threads.
-    pub fn default_threads() -> usize {
-        std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
-    }
-
     /// Takes a place, or refuses at once when all are taken.
     pub fn try_slot(&self) -> Result<Slot, Busy> {
         let taken = self

@@ -12,6 +12,7 @@ use diesel::prelude::*;
 
 use crate::db::schema::{token_addresses, tokens};
 use crate::db::DbConnection;
+use crate::ops::audit::{self, NewAddress};
 use crate::ops::OpError;
 
 /// How often counts are written: a use shows within this (and the time a
@@ -36,15 +37,6 @@ pub struct Usage {
     pending: Mutex<HashMap<i64, Pending>>,
 }
 
-/// A token used from an address it had not been used from before (after
-/// its first use).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewAddress {
-    pub token_id: i64,
-    pub address: String,
-    pub at: i64,
-}
-
 impl Usage {
     /// Counts one successful call of `token_id` at `at` from `ip`.
     pub fn record(&self, token_id: i64, at: i64, ip: Option<IpAddr>) {
@@ -67,12 +59,13 @@ impl Usage {
         std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// Writes what was counted since the last write, and returns the new
-    /// addresses seen. What cannot be written is lost with the failed
-    /// transaction, never half-written.
-    pub fn flush(&self, conn: &mut DbConnection) -> Result<Vec<NewAddress>, OpError> {
+    /// Writes what was counted since the last write, with an audit event
+    /// for each new address seen, and returns how many tokens it wrote.
+    /// What cannot be written is lost with the failed transaction, never
+    /// half-written.
+    pub fn flush(&self, conn: &mut DbConnection) -> Result<usize, OpError> {
         let pending = self.take();
-        let mut new_addresses = Vec::new();
+        let mut written = 0;
         for (token_id, used) in pending {
             let counted = diesel::update(tokens::table.find(token_id))
                 .set(tokens::use_count.eq(tokens::use_count + used.count))
@@ -80,6 +73,7 @@ impl Usage {
             if counted == 0 {
                 continue; // revoked meanwhile
             }
+            written += 1;
             diesel::update(
                 tokens::table.find(token_id).filter(
                     tokens::last_used_at
@@ -94,11 +88,11 @@ impl Usage {
             .execute(conn)?;
             for address in used.addresses {
                 if let Some(first) = remember_address(conn, token_id, &address, used.last_at)? {
-                    new_addresses.push(first);
+                    audit::new_address(conn, &first)?;
                 }
             }
         }
-        Ok(new_addresses)
+        Ok(written)
     }
 }
 

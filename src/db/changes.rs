@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use diesel::prelude::*;
 use diesel::{PgConnection, SqliteConnection};
 
-use super::Backend;
+use super::connection::{Backend, DbConnection};
 
 /// How often the PostgreSQL listener looks for notifications.
 pub const POLL: Duration = Duration::from_millis(5);
@@ -226,8 +226,8 @@ fn listen_once(weak: &Weak<Changes>, url: &str) -> anyhow::Result<()> {
         format!("{url}?keepalives_idle=5&keepalives_interval=1&keepalives_count=3")
     };
     let mut conn = match super::manager::establish(&url)? {
-        super::DbConnection::Pg(c) => c,
-        super::DbConnection::Sqlite(_) => anyhow::bail!("not a PostgreSQL URL"),
+        DbConnection::Pg(c) => c,
+        DbConnection::Sqlite(_) => anyhow::bail!("not a PostgreSQL URL"),
     };
     diesel::sql_query(format!("LISTEN {CHANNEL}")).execute(&mut conn)?;
     {

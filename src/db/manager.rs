@@ -11,7 +11,7 @@ use diesel::connection::SimpleConnection;
 use diesel::r2d2::ManageConnection;
 use diesel::{Connection, PgConnection, SqliteConnection};
 
-use super::{Backend, DbConnection};
+use super::connection::{Backend, DbConnection};
 
 /// Why the database could not be reached. Pages and the API turn this into
 /// 503 "database unavailable"; the cause goes to the log.

@@ -3,6 +3,7 @@
 //! async threads.
 
 pub mod changes;
+pub mod connection;
 pub mod manager;
 pub mod models;
 pub mod schema;
@@ -11,55 +12,17 @@ pub mod sql_types;
 use std::sync::Arc;
 use std::time::Duration;
 
-use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::connection::SimpleConnection;
 use diesel::r2d2::{Pool, PooledConnection};
-use diesel::{PgConnection, SqliteConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 pub use changes::Changes;
+pub use connection::{columns, snapshot, transaction, Backend, DbConnection};
 pub use manager::{establish, Unavailable};
 use manager::{Health, Manager, QuietErrors};
 
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
-
-#[derive(diesel::MultiConnection)]
-pub enum DbConnection {
-    Pg(PgConnection),
-    Sqlite(SqliteConnection),
-}
-
-impl DbConnection {
-    pub fn backend(&self) -> Backend {
-        match self {
-            Self::Pg(_) => Backend::Postgres,
-            Self::Sqlite(_) => Backend::Sqlite,
-        }
-    }
-}
-
-/// The columns of `T`, for a `RETURNING` clause: on the two-backend
-/// connection `T::as_returning()` does not build, the plain column list does.
-pub fn columns<T: diesel::Selectable<<DbConnection as diesel::Connection>::Backend>>(
-) -> T::SelectExpression {
-    T::construct_selection()
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    Postgres,
-    Sqlite,
-}
-
-impl Backend {
-    pub fn of_url(url: &str) -> Self {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Self::Postgres
-        } else {
-            Self::Sqlite
-        }
-    }
-}
 
 /// Any number serialising migrations between instances that start together.
 const MIGRATION_LOCK: i64 = 0x7768_6d5f_746f_6b31;
@@ -89,70 +52,6 @@ pub fn run_migrations(conn: &mut DbConnection) -> anyhow::Result<usize> {
         })?,
     };
     Ok(applied)
-}
-
-/// Runs `f` in one transaction. On SQLite the transaction takes the write
-/// lock at once (`BEGIN IMMEDIATE`), so that two writers queue on the busy
-/// timeout instead of failing when one upgrades a read to a write.
-pub fn transaction<T, E>(
-    conn: &mut DbConnection,
-    f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
-) -> Result<T, E>
-where
-    E: From<diesel::result::Error>,
-{
-    within(conn, "BEGIN", "BEGIN IMMEDIATE", f)
-}
-
-/// Runs read-only `f` on one snapshot of the store (several statements that
-/// must agree, such as a count and the page it counts).
-pub fn snapshot<T, E>(
-    conn: &mut DbConnection,
-    f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
-) -> Result<T, E>
-where
-    E: From<diesel::result::Error>,
-{
-    within(
-        conn,
-        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-        "BEGIN DEFERRED",
-        f,
-    )
-}
-
-fn within<T, E>(
-    conn: &mut DbConnection,
-    pg_begin: &str,
-    sqlite_begin: &str,
-    f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
-) -> Result<T, E>
-where
-    E: From<diesel::result::Error>,
-{
-    match conn {
-        DbConnection::Pg(c) => AnsiTransactionManager::begin_transaction_sql(c, pg_begin)?,
-        DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, sqlite_begin)?,
-    }
-    match f(conn) {
-        Ok(value) => {
-            match conn {
-                DbConnection::Pg(c) => AnsiTransactionManager::commit_transaction(c)?,
-                DbConnection::Sqlite(c) => AnsiTransactionManager::commit_transaction(c)?,
-            }
-            Ok(value)
-        }
-        Err(e) => {
-            let rolled_back = match conn {
-                DbConnection::Pg(c) => AnsiTransactionManager::rollback_transaction(c),
-                DbConnection::Sqlite(c) => AnsiTransactionManager::rollback_transaction(c),
-            };
-            if let Err(rollback_error) = rolled_back {
-                tracing::error!(error = %rollback_error, "rollback failed");
-            }
-            Err(e)
-        }
-    }
 }
 
 pub type DbPool = Pool<Manager>;

@@ -8,7 +8,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::domain::EmailAddress;
 
-use super::settings::{MailSettings, SmtpSecurity};
+use crate::config::notices::{MailSettings, SmtpSecurity};
 
 /// A connection, an answer or the whole message past this counts as failed
 /// (and is tried again next round).

@@ -6,14 +6,13 @@
 
 pub mod mail;
 pub mod message;
-pub mod settings;
 pub mod webhook;
 
-pub use settings::NoticeSettings;
-
+use crate::config::NoticeSettings;
+use crate::db::Db;
+use crate::domain::ServerClock;
 use crate::ops::notices::{self, Channel, Due};
 use crate::ops::OpError;
-use crate::state::AppState;
 
 use mail::Mailer;
 use message::Notice;
@@ -22,14 +21,22 @@ use webhook::Webhook;
 /// Tokens read from the store at a time.
 const PAGE: i64 = 200;
 
+/// What the checker works with: the store, the clock, where notices go,
+/// and the address links in them point at.
+pub struct Notifier {
+    pub db: Db,
+    pub clock: ServerClock,
+    pub settings: NoticeSettings,
+    pub public_url: Option<String>,
+}
+
 /// Starts the checker when a channel is set. Runs on the current thread's
 /// runtime until the server stops.
-pub fn spawn(state: &AppState) {
-    let settings = state.config.notices.clone();
+pub fn spawn(notifier: Notifier) {
+    let settings = notifier.settings.clone();
     if !settings.is_on() {
         return;
     }
-    let state = state.clone();
     actix_web::rt::spawn(async move {
         let mailer = match settings.mail.as_ref().map(Mailer::new).transpose() {
             Ok(mailer) => mailer,
@@ -42,7 +49,7 @@ pub fn spawn(state: &AppState) {
             webhook: settings.webhook.as_ref().map(Webhook::new),
             webhook_down: std::cell::Cell::new(false),
             mailer,
-            state,
+            notifier,
         };
         loop {
             match checker.round().await {
@@ -58,7 +65,7 @@ pub fn spawn(state: &AppState) {
 }
 
 struct Checker {
-    state: AppState,
+    notifier: Notifier,
     mailer: Option<Mailer>,
     webhook: Option<Webhook>,
     /// The webhook failed this round: the rest of its notices wait for the
@@ -69,8 +76,8 @@ struct Checker {
 impl Checker {
     /// One pass over the tokens due a notice. Returns how many were sent.
     async fn round(&self) -> Result<usize, OpError> {
-        let db = &self.state.db;
-        let now = self.state.clock.now();
+        let db = &self.notifier.db;
+        let now = self.notifier.clock.now();
         self.webhook_down.set(false);
         db.write_bookkeeping(move |conn| notices::prune(conn, now))
             .await?;
@@ -108,9 +115,9 @@ impl Checker {
     /// Claims and sends one notice. `Ok(false)`: another instance has it,
     /// or the send failed and the claim was given back for the next round.
     async fn deliver(&self, due: &Due, channel: Channel) -> Result<bool, OpError> {
-        let db = &self.state.db;
+        let db = &self.notifier.db;
         let key = due.key(channel);
-        let now = self.state.clock.now();
+        let now = self.notifier.clock.now();
         // Time has passed since the round began: a token that crossed a
         // threshold meanwhile is left to the next round, which sees it as
         // it is then.
@@ -195,7 +202,7 @@ impl Checker {
         let (Some(mailer), Some(to)) = (&self.mailer, &due.contact_email) else {
             anyhow::bail!("no mail server or no contact address");
         };
-        let text = notice.text(&self.state.clock, self.state.config.public_url.as_deref());
+        let text = notice.text(&self.notifier.clock, self.notifier.public_url.as_deref());
         mailer.send(to, &notice.subject(), text).await
     }
 

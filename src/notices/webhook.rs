@@ -5,7 +5,7 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::settings::WebhookSettings;
+use crate::config::notices::WebhookSettings;
 
 pub const SIGNATURE_HEADER: &str = "X-WHM-Tokens-Signature";
 pub const DELIVERY_HEADER: &str = "X-WHM-Tokens-Delivery";

@@ -541,7 +541,7 @@ pub fn delete(
         diesel::delete(tokens::table.filter(tokens::account_id.eq(account.id)))
             .returning(tokens::name)
             .get_results(conn)?;
-    super::tokens::record_revoked(conn, actor, &account, &revoked, "the account was deleted")?;
+    audit::tokens_revoked(conn, actor, &account, &revoked, "the account was deleted")?;
     diesel::delete(login_links::table.filter(login_links::account_id.eq(account.id)))
         .execute(conn)?;
     end_sessions(conn, account.id)?;

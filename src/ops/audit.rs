@@ -101,6 +101,26 @@ pub fn record(
     Ok(())
 }
 
+/// One `token_revoked` event per token of `owner` that went (`why`: what
+/// revoked them, when not the actor's own choice).
+pub fn tokens_revoked(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    owner: &Account,
+    names: &[crate::domain::TokenName],
+    why: &str,
+) -> Result<(), OpError> {
+    for name in names {
+        record(
+            conn,
+            actor,
+            "token_revoked",
+            About::account(owner).token(name).detail(why),
+        )?;
+    }
+    Ok(())
+}
+
 /// Records `event`, done by the server itself (no account, no request).
 pub fn record_system(
     conn: &mut DbConnection,
@@ -179,11 +199,17 @@ pub fn add_counted(conn: &mut DbConnection, e: &Counted, n: i64) -> Result<(), O
     Ok(())
 }
 
+/// A token used from an address it had not been used from before (after
+/// its first use).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAddress {
+    pub token_id: i64,
+    pub address: String,
+    pub at: i64,
+}
+
 /// Records that a token was used from an address it had not been used from.
-pub fn new_address(
-    conn: &mut DbConnection,
-    new: &crate::auth::usage::NewAddress,
-) -> Result<(), OpError> {
+pub fn new_address(conn: &mut DbConnection, new: &NewAddress) -> Result<(), OpError> {
     use crate::db::schema::tokens;
     let found: Option<(String, i64, String, Option<i64>)> = tokens::table
         .inner_join(accounts::table)

@@ -370,7 +370,7 @@ pub fn revoke_any(conn: &mut DbConnection, actor: &Actor, ids: &[i64]) -> Result
         .get_results(conn)?;
     for (name, owner_id) in &gone {
         let owner = accounts::load(conn, *owner_id)?;
-        record_revoked(
+        audit::tokens_revoked(
             conn,
             actor,
             &owner,
@@ -874,27 +874,8 @@ pub fn revoke(
         revoked = revoked.len(),
         "tokens revoked"
     );
-    record_revoked(conn, actor, &actor.account, &revoked, "")?;
+    audit::tokens_revoked(conn, actor, &actor.account, &revoked, "")?;
     Ok(revoked.len())
-}
-
-/// One `token_revoked` event per token of `owner` that went.
-pub(super) fn record_revoked(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    owner: &super::Account,
-    names: &[TokenName],
-    why: &str,
-) -> Result<(), OpError> {
-    for name in names {
-        audit::record(
-            conn,
-            actor,
-            "token_revoked",
-            About::account(owner).token(name).detail(why),
-        )?;
-    }
-    Ok(())
 }
 
 #[tracing::instrument(name = "revoke_all_tokens", skip_all, fields(actor = %actor.account.username))]
@@ -906,7 +887,7 @@ pub fn revoke_all(conn: &mut DbConnection, actor: &Actor) -> Result<usize, OpErr
             .returning(tokens::name)
             .get_results(conn)?;
     tracing::info!(revoked = revoked.len(), "all tokens revoked");
-    record_revoked(conn, actor, &actor.account, &revoked, "Revoke All")?;
+    audit::tokens_revoked(conn, actor, &actor.account, &revoked, "Revoke All")?;
     Ok(revoked.len())
 }
 

@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod assets;
+pub mod context;
 pub mod deadline;
 pub mod params;
 pub mod request;
@@ -17,9 +18,6 @@ pub mod ui;
 
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, HttpResponse};
-
-/// What people are told when the database cannot be reached.
-pub const UNAVAILABLE: &str = "The database is unavailable. Try again in a few seconds.";
 
 /// What needs no session: the health check, assets and the API. The page's
 /// routes ([`ui::routes`]) are mounted behind sessions and CSRF.

@@ -1,9 +1,7 @@
-//! The request being served: an id that every log line of the request
-//! carries (as a field of the `request` span, which blocking work and
-//! password jobs enter too) and that the answer returns in `X-Request-Id`;
-//! and whether htmx sent it, which decides how an error is shown.
+//! The middleware every request passes first: it gives the request its id
+//! and span (see [`super::context`]), logs one line for it, and turns an
+//! unreachable database into a clear 503.
 
-use std::fmt;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -11,86 +9,10 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, ResponseError};
-use rand::Rng;
 use tracing::Instrument;
 
+use super::context::{self, Current, RequestId, REQUEST_ID_HEADER};
 use super::ui::UiError;
-
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RequestId(u64);
-
-impl fmt::Display for RequestId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:016x}", self.0)
-    }
-}
-
-/// What the code serving a request may ask about it, wherever it is.
-#[derive(Clone, Copy, Debug)]
-pub struct Current {
-    pub id: RequestId,
-    /// htmx sent it and wants a fragment (not a history restore).
-    pub htmx: bool,
-}
-
-tokio::task_local! {
-    static CURRENT: Current;
-    /// Who is signed in, once the page's extractor has found out: error
-    /// pages show the normal top bar with it.
-    static WHO: std::cell::RefCell<Option<Who>>;
-}
-
-/// The signed-in account, as the top bar shows it.
-#[derive(Clone, Debug)]
-pub struct Who {
-    pub username: String,
-    pub is_root: bool,
-    pub lists_accounts: bool,
-    pub csrf: String,
-}
-
-/// Remembers who is signed in, for the rest of this request.
-pub fn set_who(who: Who) {
-    let _ = WHO.try_with(|w| *w.borrow_mut() = Some(who));
-}
-
-/// Who is signed in, if this request found out.
-pub fn who() -> Option<Who> {
-    WHO.try_with(|w| w.borrow().clone()).ok().flatten()
-}
-
-/// The request this task is serving, if any (none in commands and tests).
-pub fn current() -> Option<Current> {
-    CURRENT.try_with(|c| *c).ok()
-}
-
-/// Text a stranger sent, fit for a log line: printable ASCII as it is,
-/// anything else (line breaks, terminal escapes, Unicode separators)
-/// escaped, and at most 64 characters, so that nobody can forge a line or
-/// fill the log.
-pub fn loggable(raw: &str) -> String {
-    const MAX: usize = 64;
-    let mut out = String::with_capacity(raw.len().min(MAX) + 8);
-    for (i, c) in raw.chars().enumerate() {
-        if i == MAX {
-            out.push('…');
-            break;
-        }
-        if c == ' ' || c.is_ascii_graphic() {
-            out.push(c);
-        } else {
-            out.extend(c.escape_default());
-        }
-    }
-    out
-}
-
-/// The current request's id as text, `-` outside a request.
-pub fn current_id() -> String {
-    current().map_or_else(|| "-".to_owned(), |c| c.id.to_string())
-}
 
 /// Opens the request's span, serves it inside, logs one line for it (its
 /// method, path, status and time; routine ones at debug level) and returns
@@ -100,7 +22,7 @@ pub async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let id = RequestId(rand::rng().random::<u64>());
+    let id = RequestId::new();
     let headers = req.headers();
     let current = Current {
         id,
@@ -109,15 +31,7 @@ pub async fn observe(
     };
     let span = tracing::info_span!("request", request_id = %id);
     let started = Instant::now();
-    let served = CURRENT
-        .scope(
-            current,
-            WHO.scope(
-                std::cell::RefCell::new(None),
-                next.call(req).instrument(span.clone()),
-            ),
-        )
-        .await;
+    let served = context::scope(current, next.call(req).instrument(span.clone())).await;
     let _entered = span.enter();
     let mut res = match served {
         Ok(res) => res,
@@ -125,8 +39,8 @@ pub async fn observe(
         // 500; an unreachable database is a 503 with a clear message.
         Err(e) if format!("{e:?}").contains(crate::db::manager::UNAVAILABLE_PREFIX) => {
             tracing::info!(htmx = current.htmx, status = 503, "request");
-            let error = UiError::Unavailable(super::UNAVAILABLE.to_owned());
-            let mut response = CURRENT.sync_scope(current, || error.error_response());
+            let error = UiError::Unavailable(context::UNAVAILABLE.to_owned());
+            let mut response = context::sync_scope(current, || error.error_response());
             response.headers_mut().insert(
                 HeaderName::from_static(REQUEST_ID_HEADER),
                 HeaderValue::from_str(&id.to_string()).expect("hex is a valid header value"),
@@ -155,20 +69,4 @@ pub async fn observe(
         HeaderValue::from_str(&id.to_string()).expect("hex is a valid header value"),
     );
     Ok(res)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::loggable;
-
-    #[test]
-    fn loggable_text_cannot_break_a_line_or_run_long() {
-        assert_eq!(loggable("root"), "root");
-        assert_eq!(
-            loggable("mallory\n2026-11-29T09:00:00Z  INFO signed in user=root"),
-            "mallory\\n2026-11-29T09:00:00Z  INFO signed in user=root"
-        );
-        assert_eq!(loggable("a\u{1b}[31mb\u{2028}"), "a\\u{1b}[31mb\\u{2028}");
-        assert_eq!(loggable(&"x".repeat(200)).chars().count(), 65);
-    }
 }

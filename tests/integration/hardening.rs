@@ -152,7 +152,7 @@ async fn a_stored_address_that_cannot_be_mailed_is_given_up_once_with_the_reason
     let smtp = SmtpSink::start().await;
     let hook = WebhookReceiver::start().await;
     let app = spawn_app_with(|c| {
-        c.notices = whm_tokens::notices::NoticeSettings::parse(
+        c.notices = whm_tokens::config::NoticeSettings::parse(
             1,
             Some(&smtp.url()),
             Some("WHM Tokens <tokens@example.com>"),

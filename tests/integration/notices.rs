@@ -20,7 +20,7 @@ const LIMIT: Duration = Duration::from_secs(20);
 
 /// Notices every second, to the sink and the receiver.
 fn notify(config: &mut Config, smtp: &SmtpSink, hook: &WebhookReceiver) {
-    config.notices = whm_tokens::notices::NoticeSettings::parse(
+    config.notices = whm_tokens::config::NoticeSettings::parse(
         1,
         Some(&smtp.url()),
         Some("WHM Tokens <tokens@example.com>"),

@@ -8,8 +8,8 @@ use crate::ops::accounts::{self as account_ops, NewAccount};
 use crate::ops::{Account, OpError};
 use crate::web::params::Params;
 
+use super::call::{required, Call};
 use super::envelope::{ApiError, Data, Outcome};
-use super::{required, Call};
 
 /// An account as `listaccts` and `createacct` give it.
 #[derive(Serialize)]

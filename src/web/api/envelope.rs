@@ -36,7 +36,7 @@ impl From<OpError> for ApiError {
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
         if e.is::<Unavailable>() {
-            Self::Unavailable(crate::web::UNAVAILABLE.to_owned())
+            Self::Unavailable(crate::web::context::UNAVAILABLE.to_owned())
         } else {
             Self::Internal(e)
         }

@@ -9,8 +9,8 @@ use crate::domain::privileges::catalogue;
 use crate::domain::Privilege;
 use crate::ops::login_links;
 
+use super::call::{required, Call};
 use super::envelope::{ApiError, Data, Outcome};
-use super::{required, Call, FUNCTIONS};
 
 #[derive(Serialize)]
 struct Version {
@@ -22,21 +22,6 @@ pub async fn version(_: &Call<'_>) -> Outcome {
         version: env!("CARGO_PKG_VERSION"),
     })
     .map(Some)
-}
-
-#[derive(Serialize)]
-struct AppList {
-    app: Vec<&'static str>,
-}
-
-/// The functions this token may call.
-pub async fn applist(call: &Call<'_>) -> Outcome {
-    let app = FUNCTIONS
-        .iter()
-        .filter(|f| f.privilege.is_none_or(|p| call.actor.require(p).is_ok()))
-        .map(|f| f.name)
-        .collect();
-    Data::json(&AppList { app }).map(Some)
 }
 
 #[derive(Serialize)]

@@ -3,13 +3,15 @@
 //! USER:TOKEN` on every call.
 
 mod accounts;
+pub mod call;
 pub mod envelope;
+pub mod functions;
 mod info;
-
 mod tokens;
 
-use std::future::Future;
-use std::pin::Pin;
+pub use call::{Call, CallContext};
+pub use functions::FUNCTIONS;
+
 use std::time::Instant;
 
 use actix_web::http::header::{self, ContentType};
@@ -23,127 +25,9 @@ use crate::domain::TokenSecret;
 use crate::ops::authenticate::{check, Refusal};
 use crate::ops::{self, Actor};
 use crate::state::AppState;
+use crate::web::context::{self, loggable};
 use crate::web::params::Params;
-use crate::web::request::{self, loggable};
-use envelope::{envelope, Answer, ApiError, Outcome};
-
-/// One function of the API: its name, the privilege it needs (`None`: any
-/// valid token), what a refusal says failed (WHM's "The system failed to
-/// …: reason"), and the handler. Dispatch, the privilege check and
-/// `applist` all read [`FUNCTIONS`].
-pub struct Function {
-    pub name: &'static str,
-    pub privilege: Option<&'static str>,
-    failure: Option<&'static str>,
-    run: Handler,
-}
-
-type Handler = for<'a> fn(&'a Call<'a>) -> Pin<Box<dyn Future<Output = Outcome> + 'a>>;
-
-/// What a handler is given.
-pub struct Call<'a> {
-    pub state: &'a AppState,
-    pub actor: &'a Actor,
-    pub params: &'a Params,
-    pub context: &'a CallContext,
-}
-
-macro_rules! function {
-    ($name:literal, $privilege:expr, $failure:expr, $handler:path) => {
-        Function {
-            name: $name,
-            privilege: $privilege,
-            failure: $failure,
-            run: |call| Box::pin($handler(call)),
-        }
-    };
-}
-
-const MANAGE_TOKENS: Option<&str> = Some(ops::tokens::MANAGE_TOKENS);
-
-pub const FUNCTIONS: &[Function] = &[
-    function!("version", None, None, info::version),
-    function!("applist", None, None, info::applist),
-    function!("myprivs", None, None, info::myprivs),
-    function!(
-        "api_token_create",
-        MANAGE_TOKENS,
-        Some("create the API token"),
-        tokens::create
-    ),
-    function!(
-        "api_token_list",
-        MANAGE_TOKENS,
-        Some("list the API tokens"),
-        tokens::list
-    ),
-    function!(
-        "api_token_get_details",
-        MANAGE_TOKENS,
-        Some("get the API token's details"),
-        tokens::get_details
-    ),
-    function!(
-        "api_token_update",
-        MANAGE_TOKENS,
-        Some("update the API token"),
-        tokens::update
-    ),
-    function!(
-        "api_token_regenerate",
-        MANAGE_TOKENS,
-        Some("regenerate the API token"),
-        tokens::regenerate
-    ),
-    function!(
-        "api_token_revoke",
-        MANAGE_TOKENS,
-        Some("revoke the API tokens"),
-        tokens::revoke
-    ),
-    function!(
-        "listaccts",
-        Some(ops::accounts::LIST_ACCOUNTS),
-        Some("list the accounts"),
-        accounts::list
-    ),
-    function!(
-        "createacct",
-        Some(ops::accounts::CREATE_ACCOUNT),
-        Some("create the account"),
-        accounts::create
-    ),
-    function!(
-        "suspendacct",
-        Some(ops::accounts::SUSPEND_ACCOUNT),
-        Some("suspend the account"),
-        accounts::suspend
-    ),
-    function!(
-        "unsuspendacct",
-        Some(ops::accounts::SUSPEND_ACCOUNT),
-        Some("unsuspend the account"),
-        accounts::unsuspend
-    ),
-    function!(
-        "removeacct",
-        Some(ops::accounts::DELETE_ACCOUNT),
-        Some("remove the account"),
-        accounts::remove
-    ),
-    function!(
-        "modifyacct",
-        Some(ops::accounts::MODIFY_ACCOUNT),
-        Some("modify the account"),
-        accounts::modify
-    ),
-    function!(
-        "create_user_session",
-        Some(ops::login_links::CREATE_USER_SESSION),
-        Some("create the user session"),
-        info::create_user_session
-    ),
-];
+use envelope::{envelope, Answer, ApiError};
 
 /// The function a path calls, if it is an API path.
 pub fn function_of_path(path: &str) -> Option<&str> {
@@ -170,12 +54,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(web::get().to(handle))
         .route(web::post().to(handle)),
     );
-}
-
-/// Where a call came from, for the answers that hand out links.
-pub struct CallContext {
-    pub base_url: String,
-    pub request_id: String,
 }
 
 /// Counts a refused call for the audit trail (in memory; written in
@@ -262,7 +140,7 @@ fn access_denied(command: &str) -> HttpResponse {
 
 async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
     let started = Instant::now();
-    let request_id = request::current_id();
+    let request_id = context::current_id();
     let function = function_of_path(req.path()).unwrap_or_default().to_owned();
 
     // Exactly one Authorization header: with two, which one counts would
@@ -482,14 +360,6 @@ async fn api0(
             )
         }
     }
-}
-
-/// A required parameter, or the refusal that names it.
-fn required<'a>(params: &'a Params, name: &str) -> Result<&'a str, ApiError> {
-    params
-        .get(name)
-        .filter(|v| !v.trim().is_empty())
-        .ok_or_else(|| ApiError::refused(format!("The parameter “{name}” is required.")))
 }
 
 /// Prefixes a refusal with what failed, as WHM's reasons do.

@@ -11,8 +11,8 @@ use crate::ops::tokens::{self as token_ops, NewToken, Token, TokenChanges};
 use crate::ops::OpError;
 use crate::web::params::Params;
 
+use super::call::{required, Call};
 use super::envelope::{ApiError, Data, Outcome};
-use super::{required, Call};
 
 /// The details shape of create, get_details and update (keys in the order
 /// serde_json writes a map: sorted).

@@ -14,7 +14,8 @@ use crate::state::AppState;
 
 use super::confirm::{self, Confirmation};
 use super::form::{Form, Query};
-use super::tokens::{plural, TableParams, TableQuery, TokenManager, TokensTable};
+use super::token_access::TokenManager;
+use super::token_table::{plural, TableParams, TableQuery, TokensTable};
 use super::{
     flash, redirect, render, render_parts, wants_partial, Chrome, SignedIn, Toast, UiError,
 };

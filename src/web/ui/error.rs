@@ -6,7 +6,10 @@ use askama::Template;
 use crate::auth::password::{Busy, PasswordError, RETRY_AFTER_SECS};
 use crate::db::Unavailable;
 use crate::ops::OpError;
-use crate::web::request;
+use crate::web::context;
+
+use super::chrome::Chrome;
+use super::toast::Toast;
 
 /// Why a page could not be shown, for people in a browser. Form mistakes
 /// are not errors here: handlers re-render the form (422) themselves.
@@ -25,7 +28,7 @@ pub enum UiError {
     /// Signed in, but without every Initial Privilege: the tokens pages
     /// explain instead of showing the table.
     #[error("the Initial Privileges are required")]
-    NoTokenAccess(Box<super::Chrome>),
+    NoTokenAccess(Box<Chrome>),
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -45,7 +48,7 @@ pub enum UiError {
 impl From<anyhow::Error> for UiError {
     fn from(e: anyhow::Error) -> Self {
         if e.is::<Unavailable>() {
-            Self::Unavailable(crate::web::UNAVAILABLE.to_owned())
+            Self::Unavailable(crate::web::context::UNAVAILABLE.to_owned())
         } else {
             Self::Internal(e)
         }
@@ -87,12 +90,18 @@ impl From<actix_web::Error> for UiError {
 }
 
 #[derive(Template)]
+#[template(path = "tokens/no_access.html")]
+pub struct NoAccessPage {
+    pub chrome: super::chrome::Chrome,
+}
+
+#[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage<'a> {
     title: &'a str,
     message: &'a str,
     /// The normal top bar (with Sign out) when someone is signed in.
-    chrome: super::Chrome,
+    chrome: Chrome,
 }
 
 impl UiError {
@@ -115,7 +124,7 @@ impl UiError {
                 tracing::error!(error = ?cause, "page failed");
                 format!(
                     "The server could not do this. The log has the details under request id {}.",
-                    request::current_id()
+                    context::current_id()
                 )
             }
             other => other.to_string(),
@@ -138,7 +147,7 @@ impl ResponseError for UiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let htmx = request::current().is_some_and(|c| c.htmx);
+        let htmx = context::current().is_some_and(|c| c.htmx);
         match self {
             // htmx follows redirects itself and would swap the sign-in page
             // into the table; tell it to navigate instead.
@@ -147,21 +156,24 @@ impl ResponseError for UiError {
                     .insert_header(("HX-Redirect", "/login"))
                     .finish()
             }
-            Self::SignInRequired => return super::redirect("/login"),
+            Self::SignInRequired => return see_other("/login"),
             Self::TwoFactorSetupRequired if htmx => {
                 return HttpResponse::Ok()
                     .insert_header(("HX-Redirect", "/account/two-factor"))
                     .finish()
             }
-            Self::TwoFactorSetupRequired => return super::redirect("/account/two-factor"),
+            Self::TwoFactorSetupRequired => return see_other("/account/two-factor"),
             Self::NoTokenAccess(chrome) if !htmx => {
-                return super::render(
-                    self.status_code(),
-                    &super::tokens::NoAccessPage {
-                        chrome: (**chrome).clone(),
-                    },
-                )
-                .unwrap_or_else(|e| e.error_response())
+                let page = NoAccessPage {
+                    chrome: (**chrome).clone(),
+                };
+                return match page.render() {
+                    Ok(body) => HttpResponse::build(self.status_code())
+                        .content_type("text/html; charset=utf-8")
+                        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+                        .body(body),
+                    Err(e) => UiError::Internal(anyhow::anyhow!("template: {e}")).error_response(),
+                };
             }
             _ => {}
         }
@@ -177,13 +189,21 @@ impl ResponseError for UiError {
             return answer
                 .insert_header(("HX-Retarget", "#toasts"))
                 .insert_header(("HX-Reswap", "beforeend"))
-                .body(super::Toast::error(&message).render().unwrap_or(message));
+                .body(Toast::error(&message).render().unwrap_or(message));
         }
         let page = ErrorPage {
             title: self.title(),
             message: &message,
-            chrome: super::Chrome::of_request(),
+            chrome: Chrome::of_request(),
         };
         answer.body(page.render().unwrap_or_else(|_| message.clone()))
     }
+}
+
+/// A redirect, for the errors that lead elsewhere.
+fn see_other(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, to))
+        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+        .finish()
 }

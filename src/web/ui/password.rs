@@ -12,7 +12,7 @@ use crate::ops::{accounts, audit};
 use crate::state::AppState;
 
 use super::form::{FieldErrors, Form};
-use super::session::start_session;
+use super::sign_in::start_session;
 use super::{flash, redirect, render, Chrome, SignedIn, UiError};
 
 #[derive(Template)]

@@ -1,96 +1,23 @@
-//! Signing in and out, and the `SignedIn` extractor every page uses.
+//! Signing in (with a password, or a one-time link) and out.
 
-use std::future::Future;
-use std::pin::Pin;
-
-use actix_session::{Session, SessionExt};
+use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use serde::Deserialize;
 
-use crate::auth::session_store::{ACCOUNT_ID, CLIENT_ADDRESS, CLIENT_AGENT, SESSION_ID};
+use crate::auth::session_store::ACCOUNT_ID;
 use crate::auth::{client_ip, csrf, device, throttle};
-use crate::domain::{AccountKind, TokenSecret, Username};
+use crate::domain::{TokenSecret, Username};
 use crate::ops::audit;
-use crate::ops::two_factor as two_factor_store;
-use crate::ops::{accounts, login_links, Actor, OpError, Origin};
+use crate::ops::{accounts, login_links, OpError};
 use crate::state::AppState;
 
 use super::form::{Form, Query};
+use super::sign_in::{await_code, record_sign_in, start_session};
 use super::{redirect, render, Chrome, UiError};
-use crate::web::request::loggable;
-
-/// The signed-in account, read afresh from the store on every request: a
-/// suspension or deletion takes effect on the very next click.
-pub struct SignedIn {
-    pub actor: Actor,
-    pub csrf: String,
-}
-
-impl FromRequest for SignedIn {
-    type Error = UiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, UiError>>>>;
-
-    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let session = req.get_session();
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let path = req.path().to_owned();
-        let client = state
-            .as_ref()
-            .and_then(|s| client_ip::of_request(req, &s.config.trusted_proxies));
-        Box::pin(async move {
-            let state = state.ok_or_else(|| UiError::Internal(anyhow::anyhow!("no app state")))?;
-            let denied = UiError::SignInRequired;
-            let Some(id) = session
-                .get::<i64>(ACCOUNT_ID)
-                .map_err(|_| UiError::SignInRequired)?
-            else {
-                return Err(denied);
-            };
-            let account = match state.db.read(move |conn| accounts::load(conn, id)).await {
-                Ok(a) => a,
-                Err(OpError::AccountNotFound(_)) => {
-                    session.purge();
-                    return Err(denied);
-                }
-                Err(e) => return Err(e.into()),
-            };
-            if account.suspended || !account.kind.may_own_tokens() {
-                session.purge();
-                return Err(denied);
-            }
-            // Root may require two-factor sign-in of resellers: one without
-            // it may only set it up (or sign out).
-            let setting_up = path.starts_with("/account/two-factor") || path == "/logout";
-            if account.kind == AccountKind::Reseller && !account.two_factor && !setting_up {
-                let required = state
-                    .db
-                    .read(two_factor_store::required_for_resellers)
-                    .await?;
-                if required {
-                    return Err(UiError::TwoFactorSetupRequired);
-                }
-            }
-            let csrf = csrf::token(&session)?;
-            let origin = Origin {
-                ip: client.map(|a| a.to_string()),
-                request_id: Some(crate::web::request::current_id()),
-                token: None,
-            };
-            let actor = Actor::signed_in(account).from(origin);
-            // Error pages show the same top bar as `Chrome::for_user`.
-            crate::web::request::set_who(crate::web::request::Who {
-                username: actor.account.username.to_string(),
-                is_root: actor.account.is_root(),
-                lists_accounts: super::lists_accounts(&actor),
-                csrf: csrf.clone(),
-            });
-            Ok(SignedIn { actor, csrf })
-        })
-    }
-}
+use crate::web::context::loggable;
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -256,7 +183,7 @@ async fn try_login(
                 addr,
                 &[&key],
                 "wrong password, or the account is suspended".to_owned(),
-                crate::web::request::current_id(),
+                crate::web::context::current_id(),
             )
         });
         return failure(
@@ -266,7 +193,7 @@ async fn try_login(
     };
     throttle::succeeded_in(&state.db, attempt).await?;
     if account.two_factor {
-        super::two_factor::await_code(&session, account.id, now)?;
+        await_code(&session, account.id, now)?;
         tracing::info!(?addr, user = %account.username, "password right; waiting for the second factor");
         return Ok(redirect("/login/two-factor"));
     }
@@ -284,83 +211,6 @@ async fn try_login(
         .add_cookie(&known)
         .map_err(|e| UiError::Internal(e.into()))?;
     Ok(response)
-}
-
-/// Records a sign-in (`how`: with a password, a code, a link).
-pub(super) async fn record_sign_in(
-    req: &HttpRequest,
-    state: &AppState,
-    account: &crate::ops::Account,
-    how: &'static str,
-) -> Result<(), UiError> {
-    record_about_self(req, state, account, "sign_in", how).await
-}
-
-/// Records `event` as done by `account` to itself, from this request.
-pub(super) async fn record_about_self(
-    req: &HttpRequest,
-    state: &AppState,
-    account: &crate::ops::Account,
-    event: &'static str,
-    detail: &'static str,
-) -> Result<(), UiError> {
-    let actor = Actor::signed_in(account.clone()).from(origin_of(req, state));
-    state
-        .db
-        .write_bookkeeping(move |conn| {
-            audit::record(
-                conn,
-                &actor,
-                event,
-                audit::About::account(&actor.account).detail(detail),
-            )
-        })
-        .await?;
-    Ok(())
-}
-
-/// Where a page request comes from, for the audit trail.
-pub(super) fn origin_of(req: &HttpRequest, state: &AppState) -> Origin {
-    Origin {
-        ip: client_ip::of_request(req, &state.config.trusted_proxies).map(|a| a.to_string()),
-        request_id: Some(crate::web::request::current_id()),
-        token: None,
-    }
-}
-
-/// A fresh session for `account_id`: a new key (no fixation), a new CSRF
-/// token, and what the list of sessions shows of it (a public id, the
-/// client's address and browser).
-pub(super) fn start_session(
-    session: &Session,
-    req: &HttpRequest,
-    state: &AppState,
-    account_id: i64,
-) -> Result<(), UiError> {
-    session.renew();
-    session.clear();
-    let address = client_ip::of_request(req, &state.config.trusted_proxies)
-        .map_or_else(String::new, |a| a.to_string());
-    let agent: String = req
-        .headers()
-        .get(actix_web::http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .chars()
-        .take(200)
-        .collect();
-    let id = hex::encode(rand::random::<[u8; 12]>());
-    let failed = |e: actix_session::SessionInsertError| UiError::Internal(anyhow::anyhow!("{e}"));
-    session.insert(ACCOUNT_ID, account_id).map_err(failed)?;
-    for (key, value) in [
-        (SESSION_ID, id),
-        (CLIENT_ADDRESS, address),
-        (CLIENT_AGENT, agent),
-    ] {
-        session.insert(key, value).map_err(failed)?;
-    }
-    csrf::token(session)?;
-    Ok(())
 }
 
 /// A one-time sign-in link's query, and the form that confirms it.

@@ -10,13 +10,14 @@ use chrono::Months;
 use serde::Deserialize;
 
 use crate::domain::{Description, Expiry, IpAllowList, PrivilegeSet, ServerClock, TokenName};
-use crate::ops::tokens::{self as token_ops, NewToken, Token, TokenChanges};
+use crate::ops::tokens::{self as token_ops, NewToken, TokenChanges};
 use crate::ops::OpError;
 use crate::state::AppState;
 
 use super::form::{FieldErrors, Form};
 use super::privileges_form::{self, CategoryView};
-use super::tokens::{name_in_path, usage_detail, TokenManager};
+use super::token_access::{load, name_in_path, TokenManager};
+use super::token_rows::usage_detail;
 use super::{flash, redirect, render, Chrome, SignedIn, UiError};
 
 /// The form as submitted.
@@ -399,16 +400,6 @@ fn created_page(
             Expiry::At(t) => state.clock.format(t),
         },
     }
-}
-
-/// The user's token a URL names.
-pub(super) async fn load(state: &AppState, user: &SignedIn, name: &str) -> Result<Token, UiError> {
-    let name = name_in_path(name)?;
-    Ok(state
-        .read_as(&user.actor, move |conn, actor| {
-            token_ops::get(conn, actor, &name)
-        })
-        .await?)
 }
 
 pub async fn edit_form(

@@ -18,14 +18,9 @@ use crate::state::AppState;
 
 use super::form::{FieldErrors, Form};
 use super::password::{check_current, CurrentPassword};
-use super::session::{record_about_self, record_sign_in, start_session};
+use super::sign_in::{pending, record_about_self, record_sign_in, start_session};
 use super::{flash, redirect, render, Chrome, SignedIn, UiError};
 
-/// The session entries of a sign-in waiting for its second factor.
-use crate::auth::session_store::PENDING_ACCOUNT;
-const PENDING_SINCE: &str = "pending_since";
-/// How long the second step may take.
-const PENDING_SECS: i64 = 300;
 /// A secret being set up, sealed, until its first code confirms it.
 const SETUP_SECRET: &str = "totp_setup";
 
@@ -262,29 +257,6 @@ pub async fn disable(
 }
 
 // --- The second step of signing in -----------------------------------------
-
-/// After the right password, for an account with two-factor on: the
-/// session holds only "waiting for a code" until the code comes.
-pub fn await_code(session: &Session, account_id: i64, now: i64) -> Result<(), UiError> {
-    session.renew();
-    session.clear();
-    let failed = |e: actix_session::SessionInsertError| UiError::Internal(anyhow::anyhow!("{e}"));
-    session
-        .insert(PENDING_ACCOUNT, account_id)
-        .map_err(failed)?;
-    session.insert(PENDING_SINCE, now).map_err(failed)?;
-    csrf::token(session)?;
-    Ok(())
-}
-
-/// The account waiting for its code, if the wait is not over.
-fn pending(session: &Session, now: i64) -> Option<i64> {
-    let since = session.get::<i64>(PENDING_SINCE).ok().flatten()?;
-    if now - since > PENDING_SECS {
-        return None;
-    }
-    session.get::<i64>(PENDING_ACCOUNT).ok().flatten()
-}
 
 #[derive(Template)]
 #[template(path = "login_two_factor.html")]

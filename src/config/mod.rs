@@ -1,5 +1,9 @@
 //! Settings, read once from flags and the environment into one typed struct.
 
+pub mod notices;
+
+pub use notices::NoticeSettings;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -7,8 +11,6 @@ use anyhow::Context;
 use chrono_tz::Tz;
 use clap::{Args, Parser, Subcommand};
 use ipnet::IpNet;
-
-use crate::auth::password::PasswordWorkers;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -290,7 +292,7 @@ pub struct Config {
     pub failed_sign_in_delay: std::time::Duration,
     /// How long a client may take to send a request's head, and its body.
     pub request_timeout: std::time::Duration,
-    pub notices: crate::notices::NoticeSettings,
+    pub notices: NoticeSettings,
 }
 
 impl Settings {
@@ -361,14 +363,14 @@ impl Settings {
             workers: server.workers,
             password_concurrency: server
                 .password_concurrency
-                .unwrap_or_else(PasswordWorkers::default_threads)
+                .unwrap_or_else(default_password_concurrency)
                 .max(1),
             password_queue: server.password_queue,
             failed_sign_in_delay: std::time::Duration::from_millis(
                 server.failed_sign_in_delay_ms.min(10_000),
             ),
             request_timeout: std::time::Duration::from_secs(server.request_timeout.clamp(1, 3600)),
-            notices: crate::notices::NoticeSettings::parse(
+            notices: NoticeSettings::parse(
                 server.notify_interval,
                 server.smtp_url.as_deref(),
                 server.mail_from.as_deref(),
@@ -410,6 +412,12 @@ fn load_or_create_key(dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
     crate::private_files::write_new(&path, &encoded)
         .with_context(|| format!("could not write {}", path.display()))?;
     Ok(key.master().to_vec())
+}
+
+/// Password checks at once by default: half the cores, at least one, so
+/// that a storm of sign-ins leaves cores to the API.
+pub fn default_password_concurrency() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
 }
 
 #[cfg(test)]
