@@ -115,7 +115,6 @@ impl Application {
                 .app_data(state.cookie_key.clone())
                 .app_data(cookie_names)
                 .app_data(crate::web::deadline::BodyTimeout(request_timeout))
-                .app_data(web::FormConfig::default().limit(256 * 1024))
                 .configure(crate::web::open_routes)
                 .service(
                     web::scope("")

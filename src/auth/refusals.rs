@@ -19,6 +19,7 @@ use ipnet::Ipv6Net;
 use sha2::{Digest, Sha256};
 
 use crate::db::DbConnection;
+use crate::domain::AuditEvent;
 use crate::ops::audit::{self, Counted};
 use crate::ops::OpError;
 
@@ -78,7 +79,7 @@ fn bucket(event: &str, ip: Option<&str>, at: i64, parts: &[&str]) -> String {
 /// `parts`, at the request `request_id`; the caller adds who and what it
 /// concerns.
 pub fn counted(
-    event: &'static str,
+    event: AuditEvent,
     at: i64,
     client: Option<IpAddr>,
     parts: &[&str],
@@ -87,7 +88,7 @@ pub fn counted(
 ) -> Counted {
     let ip = client.map(counted_address);
     Counted {
-        bucket: bucket(event, ip.as_deref(), at, parts),
+        bucket: bucket(event.as_str(), ip.as_deref(), at, parts),
         at,
         event,
         actor: None,
@@ -114,7 +115,7 @@ impl Refusals {
             event
         } else {
             Counted {
-                bucket: bucket("overflow", None, event.at, &[event.event]),
+                bucket: bucket("overflow", None, event.at, &[event.event.as_str()]),
                 ip: None,
                 actor: None,
                 token: None,
@@ -176,7 +177,7 @@ mod tests {
         Counted {
             tried: Some(name.to_owned()),
             ..counted(
-                "api_refused",
+                AuditEvent::ApiRefused,
                 at,
                 Some(ip.parse().unwrap()),
                 &["unknown token"],

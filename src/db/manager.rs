@@ -68,6 +68,9 @@ pub fn establish(url: &str) -> Result<DbConnection, Unavailable> {
             loop {
                 match conn.batch_execute(SQLITE_PRAGMAS) {
                     Ok(()) => break,
+                    // Diesel reports SQLITE_BUSY as an unknown database
+                    // error with SQLite's own message: there is no kind to
+                    // match, only the text.
                     Err(e) if e.to_string().contains("locked") && tries < 100 => {
                         tries += 1;
                         std::thread::sleep(std::time::Duration::from_millis(20));

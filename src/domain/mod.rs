@@ -5,6 +5,7 @@
 //! everything past them works with these types.
 
 pub mod account_kind;
+pub mod audit_event;
 pub mod description;
 pub mod email;
 pub mod expiry;
@@ -17,6 +18,7 @@ pub mod token_name;
 pub mod username;
 
 pub use account_kind::AccountKind;
+pub use audit_event::AuditEvent;
 pub use description::Description;
 pub use email::EmailAddress;
 pub use expiry::{Expiry, ServerClock};

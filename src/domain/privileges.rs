@@ -66,6 +66,30 @@ impl std::fmt::Display for PrivilegeError {
 impl std::error::Error for PrivilegeError {}
 
 impl Privilege {
+    // The privileges the code names, by their place in acls.tsv: a
+    // misspelt name does not compile, and a unit test checks each against
+    // the catalogue's key.
+    /// `all`.
+    pub const ALL: Privilege = Privilege(63);
+    /// `manage-api-tokens`.
+    pub const MANAGE_API_TOKENS: Privilege = Privilege(11);
+    /// `list-accts`.
+    pub const LIST_ACCOUNTS: Privilege = Privilege(20);
+    /// `create-acct`.
+    pub const CREATE_ACCOUNT: Privilege = Privilege(22);
+    /// `suspend-acct`.
+    pub const SUSPEND_ACCOUNT: Privilege = Privilege(24);
+    /// `kill-acct`.
+    pub const KILL_ACCOUNT: Privilege = Privilege(23);
+    /// `edit-account`.
+    pub const EDIT_ACCOUNT: Privilege = Privilege(56);
+    /// `create-user-session`.
+    pub const CREATE_USER_SESSION: Privilege = Privilege(7);
+    /// `passwd`.
+    pub const PASSWD: Privilege = Privilege(30);
+    /// `cpanel-api`.
+    pub const CPANEL_API: Privilege = Privilege(5);
+
     pub fn parse(key: &str) -> Result<Self, PrivilegeError> {
         catalogue()
             .iter()
@@ -74,15 +98,14 @@ impl Privilege {
             .ok_or_else(|| PrivilegeError::Unknown(vec![key.chars().take(60).collect()]))
     }
 
-    /// A privilege named in code; panics on a typo, which the tests catch.
+    /// A privilege named in a test; panics on a typo.
     pub fn named(key: &str) -> Self {
         Self::parse(key).unwrap_or_else(|_| panic!("no privilege {key:?} in acls.tsv"))
     }
 
-    /// `all` (Everything). Asked on every API call, so looked up once.
-    pub fn all() -> Self {
-        static ALL: LazyLock<Privilege> = LazyLock::new(|| Privilege::named("all"));
-        *ALL
+    /// Every privilege of the catalogue, in its order.
+    pub fn every() -> impl Iterator<Item = Privilege> {
+        (0..catalogue().len() as u8).map(Privilege)
     }
 
     pub fn entry(self) -> &'static AclEntry {
@@ -95,12 +118,12 @@ impl Privilege {
 
     /// Why granting this to a token deserves a second thought.
     pub fn warning(self) -> Option<&'static str> {
-        Some(match self.key() {
-            "all" => "A token with this privilege can do everything that you can do, root included.",
-            "passwd" => "A token with this privilege can change account passwords and then sign in with them.",
-            "create-user-session" => "A token with this privilege can open a signed-in session, which gets around the token's own restrictions.",
-            "manage-api-tokens" => "A token with this privilege can create other tokens, which gets around the token's own restrictions.",
-            "cpanel-api" => "A token with this privilege can call cPanel and UAPI functions for accounts.",
+        Some(match self {
+            Self::ALL => "A token with this privilege can do everything that you can do, root included.",
+            Self::PASSWD => "A token with this privilege can change account passwords and then sign in with them.",
+            Self::CREATE_USER_SESSION => "A token with this privilege can open a signed-in session, which gets around the token's own restrictions.",
+            Self::MANAGE_API_TOKENS => "A token with this privilege can create other tokens, which gets around the token's own restrictions.",
+            Self::CPANEL_API => "A token with this privilege can call cPanel and UAPI functions for accounts.",
             _ => return None,
         })
     }
@@ -127,7 +150,7 @@ impl PrivilegeSet {
     }
 
     pub fn everything() -> Self {
-        Self::empty().with(Privilege::all())
+        Self::empty().with(Privilege::ALL)
     }
 
     fn every_bit() -> Self {
@@ -196,7 +219,7 @@ impl PrivilegeSet {
     /// The same permissions, written plainly: a set holding `all` becomes
     /// `{all}`, and a set that names every privilege becomes `{all}` too.
     pub fn normalized(self) -> Self {
-        if self.contains(Privilege::all()) || self == Self::every_bit() {
+        if self.contains(Privilege::ALL) || self == Self::every_bit() {
             Self::everything()
         } else {
             self
@@ -214,7 +237,7 @@ impl PrivilegeSet {
 
     /// What the set permits: every privilege when it holds `all`.
     pub fn expanded(self) -> Self {
-        if self.contains(Privilege::all()) {
+        if self.contains(Privilege::ALL) {
             Self::every_bit()
         } else {
             self
@@ -243,9 +266,7 @@ impl PrivilegeSet {
     }
 
     pub fn iter(self) -> impl Iterator<Item = Privilege> {
-        (0..catalogue().len() as u8)
-            .map(Privilege)
-            .filter(move |p| self.contains(*p))
+        Privilege::every().filter(move |p| self.contains(*p))
     }
 
     pub fn keys(self) -> Vec<&'static str> {
@@ -269,6 +290,25 @@ mod tests {
 
     fn set(keys: &str) -> PrivilegeSet {
         PrivilegeSet::parse([keys]).unwrap()
+    }
+
+    #[test]
+    fn the_privileges_named_in_code_are_the_catalogues() {
+        for (p, key) in [
+            (Privilege::ALL, "all"),
+            (Privilege::MANAGE_API_TOKENS, "manage-api-tokens"),
+            (Privilege::LIST_ACCOUNTS, "list-accts"),
+            (Privilege::CREATE_ACCOUNT, "create-acct"),
+            (Privilege::SUSPEND_ACCOUNT, "suspend-acct"),
+            (Privilege::KILL_ACCOUNT, "kill-acct"),
+            (Privilege::EDIT_ACCOUNT, "edit-account"),
+            (Privilege::CREATE_USER_SESSION, "create-user-session"),
+            (Privilege::PASSWD, "passwd"),
+            (Privilege::CPANEL_API, "cpanel-api"),
+        ] {
+            assert_eq!(p.key(), key);
+            assert_eq!(Privilege::parse(key), Ok(p));
+        }
     }
 
     #[test]
@@ -346,7 +386,7 @@ mod tests {
         );
         assert_eq!(
             PrivilegeSet::everything().not_permitted_by(owner),
-            vec![Privilege::all()]
+            vec![Privilege::ALL]
         );
         assert!(set("kill-acct")
             .not_permitted_by(PrivilegeSet::everything())

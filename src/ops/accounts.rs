@@ -6,17 +6,19 @@ use diesel::prelude::*;
 use crate::db::models::{AccountRow, NewAccountRow};
 use crate::db::schema::{accounts, login_links, sessions, tokens};
 use crate::db::DbConnection;
+use crate::domain::AuditEvent;
+use crate::domain::Privilege;
 use crate::domain::{EmailAddress, PrivilegeSet, Username};
 
 use super::audit::{self, About};
 use super::error::is_unique_violation;
 use super::{Account, AccountKind, Actor, OpError};
 
-pub const LIST_ACCOUNTS: &str = "list-accts";
-pub const CREATE_ACCOUNT: &str = "create-acct";
-pub const SUSPEND_ACCOUNT: &str = "suspend-acct";
-pub const DELETE_ACCOUNT: &str = "kill-acct";
-pub const MODIFY_ACCOUNT: &str = "edit-account";
+pub const LIST_ACCOUNTS: Privilege = Privilege::LIST_ACCOUNTS;
+pub const CREATE_ACCOUNT: Privilege = Privilege::CREATE_ACCOUNT;
+pub const SUSPEND_ACCOUNT: Privilege = Privilege::SUSPEND_ACCOUNT;
+pub const DELETE_ACCOUNT: Privilege = Privilege::KILL_ACCOUNT;
+pub const MODIFY_ACCOUNT: Privilege = Privilege::EDIT_ACCOUNT;
 
 pub fn load(conn: &mut DbConnection, id: i64) -> Result<Account, OpError> {
     accounts::table
@@ -293,7 +295,7 @@ pub fn create(
     audit::record(
         conn,
         actor,
-        "account_created",
+        AuditEvent::AccountCreated,
         About::account(&created).detail(format!("a {}", created.kind.label().to_lowercase())),
     )?;
     Ok(created)
@@ -351,7 +353,7 @@ fn managed_other(
     conn: &mut DbConnection,
     actor: &Actor,
     username: &Username,
-    privilege: &'static str,
+    privilege: Privilege,
 ) -> Result<Account, OpError> {
     actor.require(privilege)?;
     let account = find_managed(conn, actor, username)?;
@@ -390,7 +392,7 @@ pub fn rename(
     audit::record(
         conn,
         actor,
-        "account_renamed",
+        AuditEvent::AccountRenamed,
         About::account(&renamed).detail(format!(
             "renamed from {} to {}; its tokens keep working",
             account.username, renamed.username
@@ -421,7 +423,7 @@ pub fn set_contact_email(
     audit::record(
         conn,
         actor,
-        "contact_email_changed",
+        AuditEvent::ContactEmailChanged,
         About::account(&account).detail(match email {
             Some(e) => format!("notices go to {e}"),
             None => "no address: no notices by email".to_owned(),
@@ -468,7 +470,7 @@ pub fn set_privileges(
     audit::record(
         conn,
         actor,
-        "privileges_changed",
+        AuditEvent::PrivilegesChanged,
         About::account(&updated).detail(privileges.to_column()),
     )?;
     Ok(updated)
@@ -513,9 +515,9 @@ pub fn set_suspended(
     }
     tracing::info!(suspended, locked, "account suspension set");
     let (event, detail) = match (suspended, locked) {
-        (true, true) => ("account_suspended", "only root can unsuspend it"),
-        (true, false) => ("account_suspended", ""),
-        (false, _) => ("account_unsuspended", ""),
+        (true, true) => (AuditEvent::AccountSuspended, "only root can unsuspend it"),
+        (true, false) => (AuditEvent::AccountSuspended, ""),
+        (false, _) => (AuditEvent::AccountUnsuspended, ""),
     };
     audit::record(conn, actor, event, About::account(&updated).detail(detail))?;
     Ok(updated)
@@ -550,7 +552,7 @@ pub fn delete(
     audit::record(
         conn,
         actor,
-        "account_deleted",
+        AuditEvent::AccountDeleted,
         About::account(&account).detail(format!("with {} token(s)", revoked.len())),
     )?;
     Ok(account)

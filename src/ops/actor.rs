@@ -86,16 +86,16 @@ impl Actor {
     }
 
     /// The same actor, acting from `origin`.
-    pub fn from(mut self, origin: Origin) -> Self {
+    pub fn acting_from(mut self, origin: Origin) -> Self {
         self.origin = origin;
         self
     }
 
-    pub fn require(&self, key: &'static str) -> Result<(), OpError> {
-        if self.privileges.allows(Privilege::named(key)) {
+    pub fn require(&self, privilege: Privilege) -> Result<(), OpError> {
+        if self.privileges.allows(privilege) {
             Ok(())
         } else {
-            Err(OpError::MissingPrivilege(key))
+            Err(OpError::MissingPrivilege(privilege))
         }
     }
 

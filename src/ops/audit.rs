@@ -9,45 +9,35 @@ use diesel::prelude::*;
 
 use crate::db::schema::{accounts, audit_events};
 use crate::db::DbConnection;
+use crate::domain::AuditEvent;
 
 use super::{Account, Actor, OpError};
 
-/// Every kind of event, as stored and as the Activity page filters them.
-pub const KINDS: &[(&str, &str)] = &[
-    ("token_created", "Token created"),
-    ("token_updated", "Token edited"),
-    ("token_regenerated", "Token regenerated"),
-    ("token_revoked", "Token revoked"),
-    ("token_new_address", "Token used from a new address"),
-    ("api_refused", "API call refused"),
-    ("sign_in", "Signed in"),
-    ("sign_in_failed", "Sign-in failed"),
-    ("password_changed", "Password changed"),
-    ("two_factor_on", "Two-factor turned on"),
-    ("two_factor_off", "Two-factor turned off"),
-    ("two_factor_reset", "Two-factor reset"),
-    ("two_factor_required", "Two-factor rule changed"),
-    ("two_factor_failed", "Wrong second-factor code"),
-    ("recovery_codes_new", "New recovery codes"),
-    ("session_ended", "Session ended"),
-    ("account_created", "Account created"),
-    ("account_suspended", "Account suspended"),
-    ("account_unsuspended", "Account unsuspended"),
-    ("account_renamed", "Account renamed"),
-    ("account_deleted", "Account deleted"),
-    ("privileges_changed", "Privileges changed"),
-    ("contact_email_changed", "Contact address changed"),
-    ("expiry_notice_sent", "Expiry notice sent"),
-    ("expiry_notice_failed", "Expiry notice undeliverable"),
-];
+/// The account an event is about (acted on, or owning the token), as it
+/// is now; its owner lets that reseller see the event too.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub name: String,
+    pub id: i64,
+    pub owner_id: Option<i64>,
+}
+
+impl Target {
+    pub fn of(account: &Account) -> Self {
+        Self {
+            name: account.username.to_string(),
+            id: account.id,
+            owner_id: account.owner_id,
+        }
+    }
+}
 
 /// What an event is about, beyond its actor.
 #[derive(Clone, Debug, Default)]
 pub struct About {
     /// The token, by name.
     pub token: Option<String>,
-    /// The account acted on (or owning the token), as it is now.
-    pub target: Option<(String, i64, Option<i64>)>,
+    pub target: Option<Target>,
     pub detail: String,
 }
 
@@ -55,7 +45,7 @@ impl About {
     /// About `account` (the account acted on, or owning the token).
     pub fn account(account: &Account) -> Self {
         Self {
-            target: Some((account.username.to_string(), account.id, account.owner_id)),
+            target: Some(Target::of(account)),
             ..Self::default()
         }
     }
@@ -71,34 +61,75 @@ impl About {
     }
 }
 
+/// One row of the audit trail as written: every way of recording an event
+/// comes through here.
+#[derive(Insertable)]
+#[diesel(table_name = audit_events)]
+struct NewEvent<'a> {
+    at: i64,
+    event: &'static str,
+    actor: Option<&'a str>,
+    actor_id: Option<i64>,
+    token: Option<&'a str>,
+    target: Option<&'a str>,
+    target_id: Option<i64>,
+    owner_id: Option<i64>,
+    ip: Option<&'a str>,
+    request_id: Option<&'a str>,
+    detail: &'a str,
+    count: i64,
+    bucket: Option<&'a str>,
+}
+
+impl<'a> NewEvent<'a> {
+    fn new(at: i64, event: AuditEvent, target: Option<&'a Target>, detail: &'a str) -> Self {
+        Self {
+            at,
+            event: event.as_str(),
+            actor: None,
+            actor_id: None,
+            token: None,
+            target: target.map(|t| t.name.as_str()),
+            target_id: target.map(|t| t.id),
+            owner_id: target.and_then(|t| t.owner_id),
+            ip: None,
+            request_id: None,
+            detail,
+            count: 1,
+            bucket: None,
+        }
+    }
+
+    fn insert(self, conn: &mut DbConnection) -> Result<(), OpError> {
+        diesel::insert_into(audit_events::table)
+            .values(&self)
+            .execute(conn)?;
+        Ok(())
+    }
+}
+
 /// Records `event`, done by `actor`, about `about`, now.
 pub fn record(
     conn: &mut DbConnection,
     actor: &Actor,
-    event: &'static str,
+    event: AuditEvent,
     about: About,
 ) -> Result<(), OpError> {
-    let now = chrono::Utc::now().timestamp();
-    let (target, target_id, owner_id) = match about.target {
-        Some((name, id, owner)) => (Some(name), Some(id), owner),
-        None => (None, None, None),
-    };
-    diesel::insert_into(audit_events::table)
-        .values((
-            audit_events::at.eq(now),
-            audit_events::event.eq(event),
-            audit_events::actor.eq(actor.account.username.as_str()),
-            audit_events::actor_id.eq(actor.id()),
-            audit_events::token.eq(about.token.or_else(|| actor.origin.token.clone())),
-            audit_events::target.eq(target),
-            audit_events::target_id.eq(target_id),
-            audit_events::owner_id.eq(owner_id),
-            audit_events::ip.eq(&actor.origin.ip),
-            audit_events::request_id.eq(&actor.origin.request_id),
-            audit_events::detail.eq(about.detail),
-        ))
-        .execute(conn)?;
-    Ok(())
+    let token = about.token.as_deref().or(actor.origin.token.as_deref());
+    NewEvent {
+        actor: Some(actor.account.username.as_str()),
+        actor_id: Some(actor.id()),
+        token,
+        ip: actor.origin.ip.as_deref(),
+        request_id: actor.origin.request_id.as_deref(),
+        ..NewEvent::new(
+            chrono::Utc::now().timestamp(),
+            event,
+            about.target.as_ref(),
+            &about.detail,
+        )
+    }
+    .insert(conn)
 }
 
 /// One `token_revoked` event per token of `owner` that went (`why`: what
@@ -114,7 +145,7 @@ pub fn tokens_revoked(
         record(
             conn,
             actor,
-            "token_revoked",
+            AuditEvent::TokenRevoked,
             About::account(owner).token(name).detail(why),
         )?;
     }
@@ -124,25 +155,19 @@ pub fn tokens_revoked(
 /// Records `event`, done by the server itself (no account, no request).
 pub fn record_system(
     conn: &mut DbConnection,
-    event: &'static str,
+    event: AuditEvent,
     about: About,
 ) -> Result<(), OpError> {
-    let (target, target_id, owner_id) = match about.target {
-        Some((name, id, owner)) => (Some(name), Some(id), owner),
-        None => (None, None, None),
-    };
-    diesel::insert_into(audit_events::table)
-        .values((
-            audit_events::at.eq(chrono::Utc::now().timestamp()),
-            audit_events::event.eq(event),
-            audit_events::token.eq(about.token),
-            audit_events::target.eq(target),
-            audit_events::target_id.eq(target_id),
-            audit_events::owner_id.eq(owner_id),
-            audit_events::detail.eq(about.detail),
-        ))
-        .execute(conn)?;
-    Ok(())
+    NewEvent {
+        token: about.token.as_deref(),
+        ..NewEvent::new(
+            chrono::Utc::now().timestamp(),
+            event,
+            about.target.as_ref(),
+            &about.detail,
+        )
+    }
+    .insert(conn)
 }
 
 /// A counted event: a refusal (or a failed sign-in) that may come in
@@ -151,11 +176,11 @@ pub fn record_system(
 pub struct Counted {
     pub bucket: String,
     pub at: i64,
-    pub event: &'static str,
+    pub event: AuditEvent,
     pub actor: Option<String>,
     pub token: Option<String>,
     /// The account the refusal concerns (the token's owner), if known.
-    pub target: Option<(String, i64, Option<i64>)>,
+    pub target: Option<Target>,
     pub ip: Option<String>,
     pub request_id: Option<String>,
     pub detail: String,
@@ -166,32 +191,26 @@ pub struct Counted {
 
 /// Adds `n` to the counted event's row, making it if needed.
 pub fn add_counted(conn: &mut DbConnection, e: &Counted, n: i64) -> Result<(), OpError> {
-    let (target, target_id, owner_id) = match &e.target {
-        Some((name, id, owner)) => (Some(name.as_str()), Some(*id), *owner),
-        None => (None, None, None),
+    let row = NewEvent {
+        actor: e.actor.as_deref(),
+        token: e.token.as_deref(),
+        ip: e.ip.as_deref(),
+        request_id: e.request_id.as_deref(),
+        count: n,
+        bucket: Some(&e.bucket),
+        ..NewEvent::new(e.at, e.event, e.target.as_ref(), &e.detail)
     };
     macro_rules! upsert {
         () => {
             diesel::insert_into(audit_events::table)
-                .values((
-                    audit_events::at.eq(e.at),
-                    audit_events::event.eq(e.event),
-                    audit_events::actor.eq(&e.actor),
-                    audit_events::token.eq(&e.token),
-                    audit_events::target.eq(target),
-                    audit_events::target_id.eq(target_id),
-                    audit_events::owner_id.eq(owner_id),
-                    audit_events::ip.eq(&e.ip),
-                    audit_events::request_id.eq(&e.request_id),
-                    audit_events::detail.eq(&e.detail),
-                    audit_events::count.eq(n),
-                    audit_events::bucket.eq(&e.bucket),
-                ))
+                .values(&row)
                 .on_conflict(audit_events::bucket)
                 .do_update()
                 .set(audit_events::count.eq(audit_events::count + n))
         };
     }
+    // The upsert is per backend: the two-backend connection has no ON
+    // CONFLICT of its own.
     match conn {
         DbConnection::Pg(c) => upsert!().execute(c)?,
         DbConnection::Sqlite(c) => upsert!().execute(c)?,
@@ -222,27 +241,19 @@ pub fn new_address(conn: &mut DbConnection, new: &NewAddress) -> Result<(), OpEr
         ))
         .first(conn)
         .optional()?;
-    let Some((token, owner_id, owner, owners_owner)) = found else {
+    let Some((token, id, name, owner_id)) = found else {
         return Ok(());
     };
-    diesel::insert_into(audit_events::table)
-        .values((
-            audit_events::at.eq(new.at),
-            audit_events::event.eq("token_new_address"),
-            audit_events::actor.eq(&owner),
-            audit_events::actor_id.eq(owner_id),
-            audit_events::token.eq(&token),
-            audit_events::target.eq(&owner),
-            audit_events::target_id.eq(owner_id),
-            audit_events::owner_id.eq(owners_owner),
-            audit_events::ip.eq(&new.address),
-            audit_events::detail.eq(format!(
-                "{token} was used from {} for the first time",
-                new.address
-            )),
-        ))
-        .execute(conn)?;
-    Ok(())
+    let owner = Target { name, id, owner_id };
+    let detail = format!("{token} was used from {} for the first time", new.address);
+    NewEvent {
+        actor: Some(&owner.name),
+        actor_id: Some(owner.id),
+        token: Some(&token),
+        ip: Some(&new.address),
+        ..NewEvent::new(new.at, AuditEvent::TokenNewAddress, Some(&owner), &detail)
+    }
+    .insert(conn)
 }
 
 /// Deletes events older than `keep_secs`.
@@ -277,7 +288,7 @@ pub struct EventQuery {
     /// name it had.
     pub account: Option<String>,
     pub token: Option<String>,
-    pub event: Option<String>,
+    pub event: Option<AuditEvent>,
     pub since: Option<i64>,
     pub until: Option<i64>,
     /// 1-based; 0 lists everything (the command line).
@@ -336,8 +347,8 @@ pub fn list(conn: &mut DbConnection, actor: &Actor, q: &EventQuery) -> Result<Ev
         if let Some(token) = &q.token {
             query = query.filter(audit_events::token.eq(token.clone()));
         }
-        if let Some(event) = &q.event {
-            query = query.filter(audit_events::event.eq(event.clone()));
+        if let Some(event) = q.event {
+            query = query.filter(audit_events::event.eq(event.as_str()));
         }
         if let Some(since) = q.since {
             query = query.filter(audit_events::at.ge(since));
@@ -377,7 +388,7 @@ pub fn new_address_notices(
     since: i64,
 ) -> Result<Vec<(i64, String)>, OpError> {
     Ok(audit_events::table
-        .filter(audit_events::event.eq("token_new_address"))
+        .filter(audit_events::event.eq(AuditEvent::TokenNewAddress.as_str()))
         .filter(audit_events::target_id.eq(account_id))
         .filter(audit_events::id.gt(after))
         .filter(audit_events::at.ge(since))

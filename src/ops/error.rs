@@ -11,8 +11,8 @@ pub enum OpError {
     AccountSuspended(String),
     #[error("The account “{0}” cannot own WHM API tokens.")]
     CannotOwnTokens(String),
-    #[error("You cannot grant privileges that you do not hold: {0}.")]
-    PrivilegesNotHeld(String),
+    #[error("You cannot grant privileges that you do not hold: {}.", keys(.0))]
+    PrivilegesNotHeld(Vec<crate::domain::Privilege>),
     /// A form that replaces a secret came for one that was replaced since
     /// (the same form sent twice, or two at once).
     #[error("The API token “{0}” already has a new secret.")]
@@ -21,7 +21,7 @@ pub enum OpError {
     #[error("The API token “{0}” has privileges that this token does not have, so this token cannot change it.")]
     TokenBroaderThanCaller(String),
     #[error("This requires the “{0}” privilege.")]
-    MissingPrivilege(&'static str),
+    MissingPrivilege(crate::domain::Privilege),
     #[error("No account named “{0}” exists among those you manage.")]
     AccountNotFound(String),
     #[error("The user name “{0}” is already taken.")]
@@ -34,6 +34,15 @@ pub enum OpError {
     Invalid(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+/// Privileges by key, for a message: "list-accts, kill-acct".
+fn keys(privileges: &[crate::domain::Privilege]) -> String {
+    privileges
+        .iter()
+        .map(|p| p.key())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl From<diesel::result::Error> for OpError {

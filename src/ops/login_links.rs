@@ -6,11 +6,12 @@ use diesel::prelude::*;
 use crate::db::models::NewLoginLink;
 use crate::db::schema::login_links;
 use crate::db::DbConnection;
+use crate::domain::Privilege;
 use crate::domain::TokenSecret;
 
 use super::{accounts, Account, Actor, OpError};
 
-pub const CREATE_USER_SESSION: &str = "create-user-session";
+pub const CREATE_USER_SESSION: Privilege = Privilege::CREATE_USER_SESSION;
 pub const LINK_LIFETIME_SECS: i64 = 300;
 
 /// Makes a link for the actor's own account.

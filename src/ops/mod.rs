@@ -9,6 +9,7 @@ pub mod authenticate;
 pub mod error;
 pub mod login_links;
 pub mod notices;
+pub mod token_listing;
 pub mod tokens;
 pub mod two_factor;
 

@@ -13,9 +13,10 @@ use diesel::prelude::*;
 
 use crate::db::schema::{accounts, expiry_notices, tokens};
 use crate::db::DbConnection;
+use crate::domain::AuditEvent;
 use crate::domain::{EmailAddress, TokenName, Username};
 
-use super::audit::{self, About};
+use super::audit::{self, About, Target};
 use super::OpError;
 
 pub const DAY: i64 = 86_400;
@@ -298,10 +299,14 @@ pub fn mark_sent(conn: &mut DbConnection, due: &Due, channel: Channel) -> Result
     };
     audit::record_system(
         conn,
-        "expiry_notice_sent",
+        AuditEvent::ExpiryNoticeSent,
         About {
             token: Some(due.token.to_string()),
-            target: Some((due.account.to_string(), due.account_id, due.owner_id)),
+            target: Some(Target {
+                name: due.account.to_string(),
+                id: due.account_id,
+                owner_id: due.owner_id,
+            }),
             detail: format!("the token {what}; notice sent {to}"),
         },
     )
@@ -321,10 +326,14 @@ pub fn mark_undeliverable(
         .execute(conn)?;
     audit::record_system(
         conn,
-        "expiry_notice_failed",
+        AuditEvent::ExpiryNoticeFailed,
         About {
             token: Some(due.token.to_string()),
-            target: Some((due.account.to_string(), due.account_id, due.owner_id)),
+            target: Some(Target {
+                name: due.account.to_string(),
+                id: due.account_id,
+                owner_id: due.owner_id,
+            }),
             detail: format!("no {} notice: {why}", channel.as_str()),
         },
     )

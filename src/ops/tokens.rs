@@ -5,8 +5,10 @@ use diesel::prelude::*;
 
 use crate::db::models::NewTokenRow;
 use crate::db::schema::{accounts as account_rows, tokens};
-use crate::db::{Backend, DbConnection};
+use crate::db::DbConnection;
 use crate::domain::privileges::PrivilegeError;
+use crate::domain::AuditEvent;
+use crate::domain::Privilege;
 use crate::domain::{
     Description, Expiry, IpAllowList, PrivilegeSet, TokenDigest, TokenName, TokenSecret, Username,
 };
@@ -16,7 +18,7 @@ use super::error::is_unique_violation;
 use super::{accounts, Actor, OpError};
 
 /// The privilege every token operation needs.
-pub const MANAGE_TOKENS: &str = "manage-api-tokens";
+pub const MANAGE_TOKENS: Privilege = Privilege::MANAGE_API_TOKENS;
 
 /// A token as both front ends show it (never with its secret), read
 /// straight from its row.
@@ -111,7 +113,7 @@ pub fn create(
     audit::record(
         conn,
         actor,
-        "token_created",
+        AuditEvent::TokenCreated,
         About::account(&owner)
             .token(&token.name)
             .detail(describe(&token)),
@@ -138,8 +140,7 @@ fn check_grantable(
     if missing.is_empty() {
         Ok(())
     } else {
-        let keys: Vec<&str> = missing.iter().map(|p| p.key()).collect();
-        Err(OpError::PrivilegesNotHeld(keys.join(", ")))
+        Err(OpError::PrivilegesNotHeld(missing))
     }
 }
 
@@ -211,152 +212,6 @@ fn name_conflict(e: diesel::result::Error, name: &TokenName) -> OpError {
     }
 }
 
-diesel::define_sql_function! {
-    /// SQL's `lower`, on both backends.
-    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum SortKey {
-    Name,
-    #[default]
-    Created,
-    Expires,
-    LastUsed,
-}
-
-/// Orders by a nullable time, NULL ("never") after every time both ways
-/// round, ties by id; `backwards` reads the same order from its far end.
-macro_rules! order_never_last {
-    ($query:expr, $column:expr, $direction:expr, $backwards:expr) => {
-        match ($direction, $backwards) {
-            (Direction::Asc, false) => {
-                $query.order(($column.is_null().asc(), $column.asc(), tokens::id.asc()))
-            }
-            (Direction::Asc, true) => {
-                $query.order(($column.is_null().desc(), $column.desc(), tokens::id.desc()))
-            }
-            (Direction::Desc, false) => {
-                $query.order(($column.is_null().asc(), $column.desc(), tokens::id.desc()))
-            }
-            (Direction::Desc, true) => {
-                $query.order(($column.is_null().desc(), $column.asc(), tokens::id.asc()))
-            }
-        }
-    };
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Direction {
-    Asc,
-    #[default]
-    Desc,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ListQuery {
-    /// Case-insensitive substring of the name or the description.
-    pub filter: String,
-    /// Leave disabled tokens out.
-    pub hide_disabled: bool,
-    pub sort: SortKey,
-    pub direction: Direction,
-    /// 1-based.
-    pub page: i64,
-    pub per_page: i64,
-}
-
-impl Default for ListQuery {
-    fn default() -> Self {
-        Self {
-            filter: String::new(),
-            hide_disabled: false,
-            sort: SortKey::Created,
-            direction: Direction::Desc,
-            page: 1,
-            per_page: 25,
-        }
-    }
-}
-
-pub struct TokenPage {
-    pub tokens: Vec<Token>,
-    /// Tokens matching the filter, over all pages.
-    pub total: i64,
-    pub page: i64,
-    pub per_page: i64,
-}
-
-impl TokenPage {
-    pub fn pages(&self) -> i64 {
-        ((self.total + self.per_page - 1) / self.per_page).max(1)
-    }
-}
-
-/// One page of the owner's tokens. Cost: one page of rows from the index
-/// that matches the sort (read from whichever end is nearer, so the last
-/// page costs what the first does), the owner's stored count, and for a
-/// search the trigram index's matches; never a pass over every token.
-pub fn list(conn: &mut DbConnection, actor: &Actor, q: &ListQuery) -> Result<TokenPage, OpError> {
-    actor.require(MANAGE_TOKENS)?;
-    // The count and the page it counts, from one snapshot.
-    crate::db::snapshot(conn, |conn| list_in(conn, Scope::Of(actor.id()), q))
-}
-
-/// Whose tokens a listing reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Scope {
-    /// One account's.
-    Of(i64),
-    /// Every account's (root).
-    Everyone,
-    /// Those of the accounts a reseller owns.
-    OwnedBy(i64),
-}
-
-/// The tokens root sees on `/tokens/all` (every account's) or a reseller
-/// (those of the accounts it owns), optionally of one owner, with their
-/// owners' names. Same costs as [`list`]: one page, counts kept by
-/// triggers when nothing is searched.
-pub fn list_every(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    q: &ListQuery,
-    owner: Option<&str>,
-) -> Result<(TokenPage, Vec<(i64, Username)>), OpError> {
-    actor.require(MANAGE_TOKENS)?;
-    crate::db::snapshot(conn, |conn| {
-        let scope = match owner {
-            None if actor.account.is_root() => Scope::Everyone,
-            None => Scope::OwnedBy(actor.id()),
-            Some(raw) => {
-                // A name that cannot be a user name owns nothing.
-                let found: Option<(i64, Option<i64>)> = match Username::parse(raw) {
-                    Ok(name) => account_rows::table
-                        .filter(account_rows::username.eq(name))
-                        .select((account_rows::id, account_rows::owner_id))
-                        .first(conn)
-                        .optional()?,
-                    Err(_) => None,
-                };
-                match found {
-                    Some((id, _)) if actor.account.is_root() => Scope::Of(id),
-                    Some((id, Some(o))) if o == actor.id() => Scope::Of(id),
-                    // Not one the actor may see: nothing, as for no one.
-                    _ => Scope::Of(-1),
-                }
-            }
-        };
-        let page = list_in(conn, scope, q)?;
-        let ids: Vec<i64> = page.tokens.iter().map(|t| t.account_id).collect();
-        let owners: Vec<(i64, Username)> = account_rows::table
-            .filter(account_rows::id.eq_any(ids))
-            .select((account_rows::id, account_rows::username))
-            .load(conn)?;
-        Ok((page, owners))
-    })
-}
-
 /// Revokes tokens by id as root (`/tokens/all`), recording each under its
 /// owner. Returns how many went.
 pub fn revoke_any(conn: &mut DbConnection, actor: &Actor, ids: &[i64]) -> Result<usize, OpError> {
@@ -379,166 +234,6 @@ pub fn revoke_any(conn: &mut DbConnection, actor: &Actor, ids: &[i64]) -> Result
         )?;
     }
     Ok(gone.len())
-}
-
-/// SUM(token_count) as a BIGINT on both backends.
-fn sum_of_token_counts(
-) -> diesel::expression::SqlLiteral<diesel::sql_types::Nullable<diesel::sql_types::BigInt>> {
-    diesel::dsl::sql("CAST(SUM(accounts.token_count) AS BIGINT)")
-}
-
-fn list_in(conn: &mut DbConnection, scope: Scope, q: &ListQuery) -> Result<TokenPage, OpError> {
-    // Names and descriptions hold no control characters: a search with one
-    // (a NUL, say) matches nothing, and never reaches SQL.
-    let searchable = !q.filter.chars().any(char::is_control);
-    if !searchable {
-        return Ok(TokenPage {
-            tokens: Vec::new(),
-            total: 0,
-            page: 1,
-            per_page: q.per_page.clamp(1, 500),
-        });
-    }
-    let filter = q.filter.trim().to_ascii_lowercase();
-    let pattern = like_pattern(&filter);
-    let per_page = q.per_page.clamp(1, 500);
-    let backend = conn.backend();
-    let filtered = || {
-        let mut query = tokens::table.into_boxed();
-        query = match scope {
-            Scope::Of(id) => query.filter(tokens::account_id.eq(id)),
-            Scope::Everyone => query,
-            Scope::OwnedBy(reseller) => query.filter(
-                tokens::account_id.eq_any(
-                    account_rows::table
-                        .filter(account_rows::owner_id.eq(reseller))
-                        .select(account_rows::id),
-                ),
-            ),
-        };
-        if q.hide_disabled {
-            query = query.filter(tokens::enabled.eq(true));
-        }
-        if let Some(p) = &pattern {
-            query = match backend {
-                // ILIKE on name or description, each answered from its
-                // trigram index (pg_trgm).
-                Backend::Postgres => query.filter(
-                    diesel::dsl::sql::<diesel::sql_types::Bool>("(tokens.name ILIKE ")
-                        .bind::<diesel::sql_types::Text, _>(p.clone())
-                        .sql(" ESCAPE '\\' OR tokens.description ILIKE ")
-                        .bind::<diesel::sql_types::Text, _>(p.clone())
-                        .sql(" ESCAPE '\\')"),
-                ),
-                // A quoted FTS5 phrase of the search is the substring
-                // itself, found in the trigram index of names and
-                // descriptions; LIKE (ASCII case-insensitive in SQLite)
-                // checks the few rows it gives, and alone serves searches
-                // shorter than a trigram.
-                Backend::Sqlite if filter.chars().count() >= 3 => query
-                    .filter(
-                        diesel::dsl::sql::<diesel::sql_types::Bool>(
-                            "tokens.id IN (SELECT rowid FROM tokens_search WHERE tokens_search MATCH ",
-                        )
-                        .bind::<diesel::sql_types::Text, _>(format!(
-                            "\"{}\"",
-                            filter.replace('"', "\"\"")
-                        ))
-                        .sql(")"),
-                    )
-                    .filter(
-                        tokens::name
-                            .like(p.clone())
-                            .escape('\\')
-                            .or(tokens::description.like(p.clone()).escape('\\')),
-                    ),
-                Backend::Sqlite => query.filter(
-                    tokens::name
-                        .like(p.clone())
-                        .escape('\\')
-                        .or(tokens::description.like(p.clone()).escape('\\')),
-                ),
-            };
-        }
-        query
-    };
-    // Without a search, the counts the triggers keep: a row per account,
-    // not a pass over the tokens.
-    let total: i64 = match (&pattern, scope) {
-        _ if q.hide_disabled => filtered().count().get_result(conn)?,
-        (None, Scope::Of(id)) => account_rows::table
-            .find(id)
-            .select(account_rows::token_count)
-            .first::<i64>(conn)
-            .optional()?
-            .unwrap_or(0),
-        (None, Scope::Everyone) => account_rows::table
-            .select(sum_of_token_counts())
-            .first::<Option<i64>>(conn)?
-            .unwrap_or(0),
-        (None, Scope::OwnedBy(reseller)) => account_rows::table
-            .filter(account_rows::owner_id.eq(reseller))
-            .select(sum_of_token_counts())
-            .first::<Option<i64>>(conn)?
-            .unwrap_or(0),
-        (Some(_), _) => filtered().count().get_result(conn)?,
-    };
-    let pages = ((total + per_page - 1) / per_page).max(1);
-    let page = q.page.clamp(1, pages);
-    let start = (page - 1) * per_page;
-    let end = (page * per_page).min(total);
-    // Past the middle, read backwards from the far end and turn the rows round.
-    let backwards = start > total - end;
-    let mut query = filtered().select(Token::as_select());
-    let ascending = (q.direction == Direction::Asc) != backwards;
-    query = match (q.sort, ascending) {
-        // Case does not decide the order ("automation" before "Staging");
-        // ties go by the exact name.
-        (SortKey::Name, true) => query.order((lower(tokens::name).asc(), tokens::name.asc())),
-        (SortKey::Name, false) => query.order((lower(tokens::name).desc(), tokens::name.desc())),
-        (SortKey::Created, true) => query.order((tokens::created_at.asc(), tokens::id.asc())),
-        (SortKey::Created, false) => query.order((tokens::created_at.desc(), tokens::id.desc())),
-        // "Never" sorts after every date, both ways round; each order (and
-        // its exact reverse) has an index.
-        (SortKey::Expires, _) => {
-            order_never_last!(query, tokens::expires_at, q.direction, backwards)
-        }
-        (SortKey::LastUsed, _) => {
-            order_never_last!(query, tokens::last_used_at, q.direction, backwards)
-        }
-    };
-    let (offset, limit) = if backwards {
-        (total - end, end - start)
-    } else {
-        (start, per_page)
-    };
-    let mut rows = query.limit(limit.max(0)).offset(offset).load(conn)?;
-    if backwards {
-        rows.reverse();
-    }
-    Ok(TokenPage {
-        tokens: rows,
-        total,
-        page,
-        per_page,
-    })
-}
-
-fn like_pattern(filter: &str) -> Option<String> {
-    let filter = filter.trim().to_ascii_lowercase();
-    if filter.is_empty() {
-        return None;
-    }
-    let mut escaped = String::with_capacity(filter.len() + 2);
-    escaped.push('%');
-    for c in filter.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped.push('%');
-    Some(escaped)
 }
 
 /// Every token of the actor, newest first (the API's `api_token_list`).
@@ -693,7 +388,7 @@ pub fn update(
     audit::record(
         conn,
         actor,
-        "token_updated",
+        AuditEvent::TokenUpdated,
         About::account(&owner)
             .token(&saved.name)
             .detail(changes_between(&current, &saved)),
@@ -793,7 +488,7 @@ pub fn regenerate(
     audit::record(
         conn,
         actor,
-        "token_regenerated",
+        AuditEvent::TokenRegenerated,
         About::account(&owner)
             .token(&token.name)
             .detail("a new secret; the old one stopped working"),
@@ -843,7 +538,7 @@ pub fn set_enabled(
         audit::record(
             conn,
             actor,
-            "token_updated",
+            AuditEvent::TokenUpdated,
             About::account(&actor.account)
                 .token(name)
                 .detail(if enabled { "enabled" } else { "disabled" }),
@@ -891,14 +586,23 @@ pub fn revoke_all(conn: &mut DbConnection, actor: &Actor) -> Result<usize, OpErr
     Ok(revoked.len())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn like_pattern_escapes_wildcards_and_lowercases() {
-        assert_eq!(like_pattern("  "), None);
-        assert_eq!(like_pattern("Dep"), Some("%dep%".into()));
-        assert_eq!(like_pattern("a_b%"), Some("%a\\_b\\%%".into()));
+/// Tokens by id with their owners' names, as root is asked to confirm
+/// revoking them from every account's tokens (`/tokens/all`): by owner,
+/// then name.
+pub fn named_with_owners(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    ids: &[i64],
+) -> Result<Vec<(i64, TokenName, Username)>, OpError> {
+    if !actor.account.is_root() {
+        return Err(OpError::NotAllowed(
+            "Only root can revoke other accounts' tokens.",
+        ));
     }
+    Ok(tokens::table
+        .inner_join(account_rows::table)
+        .filter(tokens::id.eq_any(ids))
+        .select((tokens::id, tokens::name, account_rows::username))
+        .order((account_rows::username.asc(), tokens::name.asc()))
+        .load(conn)?)
 }

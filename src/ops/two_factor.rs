@@ -7,6 +7,7 @@ use diesel::prelude::*;
 
 use crate::db::schema::{accounts, recovery_codes, sessions, settings};
 use crate::db::DbConnection;
+use crate::domain::AuditEvent;
 
 use super::audit::{self, About};
 use super::{Account, Actor, OpError};
@@ -44,7 +45,7 @@ pub fn enable(
     audit::record(
         conn,
         actor,
-        "two_factor_on",
+        AuditEvent::TwoFactorOn,
         About::account(&actor.account).detail("with ten recovery codes"),
     )
 }
@@ -56,7 +57,7 @@ pub fn disable(conn: &mut DbConnection, actor: &Actor) -> Result<(), OpError> {
     audit::record(
         conn,
         actor,
-        "two_factor_off",
+        AuditEvent::TwoFactorOff,
         About::account(&actor.account),
     )
 }
@@ -81,7 +82,7 @@ pub fn reset(conn: &mut DbConnection, account: &Account) -> Result<(), OpError> 
     diesel::delete(sessions::table.filter(sessions::account_id.eq(account.id))).execute(conn)?;
     audit::record_system(
         conn,
-        "two_factor_reset",
+        AuditEvent::TwoFactorReset,
         About::account(account).detail("reset from the command line; every session ended"),
     )
 }
@@ -124,7 +125,7 @@ pub fn replace_recovery_codes(
     audit::record(
         conn,
         actor,
-        "recovery_codes_new",
+        AuditEvent::RecoveryCodesNew,
         About::account(&actor.account).detail("the old ones stopped working"),
     )
 }
@@ -188,7 +189,7 @@ pub fn set_required_for_resellers(
     audit::record(
         conn,
         actor,
-        "two_factor_required",
+        AuditEvent::TwoFactorRequired,
         About::default().detail(if required {
             "resellers must sign in with two factors"
         } else {

@@ -36,7 +36,9 @@ pub async fn observe(
     let mut res = match served {
         Ok(res) => res,
         // The session middleware turns every store failure into an opaque
-        // 500; an unreachable database is a 503 with a clear message.
+        // 500 whose cause's type it does not let us reach (actix-session
+        // keeps it inside a private error): only its text still says that
+        // the store was unreachable, which is a 503 with a clear message.
         Err(e) if format!("{e:?}").contains(crate::db::manager::UNAVAILABLE_PREFIX) => {
             tracing::info!(htmx = current.htmx, status = 503, "request");
             let error = UiError::Unavailable(context::UNAVAILABLE.to_owned());

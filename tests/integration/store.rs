@@ -3,9 +3,11 @@
 use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 
+use whm_tokens::domain::Privilege;
 use whm_tokens::domain::{Expiry, PrivilegeSet, TokenName, Username};
 use whm_tokens::ops::accounts;
-use whm_tokens::ops::tokens::{self as token_ops, Direction, ListQuery, SortKey, TokenChanges};
+use whm_tokens::ops::token_listing::{self as listing, Direction, ListQuery, SortKey};
+use whm_tokens::ops::tokens::{self as token_ops, TokenChanges};
 use whm_tokens::ops::{AccountKind, OpError};
 
 use crate::helpers::*;
@@ -202,14 +204,14 @@ async fn a_token_cannot_get_privileges_its_owner_lacks_and_nothing_is_written() 
         .token_with("bob", "greedy", Expiry::Never, "", Some("kill-acct"))
         .await;
     assert!(
-        matches!(refused, Err(OpError::PrivilegesNotHeld(ref p)) if p == "kill-acct"),
+        matches!(refused, Err(OpError::PrivilegesNotHeld(ref p)) if p[..] == [Privilege::KILL_ACCOUNT]),
         "{refused:?}"
     );
     let refused = app
         .token_with("bob", "greedier", Expiry::Never, "", Some("all"))
         .await;
     assert!(
-        matches!(refused, Err(OpError::PrivilegesNotHeld(ref p)) if p == "all"),
+        matches!(refused, Err(OpError::PrivilegesNotHeld(ref p)) if p[..] == [Privilege::ALL]),
         "{refused:?}"
     );
     assert_eq!(app.count("tokens").await, 0);
@@ -322,11 +324,7 @@ async fn listing_filters_by_name_case_insensitively_sorts_and_pages() {
     let list = |q: ListQuery| {
         let root = root.clone();
         let db = app.db.clone();
-        async move {
-            db.read(move |c| token_ops::list(c, &root, &q))
-                .await
-                .unwrap()
-        }
+        async move { db.read(move |c| listing::list(c, &root, &q)).await.unwrap() }
     };
     let page = list(ListQuery {
         filter: "BET".into(),
@@ -416,7 +414,7 @@ async fn all_pages(app: &TestApp, q: ListQuery) -> (Vec<String>, i64) {
         let (actor, q) = (actor.clone(), ListQuery { page, ..q.clone() });
         let got = app
             .db
-            .read(move |conn| token_ops::list(conn, &actor, &q))
+            .read(move |conn| listing::list(conn, &actor, &q))
             .await
             .unwrap();
         total = got.total;
@@ -549,7 +547,7 @@ async fn a_search_with_quotes_is_answered_not_an_error() {
         );
         let found = app
             .db
-            .read(move |conn| token_ops::list(conn, &actor, &q))
+            .read(move |conn| listing::list(conn, &actor, &q))
             .await;
         assert!(found.is_ok(), "{filter:?}: {:?}", found.err());
     }

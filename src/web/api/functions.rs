@@ -8,6 +8,7 @@ use std::pin::Pin;
 
 use serde::Serialize;
 
+use crate::domain::Privilege;
 use crate::ops;
 
 use super::call::Call;
@@ -20,7 +21,7 @@ use super::{accounts, info, tokens};
 /// `applist` all read [`FUNCTIONS`].
 pub struct Function {
     pub name: &'static str,
-    pub privilege: Option<&'static str>,
+    pub privilege: Option<Privilege>,
     pub failure: Option<&'static str>,
     pub run: Handler,
 }
@@ -38,7 +39,7 @@ macro_rules! function {
     };
 }
 
-const MANAGE_TOKENS: Option<&str> = Some(ops::tokens::MANAGE_TOKENS);
+const MANAGE_TOKENS: Option<Privilege> = Some(ops::tokens::MANAGE_TOKENS);
 
 pub const FUNCTIONS: &[Function] = &[
     function!("version", None, None, info::version),

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use rand::Rng;
 use serde::Serialize;
 
-use crate::domain::privileges::catalogue;
 use crate::domain::Privilege;
 use crate::ops::login_links;
 
@@ -32,9 +31,8 @@ struct MyPrivs {
 
 pub async fn myprivs(call: &Call<'_>) -> Outcome {
     let granted = call.actor.privileges.expanded();
-    let flags = catalogue()
-        .iter()
-        .map(|e| (e.key, u8::from(granted.contains(Privilege::named(e.key)))))
+    let flags = Privilege::every()
+        .map(|p| (p.key(), u8::from(granted.contains(p))))
         .collect();
     Data::json(&MyPrivs {
         privileges: [flags],

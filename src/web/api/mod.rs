@@ -21,6 +21,7 @@ use serde_json::json;
 use crate::auth::password::RETRY_AFTER_SECS;
 use crate::auth::refusals::counted;
 use crate::auth::{api_header, client_ip, token_cache};
+use crate::domain::AuditEvent;
 use crate::domain::TokenSecret;
 use crate::ops::authenticate::{check, Refusal};
 use crate::ops::{self, Actor};
@@ -77,7 +78,7 @@ fn refused(
     // The owner's own name with a real token: an actor, not a guess.
     let is_owner = owner.is_some_and(|o| user.as_deref() == Some(o.username.as_str()));
     let counted = counted(
-        "api_refused",
+        AuditEvent::ApiRefused,
         at,
         client,
         &[reason, &token_id],
@@ -88,7 +89,7 @@ fn refused(
         actor: user.clone().filter(|_| is_owner),
         tried: user.filter(|_| !is_owner),
         token,
-        target: owner.map(|o| (o.username.to_string(), o.id, o.owner_id)),
+        target: owner.map(crate::ops::audit::Target::of),
         ..counted
     });
 }
@@ -101,7 +102,7 @@ fn missing_privilege(state: &AppState, actor: &Actor, function: &str, missing: &
     let client = actor.origin.ip.as_deref().and_then(|ip| ip.parse().ok());
     let parts = [detail.as_str(), actor.account.username.as_str()];
     let counted = counted(
-        "api_refused",
+        AuditEvent::ApiRefused,
         at,
         client,
         &parts,
@@ -111,11 +112,7 @@ fn missing_privilege(state: &AppState, actor: &Actor, function: &str, missing: &
     state.refusals.record(crate::ops::audit::Counted {
         actor: Some(actor.account.username.to_string()),
         token: actor.origin.token.clone(),
-        target: Some((
-            actor.account.username.to_string(),
-            actor.id(),
-            actor.account.owner_id,
-        )),
+        target: Some(crate::ops::audit::Target::of(&actor.account)),
         ..counted
     });
 }

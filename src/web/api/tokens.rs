@@ -3,7 +3,7 @@
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use crate::domain::ip_allow_list::IpAllowListError;
-use crate::domain::privileges::{catalogue, PrivilegeError};
+use crate::domain::privileges::PrivilegeError;
 use crate::domain::{
     Description, Expiry, IpAllowList, Privilege, PrivilegeSet, TokenName, TokenSecret,
 };
@@ -88,8 +88,8 @@ fn whm(e: OpError) -> ApiError {
         OpError::TokenNotFound(name) => {
             ApiError::refused(format!("The API token “{name}” does not exist."))
         }
-        OpError::PrivilegesNotHeld(keys) => {
-            let keys: Vec<String> = keys.split(", ").map(str::to_owned).collect();
+        OpError::PrivilegesNotHeld(missing) => {
+            let keys: Vec<String> = missing.iter().map(|p| p.key().to_owned()).collect();
             invalid_acls(&keys)
         }
         OpError::NothingToChange => ApiError::refused("Specify a new name, updated ACLs, or IPs."),
@@ -218,10 +218,9 @@ struct ShownAcls(Vec<(&'static str, Privilege)>, PrivilegeSet);
 impl ShownAcls {
     fn of(owner: PrivilegeSet) -> Self {
         let shown = owner.expanded();
-        let mut keys: Vec<(&'static str, Privilege)> = catalogue()
-            .iter()
-            .map(|e| (e.key, Privilege::named(e.key)))
-            .filter(|(_, p)| shown.contains(*p))
+        let mut keys: Vec<(&'static str, Privilege)> = Privilege::every()
+            .filter(|p| shown.contains(*p))
+            .map(|p| (p.key(), p))
             .collect();
         keys.sort_unstable_by_key(|(k, _)| *k);
         Self(keys, owner)

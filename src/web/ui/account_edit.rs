@@ -38,14 +38,14 @@ pub struct EditPage {
 
 /// The account a URL names, among those the actor manages. A name that
 /// cannot be a user name names no account.
-async fn find(state: &AppState, user: &SignedIn, raw: &str) -> Result<Found, UiError> {
+async fn find(state: &AppState, user: &SignedIn, raw: &str) -> Result<Managed, UiError> {
     let name = Username::parse(raw).map_err(|_| OpError::AccountNotFound(raw.to_owned()))?;
     Ok(state
         .read_as(&user.actor, move |conn, actor| {
             let account = account_ops::find_managed(conn, actor, &name)?;
             let count = account_ops::token_count(conn, account.id)?;
             let email = account_ops::contact_email(conn, account.id)?;
-            Ok(Found {
+            Ok(Managed {
                 account,
                 token_count: count,
                 email,
@@ -55,14 +55,14 @@ async fn find(state: &AppState, user: &SignedIn, raw: &str) -> Result<Found, UiE
 }
 
 /// An account as its Manage page shows it.
-struct Found {
+struct Managed {
     account: Account,
     token_count: i64,
     email: Option<EmailAddress>,
 }
 
 /// Root's page for one other account.
-async fn editable(state: &AppState, user: &SignedIn, raw: &str) -> Result<Found, UiError> {
+async fn editable(state: &AppState, user: &SignedIn, raw: &str) -> Result<Managed, UiError> {
     root_only(user)?;
     let found = find(state, user, raw).await?;
     if found.account.is_root() {
@@ -73,8 +73,8 @@ async fn editable(state: &AppState, user: &SignedIn, raw: &str) -> Result<Found,
     Ok(found)
 }
 
-fn edit_view(chrome: Chrome, found: &Found) -> EditPage {
-    let Found {
+fn edit_view(chrome: Chrome, found: &Managed) -> EditPage {
+    let Managed {
         account,
         token_count,
         email,
@@ -226,15 +226,23 @@ pub async fn set_email(
     finish(&user, &session, &found, ending)
 }
 
+/// The verb of `/accounts/{user}/suspend` and `…/unsuspend`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Suspension {
+    Suspend,
+    Unsuspend,
+}
+
 /// Suspend or Unsuspend (`/accounts/{user}/suspend`, `…/unsuspend`).
 pub async fn set_suspended(
     user: SignedIn,
     session: Session,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    path: web::Path<(String, Suspension)>,
 ) -> Result<HttpResponse, UiError> {
     let (username, change) = path.into_inner();
-    let suspended = change == "suspend";
+    let suspended = change == Suspension::Suspend;
     let account = editable(&state, &user, &username).await?.account;
     let account = state
         .write_as(&user.actor, move |conn, actor| {
@@ -315,7 +323,7 @@ type Ending = Result<(String, String), Box<dyn FnOnce(&mut EditPage)>>;
 fn finish(
     user: &SignedIn,
     session: &Session,
-    found: &Found,
+    found: &Managed,
     ending: Ending,
 ) -> Result<HttpResponse, UiError> {
     match ending {

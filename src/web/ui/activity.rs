@@ -9,8 +9,9 @@ use askama::Template;
 use chrono::NaiveDate;
 use serde::Deserialize;
 
+use crate::domain::AuditEvent;
 use crate::domain::ServerClock;
-use crate::ops::audit::{self, EventQuery, KINDS};
+use crate::ops::audit::{self, EventQuery};
 use crate::state::AppState;
 
 use super::form::{lenient, Query};
@@ -41,10 +42,7 @@ impl ActivityParams {
         EventQuery {
             account: text(&self.account),
             token: text(&self.token),
-            event: KINDS
-                .iter()
-                .find(|(k, _)| *k == self.event)
-                .map(|(k, _)| (*k).to_owned()),
+            event: self.event.parse::<AuditEvent>().ok(),
             since: day(&self.since).map(|d| clock.end_of_day(d) - 86_399),
             until: day(&self.until).map(|d| clock.end_of_day(d) + 1),
             page: self.page.unwrap_or(1).max(1),
@@ -103,7 +101,7 @@ pub struct ActivityTable {
 pub struct ActivityPage {
     pub chrome: Chrome,
     pub table: ActivityTable,
-    pub kinds: &'static [(&'static str, &'static str)],
+    pub kinds: Vec<(&'static str, &'static str)>,
 }
 
 pub async fn page(
@@ -125,8 +123,7 @@ pub async fn page(
             .into_iter()
             .map(|e| EventView {
                 at: state.clock.format(e.at),
-                kind: KINDS
-                    .iter()
+                kind: AuditEvent::choices()
                     .find(|(k, _)| *k == e.event)
                     .map_or("Event", |(_, label)| label),
                 event: e.event,
@@ -153,7 +150,7 @@ pub async fn page(
         &ActivityPage {
             chrome: Chrome::for_user(&user, &session),
             table,
-            kinds: KINDS,
+            kinds: AuditEvent::choices().collect(),
         },
     )
 }

@@ -37,7 +37,7 @@ async fn load(
     let list = query.list.clone();
     let (page, owners) = state
         .read_as(&user.actor, move |conn, actor| {
-            token_ops::list_every(conn, actor, &list, owner.as_deref())
+            crate::ops::token_listing::list_every(conn, actor, &list, owner.as_deref())
         })
         .await?;
     Ok(TokensTable::of(state, user, query, page, Some(&owners)))
@@ -99,17 +99,8 @@ pub async fn revoke_confirm(
     root_only(&user)?;
     let ids = ids.parsed();
     let found = state
-        .db
-        .read(move |conn| {
-            use crate::db::schema::{accounts, tokens};
-            use diesel::prelude::*;
-            tokens::table
-                .inner_join(accounts::table)
-                .filter(tokens::id.eq_any(&ids))
-                .select((tokens::id, tokens::name, accounts::username))
-                .order((accounts::username.asc(), tokens::name.asc()))
-                .load::<(i64, String, String)>(conn)
-                .map_err(crate::ops::OpError::from)
+        .read_as(&user.actor, move |conn, actor| {
+            token_ops::named_with_owners(conn, actor, &ids)
         })
         .await?;
     if found.is_empty() {

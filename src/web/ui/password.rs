@@ -7,6 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::auth::throttle;
+use crate::domain::AuditEvent;
 use crate::domain::Password;
 use crate::ops::{accounts, audit};
 use crate::state::AppState;
@@ -83,7 +84,7 @@ pub async fn change(
             audit::record(
                 conn,
                 actor,
-                "password_changed",
+                AuditEvent::PasswordChanged,
                 audit::About::account(&actor.account).detail("other sessions ended"),
             )
         })

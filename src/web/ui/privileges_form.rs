@@ -1,7 +1,7 @@
 //! The privilege checkboxes, grouped by category and group as in WHM; used
 //! by the token form and by root's reseller editor.
 
-use crate::domain::privileges::{catalogue, PrivilegeError};
+use crate::domain::privileges::PrivilegeError;
 use crate::domain::{Privilege, PrivilegeSet};
 
 pub struct PrivilegeItem {
@@ -27,8 +27,8 @@ pub fn grouped(offered: PrivilegeSet, checked: PrivilegeSet) -> Vec<CategoryView
     let offered = offered.expanded();
     let checked = checked.expanded();
     let mut categories: Vec<CategoryView> = Vec::new();
-    for entry in catalogue() {
-        let p = Privilege::named(entry.key);
+    for p in Privilege::every() {
+        let entry = p.entry();
         if !offered.contains(p) {
             continue;
         }
@@ -68,7 +68,7 @@ pub fn parse(acl: &[String]) -> Result<Option<PrivilegeSet>, PrivilegeError> {
     match PrivilegeSet::parse(acl.iter().map(String::as_str)) {
         Err(PrivilegeError::Empty) => Ok(None),
         Err(e) => Err(e),
-        Ok(set) if set.contains(Privilege::all()) => Ok(Some(PrivilegeSet::everything())),
+        Ok(set) if set.contains(Privilege::ALL) => Ok(Some(PrivilegeSet::everything())),
         Ok(set) => Ok(Some(set)),
     }
 }

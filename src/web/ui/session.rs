@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::auth::session_store::ACCOUNT_ID;
 use crate::auth::{client_ip, csrf, device, throttle};
+use crate::domain::AuditEvent;
 use crate::domain::{TokenSecret, Username};
 use crate::ops::audit;
 use crate::ops::{accounts, login_links, OpError};
@@ -157,9 +158,7 @@ async fn try_login(
         None => (None, None),
     };
     // Failed sign-ins at a real account are the account's to see.
-    let account_about = account
-        .as_ref()
-        .map(|a| (a.username.to_string(), a.id, a.owner_id));
+    let account_about = account.as_ref().map(audit::Target::of);
     // Verify even for unknown users, so timing does not tell who exists.
     let verified = state.passwords.verify(slot, hash, form.password).await?;
     let usable = account.filter(|a| verified && !a.suspended && a.kind.may_own_tokens());
@@ -171,14 +170,14 @@ async fn try_login(
         let name = loggable(&typed);
         let key = account_about
             .as_ref()
-            .map_or_else(|| "no such account".to_owned(), |(_, id, _)| id.to_string());
+            .map_or_else(|| "no such account".to_owned(), |t| t.id.to_string());
         let known = account_about.is_some();
         state.refusals.record(audit::Counted {
             actor: Some(name.clone()).filter(|_| known),
             tried: Some(name).filter(|_| !known),
             target: account_about,
             ..crate::auth::refusals::counted(
-                "sign_in_failed",
+                AuditEvent::SignInFailed,
                 now,
                 addr,
                 &[&key],
@@ -250,7 +249,13 @@ pub async fn login_once(
             .db
             .read(move |conn| {
                 let target = login_links::peek(conn, &peek, now)?;
-                let current = accounts::load(conn, current_id).ok();
+                // An account deleted meanwhile is no one; an outage is an
+                // outage, not "no one signed in".
+                let current = match accounts::load(conn, current_id) {
+                    Ok(account) => Some(account),
+                    Err(OpError::AccountNotFound(_)) => None,
+                    Err(e) => return Err(e),
+                };
                 Ok::<_, OpError>((target, current))
             })
             .await?;

@@ -8,6 +8,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::auth::session_store::{self, SessionInfo, SESSION_ID};
+use crate::domain::AuditEvent;
 use crate::ops::audit;
 use crate::ops::OpError;
 use crate::state::AppState;
@@ -80,7 +81,7 @@ pub fn browser_label(agent: &str) -> String {
     }
 }
 
-fn current_id(session: &Session) -> String {
+fn this_session_id(session: &Session) -> String {
     session
         .get::<String>(SESSION_ID)
         .ok()
@@ -99,7 +100,7 @@ pub async fn page(
         .db
         .read(move |conn| session_store::of_account(conn, account_id, max_age))
         .await?;
-    let mine = current_id(&session);
+    let mine = this_session_id(&session);
     let sessions = listed
         .into_iter()
         .map(|s| SessionView {
@@ -140,7 +141,7 @@ pub async fn end_one(
     state: web::Data<AppState>,
     Form(form): Form<EndForm>,
 ) -> Result<HttpResponse, UiError> {
-    let mine = current_id(&session);
+    let mine = this_session_id(&session);
     if form.session == mine {
         return Err(UiError::Refused(
             "That is this browser: use Sign out in the top bar.".to_owned(),
@@ -161,7 +162,7 @@ pub async fn end_others(
     session: Session,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, UiError> {
-    let mine = current_id(&session);
+    let mine = this_session_id(&session);
     let ended = end_and_record(&state, &user, None, mine).await?;
     flash(
         &session,
@@ -187,7 +188,7 @@ async fn end_and_record(
                 audit::record(
                     conn,
                     &actor,
-                    "session_ended",
+                    AuditEvent::SessionEnded,
                     audit::About::account(&actor.account).detail(format!(
                         "{ended} session(s) signed out from the Sessions page"
                     )),

@@ -8,6 +8,7 @@ use actix_web::HttpRequest;
 use crate::auth::client_ip;
 use crate::auth::csrf;
 use crate::auth::session_store::{ACCOUNT_ID, CLIENT_ADDRESS, CLIENT_AGENT, SESSION_ID};
+use crate::domain::AuditEvent;
 use crate::ops::{audit, Actor, Origin};
 use crate::state::AppState;
 
@@ -48,7 +49,7 @@ pub async fn record_sign_in(
     account: &crate::ops::Account,
     how: &'static str,
 ) -> Result<(), UiError> {
-    record_about_self(req, state, account, "sign_in", how).await
+    record_about_self(req, state, account, AuditEvent::SignIn, how).await
 }
 
 /// Records `event` as done by `account` to itself, from this request.
@@ -56,10 +57,10 @@ pub async fn record_about_self(
     req: &HttpRequest,
     state: &AppState,
     account: &crate::ops::Account,
-    event: &'static str,
+    event: AuditEvent,
     detail: &'static str,
 ) -> Result<(), UiError> {
-    let actor = Actor::signed_in(account.clone()).from(origin_of(req, state));
+    let actor = Actor::signed_in(account.clone()).acting_from(origin_of(req, state));
     state
         .db
         .write_bookkeeping(move |conn| {

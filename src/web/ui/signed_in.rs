@@ -75,7 +75,7 @@ impl FromRequest for SignedIn {
                 request_id: Some(crate::web::context::current_id()),
                 token: None,
             };
-            let actor = Actor::signed_in(account).from(origin);
+            let actor = Actor::signed_in(account).acting_from(origin);
             // Error pages show the same top bar as `Chrome::for_user`.
             crate::web::context::set_who(crate::web::context::Who {
                 username: actor.account.username.to_string(),

@@ -18,6 +18,14 @@ use super::{flash, redirect, render_parts, wants_partial, SignedIn, Toast, UiErr
 /// After a revoke: for htmx, the refreshed table and a toast (the dialog
 /// that asked closes itself); for a plain form, a redirect with a flash
 /// message.
+/// The verb of `/tokens/{name}/enable` and `…/disable`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Switch {
+    Enable,
+    Disable,
+}
+
 pub(super) async fn after_change(
     req: &HttpRequest,
     user: &SignedIn,
@@ -111,11 +119,11 @@ pub async fn set_enabled(
     TokenManager(user): TokenManager,
     session: Session,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    path: web::Path<(String, Switch)>,
 ) -> Result<HttpResponse, UiError> {
-    let (raw, change) = path.into_inner();
+    let (raw, switch) = path.into_inner();
     let name = name_in_path(&raw)?;
-    let enabled = change == "enable";
+    let enabled = switch == Switch::Enable;
     let changes = token_ops::TokenChanges {
         enabled: Some(enabled),
         ..Default::default()

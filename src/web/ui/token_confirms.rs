@@ -11,7 +11,7 @@ use crate::state::AppState;
 use super::confirm::{self, Confirmation};
 use super::form::Query;
 use super::token_access::{load, name_in_path, TokenManager};
-use super::token_actions::Selection;
+use super::token_actions::{Selection, NOTHING_SELECTED};
 use super::token_table::plural;
 use super::{SignedIn, UiError};
 
@@ -28,7 +28,8 @@ pub async fn disable_selected_confirm(
         &state,
         selection,
         SelectedAction {
-            verb: "disable",
+            question: "Are you sure that you want to disable",
+            nothing_selected: "Select at least one token to disable.",
             title: "Disable Selected Tokens",
             consequence:
                 "Calls with them are refused until they are enabled; they keep their settings.",
@@ -40,7 +41,9 @@ pub async fn disable_selected_confirm(
 
 /// What a confirmation of selected tokens asks for.
 struct SelectedAction {
-    verb: &'static str,
+    question: &'static str,
+    /// The refusal when none of the selected tokens exists.
+    nothing_selected: &'static str,
     title: &'static str,
     consequence: &'static str,
     action: &'static str,
@@ -62,10 +65,7 @@ async fn confirm_selected(
         })
         .await?;
     if found.is_empty() {
-        return Err(UiError::Refused(format!(
-            "Select at least one token to {}.",
-            what.verb
-        )));
+        return Err(UiError::Refused(what.nothing_selected.to_owned()));
     }
     let listed: Vec<String> = found.iter().map(|n| format!("“{n}”")).collect();
     confirm::respond(
@@ -73,10 +73,7 @@ async fn confirm_selected(
         session,
         &Confirmation {
             title: what.title.to_owned(),
-            question: match what.verb {
-                "disable" => "Are you sure that you want to disable",
-                _ => "Are you sure that you want to revoke",
-            },
+            question: what.question,
             what: format!(
                 "{} selected token{}: {}",
                 found.len(),
@@ -160,7 +157,8 @@ pub async fn revoke_selected_confirm(
         &state,
         selection,
         SelectedAction {
-            verb: "revoke",
+            question: "Are you sure that you want to revoke",
+            nothing_selected: NOTHING_SELECTED,
             title: "Revoke Selected Tokens",
             consequence: "Scripts that use them will stop working at once.",
             action: "/tokens/revoke",

@@ -48,7 +48,7 @@ pub fn new_form_id() -> String {
 
 /// The token this form already made, when the same form comes again for
 /// the same name (a reload; not Back, a new name and Generate again).
-fn already_made(session: &Session, form_id: &str, name: &str) -> Option<String> {
+fn form_already_made(session: &Session, form_id: &str, name: &str) -> Option<String> {
     if form_id.is_empty() {
         return None;
     }
@@ -83,7 +83,7 @@ fn remember_made(session: &Session, form_id: &str, name: &TokenName) {
 
 /// Where a form that made a secret leads when sent again. The name is one
 /// this session stored from a `TokenName`: nothing in it needs escaping.
-fn made_already(name: &str) -> HttpResponse {
+fn redirect_to_made(name: &str) -> HttpResponse {
     redirect(&format!("/tokens/{name}/generated"))
 }
 
@@ -109,27 +109,23 @@ impl TokenForm {
         let mut errors = FieldErrors::default();
         let name = errors.check("name", TokenName::parse(&self.name));
         let description = errors.check("description", Description::parse(&self.description));
-        let expiry = match self.expires.as_str() {
-            "date" => {
+        let expiry = match self.expires.parse::<ExpiryChoice>() {
+            Ok(ExpiryChoice::OnDate) => {
                 let raw = self.expires_on.trim();
                 match keep {
                     Some(current @ Expiry::At(t)) if clock.date_of(t) == raw => Some(current),
                     _ => errors.check("expires", Expiry::parse_date(raw, clock, now)),
                 }
             }
-            // A form that says nothing keeps WHM's old meaning: never.
-            "never" | "" => Some(Expiry::Never),
-            preset => match PRESETS.iter().find(|(value, _)| *value == preset) {
-                Some((value, _)) => {
-                    let days: u64 = value.parse().expect("presets are numbers of days");
-                    let day = clock.today() + chrono::Days::new(days);
-                    Some(Expiry::At(clock.end_of_day(day)))
-                }
-                None => {
-                    errors.add("expires", "Choose when the token expires.");
-                    None
-                }
-            },
+            Ok(ExpiryChoice::Never) => Some(Expiry::Never),
+            Ok(ExpiryChoice::InDays(days)) => {
+                let day = clock.today() + chrono::Days::new(days);
+                Some(Expiry::At(clock.end_of_day(day)))
+            }
+            Err(()) => {
+                errors.add("expires", "Choose when the token expires.");
+                None
+            }
         };
         let ips = errors.check("ips", IpAllowList::parse(&self.ips));
         // None ticked is the same refusal as the operation gives.
@@ -151,6 +147,35 @@ impl TokenForm {
                 })
             }
             _ => Err(errors),
+        }
+    }
+}
+
+/// When a token expires, as the form's `expires` choice says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpiryChoice {
+    /// One of the [`PRESETS`]: this many days from today, to 23:59:59
+    /// server time.
+    InDays(u64),
+    /// The date in `expires_on`.
+    OnDate,
+    Never,
+}
+
+impl std::str::FromStr for ExpiryChoice {
+    type Err = ();
+
+    fn from_str(value: &str) -> Result<Self, ()> {
+        match value {
+            "date" => Ok(Self::OnDate),
+            // A form that says nothing keeps WHM's old meaning: never.
+            "never" | "" => Ok(Self::Never),
+            preset => PRESETS
+                .iter()
+                .find(|(v, _)| *v == preset)
+                .and_then(|(v, _)| v.parse().ok())
+                .map(Self::InDays)
+                .ok_or(()),
         }
     }
 }
@@ -290,8 +315,8 @@ pub async fn create(
     Form(form): Form<TokenForm>,
 ) -> Result<HttpResponse, UiError> {
     // A reload of the page that showed the secret sends the form again.
-    if let Some(name) = already_made(&session, &form.form_id, &form.name) {
-        return Ok(made_already(&name));
+    if let Some(name) = form_already_made(&session, &form.form_id, &form.name) {
+        return Ok(redirect_to_made(&name));
     }
     let now = state.clock.now();
     let outcome = match form.parse(&state.clock, now, None) {
@@ -380,7 +405,7 @@ pub async fn regenerate(
         .await;
     match made {
         Ok(made) => render(StatusCode::OK, &created_page(&user, &session, &state, made)),
-        Err(OpError::SecretAlreadyReplaced(name)) => Ok(made_already(&name)),
+        Err(OpError::SecretAlreadyReplaced(name)) => Ok(redirect_to_made(&name)),
         Err(e) => Err(e.into()),
     }
 }
@@ -481,6 +506,26 @@ pub async fn update(
                 errors,
             );
             render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn expiry_choices_are_the_presets_a_date_or_never() {
+        use super::ExpiryChoice;
+        for (value, choice) in [
+            ("7", Ok(ExpiryChoice::InDays(7))),
+            ("365", Ok(ExpiryChoice::InDays(365))),
+            ("date", Ok(ExpiryChoice::OnDate)),
+            ("never", Ok(ExpiryChoice::Never)),
+            ("", Ok(ExpiryChoice::Never)),
+            ("8", Err(())),
+            ("-1", Err(())),
+            ("Never", Err(())),
+        ] {
+            assert_eq!(value.parse::<ExpiryChoice>(), choice, "{value:?}");
         }
     }
 }

@@ -36,7 +36,7 @@ pub struct RowView {
 /// A privilege set in words: "Everything", or the first `shown` labels and
 /// how many more.
 pub fn privilege_summary(set: crate::domain::PrivilegeSet, shown: usize) -> String {
-    if set.contains(crate::domain::Privilege::all()) {
+    if set.contains(crate::domain::Privilege::ALL) {
         return "Everything".to_owned();
     }
     let labels: Vec<&str> = set.iter().map(|p| p.entry().label).collect();

@@ -6,7 +6,7 @@ use actix_web::HttpRequest;
 use askama::Template;
 use serde::Deserialize;
 
-use crate::ops::tokens::{self as token_ops, Direction, ListQuery, SortKey};
+use crate::ops::token_listing::{self as listing, Direction, ListQuery, SortKey, TokenPage};
 use crate::state::AppState;
 
 use super::form::lenient;
@@ -220,7 +220,7 @@ pub(super) async fn load_table(
     let list = query.list.clone();
     let page = state
         .read_as(&user.actor, move |conn, actor| {
-            token_ops::list(conn, actor, &list)
+            listing::list(conn, actor, &list)
         })
         .await?;
     Ok(TokensTable::of(state, user, query, page, None))
@@ -234,7 +234,7 @@ impl TokensTable {
         state: &AppState,
         user: &SignedIn,
         query: TableQuery,
-        page: token_ops::TokenPage,
+        page: TokenPage,
         owners: Option<&[(i64, crate::domain::Username)]>,
     ) -> Self {
         let now = state.clock.now();

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use crate::auth::two_factor::{qr_svg, recovery_codes, recovery_digest, TotpSecret};
 use crate::auth::{csrf, device, throttle};
 use crate::domain::AccountKind;
+use crate::domain::AuditEvent;
 use crate::ops::{accounts, two_factor as store};
 use crate::state::AppState;
 
@@ -367,7 +368,7 @@ pub async fn check_code(
             &req,
             &state,
             &account,
-            "two_factor_failed",
+            AuditEvent::TwoFactorFailed,
             "a wrong or used code after the right password",
         )
         .await?;
