@@ -85,6 +85,7 @@ impl Application {
             clock: state.clock,
             settings: state.config.notices.clone(),
             public_url: state.config.public_url.clone(),
+            rounds: state.notice_rounds.clone(),
         });
         let kept = state.clone();
         let secure = state.config.secure_cookies;
@@ -146,6 +147,12 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// What the server's handlers share: tests use it to write what is
+    /// counted in memory at once, or to see the notice checker's rounds.
+    pub fn state(&self) -> AppState {
+        self.state.clone()
     }
 
     /// Serves until stopped, then writes the token use counted last.

@@ -29,6 +29,8 @@ pub struct AppState {
     pub usage: Arc<crate::auth::usage::Usage>,
     /// Refused API calls counted since the last batch was written.
     pub refusals: Arc<crate::auth::refusals::Refusals>,
+    /// Rounds of the expiry-notice checker run so far.
+    pub notice_rounds: Arc<crate::notices::Rounds>,
 }
 
 impl AppState {
@@ -39,6 +41,7 @@ impl AppState {
         Self {
             usage: Arc::default(),
             refusals: Arc::default(),
+            notice_rounds: Arc::default(),
             cookie_key,
             secrets,
             db,

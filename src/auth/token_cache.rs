@@ -87,3 +87,88 @@ pub async fn find(
     }
     Ok(found)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::TokenSecret;
+    use crate::ops::tokens::Token;
+    use crate::ops::Account;
+
+    fn entry() -> (TokenDigest, Arc<Found>) {
+        use crate::domain::{
+            AccountKind, Description, Expiry, IpAllowList, PrivilegeSet, TokenName, Username,
+        };
+        let found = Found {
+            token: Token {
+                id: 1,
+                account_id: 1,
+                name: TokenName::parse("t").unwrap(),
+                created_at: 0,
+                expiry: Expiry::Never,
+                ips: IpAllowList::any(),
+                privileges: PrivilegeSet::everything(),
+                last_used_at: None,
+                last_used_ip: None,
+                use_count: 0,
+                enabled: true,
+                description: Description::default(),
+            },
+            owner: Account {
+                id: 1,
+                username: Username::parse("root").unwrap(),
+                kind: AccountKind::Root,
+                owner_id: None,
+                privileges: PrivilegeSet::everything(),
+                suspended: false,
+                created_at: 0,
+                two_factor: false,
+            },
+        };
+        (TokenSecret::generate().digest(), Arc::new(found))
+    }
+
+    #[test]
+    fn an_entry_serves_only_the_generation_it_was_read_in() {
+        let cache = TokenCache::default();
+        let (digest, found) = entry();
+        cache.insert(digest, 5, found);
+        for (generation, served) in [(5, true), (4, false), (6, false)] {
+            assert_eq!(
+                cache.get(&digest, generation).is_some(),
+                served,
+                "asked in generation {generation}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_newer_generation_drops_every_older_entry_and_an_older_read_is_not_kept() {
+        let cache = TokenCache::default();
+        let (a, found_a) = entry();
+        let (b, found_b) = entry();
+        let (c, found_c) = entry();
+        cache.insert(a, 5, found_a);
+        cache.insert(b, 6, found_b);
+        assert_eq!(cache.len(), 1, "generation 6 started afresh");
+        assert!(cache.get(&a, 6).is_none());
+        assert!(cache.get(&b, 6).is_some());
+        // Read before the change that made generation 6: stale, not kept.
+        cache.insert(c, 5, found_c);
+        assert!(cache.get(&c, 5).is_none() && cache.get(&c, 6).is_none());
+        assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn the_cache_starts_again_empty_past_its_bound() {
+        let cache = TokenCache::default();
+        for _ in 0..MAX_ENTRIES {
+            let (d, f) = entry();
+            cache.insert(d, 1, f);
+        }
+        assert_eq!(cache.len(), MAX_ENTRIES);
+        let (d, f) = entry();
+        cache.insert(d, 1, f);
+        assert_eq!(cache.len(), 1);
+    }
+}

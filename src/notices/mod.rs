@@ -22,12 +22,31 @@ use webhook::Webhook;
 const PAGE: i64 = 200;
 
 /// What the checker works with: the store, the clock, where notices go,
-/// and the address links in them point at.
+/// the address links in them point at, and the count of rounds it has run.
 pub struct Notifier {
     pub db: Db,
     pub clock: ServerClock,
     pub settings: NoticeSettings,
     pub public_url: Option<String>,
+    pub rounds: std::sync::Arc<Rounds>,
+}
+
+/// How many rounds of the checker have finished: what a test waits for
+/// to know that a round has looked at the tokens (and sent nothing more),
+/// instead of sleeping.
+#[derive(Default)]
+pub struct Rounds {
+    done: std::sync::atomic::AtomicU64,
+}
+
+impl Rounds {
+    pub fn finished(&self) -> u64 {
+        self.done.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn finish(&self) {
+        self.done.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 /// Starts the checker when a channel is set. Runs on the current thread's
@@ -59,6 +78,7 @@ pub fn spawn(notifier: Notifier) {
                     tracing::warn!(error = %e, "the check for expiring tokens failed; trying again next round")
                 }
             }
+            checker.notifier.rounds.finish();
             actix_web::rt::time::sleep(settings.interval).await;
         }
     });

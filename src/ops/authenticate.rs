@@ -136,3 +136,182 @@ pub fn check(
         token: token.clone(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use super::*;
+    use crate::domain::{AccountKind, Description, Expiry, IpAllowList, Username};
+
+    const NOW: i64 = 2_000_000_000;
+
+    /// Root's reseller `bob` (holding `privileges`) and his token `deploy`.
+    fn found(token: impl FnOnce(&mut Token), owner: impl FnOnce(&mut Account)) -> Found {
+        let mut t = Token {
+            id: 7,
+            account_id: 2,
+            name: TokenName::parse("deploy").unwrap(),
+            created_at: NOW - 100,
+            expiry: Expiry::Never,
+            ips: IpAllowList::any(),
+            privileges: PrivilegeSet::parse(["list-accts manage-api-tokens"]).unwrap(),
+            last_used_at: None,
+            last_used_ip: None,
+            use_count: 0,
+            enabled: true,
+            description: Description::default(),
+        };
+        let mut a = Account {
+            id: 2,
+            username: Username::parse("bob").unwrap(),
+            kind: AccountKind::Reseller,
+            owner_id: Some(1),
+            privileges: PrivilegeSet::parse(["list-accts manage-api-tokens suspend-acct"]).unwrap(),
+            suspended: false,
+            created_at: NOW - 1000,
+            two_factor: false,
+        };
+        token(&mut t);
+        owner(&mut a);
+        Found { token: t, owner: a }
+    }
+
+    fn ip(s: &str) -> Option<IpAddr> {
+        Some(s.parse().unwrap())
+    }
+
+    /// What is checked, as whom and from where, and what it must give.
+    type Case = (
+        &'static str,
+        Found,
+        &'static str,
+        Option<IpAddr>,
+        Result<(), Refusal>,
+    );
+
+    #[test]
+    fn the_decision_on_a_token_as_stored() {
+        let name = || TokenName::parse("deploy").unwrap();
+        let keep_token = |_: &mut Token| {};
+        let keep_owner = |_: &mut Account| {};
+        let cases: Vec<Case> = vec![
+            (
+                "valid",
+                found(keep_token, keep_owner),
+                "bob",
+                ip("192.0.2.1"),
+                Ok(()),
+            ),
+            (
+                "another account's name",
+                found(keep_token, keep_owner),
+                "root",
+                ip("192.0.2.1"),
+                Err(Refusal::WrongUser { token: name() }),
+            ),
+            (
+                "expired this second",
+                found(|t| t.expiry = Expiry::At(NOW), keep_owner),
+                "bob",
+                None,
+                Err(Refusal::Expired { token: name() }),
+            ),
+            (
+                "expires next second",
+                found(|t| t.expiry = Expiry::At(NOW + 1), keep_owner),
+                "bob",
+                None,
+                Ok(()),
+            ),
+            (
+                "disabled",
+                found(|t| t.enabled = false, keep_owner),
+                "bob",
+                None,
+                Err(Refusal::Disabled { token: name() }),
+            ),
+            (
+                "suspended owner",
+                found(keep_token, |a| a.suspended = true),
+                "bob",
+                None,
+                Err(Refusal::OwnerSuspended { token: name() }),
+            ),
+            (
+                "outside the allow-list",
+                found(
+                    |t| t.ips = IpAllowList::parse("203.0.113.0/24").unwrap(),
+                    keep_owner,
+                ),
+                "bob",
+                ip("192.0.2.1"),
+                Err(Refusal::AddressNotAllowed {
+                    token: name(),
+                    addr: ip("192.0.2.1"),
+                }),
+            ),
+            (
+                "inside the allow-list",
+                found(
+                    |t| t.ips = IpAllowList::parse("203.0.113.0/24").unwrap(),
+                    keep_owner,
+                ),
+                "bob",
+                ip("203.0.113.9"),
+                Ok(()),
+            ),
+            (
+                "an allow-list and no known client",
+                found(
+                    |t| t.ips = IpAllowList::parse("203.0.113.9").unwrap(),
+                    keep_owner,
+                ),
+                "bob",
+                None,
+                Err(Refusal::AddressNotAllowed {
+                    token: name(),
+                    addr: None,
+                }),
+            ),
+        ];
+        for (case, found, user, client, expected) in cases {
+            let got = check(&found, user, client, NOW).map(|_| ());
+            assert_eq!(got, expected, "{case}");
+        }
+    }
+
+    #[test]
+    fn a_token_acts_with_its_owners_privileges_cut_down_to_its_own() {
+        let p = |keys: &str| PrivilegeSet::parse([keys]).unwrap();
+        for (case, token, owner, effective, follows) in [
+            (
+                "narrowed by the token",
+                p("list-accts"),
+                p("list-accts manage-api-tokens"),
+                p("list-accts"),
+                false,
+            ),
+            (
+                "narrowed by the owner since",
+                p("list-accts suspend-acct"),
+                p("list-accts"),
+                p("list-accts"),
+                false,
+            ),
+            (
+                "made without acl: follows the owner",
+                PrivilegeSet::everything(),
+                p("list-accts kill-acct"),
+                p("list-accts kill-acct"),
+                true,
+            ),
+        ] {
+            let found = found(|t| t.privileges = token, |a| a.privileges = owner);
+            let actor = check(&found, "bob", None, NOW).expect(case).actor;
+            assert_eq!(actor.privileges, effective.expanded(), "{case}");
+            assert_eq!(actor.follows_owner, follows, "{case}");
+            assert_eq!(actor.origin.token.as_deref(), Some("deploy"), "{case}");
+        }
+    }
+}

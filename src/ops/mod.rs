@@ -2,14 +2,17 @@
 //! takes the acting account, is scoped to what that account may touch, and
 //! runs inside the caller's transaction (see [`crate::db::Db::write`]).
 
+pub mod account_listing;
 pub mod accounts;
 pub mod actor;
+pub mod all_tokens;
 pub mod audit;
 pub mod authenticate;
 pub mod error;
 pub mod login_links;
 pub mod notices;
 pub mod token_listing;
+pub mod token_rules;
 pub mod tokens;
 pub mod two_factor;
 

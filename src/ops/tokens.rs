@@ -4,17 +4,18 @@
 use diesel::prelude::*;
 
 use crate::db::models::NewTokenRow;
-use crate::db::schema::{accounts as account_rows, tokens};
+use crate::db::schema::tokens;
 use crate::db::DbConnection;
 use crate::domain::privileges::PrivilegeError;
 use crate::domain::AuditEvent;
 use crate::domain::Privilege;
 use crate::domain::{
-    Description, Expiry, IpAllowList, PrivilegeSet, TokenDigest, TokenName, TokenSecret, Username,
+    Description, Expiry, IpAllowList, PrivilegeSet, TokenDigest, TokenName, TokenSecret,
 };
 
 use super::audit::{self, About};
 use super::error::is_unique_violation;
+use super::token_rules::{check_covers, check_covers_named, check_grantable};
 use super::{accounts, Actor, OpError};
 
 /// The privilege every token operation needs.
@@ -121,119 +122,12 @@ pub fn create(
     Ok(CreatedToken { token, secret })
 }
 
-/// A token may be given only what its owner holds, and, when the actor is
-/// itself a token, only what that token may do.
-fn check_grantable(
-    privileges: PrivilegeSet,
-    owner: &super::Account,
-    actor: &Actor,
-) -> Result<(), OpError> {
-    if privileges.is_empty() {
-        return Err(OpError::Invalid(PrivilegeError::Empty.to_string()));
-    }
-    let mut missing = privileges.not_permitted_by(owner.privileges);
-    for p in privileges.not_permitted_by(actor.privileges) {
-        if !missing.contains(&p) {
-            missing.push(p);
-        }
-    }
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(OpError::PrivilegesNotHeld(missing))
-    }
-}
-
-/// A token may act only on tokens whose privileges its own cover: a narrow
-/// token that could regenerate, widen, re-enable or rename a broader
-/// sibling would take over what that sibling may do. A signed-in account
-/// (and a token that follows its owner) covers every token it owns.
-fn check_covers<'a>(
-    actor: &Actor,
-    owner: &super::Account,
-    targets: impl IntoIterator<Item = (&'a TokenName, PrivilegeSet)>,
-) -> Result<(), OpError> {
-    let held = actor.privileges.expanded();
-    if owner.privileges.expanded().is_subset_of(held) {
-        return Ok(());
-    }
-    for (name, privileges) in targets {
-        if !PrivilegeSet::effective(owner.privileges, privileges).is_subset_of(held) {
-            return Err(OpError::TokenBroaderThanCaller(name.to_string()));
-        }
-    }
-    Ok(())
-}
-
-/// The owner's tokens with these names, with their privileges: what
-/// [`check_covers`] needs before a change to several at once.
-fn privileges_of(
-    conn: &mut DbConnection,
-    owner_id: i64,
-    names: &[TokenName],
-) -> Result<Vec<(TokenName, PrivilegeSet)>, OpError> {
-    Ok(tokens::table
-        .filter(tokens::account_id.eq(owner_id))
-        .filter(tokens::name.eq_any(names))
-        .select((tokens::name, tokens::privileges))
-        .load(conn)?)
-}
-
-/// Refuses a change to several of the owner's tokens (all of them when
-/// `names` is `None`) if any is broader than the acting token.
-fn check_covers_named(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    owner: &super::Account,
-    names: Option<&[TokenName]>,
-) -> Result<(), OpError> {
-    if owner
-        .privileges
-        .expanded()
-        .is_subset_of(actor.privileges.expanded())
-    {
-        return Ok(());
-    }
-    let targets = match names {
-        Some(names) => privileges_of(conn, owner.id, names)?,
-        None => tokens::table
-            .filter(tokens::account_id.eq(owner.id))
-            .select((tokens::name, tokens::privileges))
-            .load(conn)?,
-    };
-    check_covers(actor, owner, targets.iter().map(|(n, p)| (n, *p)))
-}
-
 fn name_conflict(e: diesel::result::Error, name: &TokenName) -> OpError {
     if is_unique_violation(&e) {
         OpError::TokenNameTaken(name.to_string())
     } else {
         e.into()
     }
-}
-
-/// Revokes tokens by id as root (`/tokens/all`), recording each under its
-/// owner. Returns how many went.
-pub fn revoke_any(conn: &mut DbConnection, actor: &Actor, ids: &[i64]) -> Result<usize, OpError> {
-    if !actor.account.is_root() {
-        return Err(OpError::NotAllowed(
-            "Only root can revoke other accounts' tokens.",
-        ));
-    }
-    let gone: Vec<(TokenName, i64)> = diesel::delete(tokens::table.filter(tokens::id.eq_any(ids)))
-        .returning((tokens::name, tokens::account_id))
-        .get_results(conn)?;
-    for (name, owner_id) in &gone {
-        let owner = accounts::load(conn, *owner_id)?;
-        audit::tokens_revoked(
-            conn,
-            actor,
-            &owner,
-            std::slice::from_ref(name),
-            "revoked by root from every account's tokens",
-        )?;
-    }
-    Ok(gone.len())
 }
 
 /// Every token of the actor, newest first (the API's `api_token_list`).
@@ -584,25 +478,4 @@ pub fn revoke_all(conn: &mut DbConnection, actor: &Actor) -> Result<usize, OpErr
     tracing::info!(revoked = revoked.len(), "all tokens revoked");
     audit::tokens_revoked(conn, actor, &actor.account, &revoked, "Revoke All")?;
     Ok(revoked.len())
-}
-
-/// Tokens by id with their owners' names, as root is asked to confirm
-/// revoking them from every account's tokens (`/tokens/all`): by owner,
-/// then name.
-pub fn named_with_owners(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    ids: &[i64],
-) -> Result<Vec<(i64, TokenName, Username)>, OpError> {
-    if !actor.account.is_root() {
-        return Err(OpError::NotAllowed(
-            "Only root can revoke other accounts' tokens.",
-        ));
-    }
-    Ok(tokens::table
-        .inner_join(account_rows::table)
-        .filter(tokens::id.eq_any(ids))
-        .select((tokens::id, tokens::name, account_rows::username))
-        .order((account_rows::username.asc(), tokens::name.asc()))
-        .load(conn)?)
 }

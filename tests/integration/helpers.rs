@@ -18,6 +18,7 @@ use whm_tokens::ops::accounts::{self, NewAccount};
 use whm_tokens::ops::tokens::{self as token_ops, NewToken};
 use whm_tokens::ops::{AccountKind, Actor, OpError};
 use whm_tokens::startup::{prepare, Application};
+use whm_tokens::state::AppState;
 
 pub const ROOT_PASSWORD: &str = "root-password-for-tests";
 pub const USER_PASSWORD: &str = "user-password-for-tests";
@@ -106,6 +107,9 @@ pub struct TestApp {
     pub address: String,
     pub db: Db,
     pub database: TestDatabase,
+    /// The server's shared state: to write what it counts in memory at
+    /// once, or to see its notice checker's rounds.
+    pub state: AppState,
 }
 
 pub fn test_config(database_url: String) -> Config {
@@ -149,11 +153,69 @@ pub async fn spawn_app_on(database: TestDatabase, adjust: impl FnOnce(&mut Confi
     let (db, _) = prepare(&config).await.expect("prepare the store");
     let app = Application::build(config, db.clone()).expect("build the app");
     let port = app.port();
+    let state = app.state();
     actix_web::rt::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         db,
         database,
+        state,
+    }
+}
+
+/// Waits until `found` finds something, asking every 50 ms, and returns
+/// it; fails the test with `what` if nothing is found within `limit`. The
+/// one way tests wait for what they mean.
+pub async fn wait_for_value<T, F, Fut>(what: &str, limit: std::time::Duration, mut found: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = found().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {limit:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until `done` holds (see [`wait_for_value`]).
+pub async fn wait_until<F, Fut>(what: &str, limit: std::time::Duration, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    wait_for_value(what, limit, || {
+        let done = done();
+        async move { done.await.then_some(()) }
+    })
+    .await
+}
+
+impl TestApp {
+    /// Writes what the server counts in memory (token use, refused calls)
+    /// now, as its flusher does every 2 seconds: after this, what was not
+    /// written was never counted.
+    pub async fn flush(&self) {
+        self.state.flush_usage().await.expect("flush counted use");
+    }
+
+    /// Waits until the expiry-notice checker has finished `n` more rounds
+    /// (each looks at every due token): what it has not sent by then, it
+    /// will not send.
+    pub async fn notice_rounds(&self, n: u64) {
+        let rounds = self.state.notice_rounds.clone();
+        let until = rounds.finished() + n;
+        wait_until("notice rounds", std::time::Duration::from_secs(30), || {
+            let rounds = rounds.clone();
+            async move { rounds.finished() >= until }
+        })
+        .await;
     }
 }
 

@@ -96,7 +96,7 @@ async fn each_token_gets_one_notice_for_the_nearest_threshold_by_mail_to_its_own
     let mail = smtp.wait_for(2, LIMIT).await;
     let posts = hook.wait_for(3, LIMIT).await;
     // Three more rounds change nothing.
-    tokio::time::sleep(Duration::from_millis(3500)).await;
+    app.notice_rounds(3).await;
     let mail_after = smtp.mail();
     let posts_after = hook.accepted();
     assert_eq!(mail_after.len(), 2, "{:?}", subjects(&mail_after));
@@ -175,7 +175,7 @@ async fn a_token_that_expires_gets_its_expired_notice_after_the_one_before() {
     app.disable("root", "paused").await;
     app.token("root", "ancient").await;
     app.set_expiry("ancient", now() - 30 * DAY).await;
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    app.notice_rounds(2).await;
     assert_eq!(hook.accepted().len(), 2);
 }
 
@@ -192,7 +192,8 @@ async fn two_instances_on_one_database_send_each_notice_once() {
     }
     smtp.wait_for(6, LIMIT).await;
     hook.wait_for(6, LIMIT).await;
-    tokio::time::sleep(Duration::from_millis(3500)).await;
+    // Three more rounds of this instance (the other runs as often).
+    app.notice_rounds(3).await;
     let mut tokens: Vec<String> = hook
         .accepted()
         .iter()
@@ -218,7 +219,7 @@ async fn a_failed_send_is_retried_until_accepted_and_never_sent_twice() {
 
     let mail = smtp.wait_for(1, LIMIT).await;
     let posts = hook.wait_for(1, LIMIT).await;
-    tokio::time::sleep(Duration::from_millis(3000)).await;
+    app.notice_rounds(3).await;
     assert_eq!(mail.len(), 1);
     assert_eq!(smtp.mail().len(), 1);
     assert_eq!(smtp.attempts(), 2, "refused once, then accepted once");

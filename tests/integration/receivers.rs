@@ -9,6 +9,8 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
+use crate::helpers::wait_until;
+
 #[derive(Clone, Debug)]
 pub struct Mail {
     pub from: String,
@@ -66,7 +68,11 @@ impl SmtpSink {
 
     /// Waits (at most `limit`) until it has accepted `n` messages.
     pub async fn wait_for(&self, n: usize, limit: Duration) -> Vec<Mail> {
-        wait_until(limit, || self.mail().len() >= n).await;
+        wait_until("mail accepted", limit, || {
+            let enough = self.mail().len() >= n;
+            async move { enough }
+        })
+        .await;
         self.mail()
     }
 }
@@ -202,7 +208,11 @@ impl WebhookReceiver {
     }
 
     pub async fn wait_for(&self, n: usize, limit: Duration) -> Vec<Delivery> {
-        wait_until(limit, || self.accepted().len() >= n).await;
+        wait_until("webhook deliveries accepted", limit, || {
+            let enough = self.accepted().len() >= n;
+            async move { enough }
+        })
+        .await;
         self.accepted()
     }
 }
@@ -259,11 +269,4 @@ async fn exchange(stream: tokio::net::TcpStream, inner: Arc<HookInner>) {
                 .as_bytes(),
         )
         .await;
-}
-
-async fn wait_until(limit: Duration, done: impl Fn() -> bool) {
-    let deadline = tokio::time::Instant::now() + limit;
-    while !done() && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }

@@ -2,7 +2,7 @@
 //! the page and in the API within seconds; several instances keep the
 //! newest time.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -18,16 +18,17 @@ async fn listed_once(
     name: &str,
     ready: impl Fn(&Value) -> bool,
 ) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let data = ok_data(&app.api("root", secret, "api_token_list", &[]).await);
-        let entry = data["tokens"][name].clone();
-        if ready(&entry) {
-            return entry;
-        }
-        assert!(Instant::now() < deadline, "not within 5 s: {entry}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let ready = &ready;
+    wait_for_value(
+        "the listed use",
+        Duration::from_secs(5),
+        move || async move {
+            let data = ok_data(&app.api("root", secret, "api_token_list", &[]).await);
+            let entry = data["tokens"][name].clone();
+            ready(&entry).then_some(entry)
+        },
+    )
+    .await
 }
 
 #[actix_web::test]
@@ -175,15 +176,16 @@ async fn a_token_used_from_a_new_address_shows_a_notice_until_dismissed() {
         version_via_proxy(&app.address, &secret, "203.0.113.9").await,
         StatusCode::OK
     );
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let page = root.get("/tokens").await.text().await.unwrap();
-        if page.contains("deploy was used from 203.0.113.9 for the first time") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no notice within 5 s");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let root = &root;
+    wait_until(
+        "the new-address notice",
+        Duration::from_secs(5),
+        || async move {
+            let page = root.get("/tokens").await.text().await.unwrap();
+            page.contains("deploy was used from 203.0.113.9 for the first time")
+        },
+    )
+    .await;
     root.post("/tokens/notices/dismiss", &[]).await;
     let page = root.get("/tokens").await.text().await.unwrap();
     assert!(!page.contains("new-address-notices"), "dismissed");
@@ -192,7 +194,7 @@ async fn a_token_used_from_a_new_address_shows_a_notice_until_dismissed() {
         version_via_proxy(&app.address, &secret, "203.0.113.9").await,
         StatusCode::OK
     );
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    app.flush().await;
     assert!(!root
         .get("/tokens")
         .await
@@ -207,7 +209,7 @@ async fn with_recording_off_calls_leave_no_trace_of_use() {
     let app = spawn_app_with(|c| c.record_usage = false).await;
     let secret = app.token("root", "quiet").await;
     ok_data(&app.api("root", &secret, "version", &[]).await);
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    app.flush().await;
     let data = ok_data(&app.api("root", &secret, "api_token_list", &[]).await);
     assert_eq!(data["tokens"]["quiet"]["use_count"], 0);
     assert!(data["tokens"]["quiet"]["last_used_at"].is_null());

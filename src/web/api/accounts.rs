@@ -71,7 +71,10 @@ fn named_account(params: &Params, key: &str) -> Result<Username, ApiError> {
 }
 
 pub async fn list(call: &Call<'_>) -> Outcome {
-    let accounts = call.state.read_as(call.actor, account_ops::list).await?;
+    let accounts = call
+        .state
+        .read_as(call.actor, crate::ops::account_listing::list)
+        .await?;
     Data::json(&Listed {
         acct: accounts
             .iter()

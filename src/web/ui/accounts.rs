@@ -9,7 +9,8 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::domain::{AccountKind, EmailAddress, Password, Username};
-use crate::ops::accounts::{self as account_ops, AccountQuery, AccountSummary, NewAccount};
+use crate::ops::account_listing::{self as listing, AccountQuery, AccountSummary};
+use crate::ops::accounts::{self as account_ops, NewAccount};
 use crate::ops::two_factor as two_factor_store;
 use crate::ops::OpError;
 use crate::state::AppState;
@@ -163,7 +164,7 @@ async fn load_table(
     let filter = query.filter.clone();
     let listed = state
         .read_as(&user.actor, move |conn, actor| {
-            account_ops::page(conn, actor, &query)
+            listing::page(conn, actor, &query)
         })
         .await;
     let (rows, page, pages, total, list_error) = match listed {

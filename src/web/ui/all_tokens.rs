@@ -9,7 +9,6 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::ops::tokens as token_ops;
 use crate::state::AppState;
 
 use super::confirm::{self, Confirmation};
@@ -100,7 +99,7 @@ pub async fn revoke_confirm(
     let ids = ids.parsed();
     let found = state
         .read_as(&user.actor, move |conn, actor| {
-            token_ops::named_with_owners(conn, actor, &ids)
+            crate::ops::all_tokens::named_with_owners(conn, actor, &ids)
         })
         .await?;
     if found.is_empty() {
@@ -148,7 +147,7 @@ pub async fn revoke(
     let ids = ids.parsed();
     let revoked = state
         .write_as(&user.actor, move |conn, actor| {
-            token_ops::revoke_any(conn, actor, &ids)
+            crate::ops::all_tokens::revoke_any(conn, actor, &ids)
         })
         .await?;
     let message = format!("{revoked} token{} revoked.", plural(revoked));

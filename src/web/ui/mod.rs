@@ -24,6 +24,7 @@ mod token_actions;
 mod token_confirms;
 mod token_form;
 mod token_rows;
+mod token_secret;
 mod token_table;
 mod tokens;
 mod two_factor;
@@ -131,12 +132,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route(
             "/tokens/{name}/generated",
-            web::get().to(token_form::generated),
+            web::get().to(token_secret::generated),
         )
         .service(
             web::resource("/tokens/{name}/regenerate")
                 .route(web::get().to(token_confirms::regenerate_confirm))
-                .route(web::post().to(token_form::regenerate)),
+                .route(web::post().to(token_secret::regenerate)),
         )
         .service(
             web::resource("/tokens/{name}/revoke")

@@ -1,0 +1,94 @@
+//! What a token may be given, and which tokens an actor may act on: the
+//! rules every token command checks before it changes anything.
+
+use diesel::prelude::*;
+
+use crate::db::schema::tokens;
+use crate::db::DbConnection;
+use crate::domain::privileges::PrivilegeError;
+use crate::domain::{PrivilegeSet, TokenName};
+
+use super::{Actor, OpError};
+
+/// A token may be given only what its owner holds, and, when the actor is
+/// itself a token, only what that token may do.
+pub(super) fn check_grantable(
+    privileges: PrivilegeSet,
+    owner: &super::Account,
+    actor: &Actor,
+) -> Result<(), OpError> {
+    if privileges.is_empty() {
+        return Err(OpError::Invalid(PrivilegeError::Empty.to_string()));
+    }
+    let mut missing = privileges.not_permitted_by(owner.privileges);
+    for p in privileges.not_permitted_by(actor.privileges) {
+        if !missing.contains(&p) {
+            missing.push(p);
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(OpError::PrivilegesNotHeld(missing))
+    }
+}
+
+/// A token may act only on tokens whose privileges its own cover: a narrow
+/// token that could regenerate, widen, re-enable or rename a broader
+/// sibling would take over what that sibling may do. A signed-in account
+/// (and a token that follows its owner) covers every token it owns.
+pub(super) fn check_covers<'a>(
+    actor: &Actor,
+    owner: &super::Account,
+    targets: impl IntoIterator<Item = (&'a TokenName, PrivilegeSet)>,
+) -> Result<(), OpError> {
+    let held = actor.privileges.expanded();
+    if owner.privileges.expanded().is_subset_of(held) {
+        return Ok(());
+    }
+    for (name, privileges) in targets {
+        if !PrivilegeSet::effective(owner.privileges, privileges).is_subset_of(held) {
+            return Err(OpError::TokenBroaderThanCaller(name.to_string()));
+        }
+    }
+    Ok(())
+}
+
+/// The owner's tokens with these names, with their privileges: what
+/// [`check_covers`] needs before a change to several at once.
+fn privileges_of(
+    conn: &mut DbConnection,
+    owner_id: i64,
+    names: &[TokenName],
+) -> Result<Vec<(TokenName, PrivilegeSet)>, OpError> {
+    Ok(tokens::table
+        .filter(tokens::account_id.eq(owner_id))
+        .filter(tokens::name.eq_any(names))
+        .select((tokens::name, tokens::privileges))
+        .load(conn)?)
+}
+
+/// Refuses a change to several of the owner's tokens (all of them when
+/// `names` is `None`) if any is broader than the acting token.
+pub(super) fn check_covers_named(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    owner: &super::Account,
+    names: Option<&[TokenName]>,
+) -> Result<(), OpError> {
+    if owner
+        .privileges
+        .expanded()
+        .is_subset_of(actor.privileges.expanded())
+    {
+        return Ok(());
+    }
+    let targets = match names {
+        Some(names) => privileges_of(conn, owner.id, names)?,
+        None => tokens::table
+            .filter(tokens::account_id.eq(owner.id))
+            .select((tokens::name, tokens::privileges))
+            .load(conn)?,
+    };
+    check_covers(actor, owner, targets.iter().map(|(n, p)| (n, *p)))
+}
