@@ -102,9 +102,11 @@ pub async fn reset_password(db: &Db, username: &str) -> anyhow::Result<String> {
 /// Turns an account's two-factor sign-in off and ends its sessions.
 pub async fn reset_two_factor(db: &Db, username: &str) -> anyhow::Result<()> {
     let account = account_named(db, username).await?;
-    db.write_bookkeeping(move |conn| crate::ops::two_factor::reset(conn, &account))
-        .await
-        .map_err(anyhow_of)
+    db.write_bookkeeping(move |conn| {
+        crate::ops::two_factor::reset(conn, &account, chrono::Utc::now().timestamp())
+    })
+    .await
+    .map_err(anyhow_of)
 }
 
 /// Prints the audit trail, as root sees it, newest first: one line an

@@ -158,7 +158,7 @@ impl Checker {
             tracing::warn!(account = %due.account, token = %due.token, %why, "an expiry notice is given up");
             let given_up = due.clone();
             db.write_bookkeeping(move |conn| {
-                notices::mark_undeliverable(conn, &given_up, channel, &why)
+                notices::mark_undeliverable(conn, &given_up, channel, &why, now)
             })
             .await?;
             return Ok(false);
@@ -176,7 +176,9 @@ impl Checker {
                 loop {
                     let sent = due.clone();
                     match db
-                        .write_bookkeeping(move |conn| notices::mark_sent(conn, &sent, channel))
+                        .write_bookkeeping(move |conn| {
+                            notices::mark_sent(conn, &sent, channel, now)
+                        })
                         .await
                     {
                         Ok(()) => break,

@@ -65,13 +65,27 @@ pub struct Actor {
     pub origin: Origin,
 }
 
-/// Where an actor acts from: the client's address, the request's id, and
-/// the token it calls with (for API calls).
-#[derive(Clone, Debug, Default)]
+/// Where and when an actor acts: the moment its request began (the "now"
+/// of the operation, which the audit trail records), the client's address,
+/// the request's id, and the token it calls with (for API calls).
+#[derive(Clone, Debug)]
 pub struct Origin {
+    pub at: i64,
     pub ip: Option<String>,
     pub request_id: Option<String>,
     pub token: Option<String>,
+}
+
+impl Default for Origin {
+    /// Acting now, from nowhere in particular (the command line).
+    fn default() -> Self {
+        Self {
+            at: chrono::Utc::now().timestamp(),
+            ip: None,
+            request_id: None,
+            token: None,
+        }
+    }
 }
 
 impl Actor {

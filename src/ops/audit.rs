@@ -108,7 +108,8 @@ impl<'a> NewEvent<'a> {
     }
 }
 
-/// Records `event`, done by `actor`, about `about`, now.
+/// Records `event`, done by `actor`, about `about`, at the moment the
+/// actor's request began.
 pub fn record(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -122,12 +123,7 @@ pub fn record(
         token,
         ip: actor.origin.ip.as_deref(),
         request_id: actor.origin.request_id.as_deref(),
-        ..NewEvent::new(
-            chrono::Utc::now().timestamp(),
-            event,
-            about.target.as_ref(),
-            &about.detail,
-        )
+        ..NewEvent::new(actor.origin.at, event, about.target.as_ref(), &about.detail)
     }
     .insert(conn)
 }
@@ -152,20 +148,17 @@ pub fn tokens_revoked(
     Ok(())
 }
 
-/// Records `event`, done by the server itself (no account, no request).
+/// Records `event`, done by the server itself (no account, no request)
+/// at `at`.
 pub fn record_system(
     conn: &mut DbConnection,
+    at: i64,
     event: AuditEvent,
     about: About,
 ) -> Result<(), OpError> {
     NewEvent {
         token: about.token.as_deref(),
-        ..NewEvent::new(
-            chrono::Utc::now().timestamp(),
-            event,
-            about.target.as_ref(),
-            &about.detail,
-        )
+        ..NewEvent::new(at, event, about.target.as_ref(), &about.detail)
     }
     .insert(conn)
 }

@@ -128,6 +128,7 @@ pub fn check(
             privileges,
             follows_owner: token.privileges == PrivilegeSet::everything(),
             origin: super::actor::Origin {
+                at: now,
                 ip: client.map(|a| a.to_canonical().to_string()),
                 request_id: None,
                 token: Some(token.name.to_string()),

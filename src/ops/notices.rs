@@ -92,6 +92,15 @@ pub struct Due {
 }
 
 impl Due {
+    /// The token's owner, whom the notice's audit event is about.
+    pub fn owner(&self) -> Target {
+        Target {
+            name: self.account.to_string(),
+            id: self.account_id,
+            owner_id: self.owner_id,
+        }
+    }
+
     pub fn key(&self, channel: Channel) -> NoticeKey {
         NoticeKey {
             token_id: self.token_id,
@@ -283,11 +292,13 @@ pub fn claim(conn: &mut DbConnection, key: &NoticeKey, now: i64) -> Result<bool,
 
 /// The notice was accepted: it is never sent again. Recorded in the
 /// owner's audit trail.
-pub fn mark_sent(conn: &mut DbConnection, due: &Due, channel: Channel) -> Result<(), OpError> {
-    let key = due.key(channel);
-    diesel::update(notice!(key))
-        .set(expiry_notices::sent.eq(true))
-        .execute(conn)?;
+pub fn mark_sent(
+    conn: &mut DbConnection,
+    due: &Due,
+    channel: Channel,
+    now: i64,
+) -> Result<(), OpError> {
+    mark_done(conn, due, channel)?;
     let what = match due.threshold {
         Threshold::Week => "expires within 7 days",
         Threshold::Day => "expires within a day",
@@ -299,17 +310,23 @@ pub fn mark_sent(conn: &mut DbConnection, due: &Due, channel: Channel) -> Result
     };
     audit::record_system(
         conn,
+        now,
         AuditEvent::ExpiryNoticeSent,
         About {
             token: Some(due.token.to_string()),
-            target: Some(Target {
-                name: due.account.to_string(),
-                id: due.account_id,
-                owner_id: due.owner_id,
-            }),
+            target: Some(due.owner()),
             detail: format!("the token {what}; notice sent {to}"),
         },
     )
+}
+
+/// No round tries this notice on `channel` again.
+fn mark_done(conn: &mut DbConnection, due: &Due, channel: Channel) -> Result<(), OpError> {
+    let key = due.key(channel);
+    diesel::update(notice!(key))
+        .set(expiry_notices::sent.eq(true))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// The notice can never be sent on `channel` (`why`): it is marked done,
@@ -319,21 +336,16 @@ pub fn mark_undeliverable(
     due: &Due,
     channel: Channel,
     why: &str,
+    now: i64,
 ) -> Result<(), OpError> {
-    let key = due.key(channel);
-    diesel::update(notice!(key))
-        .set(expiry_notices::sent.eq(true))
-        .execute(conn)?;
+    mark_done(conn, due, channel)?;
     audit::record_system(
         conn,
+        now,
         AuditEvent::ExpiryNoticeFailed,
         About {
             token: Some(due.token.to_string()),
-            target: Some(Target {
-                name: due.account.to_string(),
-                id: due.account_id,
-                owner_id: due.owner_id,
-            }),
+            target: Some(due.owner()),
             detail: format!("no {} notice: {why}", channel.as_str()),
         },
     )

@@ -77,11 +77,12 @@ fn turn_off(conn: &mut DbConnection, account_id: i64) -> Result<(), OpError> {
 
 /// For an account locked out of its authenticator (the
 /// `reset-two-factor` command): two-factor off and every session ended.
-pub fn reset(conn: &mut DbConnection, account: &Account) -> Result<(), OpError> {
+pub fn reset(conn: &mut DbConnection, account: &Account, now: i64) -> Result<(), OpError> {
     turn_off(conn, account.id)?;
     diesel::delete(sessions::table.filter(sessions::account_id.eq(account.id))).execute(conn)?;
     audit::record_system(
         conn,
+        now,
         AuditEvent::TwoFactorReset,
         About::account(account).detail("reset from the command line; every session ended"),
     )

@@ -18,7 +18,7 @@ use super::form::{FieldErrors, Form};
 use super::privileges_form::{self, CategoryView};
 use super::{flash, redirect, render, Chrome, SignedIn, UiError};
 
-use super::accounts::root_only;
+use super::accounts::ROOT_ONLY;
 
 #[derive(Template)]
 #[template(path = "accounts/edit.html")]
@@ -63,7 +63,7 @@ struct Managed {
 
 /// Root's page for one other account.
 async fn editable(state: &AppState, user: &SignedIn, raw: &str) -> Result<Managed, UiError> {
-    root_only(user)?;
+    user.root_only(ROOT_ONLY)?;
     let found = find(state, user, raw).await?;
     if found.account.is_root() {
         return Err(UiError::Forbidden(

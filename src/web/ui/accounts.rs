@@ -231,15 +231,7 @@ pub async fn page(
     render(StatusCode::OK, &page)
 }
 
-pub(super) fn root_only(user: &SignedIn) -> Result<(), UiError> {
-    if user.actor.account.is_root() {
-        Ok(())
-    } else {
-        Err(UiError::Forbidden(
-            "Only root can manage accounts here.".into(),
-        ))
-    }
-}
+pub(super) const ROOT_ONLY: &str = "Only root can manage accounts here.";
 
 pub async fn create(
     user: SignedIn,
@@ -247,7 +239,7 @@ pub async fn create(
     state: web::Data<AppState>,
     Form(form): Form<CreateForm>,
 ) -> Result<HttpResponse, UiError> {
-    root_only(&user)?;
+    user.root_only(ROOT_ONLY)?;
     let outcome = match form.parse() {
         Err(errors) => Err(errors),
         Ok((mut new, password)) => {
@@ -300,7 +292,7 @@ pub async fn set_two_factor_policy(
     state: web::Data<AppState>,
     Form(form): Form<TwoFactorPolicyForm>,
 ) -> Result<HttpResponse, UiError> {
-    root_only(&user)?;
+    user.root_only(ROOT_ONLY)?;
     let required = form.required.is_some();
     state
         .write_as(&user.actor, move |conn, actor| {

@@ -78,15 +78,7 @@ impl Ids {
     }
 }
 
-fn root_only(user: &SignedIn) -> Result<(), UiError> {
-    if user.actor.account.is_root() {
-        Ok(())
-    } else {
-        Err(UiError::Forbidden(
-            "Only root can revoke other accounts' tokens.".into(),
-        ))
-    }
-}
+const ROOT_ONLY: &str = "Only root can revoke other accounts' tokens.";
 
 /// The confirmation, naming each token with its owner.
 pub async fn revoke_confirm(
@@ -95,7 +87,7 @@ pub async fn revoke_confirm(
     state: web::Data<AppState>,
     Query(ids): Query<Ids>,
 ) -> Result<HttpResponse, UiError> {
-    root_only(&user)?;
+    user.root_only(ROOT_ONLY)?;
     let ids = ids.parsed();
     let found = state
         .read_as(&user.actor, move |conn, actor| {
@@ -143,7 +135,7 @@ pub async fn revoke(
     state: web::Data<AppState>,
     Form(ids): Form<Ids>,
 ) -> Result<HttpResponse, UiError> {
-    root_only(&user)?;
+    user.root_only(ROOT_ONLY)?;
     let ids = ids.parsed();
     let revoked = state
         .write_as(&user.actor, move |conn, actor| {

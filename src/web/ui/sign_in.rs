@@ -78,6 +78,7 @@ pub async fn record_about_self(
 /// Where a page request comes from, for the audit trail.
 pub fn origin_of(req: &HttpRequest, state: &AppState) -> Origin {
     Origin {
+        at: state.clock.now(),
         ip: client_ip::of_request(req, &state.config.trusted_proxies).map(|a| a.to_string()),
         request_id: Some(crate::web::context::current_id()),
         token: None,

@@ -71,6 +71,7 @@ impl FromRequest for SignedIn {
             }
             let csrf = csrf::token(&session)?;
             let origin = Origin {
+                at: state.clock.now(),
                 ip: client.map(|a| a.to_string()),
                 request_id: Some(crate::web::context::current_id()),
                 token: None,
@@ -85,6 +86,17 @@ impl FromRequest for SignedIn {
             });
             Ok(SignedIn { actor, csrf })
         })
+    }
+}
+
+impl SignedIn {
+    /// Refuses (403, saying `why`) anyone but root.
+    pub fn root_only(&self, why: &str) -> Result<(), UiError> {
+        if self.actor.account.is_root() {
+            Ok(())
+        } else {
+            Err(UiError::Forbidden(why.to_owned()))
+        }
     }
 }
 
