@@ -5,7 +5,7 @@
 
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
@@ -70,11 +70,11 @@ pub(crate) async fn start_driver() -> Driver {
         .process_group(0)
         .spawn()
         .expect("start chromedriver");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "chromedriver did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until("chromedriver to start", Duration::from_secs(20), || {
+        let up = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+        async move { up }
+    })
+    .await;
     Driver {
         process,
         port,
@@ -106,16 +106,12 @@ pub(crate) async fn open_browser(driver: &mut Driver) -> Client {
 }
 
 /// Polls `check` until it holds or five seconds pass.
-pub(crate) async fn eventually<F, Fut>(what: &str, mut check: F)
+pub(crate) async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until(what, Duration::from_secs(5), check).await
 }
 
 pub(crate) async fn js(c: &Client, script: &str) -> Value {
@@ -862,20 +858,17 @@ async fn last_used_shows_its_detail_on_focus_and_activity_filters_as_you_type() 
     app.token("root", "idle").await;
     ok_data(&app.api("root", &deploy, "version", &[]).await);
     // Written within a few seconds; the page shows it on the next load.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        c.goto(&format!("{}/tokens", app.address)).await.unwrap();
-        let used = css(&c, "tr[data-token=deploy] td.used .detail")
+    let (browser, address) = (&c, &app.address);
+    wait_until("the use shown", Duration::from_secs(5), || async move {
+        browser.goto(&format!("{address}/tokens")).await.unwrap();
+        css(browser, "tr[data-token=deploy] td.used .detail")
             .await
             .text()
             .await
-            .unwrap();
-        if used.starts_with("just now") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no use shown: {used}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+            .unwrap()
+            .starts_with("just now")
+    })
+    .await;
     assert!(css(&c, "tr[data-token=idle] td.used")
         .await
         .text()
@@ -1025,7 +1018,15 @@ async fn screenshot_of_the_tokens_page_for_the_readme() {
     let c = open_browser(&mut driver).await;
     c.set_window_size(1366, 900).await.unwrap();
     sign_in(&c, &app, "root", ROOT_PASSWORD).await;
-    std::fs::write(&path, c.screenshot().await.unwrap()).unwrap();
+    let rows = js(
+        &c,
+        "return document.querySelectorAll('tr[data-token]').length;",
+    )
+    .await;
+    assert_eq!(rows, 6, "every token is in the picture");
+    let shot = c.screenshot().await.unwrap();
+    assert!(shot.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
+    std::fs::write(&path, shot).unwrap();
     // And on a phone.
     c.set_window_size(390, 844).await.unwrap();
     c.refresh().await.unwrap();

@@ -549,6 +549,19 @@ async fn a_search_with_quotes_is_answered_not_an_error() {
             .db
             .read(move |conn| listing::list(conn, &actor, &q))
             .await;
-        assert!(found.is_ok(), "{filter:?}: {:?}", found.err());
+        let page = found.unwrap_or_else(|e| panic!("{filter:?}: {e:?}"));
+        assert_eq!(page.total, 0, "{filter:?}: no name holds a quote");
+        assert!(page.tokens.is_empty(), "{filter:?}");
     }
+    // And a quote-free part of the same search still finds it.
+    let q = ListQuery {
+        filter: "ploy".into(),
+        ..ListQuery::default()
+    };
+    let page = app
+        .db
+        .read(move |conn| listing::list(conn, &actor, &q))
+        .await
+        .unwrap();
+    assert_eq!(page.total, 1);
 }

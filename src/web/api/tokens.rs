@@ -227,6 +227,10 @@ impl ShownAcls {
     }
 }
 
+/// One token of `api_token_list`. Not [`Details`] again: WHM's list gives
+/// `acls` as a map of every shown privilege to 1 or 0 (where the other
+/// functions give a list), and a list of thousands is written straight
+/// into one buffer, entry by entry, without building a tree.
 struct Entry<'a> {
     token: &'a Token,
     shown: &'a ShownAcls,

@@ -1,5 +1,9 @@
 //! Root's page for one other account: rename, privileges, contact
 //! address, suspend or unsuspend, delete.
+//!
+//! The changes share a shape (find the account, parse, run one operation,
+//! then `finish`: a flash and a redirect, or the page again with 422); one
+//! handler per route keeps each one's input and message in one place.
 
 use actix_session::Session;
 use actix_web::http::StatusCode;

@@ -1,5 +1,10 @@
 //! What the tokens page does to tokens: Revoke, Revoke Selected, Revoke
 //! All, Disable and Enable, Disable Selected.
+//!
+//! The handlers share a shape (read the selection, run one operation, say
+//! what happened through `after_change`) and are kept one per route, not
+//! folded into one generic handler, so that each route's input, operation
+//! and message read in one place.
 
 use actix_session::Session;
 use actix_web::{web, HttpRequest, HttpResponse};

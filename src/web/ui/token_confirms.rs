@@ -1,5 +1,9 @@
 //! The confirmations the tokens page asks before it acts, as pages or
 //! dialogs, naming exactly what will change.
+//!
+//! Each confirmation is one `Confirmation` filled in for its route; their
+//! likeness is the point (one dialog, worded per action), so they stay
+//! apart rather than being generated.
 
 use actix_session::Session;
 use actix_web::{web, HttpResponse};

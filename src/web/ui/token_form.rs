@@ -172,6 +172,27 @@ impl TokenFormPage {
         }
     }
 
+    /// An empty Generate form: a year ahead, nothing ticked but what
+    /// `categories` says. Every form starts from here.
+    fn blank(chrome: Chrome, clock: &ServerClock, categories: Vec<CategoryView>) -> Self {
+        Self {
+            chrome,
+            editing: None,
+            name: String::new(),
+            description: String::new(),
+            expires_mode: "365".into(),
+            expires_on: one_year_ahead(clock),
+            min_date: clock.today().format("%Y-%m-%d").to_string(),
+            ips: String::new(),
+            categories,
+            errors: FieldErrors::default(),
+            usage: None,
+            presets: PRESETS,
+            zone: clock.zone_name(),
+            form_id: String::new(),
+        }
+    }
+
     /// The form again, around what the user sent, with the messages.
     fn resubmitted(
         chrome: Chrome,
@@ -181,14 +202,13 @@ impl TokenFormPage {
         clock: &ServerClock,
         errors: FieldErrors,
     ) -> Self {
+        let categories = privileges_form::grouped(
+            user.actor.privileges,
+            privileges_form::resubmitted(&form.acl),
+        );
         Self {
             form_id: form.form_id.clone(),
-            chrome,
             editing,
-            categories: privileges_form::grouped(
-                user.actor.privileges,
-                privileges_form::resubmitted(&form.acl),
-            ),
             name: form.name,
             description: form.description,
             expires_mode: if form.expires.is_empty() {
@@ -197,12 +217,9 @@ impl TokenFormPage {
                 form.expires
             },
             expires_on: form.expires_on,
-            min_date: clock.today().format("%Y-%m-%d").to_string(),
             ips: form.ips,
             errors,
-            usage: None,
-            presets: PRESETS,
-            zone: clock.zone_name(),
+            ..Self::blank(chrome, clock, categories)
         }
     }
 }
@@ -232,21 +249,14 @@ pub async fn new_form(
     session: Session,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, UiError> {
+    let everything = user.actor.privileges;
     let page = TokenFormPage {
-        chrome: Chrome::for_user(&user, &session),
-        editing: None,
-        name: String::new(),
-        description: String::new(),
-        expires_mode: "365".into(),
-        expires_on: one_year_ahead(&state.clock),
-        min_date: state.clock.today().format("%Y-%m-%d").to_string(),
-        ips: String::new(),
-        categories: privileges_form::grouped(user.actor.privileges, user.actor.privileges),
-        errors: FieldErrors::default(),
-        usage: None,
-        presets: PRESETS,
-        zone: state.clock.zone_name(),
         form_id: new_form_id(),
+        ..TokenFormPage::blank(
+            Chrome::for_user(&user, &session),
+            &state.clock,
+            privileges_form::grouped(everything, everything),
+        )
     };
     render(StatusCode::OK, &page)
 }
@@ -309,21 +319,16 @@ pub async fn edit_form(
         Expiry::At(t) => ("date", state.clock.date_of(t)),
     };
     let usage = usage_detail(&token, &state.clock);
+    let categories = privileges_form::grouped(user.actor.privileges, token.privileges);
     let page = TokenFormPage {
-        chrome: Chrome::for_user(&user, &session),
         name: token.name.to_string(),
         description: token.description.to_string(),
         editing: Some(token.name),
         expires_mode: expires_mode.into(),
         expires_on,
-        min_date: state.clock.today().format("%Y-%m-%d").to_string(),
         ips: token.ips.entries().join("\n"),
-        categories: privileges_form::grouped(user.actor.privileges, token.privileges),
-        errors: FieldErrors::default(),
         usage: Some(usage),
-        presets: PRESETS,
-        zone: state.clock.zone_name(),
-        form_id: String::new(),
+        ..TokenFormPage::blank(Chrome::for_user(&user, &session), &state.clock, categories)
     };
     render(StatusCode::OK, &page)
 }
