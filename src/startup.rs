@@ -91,6 +91,7 @@ impl Application {
         let secure = state.config.secure_cookies;
         let cookie_names = CookieNames::new(secure);
         let request_timeout = state.config.request_timeout;
+        let shutdown_timeout = state.config.shutdown_timeout;
         let max_age = state.config.session_max_age;
         let mut server = HttpServer::new(move || {
             let store = DbSessionStore::new(state.db.clone(), max_age);
@@ -134,6 +135,10 @@ impl Application {
         // hangs up gets a second to do it cleanly.
         .client_request_timeout(request_timeout)
         .client_disconnect_timeout(std::time::Duration::from_secs(1))
+        // On SIGTERM or SIGINT: stop accepting, let requests under way
+        // finish for this long, then `run_until_stopped` writes what was
+        // counted in memory.
+        .shutdown_timeout(shutdown_timeout.as_secs())
         .listen(listener)?;
         if let Some(n) = workers {
             server = server.workers(n.max(1));

@@ -220,6 +220,10 @@ pub struct ServerSettings {
         default_value_t = 1000
     )]
     pub failed_sign_in_delay_ms: u64,
+    /// Seconds that requests under way may take to finish after SIGTERM or
+    /// SIGINT, before the server stops anyway.
+    #[arg(long, env = "WHM_TOKENS_SHUTDOWN_TIMEOUT", default_value_t = 30)]
+    pub shutdown_timeout: u64,
     /// Seconds a client has to send a request's head, and again its body;
     /// a connection slower than that is answered 408 and closed, so slow
     /// senders cannot hold connections open.
@@ -292,6 +296,8 @@ pub struct Config {
     pub failed_sign_in_delay: std::time::Duration,
     /// How long a client may take to send a request's head, and its body.
     pub request_timeout: std::time::Duration,
+    /// How long requests under way may take to finish at shutdown.
+    pub shutdown_timeout: std::time::Duration,
     pub notices: NoticeSettings,
 }
 
@@ -370,6 +376,7 @@ impl Settings {
                 server.failed_sign_in_delay_ms.min(10_000),
             ),
             request_timeout: std::time::Duration::from_secs(server.request_timeout.clamp(1, 3600)),
+            shutdown_timeout: std::time::Duration::from_secs(server.shutdown_timeout.min(3600)),
             notices: NoticeSettings::parse(
                 server.notify_interval,
                 server.smtp_url.as_deref(),

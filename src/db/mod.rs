@@ -24,6 +24,16 @@ use manager::{Health, Manager, QuietErrors};
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
+/// Whether migrations this binary knows are not applied to the store yet
+/// (an older binary's store, or one restored from before an upgrade).
+pub fn migrations_pending(conn: &mut DbConnection) -> anyhow::Result<bool> {
+    let pending = match conn {
+        DbConnection::Pg(c) => c.has_pending_migration(PG_MIGRATIONS),
+        DbConnection::Sqlite(c) => c.has_pending_migration(SQLITE_MIGRATIONS),
+    };
+    pending.map_err(|e| anyhow::anyhow!("cannot read the applied migrations: {e}"))
+}
+
 /// Any number serialising migrations between instances that start together.
 const MIGRATION_LOCK: i64 = 0x7768_6d5f_746f_6b31;
 

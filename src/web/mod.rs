@@ -19,31 +19,48 @@ pub mod ui;
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, HttpResponse};
 
-/// What needs no session: the health check, assets and the API. The page's
+/// What needs no session: the probes, assets and the API. The page's
 /// routes ([`ui::routes`]) are mounted behind sessions and CSRF.
 pub fn open_routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz));
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz));
     assets::routes(cfg);
     api::routes(cfg);
 }
 
-async fn healthz(state: web::Data<crate::state::AppState>) -> HttpResponse {
-    let db_ok = state
+/// Liveness: the process answers, whatever the database does. A load
+/// balancer or Kubernetes restarts what fails this, so it must not fail
+/// for an outage a restart cannot cure.
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("ok")
+}
+
+/// Readiness: this instance can serve now. The database answers, its
+/// migrations are the ones this binary expects, and on PostgreSQL the
+/// listener that keeps cached token checks fresh is live. A load balancer
+/// sends no traffic to an instance that fails this.
+async fn readyz(state: web::Data<crate::state::AppState>) -> HttpResponse {
+    let checked = state
         .db
         .read(|conn| {
             use diesel::prelude::*;
             diesel::select(diesel::dsl::sql::<diesel::sql_types::Integer>("1"))
                 .get_result::<i32>(conn)
-                .map_err(anyhow::Error::from)
+                .map_err(anyhow::Error::from)?;
+            crate::db::migrations_pending(conn)
         })
-        .await
-        .is_ok();
-    if db_ok {
-        HttpResponse::Ok().content_type("text/plain").body("ok")
-    } else {
-        HttpResponse::ServiceUnavailable()
+        .await;
+    let not_ready = match checked {
+        Err(_) => Some("database unavailable"),
+        Ok(true) => Some("migrations pending: run `whm-tokens migrate`"),
+        Ok(false) if state.db.changes().current().is_none() => Some("change listener not live"),
+        Ok(false) => None,
+    };
+    match not_ready {
+        None => HttpResponse::Ok().content_type("text/plain").body("ready"),
+        Some(why) => HttpResponse::ServiceUnavailable()
             .content_type("text/plain")
-            .body("database unavailable")
+            .body(why),
     }
 }
 

@@ -60,7 +60,10 @@ pub async fn observe(
     let routine = !status.is_server_error()
         && (super::api::function_of_path(path).is_some()
             || (status.is_success()
-                && (path.starts_with("/static/") || path == "/healthz" || path == "/favicon.ico")));
+                && (path.starts_with("/static/")
+                    || path == "/healthz"
+                    || path == "/readyz"
+                    || path == "/favicon.ico")));
     if routine {
         tracing::debug!(%method, %path, htmx = current.htmx, status = status.as_u16(), elapsed_us, "request");
     } else {

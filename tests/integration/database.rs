@@ -119,11 +119,17 @@ async fn a_database_gone_away_gets_quick_503s_not_a_pool_timeout() {
     // The old pool waited 10 s and then answered 500.
     let bound = Duration::from_secs(5);
     let started = Instant::now();
-    let health = reqwest::get(format!("{}/healthz", app.address))
+    let ready = reqwest::get(format!("{}/readyz", app.address))
         .await
         .unwrap();
-    assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(started.elapsed() < bound, "{:?}", started.elapsed());
+    assert_eq!(ready.text().await.unwrap(), "database unavailable");
+    // Alive all the same: a restart would not bring the database back.
+    let alive = reqwest::get(format!("{}/healthz", app.address))
+        .await
+        .unwrap();
+    assert_eq!(alive.status(), StatusCode::OK);
 
     let started = Instant::now();
     let (status, body) = app.api("root", &secret, "api_token_list", &[]).await;

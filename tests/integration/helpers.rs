@@ -135,6 +135,7 @@ pub fn test_config(database_url: String) -> Config {
         // Failed sign-ins answer at once in tests; `limits` tests the delay.
         failed_sign_in_delay: std::time::Duration::ZERO,
         request_timeout: std::time::Duration::from_secs(10),
+        shutdown_timeout: std::time::Duration::from_secs(5),
         notices: Default::default(),
     }
 }
@@ -809,6 +810,11 @@ impl Served {
             lines,
             _database: database,
         }
+    }
+
+    /// The database this server runs on (for commands run beside it).
+    pub fn database_url(&self) -> String {
+        self._database.url()
     }
 
     /// Log lines until one contains `needle` (at most 10 s), that one

@@ -18,6 +18,7 @@ mod lifecycle;
 mod limits;
 mod logs;
 mod notices;
+mod operations;
 mod receivers;
 mod security;
 mod store;

@@ -1,0 +1,145 @@
+//! Running it as a service: liveness and readiness probes, and a clean stop
+//! on SIGTERM that loses no acknowledged request and no use count.
+
+use std::time::Duration;
+
+use diesel::prelude::*;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::*;
+
+async fn probe(address: &str, path: &str) -> (StatusCode, String) {
+    let answer = reqwest::get(format!("{address}{path}")).await.unwrap();
+    let status = answer.status();
+    (status, answer.text().await.unwrap())
+}
+
+#[actix_web::test]
+async fn liveness_answers_whatever_the_store_and_readiness_says_why_it_is_not_ready() {
+    let app = spawn_app().await;
+    assert_eq!(
+        probe(&app.address, "/healthz").await,
+        (StatusCode::OK, "ok".into())
+    );
+    assert_eq!(
+        probe(&app.address, "/readyz").await,
+        (StatusCode::OK, "ready".into())
+    );
+    // As if the store were restored from before the newest migration.
+    app.db
+        .write_bookkeeping(|conn| {
+            diesel::sql_query(
+                "DELETE FROM __diesel_schema_migrations WHERE version = \
+                 (SELECT MAX(version) FROM __diesel_schema_migrations)",
+            )
+            .execute(conn)
+            .map_err(anyhow::Error::from)
+        })
+        .await
+        .unwrap();
+    let (status, why) = probe(&app.address, "/readyz").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(why.contains("migrations pending"), "{why}");
+    assert_eq!(probe(&app.address, "/healthz").await.0, StatusCode::OK);
+}
+
+/// The token `name`'s entry in `api_token_list`, read by the command line
+/// (another process) from the store.
+async fn listed(url: &str, name: &str) -> Value {
+    let output = run_command(url, &["api", "api_token_list"]).await;
+    assert!(output.status.success(), "{output:?}");
+    let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+    answer["data"]["tokens"][name].clone()
+}
+
+#[actix_web::test]
+async fn sigterm_under_load_finishes_what_was_acknowledged_writes_every_use_and_exits_0() {
+    let mut served = Served::start(&[("WHM_TOKENS_SHUTDOWN_TIMEOUT", "10")]).await;
+    let url = served.database_url();
+    let made = run_command(&url, &["api", "api_token_create", "token_name=load"]).await;
+    assert!(made.status.success(), "{made:?}");
+    let made: Value = serde_json::from_slice(&made.stdout).unwrap();
+    let secret = made["data"]["token"].as_str().unwrap().to_owned();
+
+    // Eight clients call as fast as they can until the server goes away.
+    let client = reqwest::Client::new();
+    let calls = (0..8).map(|_| {
+        let (client, address, secret) = (client.clone(), served.address.clone(), secret.clone());
+        actix_web::rt::spawn(async move {
+            let (mut ok, mut failed) = (0u64, Vec::new());
+            for _ in 0..20_000 {
+                let sent = client
+                    .get(format!("{address}/json-api/version?api.version=1"))
+                    .header("Authorization", format!("whm root:{secret}"))
+                    .send()
+                    .await;
+                match sent {
+                    Ok(answer) if answer.status() == StatusCode::OK => ok += 1,
+                    // An answer that is not a success: acknowledged, and failed.
+                    Ok(answer) => failed.push(answer.status()),
+                    // No connection (the server stopped accepting), or one
+                    // closed before any answer: never acknowledged.
+                    Err(_) => break,
+                }
+            }
+            (ok, failed)
+        })
+    });
+    let calls: Vec<_> = calls.collect();
+    // Under load, then the signal.
+    // (These looks use the token too: each is counted below.)
+    let looks = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let probe_client = client.clone();
+    let (address, secret_for_wait) = (served.address.clone(), secret.clone());
+    wait_until("uses on record", Duration::from_secs(20), || {
+        let (client, address, secret, looks) = (
+            probe_client.clone(),
+            address.clone(),
+            secret_for_wait.clone(),
+            looks.clone(),
+        );
+        async move {
+            let answer = client
+                .get(format!("{address}/json-api/api_token_list?api.version=1"))
+                .header("Authorization", format!("whm root:{secret}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status(), StatusCode::OK);
+            looks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            // Counted uses are written every 2 s: some are on record.
+            let listed: Value = answer.json().await.unwrap();
+            listed["data"]["tokens"]["load"]["use_count"]
+                .as_i64()
+                .unwrap_or(0)
+                > 200
+        }
+    })
+    .await;
+    let pid = served.child.id().expect("running") as i32;
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let status = tokio::time::timeout(Duration::from_secs(30), served.child.wait())
+        .await
+        .expect("stopped within 30 s")
+        .unwrap();
+    assert!(status.success(), "exit status {status:?}");
+
+    let (mut acknowledged, mut failed) = (0, Vec::new());
+    for call in calls {
+        let (ok, bad) = call.await.unwrap();
+        acknowledged += ok;
+        failed.extend(bad);
+    }
+    assert!(failed.is_empty(), "acknowledged calls failed: {failed:?}");
+    assert!(acknowledged > 0);
+    // Every acknowledged call is on record, the last ones written at the
+    // stop, and none twice.
+    let looked = looks.load(std::sync::atomic::Ordering::SeqCst);
+    let entry = listed(&url, "load").await;
+    assert_eq!(
+        entry["use_count"].as_u64().unwrap(),
+        acknowledged + looked,
+        "uses on record for {acknowledged} acknowledged calls and {looked} looks"
+    );
+}
