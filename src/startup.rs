@@ -57,6 +57,8 @@ pub struct Application {
     port: u16,
     server: Server,
     state: AppState,
+    /// The metrics listener, when `WHM_TOKENS_METRICS_LISTEN` is set.
+    metrics: Option<(u16, Server)>,
 }
 
 impl Application {
@@ -143,10 +145,15 @@ impl Application {
         if let Some(n) = workers {
             server = server.workers(n.max(1));
         }
+        let metrics = match kept.config.metrics_listen {
+            Some(addr) => Some(metrics_server(addr, kept.clone())?),
+            None => None,
+        };
         Ok(Self {
             port,
             server: server.run(),
             state: kept,
+            metrics,
         })
     }
 
@@ -161,11 +168,51 @@ impl Application {
     }
 
     /// Serves until stopped, then writes the token use counted last.
+    /// The port `/metrics` is served on, if any.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
+    }
+
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let metrics = self.metrics.map(|(_, server)| {
+            let handle = server.handle();
+            actix_web::rt::spawn(server);
+            handle
+        });
         let served = self.server.await;
+        if let Some(metrics) = metrics {
+            metrics.stop(true).await;
+        }
         if let Err(e) = self.state.flush_usage().await {
             tracing::warn!(error = %e, "the last token use could not be written");
         }
         served
     }
+}
+
+/// The metrics listener: `GET /metrics` and nothing else, one worker, on
+/// its own address (a private one: it is not authenticated).
+fn metrics_server(addr: std::net::SocketAddr, state: AppState) -> anyhow::Result<(u16, Server)> {
+    let listener = TcpListener::bind(addr)
+        .map_err(|e| anyhow::anyhow!("could not listen for metrics on {addr}: {e}"))?;
+    let port = listener.local_addr()?.port();
+    let server = HttpServer::new(move || {
+        let state = state.clone();
+        App::new().route(
+            "/metrics",
+            web::get().to(move || {
+                let state = state.clone();
+                async move {
+                    actix_web::HttpResponse::Ok()
+                        .content_type(prometheus_client::encoding::prometheus_text::CONTENT_TYPE)
+                        .body(state.scrape())
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    Ok((port, server))
 }

@@ -31,6 +31,8 @@ pub struct AppState {
     pub refusals: Arc<crate::auth::refusals::Refusals>,
     /// Rounds of the expiry-notice checker run so far.
     pub notice_rounds: Arc<crate::notices::Rounds>,
+    /// What the metrics listener serves.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {
@@ -42,6 +44,7 @@ impl AppState {
             usage: Arc::default(),
             refusals: Arc::default(),
             notice_rounds: Arc::default(),
+            metrics: Arc::default(),
             cookie_key,
             secrets,
             db,
@@ -81,6 +84,17 @@ impl AppState {
 }
 
 impl AppState {
+    /// The metrics as Prometheus scrapes them, with the gauges that are read
+    /// rather than counted set now.
+    pub fn scrape(&self) -> String {
+        let live = self.db.changes().current().is_some();
+        self.metrics.change_feed_live.set(i64::from(live));
+        self.metrics
+            .password_queue_depth
+            .set(self.passwords.depth() as i64);
+        self.metrics.encode()
+    }
+
     /// Writes what is counted in memory (token use, refused calls), records
     /// tokens used from new addresses, and prunes old audit events; every
     /// [`crate::auth::usage::FLUSH_EVERY`], and once more at shutdown.

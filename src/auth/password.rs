@@ -102,6 +102,11 @@ impl PasswordWorkers {
         }
     }
 
+    /// Password checks running or waiting now.
+    pub fn depth(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
     /// Takes a place, or refuses at once when all are taken.
     pub fn try_slot(&self) -> Result<Slot, Busy> {
         let taken = self

@@ -104,8 +104,11 @@ pub fn counted(
 impl Refusals {
     pub fn record(&self, event: Counted) {
         let mut pending = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        // A later minute starts a new count; an event stamped a little
+        // earlier (a slow request) counts against the current one, so that
+        // interleaved minutes cannot reset the cap again and again.
         let minute = event.at / 60;
-        if minute != pending.minute {
+        if minute > pending.minute {
             pending.minute = minute;
             pending.minute_rows.clear();
         }
@@ -115,7 +118,13 @@ impl Refusals {
             event
         } else {
             Counted {
-                bucket: bucket("overflow", None, event.at, &[event.event.as_str()]),
+                // The current minute's: a late event joins it too.
+                bucket: bucket(
+                    "overflow",
+                    None,
+                    pending.minute * 60,
+                    &[event.event.as_str()],
+                ),
                 ip: None,
                 actor: None,
                 token: None,
@@ -235,6 +244,9 @@ mod tests {
         let rows = buckets(&r);
         assert_eq!(rows.len(), MAX_ROWS_PER_MINUTE + 1);
         assert_eq!(rows.values().map(|(n, _)| n).sum::<i64>(), 10_000);
+        // An event of the minute before, arriving late, does not reset it.
+        r.record(refusal("10.9.9.9", "x", 599));
+        assert_eq!(buckets(&r).len(), MAX_ROWS_PER_MINUTE + 1);
         // The next minute starts afresh.
         r.record(refusal("10.0.0.1", "x", 660));
         assert_eq!(buckets(&r).len(), MAX_ROWS_PER_MINUTE + 2);

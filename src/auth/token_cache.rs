@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::db::Db;
 use crate::domain::TokenDigest;
+use crate::metrics::Metrics;
 use crate::ops::authenticate::{lookup, Found};
 use crate::ops::OpError;
 
@@ -70,14 +71,17 @@ impl TokenCache {
 pub async fn find(
     db: &Db,
     cache: &TokenCache,
+    metrics: &Metrics,
     digest: TokenDigest,
 ) -> Result<Option<Arc<Found>>, OpError> {
     let generation = db.changes().current();
     if let Some(g) = generation {
         if let Some(hit) = cache.get(&digest, g) {
+            metrics.cache_hits.inc();
             return Ok(Some(hit));
         }
     }
+    metrics.cache_misses.inc();
     let found = db
         .read(move |conn| lookup(conn, &digest))
         .await?

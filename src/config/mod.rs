@@ -220,6 +220,10 @@ pub struct ServerSettings {
         default_value_t = 1000
     )]
     pub failed_sign_in_delay_ms: u64,
+    /// Address for Prometheus metrics (`/metrics`), e.g. 127.0.0.1:9464;
+    /// off when unset. Never the public port.
+    #[arg(long, env = "WHM_TOKENS_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Seconds that requests under way may take to finish after SIGTERM or
     /// SIGINT, before the server stops anyway.
     #[arg(long, env = "WHM_TOKENS_SHUTDOWN_TIMEOUT", default_value_t = 30)]
@@ -298,6 +302,8 @@ pub struct Config {
     pub request_timeout: std::time::Duration,
     /// How long requests under way may take to finish at shutdown.
     pub shutdown_timeout: std::time::Duration,
+    /// Where `/metrics` is served, if anywhere.
+    pub metrics_listen: Option<SocketAddr>,
     pub notices: NoticeSettings,
 }
 
@@ -377,6 +383,7 @@ impl Settings {
             ),
             request_timeout: std::time::Duration::from_secs(server.request_timeout.clamp(1, 3600)),
             shutdown_timeout: std::time::Duration::from_secs(server.shutdown_timeout.min(3600)),
+            metrics_listen: server.metrics_listen,
             notices: NoticeSettings::parse(
                 server.notify_interval,
                 server.smtp_url.as_deref(),

@@ -61,7 +61,7 @@ impl Password {
         if len < MIN_PASSWORD_LEN {
             return Err(PasswordError::TooShort);
         }
-        if raw.len() > MAX_PASSWORD_LEN {
+        if len > MAX_PASSWORD_LEN {
             return Err(PasswordError::TooLong);
         }
         if COMMON.contains(raw.to_lowercase().as_str()) {

@@ -252,7 +252,7 @@ pub fn update(
     let owner = accounts::load(conn, actor.id())?;
     let current =
         find(conn, owner.id, name)?.ok_or_else(|| OpError::TokenNotFound(name.to_string()))?;
-    check_covers(actor, &owner, [(&current.name, current.privileges)])?;
+    check_covers(actor, [(&current.name, current.privileges)])?;
     if let Some(p) = changes.privileges {
         check_grantable(p, &owner, actor)?;
     }
@@ -361,7 +361,7 @@ pub fn regenerate(
         .first(conn)
         .optional()?
         .ok_or_else(|| OpError::TokenNotFound(name.to_string()))?;
-    check_covers(actor, &owner, [(&current.name, current.privileges)])?;
+    check_covers(actor, [(&current.name, current.privileges)])?;
     let replaced = || OpError::SecretAlreadyReplaced(name.to_string());
     if expected.is_some_and(|e| e != digest.fingerprint()) {
         return Err(replaced());

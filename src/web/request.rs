@@ -29,6 +29,9 @@ pub async fn observe(
         htmx: headers.contains_key("hx-request")
             && !headers.contains_key("hx-history-restore-request"),
     };
+    let metrics = req
+        .app_data::<actix_web::web::Data<crate::state::AppState>>()
+        .map(|state| state.metrics.clone());
     let span = tracing::info_span!("request", request_id = %id);
     let started = Instant::now();
     let served = context::scope(current, next.call(req).instrument(span.clone())).await;
@@ -54,6 +57,14 @@ pub async fn observe(
     let (method, path) = (res.request().method(), res.request().path());
     let status = res.status();
     let elapsed_us = started.elapsed().as_micros() as u64;
+    if let Some(metrics) = &metrics {
+        metrics.http(
+            res.request().match_pattern().as_deref(),
+            method.as_str(),
+            status.as_u16(),
+            started.elapsed().as_secs_f64(),
+        );
+    }
     // API calls get one line of their own from the API (with user, token
     // and result); fingerprinted assets and health checks that succeed are
     // noise at info level, and their log line was a tenth of their cost.

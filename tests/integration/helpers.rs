@@ -110,6 +110,8 @@ pub struct TestApp {
     /// The server's shared state: to write what it counts in memory at
     /// once, or to see its notice checker's rounds.
     pub state: AppState,
+    /// `http://127.0.0.1:PORT` of the metrics listener, when configured.
+    pub metrics_address: Option<String>,
 }
 
 pub fn test_config(database_url: String) -> Config {
@@ -136,6 +138,7 @@ pub fn test_config(database_url: String) -> Config {
         failed_sign_in_delay: std::time::Duration::ZERO,
         request_timeout: std::time::Duration::from_secs(10),
         shutdown_timeout: std::time::Duration::from_secs(5),
+        metrics_listen: None,
         notices: Default::default(),
     }
 }
@@ -155,12 +158,14 @@ pub async fn spawn_app_on(database: TestDatabase, adjust: impl FnOnce(&mut Confi
     let app = Application::build(config, db.clone()).expect("build the app");
     let port = app.port();
     let state = app.state();
+    let metrics_address = app.metrics_port().map(|p| format!("http://127.0.0.1:{p}"));
     actix_web::rt::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         db,
         database,
         state,
+        metrics_address,
     }
 }
 

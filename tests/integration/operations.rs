@@ -143,3 +143,93 @@ async fn sigterm_under_load_finishes_what_was_acknowledged_writes_every_use_and_
         "uses on record for {acknowledged} acknowledged calls and {looked} looks"
     );
 }
+
+/// The value of the series `series` (name and labels, exactly as
+/// written) in a scrape, if it is there.
+fn value_of(scrape: &str, series: &str) -> Option<f64> {
+    scrape
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.parse().ok())
+}
+
+#[actix_web::test]
+async fn metrics_count_requests_calls_refusals_and_sign_ins_on_their_own_listener_only() {
+    let app = spawn_app_with(|c| c.metrics_listen = Some("127.0.0.1:0".parse().unwrap())).await;
+    let metrics = app.metrics_address.clone().expect("a metrics listener");
+    // Never on the public port.
+    assert_eq!(
+        probe(&app.address, "/metrics").await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    let secret = app.token("root", "deploy-prod").await;
+    let narrow = app
+        .token_with(
+            "root",
+            "narrow",
+            whm_tokens::domain::Expiry::Never,
+            "",
+            Some("list-accts"),
+        )
+        .await
+        .unwrap();
+    ok_data(&app.api("root", &secret, "version", &[]).await);
+    ok_data(&app.api("root", &secret, "version", &[]).await);
+    assert_denied(&app.api("root", &"Q".repeat(32), "version", &[]).await);
+    refused(&app.api("root", &narrow, "api_token_list", &[]).await);
+    let mut browser = app.browser();
+    browser.try_sign_in("root", "not-the-password").await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    assert_eq!(root.get("/tokens").await.status(), StatusCode::OK);
+
+    let (status, scrape) = probe(&metrics, "/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    for (series, at_least) in [
+        ("whm_tokens_build_info{version=\"0.1.0\"}", 1.0),
+        (
+            "whm_tokens_http_requests_total{route=\"/tokens\",method=\"GET\",status=\"2xx\"}",
+            1.0,
+        ),
+        (
+            "whm_tokens_api_calls_total{function=\"version\",result=\"ok\"}",
+            2.0,
+        ),
+        (
+            "whm_tokens_api_calls_total{function=\"api_token_list\",result=\"refused\"}",
+            1.0,
+        ),
+        (
+            "whm_tokens_api_refusals_total{reason=\"unknown_token\"}",
+            1.0,
+        ),
+        ("whm_tokens_api_refusals_total{reason=\"privilege\"}", 1.0),
+        ("whm_tokens_sign_ins_total{outcome=\"wrong_password\"}", 1.0),
+        ("whm_tokens_sign_ins_total{outcome=\"ok\"}", 1.0),
+        ("whm_tokens_token_cache_hits_total", 1.0),
+        ("whm_tokens_token_cache_misses_total", 1.0),
+        ("whm_tokens_change_feed_live", 1.0),
+        ("process_resident_memory_bytes", 1.0),
+        ("process_open_fds", 1.0),
+    ] {
+        let got =
+            value_of(&scrape, series).unwrap_or_else(|| panic!("{series} missing:\n{scrape}"));
+        assert!(got >= at_least, "{series} = {got}");
+    }
+    // Labels come from fixed sets: no token, user name, secret or path.
+    for leak in [
+        "deploy-prod",
+        "narrow",
+        "not-the-password",
+        &secret,
+        "/json-api/version",
+    ] {
+        assert!(!scrape.contains(leak), "{leak} in the metrics");
+    }
+    // The latency histogram, in seconds, by the same labels.
+    assert!(scrape.lines().any(|l| {
+        l.starts_with("whm_tokens_http_request_duration_seconds_bucket{")
+            && l.contains("route=\"/tokens\"")
+            && l.contains("le=\"+Inf\"")
+    }));
+}

@@ -215,3 +215,62 @@ async fn a_narrow_tokens_revoke_of_several_refuses_them_all_if_one_is_broader() 
     let tokens = listed(&app, &narrow).await;
     assert!(tokens.get("small").is_some(), "nothing half done");
 }
+
+#[actix_web::test]
+async fn a_token_as_broad_as_its_owner_today_cannot_take_a_sibling_that_may_do_more_tomorrow() {
+    let app = spawn_app().await;
+    app.create_reseller("bob", Some("manage-api-tokens list-accts kill-acct"))
+        .await;
+    // Made while bob could kill accounts; then root takes that away.
+    app.token_with(
+        "bob",
+        "killer",
+        Expiry::Never,
+        "",
+        Some("list-accts kill-acct"),
+    )
+    .await
+    .unwrap();
+    app.set_privileges("bob", "manage-api-tokens list-accts")
+        .await;
+    // As broad as bob is now, but a list of its own.
+    let lister = app
+        .token_with("bob", "lister", Expiry::Never, "", Some(NARROW))
+        .await
+        .unwrap();
+    // Follows bob, whatever he is given later.
+    app.token("bob", "follower").await;
+    for victim in ["follower", "killer"] {
+        let reason = refused(
+            &app.api(
+                "bob",
+                &lister,
+                "api_token_regenerate",
+                &[("token_name", victim)],
+            )
+            .await,
+        );
+        assert!(reason.contains(victim), "{victim}: {reason}");
+        let reason = refused(
+            &app.api(
+                "bob",
+                &lister,
+                "api_token_update",
+                &[("token_name", victim), ("whitelist_ip", "192.0.2.9")],
+            )
+            .await,
+        );
+        assert!(reason.contains(victim), "{victim}: {reason}");
+    }
+    // A token that follows bob may: it can do all bob can, now and later.
+    let full = app.token("bob", "full").await;
+    ok_data(
+        &app.api(
+            "bob",
+            &full,
+            "api_token_regenerate",
+            &[("token_name", "killer")],
+        )
+        .await,
+    );
+}

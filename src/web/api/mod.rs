@@ -23,6 +23,7 @@ use crate::auth::refusals::counted;
 use crate::auth::{api_header, client_ip, token_cache};
 use crate::domain::AuditEvent;
 use crate::domain::TokenSecret;
+use crate::metrics::{ApiLabels, RefusalReason};
 use crate::ops::authenticate::{check, Refusal};
 use crate::ops::{self, Actor};
 use crate::state::AppState;
@@ -97,6 +98,7 @@ fn refused(
 /// Counts a call refused for a missing privilege, as the token's owner
 /// sees it in the audit trail.
 fn missing_privilege(state: &AppState, actor: &Actor, function: &str, missing: &ops::OpError) {
+    state.metrics.refused(RefusalReason::Privilege);
     let at = state.clock.now();
     let detail = format!("{function}: {missing}");
     let client = actor.origin.ip.as_deref().and_then(|ip| ip.parse().ok());
@@ -150,6 +152,7 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) 
     else {
         tracing::warn!(function = %loggable(&function), reason = "no valid whm authorization header", "API call refused");
         let client = client_ip::of_request(&req, &state.config.trusted_proxies);
+        state.metrics.refused(RefusalReason::Malformed);
         refused(
             &state,
             client,
@@ -164,12 +167,14 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) 
     let now = state.clock.now();
     let checked = match TokenSecret::parse(secret) {
         None => Ok((Err(Refusal::MalformedSecret), None)),
-        Some(secret) => token_cache::find(&state.db, &state.tokens, secret.digest())
-            .await
-            .map(|found| match found {
-                None => (Err(Refusal::UnknownToken), None),
-                Some(found) => (check(&found, user, client, now), Some(found)),
-            }),
+        Some(secret) => {
+            token_cache::find(&state.db, &state.tokens, &state.metrics, secret.digest())
+                .await
+                .map(|found| match found {
+                    None => (Err(Refusal::UnknownToken), None),
+                    Some(found) => (check(&found, user, client, now), Some(found)),
+                })
+        }
     };
     let mut authenticated = match checked {
         Ok((Ok(a), _)) => {
@@ -179,6 +184,15 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) 
             a
         }
         Ok((Err(refusal), found)) => {
+            state.metrics.refused(match refusal {
+                Refusal::MalformedSecret => RefusalReason::Malformed,
+                Refusal::UnknownToken => RefusalReason::UnknownToken,
+                Refusal::WrongUser { .. } => RefusalReason::WrongUser,
+                Refusal::Expired { .. } => RefusalReason::Expired,
+                Refusal::Disabled { .. } => RefusalReason::Disabled,
+                Refusal::OwnerSuspended { .. } => RefusalReason::Suspended,
+                Refusal::AddressNotAllowed { .. } => RefusalReason::Address,
+            });
             tracing::warn!(function = %loggable(&function), user = %loggable(user), ?client, ?refusal, "API call refused");
             refused(
                 &state,
@@ -218,6 +232,22 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) 
         request_id: request_id.clone(),
     };
     let answer = call(&state, &authenticated.actor, &function, &params, &context).await;
+    let known = FUNCTIONS
+        .iter()
+        .find(|f| f.name == function)
+        .map(|f| f.name);
+    state
+        .metrics
+        .api_calls
+        .get_or_create(&ApiLabels {
+            function: known.unwrap_or("unknown").to_owned(),
+            result: match (answer.status.is_success(), answer.result) {
+                (true, 1) => "ok",
+                (true, _) => "refused",
+                (false, _) => "error",
+            },
+        })
+        .inc();
     tracing::info!(
         %function, user = %authenticated.actor.account.username,
         token = %authenticated.token.name, ?client,

@@ -18,6 +18,7 @@ use crate::state::AppState;
 use super::form::{Form, Query};
 use super::sign_in::{await_code, record_sign_in, start_session};
 use super::{redirect, render, Chrome, UiError};
+use crate::metrics::SignInOutcome;
 use crate::web::context::loggable;
 
 #[derive(Template)]
@@ -119,7 +120,9 @@ async fn try_login(
     };
     // A place with the password workers comes first: when they are full the
     // attempt is refused before it costs any database work.
-    let slot = state.passwords.try_slot()?;
+    let slot = state.passwords.try_slot().inspect_err(|_| {
+        state.metrics.sign_in(SignInOutcome::Busy);
+    })?;
     // A name that cannot be a user name names nobody, and is never looked
     // up or stored.
     let username = Username::parse(&typed).ok();
@@ -147,6 +150,7 @@ async fn try_login(
     }
     if let Some(wait) = blocked {
         tracing::warn!(?addr, user = %loggable(&typed), known_device, "sign-in throttled");
+        state.metrics.sign_in(SignInOutcome::Throttled);
         let minutes = (wait + 59) / 60;
         return failure(
             format!("Too many failed sign-ins. Try again in {minutes} minute(s)."),
@@ -185,6 +189,7 @@ async fn try_login(
                 crate::web::context::current_id(),
             )
         });
+        state.metrics.sign_in(SignInOutcome::WrongPassword);
         return failure(
             "The user name or password is incorrect, or the account is suspended.".to_owned(),
             StatusCode::UNAUTHORIZED,
@@ -193,11 +198,13 @@ async fn try_login(
     throttle::succeeded_in(&state.db, attempt).await?;
     if account.two_factor {
         await_code(&session, account.id, now)?;
+        state.metrics.sign_in(SignInOutcome::SecondFactorAsked);
         tracing::info!(?addr, user = %account.username, "password right; waiting for the second factor");
         return Ok(redirect("/login/two-factor"));
     }
     start_session(&session, req, state, account.id)?;
     record_sign_in(req, state, &account, "with a password").await?;
+    state.metrics.sign_in(SignInOutcome::Ok);
     tracing::info!(?addr, user = %account.username, "signed in");
     let mut response = redirect("/tokens");
     let known = device::remember(

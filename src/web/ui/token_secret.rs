@@ -121,6 +121,11 @@ pub async fn regenerate(
     // twice at once, only the first makes a new secret. A second new secret
     // would silently break the first one, which may already be in use.
     let name = name_in_path(&name)?;
+    if form.secret.is_empty() {
+        return Err(UiError::BadRequest(
+            "This form does not say which secret it replaces: open Regenerate again.".into(),
+        ));
+    }
     let made = state
         .write_as(&user.actor, move |conn, actor| {
             token_ops::regenerate(conn, actor, &name, Some(&form.secret))

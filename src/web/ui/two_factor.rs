@@ -21,6 +21,7 @@ use super::form::{FieldErrors, Form};
 use super::password::{check_current, CurrentPassword};
 use super::sign_in::{pending, record_about_self, record_sign_in, start_session};
 use super::{flash, redirect, render, Chrome, SignedIn, UiError};
+use crate::metrics::SignInOutcome;
 
 /// A secret being set up, sealed, until its first code confirms it.
 const SETUP_SECRET: &str = "totp_setup";
@@ -309,6 +310,7 @@ pub async fn check_code(
     let attempt = throttle::Attempt::second_factor(&account.username);
     let blocked = throttle::reserve_in(&state.db, &attempt, now).await?;
     if let Some(wait) = blocked {
+        state.metrics.sign_in(SignInOutcome::SecondFactorFailed);
         return code_page(
             &session,
             StatusCode::TOO_MANY_REQUESTS,
@@ -372,6 +374,7 @@ pub async fn check_code(
             "a wrong or used code after the right password",
         )
         .await?;
+        state.metrics.sign_in(SignInOutcome::SecondFactorFailed);
         return code_page(
             &session,
             StatusCode::UNAUTHORIZED,
@@ -381,6 +384,7 @@ pub async fn check_code(
     throttle::succeeded_in(&state.db, attempt).await?;
     start_session(&session, &req, &state, account.id)?;
     record_sign_in(&req, &state, &account, "with a password and a code").await?;
+    state.metrics.sign_in(SignInOutcome::Ok);
     tracing::info!(user = %account.username, "signed in with two factors");
     let mut response = redirect("/tokens");
     let known = device::remember(
