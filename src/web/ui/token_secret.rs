@@ -122,6 +122,8 @@ pub async fn regenerate(
     // would silently break the first one, which may already be in use.
     let name = name_in_path(&name)?;
     if form.secret.is_empty() {
+        // Another's token (or none) is not found, whatever the form says.
+        load(&state, &user, name.as_str()).await?;
         return Err(UiError::BadRequest(
             "This form does not say which secret it replaces: open Regenerate again.".into(),
         ));
