@@ -46,6 +46,26 @@ pub struct OutcomeLabels {
     pub outcome: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabels {
+    /// `in_use` or `idle`.
+    pub state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NoticeLabels {
+    /// `email` or `webhook`.
+    pub channel: &'static str,
+    /// `sent` or `failed`.
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    /// `uses` (tokens with uses not yet written) or `refusals` (rows).
+    pub kind: &'static str,
+}
+
 /// Why an API call was refused before its function ran, or for a
 /// privilege: the fixed set the refusals counter takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,6 +140,13 @@ pub struct Metrics {
     /// Set at each scrape by whoever knows (see [`Metrics::set_gauges`]).
     pub change_feed_live: Gauge,
     pub password_queue_depth: Gauge,
+    pub db_connections: Family<StateLabels, Gauge>,
+    pub db_checkout: Histogram,
+    pub db_checkout_timeouts: Counter,
+    pub db_unavailable: Gauge,
+    pub notices: Family<NoticeLabels, Counter>,
+    pub flush_duration: Histogram,
+    pub flush_pending: Family<KindLabels, Gauge>,
     process_rss: Gauge,
     process_open_fds: Gauge,
     process_cpu: Counter<f64, std::sync::atomic::AtomicU64>,
@@ -144,6 +171,13 @@ impl Metrics {
         let sign_ins = Family::<OutcomeLabels, Counter>::default();
         let (cache_hits, cache_misses) = (Counter::default(), Counter::default());
         let (change_feed_live, password_queue_depth) = (Gauge::default(), Gauge::default());
+        let db_connections = Family::<StateLabels, Gauge>::default();
+        let db_checkout = seconds_buckets();
+        let db_checkout_timeouts = Counter::default();
+        let db_unavailable = Gauge::default();
+        let notices = Family::<NoticeLabels, Counter>::default();
+        let flush_duration = seconds_buckets();
+        let flush_pending = Family::<KindLabels, Gauge>::default();
         let (process_rss, process_open_fds) = (Gauge::default(), Gauge::default());
         let process_cpu = Counter::<f64, AtomicU64>::default();
         registry.register(
@@ -197,6 +231,41 @@ impl Metrics {
             password_queue_depth.clone(),
         );
         registry.register(
+            "whm_tokens_db_connections",
+            "Database connections of this instance's pool, by state",
+            db_connections.clone(),
+        );
+        registry.register(
+            "whm_tokens_db_checkout_seconds",
+            "Time to get a database connection from the pool",
+            db_checkout.clone(),
+        );
+        registry.register(
+            "whm_tokens_db_checkout_timeouts",
+            "Requests that got no database connection in time",
+            db_checkout_timeouts.clone(),
+        );
+        registry.register(
+            "whm_tokens_db_unavailable",
+            "1 while no database connection can be made, else 0",
+            db_unavailable.clone(),
+        );
+        registry.register(
+            "whm_tokens_expiry_notices",
+            "Expiry notices, by channel and outcome (a failed one is tried again)",
+            notices.clone(),
+        );
+        registry.register(
+            "whm_tokens_flush_duration_seconds",
+            "Time to write what was counted in memory (last use, refused calls)",
+            flush_duration.clone(),
+        );
+        registry.register(
+            "whm_tokens_flush_pending",
+            "What is counted in memory and not written yet, by kind",
+            flush_pending.clone(),
+        );
+        registry.register(
             "process_resident_memory_bytes",
             "Resident memory size in bytes",
             process_rss.clone(),
@@ -222,6 +291,13 @@ impl Metrics {
             cache_misses,
             change_feed_live,
             password_queue_depth,
+            db_connections,
+            db_checkout,
+            db_checkout_timeouts,
+            db_unavailable,
+            notices,
+            flush_duration,
+            flush_pending,
             process_rss,
             process_open_fds,
             process_cpu,
@@ -250,6 +326,16 @@ impl Metrics {
         };
         self.http_duration.get_or_create(&labels).observe(seconds);
         self.http_requests.get_or_create(&labels).inc();
+    }
+
+    /// Counts an expiry notice on `channel` (`email`, `webhook`).
+    pub fn notice(&self, channel: &'static str, sent: bool) {
+        self.notices
+            .get_or_create(&NoticeLabels {
+                channel,
+                outcome: if sent { "sent" } else { "failed" },
+            })
+            .inc();
     }
 
     pub fn refused(&self, reason: RefusalReason) {

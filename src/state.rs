@@ -44,7 +44,7 @@ impl AppState {
             usage: Arc::default(),
             refusals: Arc::default(),
             notice_rounds: Arc::default(),
-            metrics: Arc::default(),
+            metrics: db.metrics().clone(),
             cookie_key,
             secrets,
             db,
@@ -92,6 +92,23 @@ impl AppState {
         self.metrics
             .password_queue_depth
             .set(self.passwords.depth() as i64);
+        let (pool, down) = self.db.pool_state();
+        for (state, n) in [("in_use", pool.in_use), ("idle", pool.idle)] {
+            self.metrics
+                .db_connections
+                .get_or_create(&crate::metrics::StateLabels { state })
+                .set(i64::from(n));
+        }
+        self.metrics.db_unavailable.set(i64::from(down));
+        for (kind, n) in [
+            ("uses", self.usage.pending()),
+            ("refusals", self.refusals.pending()),
+        ] {
+            self.metrics
+                .flush_pending
+                .get_or_create(&crate::metrics::KindLabels { kind })
+                .set(n as i64);
+        }
         self.metrics.encode()
     }
 
@@ -102,13 +119,19 @@ impl AppState {
         let (usage, refusals) = (self.usage.clone(), self.refusals.clone());
         let keep = self.config.audit_retention.as_secs() as i64;
         let now = self.clock.now();
-        self.db
+        let started = std::time::Instant::now();
+        let written = self
+            .db
             .write_bookkeeping(move |conn| {
                 usage.flush(conn)?;
                 refusals.flush(conn)?;
                 crate::ops::audit::prune(conn, now, keep)?;
                 Ok::<_, OpError>(())
             })
-            .await
+            .await;
+        self.metrics
+            .flush_duration
+            .observe(started.elapsed().as_secs_f64());
+        written
     }
 }

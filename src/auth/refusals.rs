@@ -158,6 +158,15 @@ impl Refusals {
         }
     }
 
+    /// Rows counted and not written yet.
+    pub fn pending(&self) -> usize {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .rows
+            .len()
+    }
+
     /// Writes what was counted since the last write.
     pub fn flush(&self, conn: &mut DbConnection) -> Result<usize, OpError> {
         let rows = std::mem::take(&mut self.inner.lock().unwrap_or_else(|p| p.into_inner()).rows);

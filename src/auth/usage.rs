@@ -55,6 +55,11 @@ impl Usage {
         }
     }
 
+    /// Tokens with uses counted and not written yet.
+    pub fn pending(&self) -> usize {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     fn take(&self) -> HashMap<i64, Pending> {
         std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()))
     }

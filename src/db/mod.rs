@@ -109,6 +109,13 @@ pub struct Db {
     url: Arc<str>,
     health: Arc<Health>,
     changes: Arc<Changes>,
+    metrics: Arc<crate::metrics::Metrics>,
+}
+
+/// The pool's connections now: (in use, idle).
+pub struct PoolState {
+    pub in_use: u32,
+    pub idle: u32,
 }
 
 impl Db {
@@ -134,6 +141,7 @@ impl Db {
             url: url.into(),
             health,
             changes: Changes::new(url, backend),
+            metrics: Arc::default(),
         })
     }
 
@@ -152,7 +160,36 @@ impl Db {
         self.changes.start_listener(&self.url);
     }
 
+    /// The metrics this store (and the server around it) counts into.
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        &self.metrics
+    }
+
+    /// The pool's connections now, and whether the database is down.
+    pub fn pool_state(&self) -> (PoolState, bool) {
+        let state = self.pool.state();
+        (
+            PoolState {
+                in_use: state.connections.saturating_sub(state.idle_connections),
+                idle: state.idle_connections,
+            },
+            self.health.is_down(),
+        )
+    }
+
     pub fn get(&self) -> Result<Conn, Unavailable> {
+        let started = std::time::Instant::now();
+        let got = self.checkout();
+        self.metrics
+            .db_checkout
+            .observe(started.elapsed().as_secs_f64());
+        if got.is_err() {
+            self.metrics.db_checkout_timeouts.inc();
+        }
+        got
+    }
+
+    fn checkout(&self) -> Result<Conn, Unavailable> {
         let pooled = if self.health.recently_down(FAIL_FAST_MS) {
             // Hand out an idle connection if one is left, but do not queue
             // behind attempts that are failing.

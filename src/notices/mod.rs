@@ -31,6 +31,12 @@ pub struct Notifier {
     pub rounds: std::sync::Arc<Rounds>,
 }
 
+impl Notifier {
+    fn count(&self, channel: Channel, sent: bool) {
+        self.db.metrics().notice(channel.as_str(), sent);
+    }
+}
+
 /// How many rounds of the checker have finished: what a test waits for
 /// to know that a round has looked at the tokens (and sent nothing more),
 /// instead of sleeping.
@@ -193,6 +199,7 @@ impl Checker {
                         Err(e) => return Err(e),
                     }
                 }
+                self.notifier.count(channel, true);
                 tracing::info!(
                     account = %due.account,
                     token = %due.token,
@@ -203,6 +210,7 @@ impl Checker {
                 Ok(true)
             }
             Err(e) => {
+                self.notifier.count(channel, false);
                 if channel == Channel::Webhook {
                     self.webhook_down.set(true);
                 }

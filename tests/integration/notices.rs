@@ -223,6 +223,27 @@ async fn a_failed_send_is_retried_until_accepted_and_never_sent_twice() {
     assert_eq!(mail.len(), 1);
     assert_eq!(smtp.mail().len(), 1);
     assert_eq!(smtp.attempts(), 2, "refused once, then accepted once");
+    // The metrics count both tries of the mail and the webhook's.
+    let scrape = app.state.scrape();
+    for (series, count) in [
+        (
+            "whm_tokens_expiry_notices_total{channel=\"email\",outcome=\"failed\"} ",
+            1,
+        ),
+        (
+            "whm_tokens_expiry_notices_total{channel=\"email\",outcome=\"sent\"} ",
+            1,
+        ),
+        (
+            "whm_tokens_expiry_notices_total{channel=\"webhook\",outcome=\"sent\"} ",
+            1,
+        ),
+    ] {
+        assert!(
+            scrape.contains(&format!("{series}{count}")),
+            "{series} in:\n{scrape}"
+        );
+    }
     assert_eq!(posts.len(), 1);
     let seen = hook.seen();
     assert_eq!(seen.len(), 4, "three refused tries, then one accepted");

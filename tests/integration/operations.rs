@@ -183,6 +183,7 @@ async fn metrics_count_requests_calls_refusals_and_sign_ins_on_their_own_listene
     let root = app.sign_in("root", ROOT_PASSWORD).await;
     assert_eq!(root.get("/tokens").await.status(), StatusCode::OK);
 
+    app.flush().await;
     let (status, scrape) = probe(&metrics, "/metrics").await;
     assert_eq!(status, StatusCode::OK);
     for (series, at_least) in [
@@ -209,6 +210,13 @@ async fn metrics_count_requests_calls_refusals_and_sign_ins_on_their_own_listene
         ("whm_tokens_token_cache_hits_total", 1.0),
         ("whm_tokens_token_cache_misses_total", 1.0),
         ("whm_tokens_change_feed_live", 1.0),
+        ("whm_tokens_db_connections{state=\"idle\"}", 0.0),
+        ("whm_tokens_db_connections{state=\"in_use\"}", 0.0),
+        ("whm_tokens_db_checkout_seconds_count", 1.0),
+        ("whm_tokens_db_checkout_timeouts_total", 0.0),
+        ("whm_tokens_db_unavailable", 0.0),
+        ("whm_tokens_flush_duration_seconds_count", 1.0),
+        ("whm_tokens_flush_pending{kind=\"uses\"}", 0.0),
         ("process_resident_memory_bytes", 1.0),
         ("process_open_fds", 1.0),
     ] {
@@ -216,6 +224,11 @@ async fn metrics_count_requests_calls_refusals_and_sign_ins_on_their_own_listene
             value_of(&scrape, series).unwrap_or_else(|| panic!("{series} missing:\n{scrape}"));
         assert!(got >= at_least, "{series} = {got}");
     }
+    assert_eq!(value_of(&scrape, "whm_tokens_db_unavailable"), Some(0.0));
+    assert_eq!(
+        value_of(&scrape, "whm_tokens_db_checkout_timeouts_total"),
+        Some(0.0)
+    );
     // Labels come from fixed sets: no token, user name, secret or path.
     for leak in [
         "deploy-prod",
