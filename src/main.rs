@@ -97,7 +97,12 @@ async fn run() -> anyhow::Result<()> {
                 "whm-tokens is listening on {url}\nSign in as root at {url}/login (database: {})",
                 redact(&config.database_url)
             );
+            // Migrations have run and the port is bound: a Type=notify
+            // unit may count the service started (nothing happens without
+            // NOTIFY_SOCKET).
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
             app.run_until_stopped().await?;
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
         }
         Command::Migrate => eprintln!("The database is up to date."),
         Command::CreateAccount {

@@ -10,6 +10,7 @@ mod browser;
 mod command_line;
 mod contact_email;
 mod database;
+mod deployment;
 mod freshness;
 mod hardening;
 mod helpers;
