@@ -450,6 +450,25 @@ async fn median_ms(http: &reqwest::Client, url: &str, auth: &str, n: usize) -> (
     (times[n / 2], size)
 }
 
+/// `a` and `b` measured in turn, twice each (a, b, b, a), best of two for
+/// each: interleaving keeps the machine's drift out of their ratio.
+async fn interleaved(
+    knobs: Knobs,
+    a: String,
+    b: String,
+    auth: Vec<String>,
+    secs: u64,
+) -> (Measured, Measured) {
+    actix_web::web::block(move || {
+        let best = |x: Measured, y: Measured| if x.rps >= y.rps { x } else { y };
+        let (a1, b1) = (wrk(&knobs, &a, &auth, secs), wrk(&knobs, &b, &auth, secs));
+        let (b2, a2) = (wrk(&knobs, &b, &auth, secs), wrk(&knobs, &a, &auth, secs));
+        (best(a1, a2), best(b1, b2))
+    })
+    .await
+    .unwrap()
+}
+
 async fn scenario(backend: &str, url: &str, knobs: &Knobs) {
     let server = Server::start(url);
     let base = server.base.clone();
@@ -517,32 +536,25 @@ async fn scenario(backend: &str, url: &str, knobs: &Knobs) {
     // What recording Last used costs the hot path: the same call on a
     // second instance of the same store that does not record it,
     // interleaved with this one, best of two each.
+    let auth = vec![format!(
+        "Authorization: whm {}:{}",
+        small.name, small.secret
+    )];
+    let here = format!("{base}/json-api/version?api.version=1");
     let (with_usage, without_usage) = {
         let quiet = Server::start_with(url, &[("WHM_TOKENS_RECORD_USAGE", "false")]);
-        let urls = (
-            format!("{base}/json-api/version?api.version=1"),
-            format!("{}/json-api/version?api.version=1", quiet.base),
-        );
-        let auth = vec![format!(
-            "Authorization: whm {}:{}",
-            small.name, small.secret
-        )];
-        let knobs = *k;
-        let measured = actix_web::web::block(move || {
-            let best = |a: Measured, b: Measured| if a.rps >= b.rps { a } else { b };
-            let (w1, o1) = (
-                wrk(&knobs, &urls.0, &auth, secs),
-                wrk(&knobs, &urls.1, &auth, secs),
-            );
-            let (o2, w2) = (
-                wrk(&knobs, &urls.1, &auth, secs),
-                wrk(&knobs, &urls.0, &auth, secs),
-            );
-            (best(w1, w2), best(o1, o2))
-        })
-        .await
-        .unwrap();
+        let there = format!("{}/json-api/version?api.version=1", quiet.base);
+        let measured = interleaved(*k, here.clone(), there, auth.clone(), secs).await;
         drop(quiet);
+        measured
+    };
+    // What metrics cost it: the same on an instance that counts them (a
+    // metrics listener set) against this one (none set).
+    let (without_metrics, with_metrics) = {
+        let counting = Server::start_with(url, &[("WHM_TOKENS_METRICS_LISTEN", "127.0.0.1:0")]);
+        let there = format!("{}/json-api/version?api.version=1", counting.base);
+        let measured = interleaved(*k, here.clone(), there, auth.clone(), secs).await;
+        drop(counting);
         measured
     };
     row(
@@ -579,6 +591,20 @@ async fn scenario(backend: &str, url: &str, knobs: &Knobs) {
         &with_usage,
         without_usage.rps,
         "not recorded",
+    );
+    row(
+        backend,
+        "API `version`, metrics off",
+        &without_metrics,
+        without_metrics.rps,
+        "itself",
+    );
+    row(
+        backend,
+        "API `version`, metrics on",
+        &with_metrics,
+        without_metrics.rps,
+        "metrics off",
     );
 
     // The sign-in storm, with `version` measured during it.

@@ -152,6 +152,9 @@ pub struct Metrics {
     process_cpu: Counter<f64, std::sync::atomic::AtomicU64>,
     cpu_seen: Mutex<f64>,
     pub scrapes: AtomicU64,
+    /// Off (the default) until a metrics listener is set: nothing is
+    /// counted, so metrics nobody scrapes cost the hot path nothing.
+    on: std::sync::atomic::AtomicBool,
 }
 
 impl Default for Metrics {
@@ -303,11 +306,25 @@ impl Metrics {
             process_cpu,
             cpu_seen: Mutex::new(0.0),
             scrapes: AtomicU64::new(0),
+            on: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Starts counting (a metrics listener was set).
+    pub fn turn_on(&self) {
+        self.on.store(true, Ordering::Release);
+    }
+
+    /// Whether anything is counted.
+    pub fn is_on(&self) -> bool {
+        self.on.load(Ordering::Relaxed)
     }
 
     /// Counts one HTTP answer.
     pub fn http(&self, route: Option<&str>, method: &str, status: u16, seconds: f64) {
+        if !self.is_on() {
+            return;
+        }
         let labels = HttpLabels {
             route: route.unwrap_or("other").to_owned(),
             method: match method {
@@ -330,6 +347,9 @@ impl Metrics {
 
     /// Counts an expiry notice on `channel` (`email`, `webhook`).
     pub fn notice(&self, channel: &'static str, sent: bool) {
+        if !self.is_on() {
+            return;
+        }
         self.notices
             .get_or_create(&NoticeLabels {
                 channel,
@@ -339,6 +359,9 @@ impl Metrics {
     }
 
     pub fn refused(&self, reason: RefusalReason) {
+        if !self.is_on() {
+            return;
+        }
         self.api_refusals
             .get_or_create(&ReasonLabels {
                 reason: reason.as_str(),
@@ -347,11 +370,54 @@ impl Metrics {
     }
 
     pub fn sign_in(&self, outcome: SignInOutcome) {
+        if !self.is_on() {
+            return;
+        }
         self.sign_ins
             .get_or_create(&OutcomeLabels {
                 outcome: outcome.as_str(),
             })
             .inc();
+    }
+
+    /// Counts a token check answered from memory (`hit`) or the store.
+    pub fn cache(&self, hit: bool) {
+        if self.is_on() {
+            if hit {
+                self.cache_hits.inc();
+            } else {
+                self.cache_misses.inc();
+            }
+        }
+    }
+
+    /// Counts one connection checkout.
+    pub fn checkout(&self, seconds: f64, got: bool) {
+        if self.is_on() {
+            self.db_checkout.observe(seconds);
+            if !got {
+                self.db_checkout_timeouts.inc();
+            }
+        }
+    }
+
+    /// Counts one write of what was counted in memory.
+    pub fn flushed(&self, seconds: f64) {
+        if self.is_on() {
+            self.flush_duration.observe(seconds);
+        }
+    }
+
+    /// Counts one call by an authenticated token.
+    pub fn api_call(&self, function: &str, result: &'static str) {
+        if self.is_on() {
+            self.api_calls
+                .get_or_create(&ApiLabels {
+                    function: function.to_owned(),
+                    result,
+                })
+                .inc();
+        }
     }
 
     /// The text Prometheus scrapes, with the process's own figures read
@@ -413,8 +479,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn nothing_is_counted_until_turned_on() {
+        let m = Metrics::new();
+        m.http(Some("/tokens"), "GET", 200, 0.002);
+        m.refused(RefusalReason::Expired);
+        assert!(!m.encode().contains("whm_tokens_http_requests_total{"));
+    }
+
+    #[test]
     fn families_follow_prometheus_naming_and_labels_stay_in_their_sets() {
         let m = Metrics::new();
+        m.turn_on();
         m.http(Some("/tokens/{name}/edit"), "GET", 200, 0.002);
         m.http(None, "PROPFIND", 404, 0.001);
         m.refused(RefusalReason::Expired);

@@ -146,7 +146,10 @@ impl Application {
             server = server.workers(n.max(1));
         }
         let metrics = match kept.config.metrics_listen {
-            Some(addr) => Some(metrics_server(addr, kept.clone())?),
+            Some(addr) => {
+                kept.metrics.turn_on();
+                Some(metrics_server(addr, kept.clone())?)
+            }
             None => None,
         };
         Ok(Self {

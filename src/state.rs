@@ -129,9 +129,7 @@ impl AppState {
                 Ok::<_, OpError>(())
             })
             .await;
-        self.metrics
-            .flush_duration
-            .observe(started.elapsed().as_secs_f64());
+        self.metrics.flushed(started.elapsed().as_secs_f64());
         written
     }
 }

@@ -77,11 +77,11 @@ pub async fn find(
     let generation = db.changes().current();
     if let Some(g) = generation {
         if let Some(hit) = cache.get(&digest, g) {
-            metrics.cache_hits.inc();
+            metrics.cache(true);
             return Ok(Some(hit));
         }
     }
-    metrics.cache_misses.inc();
+    metrics.cache(false);
     let found = db
         .read(move |conn| lookup(conn, &digest))
         .await?

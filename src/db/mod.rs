@@ -181,11 +181,7 @@ impl Db {
         let started = std::time::Instant::now();
         let got = self.checkout();
         self.metrics
-            .db_checkout
-            .observe(started.elapsed().as_secs_f64());
-        if got.is_err() {
-            self.metrics.db_checkout_timeouts.inc();
-        }
+            .checkout(started.elapsed().as_secs_f64(), got.is_ok());
         got
     }
 

@@ -213,7 +213,12 @@ async fn a_failed_send_is_retried_until_accepted_and_never_sent_twice() {
     // three tries of the first round (with back-off between them).
     smtp.refuse_next(1);
     hook.refuse_next(3);
-    let app = spawn_app_with(|c| notify(c, &smtp, &hook)).await;
+    let app = spawn_app_with(|c| {
+        notify(c, &smtp, &hook);
+        // Counted only where a metrics listener is set.
+        c.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
     set_email(&app, "root", "ops@example.com").await;
     expiring(&app, "root", "nightly", 2 * DAY).await;
 

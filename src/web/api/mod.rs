@@ -23,7 +23,7 @@ use crate::auth::refusals::counted;
 use crate::auth::{api_header, client_ip, token_cache};
 use crate::domain::AuditEvent;
 use crate::domain::TokenSecret;
-use crate::metrics::{ApiLabels, RefusalReason};
+use crate::metrics::RefusalReason;
 use crate::ops::authenticate::{check, Refusal};
 use crate::ops::{self, Actor};
 use crate::state::AppState;
@@ -232,22 +232,20 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) 
         request_id: request_id.clone(),
     };
     let answer = call(&state, &authenticated.actor, &function, &params, &context).await;
-    let known = FUNCTIONS
-        .iter()
-        .find(|f| f.name == function)
-        .map(|f| f.name);
-    state
-        .metrics
-        .api_calls
-        .get_or_create(&ApiLabels {
-            function: known.unwrap_or("unknown").to_owned(),
-            result: match (answer.status.is_success(), answer.result) {
+    if state.metrics.is_on() {
+        let known = FUNCTIONS
+            .iter()
+            .find(|f| f.name == function)
+            .map(|f| f.name);
+        state.metrics.api_call(
+            known.unwrap_or("unknown"),
+            match (answer.status.is_success(), answer.result) {
                 (true, 1) => "ok",
                 (true, _) => "refused",
                 (false, _) => "error",
             },
-        })
-        .inc();
+        );
+    }
     tracing::info!(
         %function, user = %authenticated.actor.account.username,
         token = %authenticated.token.name, ?client,
