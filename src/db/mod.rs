@@ -178,6 +178,9 @@ impl Db {
     }
 
     pub fn get(&self) -> Result<Conn, Unavailable> {
+        if !self.metrics.is_on() {
+            return self.checkout();
+        }
         let started = std::time::Instant::now();
         let got = self.checkout();
         self.metrics

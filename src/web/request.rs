@@ -31,8 +31,8 @@ pub async fn observe(
     };
     let metrics = req
         .app_data::<actix_web::web::Data<crate::state::AppState>>()
-        .map(|state| state.metrics.clone())
-        .filter(|metrics| metrics.is_on());
+        .filter(|state| state.metrics.is_on())
+        .map(|state| state.metrics.clone());
     let span = tracing::info_span!("request", request_id = %id);
     let started = Instant::now();
     let served = context::scope(current, next.call(req).instrument(span.clone())).await;
