@@ -606,6 +606,9 @@ async fn scenario(backend: &str, url: &str, knobs: &Knobs) {
         without_metrics.rps,
         "metrics off",
     );
+    if std::env::var_os("WHM_TOKENS_BENCH_HOT_ONLY").is_some() {
+        return;
+    }
 
     // The sign-in storm, with `version` measured during it.
     let rss_before = server.rss_kib();

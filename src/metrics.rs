@@ -8,6 +8,7 @@
 //! no series grows with users, tokens or addresses. A leaf: it imports
 //! nothing else of the server, so any layer may count into it.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -22,7 +23,7 @@ use prometheus_client::registry::Registry;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
     /// The route's pattern (`/tokens/{name}/edit`), or `other`.
-    pub route: String,
+    pub route: Cow<'static, str>,
     pub method: &'static str,
     /// `2xx`, `3xx`, `4xx` or `5xx`.
     pub status: &'static str,
@@ -31,7 +32,7 @@ pub struct HttpLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ApiLabels {
     /// A function of the API's table, or `unknown`.
-    pub function: String,
+    pub function: &'static str,
     /// `ok`, `refused` (`result: 0`) or `error` (an HTTP error status).
     pub result: &'static str,
 }
@@ -321,12 +322,12 @@ impl Metrics {
     }
 
     /// Counts one HTTP answer.
-    pub fn http(&self, route: Option<&str>, method: &str, status: u16, seconds: f64) {
+    pub fn http(&self, route: Option<Cow<'static, str>>, method: &str, status: u16, seconds: f64) {
         if !self.is_on() {
             return;
         }
         let labels = HttpLabels {
-            route: route.unwrap_or("other").to_owned(),
+            route: route.unwrap_or(Cow::Borrowed("other")),
             method: match method {
                 "GET" => "GET",
                 "HEAD" => "HEAD",
@@ -408,13 +409,10 @@ impl Metrics {
     }
 
     /// Counts one call by an authenticated token.
-    pub fn api_call(&self, function: &str, result: &'static str) {
+    pub fn api_call(&self, function: &'static str, result: &'static str) {
         if self.is_on() {
             self.api_calls
-                .get_or_create(&ApiLabels {
-                    function: function.to_owned(),
-                    result,
-                })
+                .get_or_create(&ApiLabels { function, result })
                 .inc();
         }
     }
@@ -480,7 +478,7 @@ mod tests {
     #[test]
     fn nothing_is_counted_until_turned_on() {
         let m = Metrics::new();
-        m.http(Some("/tokens"), "GET", 200, 0.002);
+        m.http(Some("/tokens".into()), "GET", 200, 0.002);
         m.refused(RefusalReason::Expired);
         assert!(!m.encode().contains("whm_tokens_http_requests_total{"));
     }
@@ -489,7 +487,7 @@ mod tests {
     fn families_follow_prometheus_naming_and_labels_stay_in_their_sets() {
         let m = Metrics::new();
         m.turn_on();
-        m.http(Some("/tokens/{name}/edit"), "GET", 200, 0.002);
+        m.http(Some("/tokens/{name}/edit".into()), "GET", 200, 0.002);
         m.http(None, "PROPFIND", 404, 0.001);
         m.refused(RefusalReason::Expired);
         m.sign_in(SignInOutcome::WrongPassword);

@@ -59,8 +59,14 @@ pub async fn observe(
     let status = res.status();
     let elapsed_us = started.elapsed().as_micros() as u64;
     if let Some(metrics) = &metrics {
+        // The API's pattern is known without asking the router again;
+        // other routes' patterns come from the router.
+        let route = match super::api::route_of_path(path) {
+            Some(pattern) => Some(std::borrow::Cow::Borrowed(pattern)),
+            None => res.request().match_pattern().map(std::borrow::Cow::Owned),
+        };
         metrics.http(
-            res.request().match_pattern().as_deref(),
+            route,
             method.as_str(),
             status.as_u16(),
             started.elapsed().as_secs_f64(),

@@ -239,6 +239,9 @@ async fn metrics_count_requests_calls_refusals_and_sign_ins_on_their_own_listene
     ] {
         assert!(!scrape.contains(leak), "{leak} in the metrics");
     }
+    // API calls are counted under their route's pattern, never their path.
+    let api_route = "whm_tokens_http_requests_total{route=\"/json-api/{function}\",method=\"GET\",status=\"2xx\"}";
+    assert_eq!(value_of(&scrape, api_route), Some(3.0), "{scrape}");
     // The latency histogram, in seconds, by the same labels.
     assert!(scrape.lines().any(|l| {
         l.starts_with("whm_tokens_http_request_duration_seconds_bucket{")
