@@ -59,6 +59,8 @@ pub struct Application {
     state: AppState,
     /// The metrics listener, when `WHM_TOKENS_METRICS_LISTEN` is set.
     metrics: Option<(u16, Server)>,
+    /// The expiry-notice checker, when a channel is set.
+    notices: Option<crate::notices::NoticeTask>,
 }
 
 impl Application {
@@ -82,7 +84,7 @@ impl Application {
                 }
             }
         });
-        crate::notices::spawn(crate::notices::Notifier {
+        let notices = crate::notices::spawn(crate::notices::Notifier {
             db: state.db.clone(),
             clock: state.clock,
             settings: state.config.notices.clone(),
@@ -157,6 +159,7 @@ impl Application {
             server: server.run(),
             state: kept,
             metrics,
+            notices,
         })
     }
 
@@ -170,12 +173,13 @@ impl Application {
         self.state.clone()
     }
 
-    /// Serves until stopped, then writes the token use counted last.
     /// The port `/metrics` is served on, if any.
     pub fn metrics_port(&self) -> Option<u16> {
         self.metrics.as_ref().map(|(port, _)| *port)
     }
 
+    /// Serves until stopped; then stops the notice checker (giving back a
+    /// claim it holds) and writes the token use counted last.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let metrics = self.metrics.map(|(_, server)| {
             let handle = server.handle();
@@ -185,6 +189,9 @@ impl Application {
         let served = self.server.await;
         if let Some(metrics) = metrics {
             metrics.stop(true).await;
+        }
+        if let Some(notices) = self.notices {
+            notices.stop(self.state.config.shutdown_timeout).await;
         }
         if let Err(e) = self.state.flush_usage().await {
             tracing::warn!(error = %e, "the last token use could not be written");

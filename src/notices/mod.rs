@@ -8,10 +8,15 @@ pub mod mail;
 pub mod message;
 pub mod webhook;
 
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
 use crate::config::NoticeSettings;
 use crate::db::Db;
 use crate::domain::ServerClock;
-use crate::ops::notices::{self, Channel, Due};
+use crate::ops::notices::{self, Channel, Due, NoticeKey};
 use crate::ops::OpError;
 
 use mail::Mailer;
@@ -55,14 +60,82 @@ impl Rounds {
     }
 }
 
+/// What the running checker shares with whoever stops it.
+#[derive(Default)]
+struct Control {
+    stopping: AtomicBool,
+    wake: tokio::sync::Notify,
+    /// Notices claimed and not yet settled (sent, given up or given back).
+    held: Mutex<HashSet<NoticeKey>>,
+}
+
+impl Control {
+    fn held(&self) -> std::sync::MutexGuard<'_, HashSet<NoticeKey>> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+}
+
+/// The running checker, to stop it at shutdown.
+pub struct NoticeTask {
+    control: Arc<Control>,
+    task: actix_web::rt::task::JoinHandle<()>,
+    db: Db,
+}
+
+impl NoticeTask {
+    /// Stops the checker. The notice it is sending is finished, for at most
+    /// `limit`; a claim it still holds after that is given back, so that
+    /// another instance (or this one, restarted) sends the notice at its
+    /// next round instead of when the claim lapses. A notice that was
+    /// delivered in the moment it was cut off goes again, with the same
+    /// delivery id.
+    pub async fn stop(self, limit: Duration) {
+        self.control.stopping.store(true, Ordering::Release);
+        self.control.wake.notify_one();
+        let mut task = self.task;
+        if actix_web::rt::time::timeout(limit, &mut task)
+            .await
+            .is_err()
+        {
+            task.abort();
+            let _ = task.await;
+        }
+        let held: Vec<NoticeKey> = self.control.held().drain().collect();
+        if held.is_empty() {
+            return;
+        }
+        let count = held.len();
+        let given = self
+            .db
+            .write_bookkeeping(move |conn| {
+                held.iter()
+                    .try_for_each(|key| notices::give_back(conn, key))
+            })
+            .await;
+        match given {
+            Ok(()) => tracing::info!(count, "expiry notice claims given back at shutdown"),
+            Err(e) => {
+                tracing::warn!(error = %e, count, "expiry notice claims could not be given back; they lapse by themselves")
+            }
+        }
+    }
+}
+
 /// Starts the checker when a channel is set. Runs on the current thread's
-/// runtime until the server stops.
-pub fn spawn(notifier: Notifier) {
+/// runtime until stopped.
+pub fn spawn(notifier: Notifier) -> Option<NoticeTask> {
     let settings = notifier.settings.clone();
     if !settings.is_on() {
-        return;
+        return None;
     }
-    actix_web::rt::spawn(async move {
+    let control = Arc::new(Control::default());
+    let db = notifier.db.clone();
+    let shared = control.clone();
+    let task = actix_web::rt::spawn(async move {
         let mailer = match settings.mail.as_ref().map(Mailer::new).transpose() {
             Ok(mailer) => mailer,
             Err(e) => {
@@ -75,8 +148,9 @@ pub fn spawn(notifier: Notifier) {
             webhook_down: std::cell::Cell::new(false),
             mailer,
             notifier,
+            control: shared,
         };
-        loop {
+        while !checker.control.stopping() {
             match checker.round().await {
                 Ok(sent) if sent > 0 => tracing::info!(sent, "expiry notices sent"),
                 Ok(_) => {}
@@ -85,9 +159,13 @@ pub fn spawn(notifier: Notifier) {
                 }
             }
             checker.notifier.rounds.finish();
-            actix_web::rt::time::sleep(settings.interval).await;
+            // The next round, or the stop, whichever comes first.
+            let _ =
+                actix_web::rt::time::timeout(settings.interval, checker.control.wake.notified())
+                    .await;
         }
     });
+    Some(NoticeTask { control, task, db })
 }
 
 struct Checker {
@@ -97,6 +175,7 @@ struct Checker {
     /// The webhook failed this round: the rest of its notices wait for the
     /// next one, so a receiver that hangs holds up no mail.
     webhook_down: std::cell::Cell<bool>,
+    control: Arc<Control>,
 }
 
 impl Checker {
@@ -114,6 +193,9 @@ impl Checker {
                 .read(move |conn| notices::due(conn, now, after, PAGE))
                 .await?;
             for due in &page.due {
+                if self.control.stopping() {
+                    return Ok(sent);
+                }
                 for channel in self.channels(due) {
                     if !page.sent.contains(&due.key(channel)) && self.deliver(due, channel).await? {
                         sent += 1;
@@ -156,6 +238,24 @@ impl Checker {
         {
             return Ok(false);
         }
+        // Held while it is sent: a task cut off at shutdown leaves it here
+        // for [`NoticeTask::stop`] to give back.
+        self.control.held().insert(key);
+        let settled = self.send_claimed(due, channel, key, now).await;
+        self.control.held().remove(&key);
+        settled
+    }
+
+    /// Sends a claimed notice and settles its claim: marked sent, given up,
+    /// or given back for the next round.
+    async fn send_claimed(
+        &self,
+        due: &Due,
+        channel: Channel,
+        key: NoticeKey,
+        now: i64,
+    ) -> Result<bool, OpError> {
+        let db = &self.notifier.db;
         let unmailable = match (channel, &due.contact_email) {
             (Channel::Email, Some(to)) => Mailer::unmailable(to),
             _ => None,

@@ -817,6 +817,18 @@ impl Served {
         }
     }
 
+    /// Sends SIGTERM and waits up to `limit` for the process to exit 0.
+    pub async fn terminate_cleanly(&mut self, limit: std::time::Duration) {
+        let pid = self.child.id().expect("running") as i32;
+        // SAFETY: kill(2) with a pid of our own child.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        let status = tokio::time::timeout(limit, self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("not stopped within {limit:?}"))
+            .unwrap();
+        assert!(status.success(), "exit status {status:?}");
+    }
+
     /// The database this server runs on (for commands run beside it).
     pub fn database_url(&self) -> String {
         self._database.url()

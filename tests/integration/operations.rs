@@ -117,13 +117,7 @@ async fn sigterm_under_load_finishes_what_was_acknowledged_writes_every_use_and_
         }
     })
     .await;
-    let pid = served.child.id().expect("running") as i32;
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-    let status = tokio::time::timeout(Duration::from_secs(30), served.child.wait())
-        .await
-        .expect("stopped within 30 s")
-        .unwrap();
-    assert!(status.success(), "exit status {status:?}");
+    served.terminate_cleanly(Duration::from_secs(30)).await;
 
     let (mut acknowledged, mut failed) = (0, Vec::new());
     for call in calls {
@@ -248,4 +242,69 @@ async fn metrics_count_requests_calls_refusals_and_sign_ins_on_their_own_listene
             && l.contains("route=\"/tokens\"")
             && l.contains("le=\"+Inf\"")
     }));
+}
+
+/// The claim on the expiry notice of the only token in `url`'s store: its
+/// `claimed_until` and whether it was sent, once there is one.
+async fn notice_claim(url: &str) -> Option<(i64, bool)> {
+    use whm_tokens::db::schema::expiry_notices;
+    let db = whm_tokens::db::Db::connect(url, 1).unwrap();
+    db.read(|conn| {
+        expiry_notices::table
+            .select((expiry_notices::claimed_until, expiry_notices::sent))
+            .first::<(i64, bool)>(conn)
+            .optional()
+            .map_err(anyhow::Error::from)
+    })
+    .await
+    .unwrap()
+}
+
+#[actix_web::test]
+async fn sigterm_gives_back_the_claim_of_a_notice_whose_send_was_cut_off() {
+    // A webhook receiver that takes the connection and never answers.
+    let hang = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!(
+        "http://127.0.0.1:{}/hook",
+        hang.local_addr().unwrap().port()
+    );
+    let (accepted, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    actix_web::rt::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = hang.accept().await {
+            held.push(stream);
+            let _ = accepted.send(());
+        }
+    });
+    let mut served = Served::start(&[
+        ("WHM_TOKENS_NOTIFY_WEBHOOK", hook.as_str()),
+        ("WHM_TOKENS_NOTIFY_SECRET", "webhook-signing-key"),
+        ("WHM_TOKENS_NOTIFY_INTERVAL", "1"),
+        ("WHM_TOKENS_SHUTDOWN_TIMEOUT", "1"),
+    ])
+    .await;
+    let url = served.database_url();
+    let expires_at = format!("expires_at={}", now() + 3600);
+    let made = run_command(
+        &url,
+        &["api", "api_token_create", "token_name=soon", &expires_at],
+    )
+    .await;
+    assert!(made.status.success(), "{made:?}");
+
+    // The checker claimed the notice and is sending it.
+    tokio::time::timeout(Duration::from_secs(20), seen.recv())
+        .await
+        .expect("the webhook was called within 20 s");
+    let (claimed_until, sent) = notice_claim(&url).await.expect("a claim");
+    assert!(claimed_until > now() && !sent, "{claimed_until} {sent}");
+
+    served.terminate_cleanly(Duration::from_secs(20)).await;
+    // Given back: the next round of any instance sends it at once.
+    assert_eq!(notice_claim(&url).await, Some((0, false)));
+    let lines = served.lines_until("given back").await;
+    assert!(
+        lines.iter().any(|l| l.contains("claims given back")),
+        "{lines:?}"
+    );
 }
