@@ -755,6 +755,50 @@ impl TestApp {
     }
 }
 
+/// Whether a real part from Debian's packages is installed at `path`.
+/// Where it is missing the test says it skipped, unless `require` is set
+/// to 1 (as CI does), which makes it a failure.
+pub fn real_part(path: &str, package: &str, require: &str) -> bool {
+    if std::path::Path::new(path).exists() {
+        return true;
+    }
+    let required = std::env::var(require).is_ok_and(|v| v == "1");
+    assert!(!required, "{require}=1 but {path} is missing");
+    eprintln!("SKIPPED: {path} is missing (apt-get install {package})");
+    false
+}
+
+/// A directory of its own under the system's temporary directory, removed
+/// when dropped.
+pub struct ScratchDir(pub PathBuf);
+
+impl ScratchDir {
+    pub fn new(what: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("whm-{what}-{:016x}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A free port on 127.0.0.1 for a helper process to listen on.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A `whm-tokens serve` process on a fresh database, and its log lines.
 pub struct Served {
     pub child: tokio::process::Child,

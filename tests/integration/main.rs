@@ -20,6 +20,7 @@ mod limits;
 mod logs;
 mod notices;
 mod operations;
+mod prometheus;
 mod receivers;
 mod security;
 mod store;
