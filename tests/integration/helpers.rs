@@ -443,6 +443,24 @@ pub struct UiClient {
     jar: std::sync::Arc<reqwest::cookie::Jar>,
 }
 
+impl UiClient {
+    /// A client for `address` built from `builder` (for TLS settings or a
+    /// source address), keeping cookies and not following redirects.
+    pub fn with(address: &str, builder: reqwest::ClientBuilder) -> Self {
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+        Self {
+            http: builder
+                .cookie_provider(jar.clone())
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: address.to_owned(),
+            csrf: String::new(),
+            jar,
+        }
+    }
+}
+
 pub fn csrf_in(html: &str) -> String {
     let marker = "name=\"csrf_token\" value=\"";
     let start = html.find(marker).expect("a CSRF field in the page") + marker.len();
@@ -465,17 +483,7 @@ impl Remote {
 }
 
 fn browser_for(address: &str) -> UiClient {
-    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
-    UiClient {
-        http: reqwest::Client::builder()
-            .cookie_provider(jar.clone())
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        base: address.to_owned(),
-        csrf: String::new(),
-        jar,
-    }
+    UiClient::with(address, reqwest::Client::builder())
 }
 
 async fn sign_in_at(address: &str, user: &str, password: &str) -> UiClient {
@@ -634,6 +642,8 @@ impl TestApp {
 /// app (several instances behind one load balancer).
 pub struct Instance {
     pub address: String,
+    /// `http://127.0.0.1:PORT` of its metrics listener, when configured.
+    pub metrics_address: Option<String>,
 }
 
 impl TestApp {
@@ -647,9 +657,11 @@ impl TestApp {
         let (db, _) = prepare(&config).await.expect("prepare the store");
         let app = Application::build(config, db).expect("build the app");
         let port = app.port();
+        let metrics_address = app.metrics_port().map(|p| format!("http://127.0.0.1:{p}"));
         actix_web::rt::spawn(app.run_until_stopped());
         Instance {
             address: format!("http://127.0.0.1:{port}"),
+            metrics_address,
         }
     }
 
@@ -788,6 +800,25 @@ impl Drop for ScratchDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// What a metrics listener serves at `/metrics`.
+pub async fn scrape(metrics: &str) -> String {
+    reqwest::get(format!("{metrics}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The value of the series `series` (name and labels, exactly as
+/// written) in a scrape, if it is there.
+pub fn metric_value(scrape: &str, series: &str) -> Option<f64> {
+    scrape
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.parse().ok())
 }
 
 /// A free port on 127.0.0.1 for a helper process to listen on.

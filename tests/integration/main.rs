@@ -21,6 +21,7 @@ mod logs;
 mod notices;
 mod operations;
 mod prometheus;
+mod proxy;
 mod receivers;
 mod security;
 mod store;

@@ -138,15 +138,6 @@ async fn sigterm_under_load_finishes_what_was_acknowledged_writes_every_use_and_
     );
 }
 
-/// The value of the series `series` (name and labels, exactly as
-/// written) in a scrape, if it is there.
-fn value_of(scrape: &str, series: &str) -> Option<f64> {
-    scrape
-        .lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .and_then(|v| v.parse().ok())
-}
-
 #[actix_web::test]
 async fn metrics_count_requests_calls_refusals_and_sign_ins_on_their_own_listener_only() {
     let app = spawn_app_with(|c| c.metrics_listen = Some("127.0.0.1:0".parse().unwrap())).await;
@@ -215,12 +206,15 @@ async fn metrics_count_requests_calls_refusals_and_sign_ins_on_their_own_listene
         ("process_open_fds", 1.0),
     ] {
         let got =
-            value_of(&scrape, series).unwrap_or_else(|| panic!("{series} missing:\n{scrape}"));
+            metric_value(&scrape, series).unwrap_or_else(|| panic!("{series} missing:\n{scrape}"));
         assert!(got >= at_least, "{series} = {got}");
     }
-    assert_eq!(value_of(&scrape, "whm_tokens_db_unavailable"), Some(0.0));
     assert_eq!(
-        value_of(&scrape, "whm_tokens_db_checkout_timeouts_total"),
+        metric_value(&scrape, "whm_tokens_db_unavailable"),
+        Some(0.0)
+    );
+    assert_eq!(
+        metric_value(&scrape, "whm_tokens_db_checkout_timeouts_total"),
         Some(0.0)
     );
     // Labels come from fixed sets: no token, user name, secret or path.
@@ -235,7 +229,7 @@ async fn metrics_count_requests_calls_refusals_and_sign_ins_on_their_own_listene
     }
     // API calls are counted under their route's pattern, never their path.
     let api_route = "whm_tokens_http_requests_total{route=\"/json-api/{function}\",method=\"GET\",status=\"2xx\"}";
-    assert_eq!(value_of(&scrape, api_route), Some(3.0), "{scrape}");
+    assert_eq!(metric_value(&scrape, api_route), Some(3.0), "{scrape}");
     // The latency histogram, in seconds, by the same labels.
     assert!(scrape.lines().any(|l| {
         l.starts_with("whm_tokens_http_request_duration_seconds_bucket{")

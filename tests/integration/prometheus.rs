@@ -41,12 +41,7 @@ async fn a_real_prometheus_scrapes_the_metrics_listener_and_promtool_finds_no_pr
     }
 
     // promtool lints what the listener serves.
-    let scrape = reqwest::get(format!("{metrics}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let scrape = scrape(&metrics).await;
     let mut lint = tokio::process::Command::new(PROMTOOL)
         .args(["check", "metrics"])
         .stdin(std::process::Stdio::piped())
