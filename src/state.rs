@@ -115,20 +115,41 @@ impl AppState {
     /// Writes what is counted in memory (token use, refused calls), records
     /// tokens used from new addresses, and prunes old audit events; every
     /// [`crate::auth::usage::FLUSH_EVERY`], and once more at shutdown.
+    /// Nothing counted is lost to a failed write: the batch is put back (its
+    /// transaction wrote nothing), and a write whose connection died is
+    /// tried again on another.
     pub async fn flush_usage(&self) -> Result<(), OpError> {
-        let (usage, refusals) = (self.usage.clone(), self.refusals.clone());
         let keep = self.config.audit_retention.as_secs() as i64;
-        let now = self.clock.now();
         let started = std::time::Instant::now();
-        let written = self
-            .db
-            .write_bookkeeping(move |conn| {
-                usage.flush(conn)?;
-                refusals.flush(conn)?;
-                crate::ops::audit::prune(conn, now, keep)?;
-                Ok::<_, OpError>(())
-            })
-            .await;
+        let mut tries = 0;
+        let written = loop {
+            let now = self.clock.now();
+            let batch = std::sync::Arc::new((self.usage.take(), self.refusals.take()));
+            let writing = batch.clone();
+            let written = self
+                .db
+                .write_bookkeeping(move |conn| {
+                    writing.0.write(conn)?;
+                    writing.1.write(conn)?;
+                    crate::ops::audit::prune(conn, now, keep)?;
+                    Ok::<_, OpError>(())
+                })
+                .await;
+            let Err(e) = written else {
+                break Ok(());
+            };
+            let (uses, refusals) =
+                std::sync::Arc::try_unwrap(batch).unwrap_or_else(|shared| (*shared).clone());
+            self.usage.put_back(uses);
+            self.refusals.put_back(refusals);
+            tries += 1;
+            // Each try takes another connection, and a dead one leaves the
+            // pool: the pool's size and one more reach a live one.
+            if !e.is_unavailable() || tries > self.config.db_pool_size as usize + 1 {
+                break Err(e);
+            }
+            tracing::warn!(error = %e, "writing counted use failed; trying again");
+        };
         self.metrics.flushed(started.elapsed().as_secs_f64());
         written
     }

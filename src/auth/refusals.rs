@@ -42,6 +42,7 @@ struct Pending {
     minute_rows: HashSet<String>,
 }
 
+#[derive(Clone)]
 struct Row {
     event: Counted,
     n: i64,
@@ -167,12 +168,60 @@ impl Refusals {
             .len()
     }
 
-    /// Writes what was counted since the last write.
+    /// Takes the rows counted, to be written; see [`Refusals::put_back`].
+    pub fn take(&self) -> RefusalBatch {
+        RefusalBatch(std::mem::take(
+            &mut self.inner.lock().unwrap_or_else(|p| p.into_inner()).rows,
+        ))
+    }
+
+    /// Counts again rows whose write failed (their transaction wrote
+    /// nothing), with what was counted into the same rows meanwhile.
+    pub fn put_back(&self, batch: RefusalBatch) {
+        let mut pending = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        for (bucket, old) in batch.0 {
+            match pending.rows.get_mut(&bucket) {
+                Some(row) => {
+                    row.n += old.n;
+                    for name in old.tried {
+                        if row.tried.contains(&name) {
+                            continue;
+                        }
+                        if row.tried.len() < SAMPLE {
+                            row.tried.push(name);
+                        } else {
+                            row.more = true;
+                        }
+                    }
+                    row.more |= old.more;
+                }
+                None => {
+                    pending.rows.insert(bucket, old);
+                }
+            }
+        }
+    }
+
+    /// Writes what was counted since the last write; what cannot be
+    /// written is put back.
     pub fn flush(&self, conn: &mut DbConnection) -> Result<usize, OpError> {
-        let rows = std::mem::take(&mut self.inner.lock().unwrap_or_else(|p| p.into_inner()).rows);
-        let written = rows.len();
-        for row in rows.into_values() {
-            let mut event = row.event;
+        let batch = self.take();
+        batch
+            .write(conn)
+            .inspect_err(|_| self.put_back(batch.clone()))
+    }
+}
+
+/// Rows taken out of memory to be written.
+#[derive(Clone, Default)]
+pub struct RefusalBatch(HashMap<String, Row>);
+
+impl RefusalBatch {
+    /// Writes the rows and returns how many. Run in a transaction, it
+    /// writes all or nothing, and may be run again after a failure.
+    pub fn write(&self, conn: &mut DbConnection) -> Result<usize, OpError> {
+        for row in self.0.values() {
+            let mut event = row.event.clone();
             if !row.tried.is_empty() {
                 event.detail = format!(
                     "{}; names tried: {}{}",
@@ -183,7 +232,7 @@ impl Refusals {
             }
             audit::add_counted(conn, &event, row.n)?;
         }
-        Ok(written)
+        Ok(self.0.len())
     }
 }
 
@@ -259,5 +308,20 @@ mod tests {
         // The next minute starts afresh.
         r.record(refusal("10.0.0.1", "x", 660));
         assert_eq!(buckets(&r).len(), MAX_ROWS_PER_MINUTE + 2);
+    }
+
+    #[test]
+    fn rows_put_back_add_to_the_same_rows_counted_meanwhile() {
+        let r = Refusals::default();
+        r.record(refusal("198.51.100.7", "alice", 600));
+        let failed = r.take();
+        assert!(buckets(&r).is_empty());
+        r.record(refusal("198.51.100.7", "bob", 600));
+        r.put_back(failed);
+        let rows = buckets(&r);
+        assert_eq!(rows.len(), 1);
+        let (n, tried) = rows.values().next().unwrap();
+        assert_eq!(*n, 2);
+        assert_eq!(tried.len(), 2);
     }
 }

@@ -87,7 +87,7 @@ impl SessionStore for DbSessionStore {
                     .select(sessions::state)
                     .first(conn)
                     .optional()
-                    .map_err(anyhow::Error::from)
+                    .map_err(crate::db::classify)
             })
             .await
             .map_err(LoadError::Other)?;
@@ -111,10 +111,12 @@ impl SessionStore for DbSessionStore {
             .write_bookkeeping(move |conn| {
                 // Housekeeping rides along with new sessions: cheap, indexed.
                 diesel::delete(sessions::table.filter(sessions::expires_at.le(now)))
-                    .execute(conn)?;
+                    .execute(conn)
+                    .map_err(crate::db::classify)?;
                 diesel::insert_into(sessions::table)
                     .values(&row)
-                    .execute(conn)?;
+                    .execute(conn)
+                    .map_err(crate::db::classify)?;
                 Ok::<_, anyhow::Error>(())
             })
             .await
@@ -145,7 +147,7 @@ impl SessionStore for DbSessionStore {
                         sessions::last_seen.eq(now),
                     ))
                     .execute(conn)
-                    .map_err(anyhow::Error::from)
+                    .map_err(crate::db::classify)
             })
             .await
             .map_err(UpdateError::Other)?;
@@ -181,7 +183,7 @@ impl SessionStore for DbSessionStore {
                     sessions::last_seen.eq(now),
                 ))
                 .execute(conn)
-                .map_err(anyhow::Error::from)
+                .map_err(crate::db::classify)
             })
             .await?;
         Ok(())
@@ -193,7 +195,7 @@ impl SessionStore for DbSessionStore {
             .write_bookkeeping(move |conn| {
                 diesel::delete(sessions::table.filter(sessions::key_digest.eq(d)))
                     .execute(conn)
-                    .map_err(anyhow::Error::from)
+                    .map_err(crate::db::classify)
             })
             .await?;
         Ok(())

@@ -24,7 +24,7 @@ const ADDRESSES_PER_FLUSH: usize = 8;
 /// this many, a token used from everywhere stops being watched.
 pub const ADDRESSES_PER_TOKEN: i64 = 100;
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Pending {
     last_at: i64,
     last_ip: Option<String>,
@@ -60,18 +60,53 @@ impl Usage {
         self.pending.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
-    fn take(&self) -> HashMap<i64, Pending> {
-        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()))
+    /// Takes what was counted, to be written; see [`Usage::put_back`].
+    pub fn take(&self) -> UsageBatch {
+        UsageBatch(std::mem::take(
+            &mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()),
+        ))
     }
 
-    /// Writes what was counted since the last write, with an audit event
-    /// for each new address seen, and returns how many tokens it wrote.
-    /// What cannot be written is lost with the failed transaction, never
-    /// half-written.
+    /// Counts again a batch whose write failed (its transaction wrote
+    /// nothing), with whatever was counted meanwhile.
+    pub fn put_back(&self, batch: UsageBatch) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        for (token_id, old) in batch.0 {
+            let entry = pending.entry(token_id).or_default();
+            entry.count += old.count;
+            if old.last_at > entry.last_at {
+                entry.last_at = old.last_at;
+                entry.last_ip = old.last_ip;
+            }
+            for ip in old.addresses {
+                if entry.addresses.len() < ADDRESSES_PER_FLUSH && !entry.addresses.contains(&ip) {
+                    entry.addresses.push(ip);
+                }
+            }
+        }
+    }
+
+    /// Writes what was counted since the last write (see
+    /// [`UsageBatch::write`]); what cannot be written is put back.
     pub fn flush(&self, conn: &mut DbConnection) -> Result<usize, OpError> {
-        let pending = self.take();
+        let batch = self.take();
+        batch
+            .write(conn)
+            .inspect_err(|_| self.put_back(batch.clone()))
+    }
+}
+
+/// Uses taken out of memory to be written.
+#[derive(Clone, Default)]
+pub struct UsageBatch(HashMap<i64, Pending>);
+
+impl UsageBatch {
+    /// Writes the batch, with an audit event for each new address seen,
+    /// and returns how many tokens it wrote. Run in a transaction, it
+    /// writes all or nothing, and may be run again after a failure.
+    pub fn write(&self, conn: &mut DbConnection) -> Result<usize, OpError> {
         let mut written = 0;
-        for (token_id, used) in pending {
+        for (&token_id, used) in &self.0 {
             let counted = diesel::update(tokens::table.find(token_id))
                 .set(tokens::use_count.eq(tokens::use_count + used.count))
                 .execute(conn)?;
@@ -91,8 +126,8 @@ impl Usage {
                 tokens::last_used_ip.eq(&used.last_ip),
             ))
             .execute(conn)?;
-            for address in used.addresses {
-                if let Some(first) = remember_address(conn, token_id, &address, used.last_at)? {
+            for address in &used.addresses {
+                if let Some(first) = remember_address(conn, token_id, address, used.last_at)? {
                     audit::new_address(conn, &first)?;
                 }
             }
@@ -149,11 +184,28 @@ mod tests {
         usage.record(1, 90, Some("203.0.113.2".parse().unwrap()));
         usage.record(1, 110, Some("::ffff:203.0.113.3".parse().unwrap()));
         let taken = usage.take();
-        let one = &taken[&1];
+        let one = &taken.0[&1];
         assert_eq!(one.count, 3);
         assert_eq!(one.last_at, 110);
         assert_eq!(one.last_ip.as_deref(), Some("203.0.113.3"));
         assert_eq!(one.addresses.len(), 3);
-        assert!(usage.take().is_empty(), "taken once");
+        assert!(usage.take().0.is_empty(), "taken once");
+    }
+
+    #[test]
+    fn a_batch_put_back_adds_to_what_was_counted_meanwhile() {
+        let usage = Usage::default();
+        usage.record(1, 100, Some("203.0.113.1".parse().unwrap()));
+        usage.record(2, 100, None);
+        let failed = usage.take();
+        usage.record(1, 90, Some("203.0.113.2".parse().unwrap()));
+        usage.put_back(failed);
+        let again = usage.take();
+        assert_eq!(again.0[&1].count, 2);
+        assert_eq!(again.0[&2].count, 1);
+        // The newest use wins, whichever was counted first.
+        assert_eq!(again.0[&1].last_at, 100);
+        assert_eq!(again.0[&1].last_ip.as_deref(), Some("203.0.113.1"));
+        assert_eq!(again.0[&1].addresses.len(), 2);
     }
 }

@@ -50,7 +50,7 @@ pub fn transaction<T, E>(
     f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
 ) -> Result<T, E>
 where
-    E: From<diesel::result::Error>,
+    E: From<diesel::result::Error> + From<anyhow::Error>,
 {
     within(conn, "BEGIN", "BEGIN IMMEDIATE", f)
 }
@@ -62,7 +62,7 @@ pub fn snapshot<T, E>(
     f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
 ) -> Result<T, E>
 where
-    E: From<diesel::result::Error>,
+    E: From<diesel::result::Error> + From<anyhow::Error>,
 {
     within(
         conn,
@@ -79,18 +79,23 @@ fn within<T, E>(
     f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
 ) -> Result<T, E>
 where
-    E: From<diesel::result::Error>,
+    E: From<diesel::result::Error> + From<anyhow::Error>,
 {
+    // A lock held too long or a connection gone: the database turned the
+    // work away (503), not a fault.
+    let turned_away = |e| E::from(super::classify(e));
     match conn {
-        DbConnection::Pg(c) => AnsiTransactionManager::begin_transaction_sql(c, pg_begin)?,
-        DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, sqlite_begin)?,
+        DbConnection::Pg(c) => AnsiTransactionManager::begin_transaction_sql(c, pg_begin),
+        DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, sqlite_begin),
     }
+    .map_err(turned_away)?;
     match f(conn) {
         Ok(value) => {
             match conn {
-                DbConnection::Pg(c) => AnsiTransactionManager::commit_transaction(c)?,
-                DbConnection::Sqlite(c) => AnsiTransactionManager::commit_transaction(c)?,
+                DbConnection::Pg(c) => AnsiTransactionManager::commit_transaction(c),
+                DbConnection::Sqlite(c) => AnsiTransactionManager::commit_transaction(c),
             }
+            .map_err(turned_away)?;
             Ok(value)
         }
         Err(e) => {

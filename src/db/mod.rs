@@ -18,7 +18,7 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 pub use changes::Changes;
 pub use connection::{columns, snapshot, transaction, Backend, DbConnection};
-pub use manager::{establish, Unavailable};
+pub use manager::{classify, establish, Unavailable};
 use manager::{Health, Manager, QuietErrors};
 
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -72,6 +72,19 @@ const CHECKOUT_TIMEOUT: Duration = Duration::from_millis(1500);
 /// After a failed attempt to connect, requests fail at once for this long
 /// instead of each waiting [`CHECKOUT_TIMEOUT`].
 const FAIL_FAST_MS: i64 = 1000;
+
+/// How many times a read whose connection died is run again, each time on
+/// a connection that answered just before.
+const READ_RETRIES: usize = 3;
+
+/// The error for work whose connection died under it: the database is
+/// unavailable for a moment (503 with Retry-After), and nothing was written.
+fn cut_off<E: From<anyhow::Error>>(what: &str) -> E {
+    tracing::warn!("{what} was cut off: its database connection died");
+    E::from(anyhow::Error::new(Unavailable(format!(
+        "{what} was cut off: its connection died"
+    ))))
+}
 
 /// A connection from the pool.
 pub struct Conn(PooledConnection<Manager>);
@@ -211,7 +224,9 @@ impl Db {
     }
 
     /// Runs read-only work on a blocking thread. If it fails because its
-    /// connection died (a restarted server), it runs once more on a fresh one.
+    /// connection died (a restarted server, killed backends), it runs again
+    /// on a live one, a few times; if the connection it last tried died
+    /// too, the database is unavailable (503), not at fault.
     pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: Fn(&mut DbConnection) -> Result<T, E> + Send + 'static,
@@ -221,14 +236,21 @@ impl Db {
         let db = self.clone();
         Self::blocking(move || {
             let mut conn = db.get().map_err(anyhow::Error::from)?;
-            match f(&mut conn) {
-                Err(_) if db.backend == Backend::Postgres && !conn.check_alive() => {
-                    drop(conn);
-                    tracing::warn!("a database connection died; retrying on a live one");
-                    let mut fresh = db.live_connection().map_err(anyhow::Error::from)?;
-                    f(&mut fresh)
+            let mut retries = 0;
+            loop {
+                match f(&mut conn) {
+                    Err(e) if db.backend == Backend::Postgres && !conn.check_alive() => {
+                        drop(conn);
+                        if retries == READ_RETRIES {
+                            drop(e);
+                            return Err(cut_off("a read"));
+                        }
+                        retries += 1;
+                        tracing::warn!("a database connection died; retrying on a live one");
+                        conn = db.live_connection().map_err(anyhow::Error::from)?;
+                    }
+                    done => return done,
                 }
-                done => done,
             }
         })
         .await
@@ -285,7 +307,15 @@ impl Db {
             if announce {
                 db.changes.bump();
             }
-            result
+            match result {
+                // Its connection died under it: the transaction did not
+                // commit, and the caller may try again (503).
+                Err(e) if db.backend == Backend::Postgres && !conn.check_alive() => {
+                    drop(e);
+                    Err(cut_off("a write"))
+                }
+                done => done,
+            }
         })
         .await
     }

@@ -47,7 +47,15 @@ fn keys(privileges: &[crate::domain::Privilege]) -> String {
 
 impl From<diesel::result::Error> for OpError {
     fn from(e: diesel::result::Error) -> Self {
-        Self::Internal(e.into())
+        Self::Internal(crate::db::classify(e))
+    }
+}
+
+impl OpError {
+    /// Whether the database was unavailable (a connection that died, a
+    /// lock held too long), rather than at fault: worth trying again.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Internal(e) if e.is::<crate::db::Unavailable>())
     }
 }
 
@@ -63,4 +71,75 @@ pub(crate) fn is_unique_violation(e: &diesel::result::Error) -> bool {
         e,
         diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::result::{DatabaseErrorKind, Error};
+
+    struct Info(&'static str);
+
+    impl diesel::result::DatabaseErrorInformation for Info {
+        fn message(&self) -> &str {
+            self.0
+        }
+        fn details(&self) -> Option<&str> {
+            None
+        }
+        fn hint(&self) -> Option<&str> {
+            None
+        }
+        fn table_name(&self) -> Option<&str> {
+            None
+        }
+        fn column_name(&self) -> Option<&str> {
+            None
+        }
+        fn constraint_name(&self) -> Option<&str> {
+            None
+        }
+        fn statement_position(&self) -> Option<i32> {
+            None
+        }
+    }
+
+    fn error(kind: DatabaseErrorKind, message: &'static str) -> OpError {
+        Error::DatabaseError(kind, Box::new(Info(message))).into()
+    }
+
+    #[test]
+    fn locks_and_ended_connections_are_unavailable_and_faults_are_not() {
+        for (kind, message, unavailable) in [
+            (DatabaseErrorKind::Unknown, "database is locked", true),
+            (
+                DatabaseErrorKind::ClosedConnection,
+                "server closed the connection unexpectedly",
+                true,
+            ),
+            (
+                DatabaseErrorKind::Unknown,
+                "terminating connection due to administrator command",
+                true,
+            ),
+            (
+                DatabaseErrorKind::Unknown,
+                "the database system is shutting down",
+                true,
+            ),
+            (
+                DatabaseErrorKind::UniqueViolation,
+                "duplicate key value",
+                false,
+            ),
+            (DatabaseErrorKind::Unknown, "syntax error at or near", false),
+        ] {
+            assert_eq!(
+                error(kind, message).is_unavailable(),
+                unavailable,
+                "{message}"
+            );
+        }
+        assert!(!OpError::from(Error::NotFound).is_unavailable());
+    }
 }

@@ -11,6 +11,7 @@ mod command_line;
 mod contact_email;
 mod database;
 mod deployment;
+mod faults;
 mod freshness;
 mod hardening;
 mod helpers;

@@ -1,0 +1,223 @@
+//! The store faulted under the server: PostgreSQL backends killed under
+//! it (`pg_terminate_backend`, as a failover or a restart does). Nothing
+//! counted in memory is lost, and work cut off is a 503 with Retry-After,
+//! never an internal error. On SQLite there are no connections to kill:
+//! these tests say so and pass.
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use whm_tokens::db::Backend;
+
+use crate::helpers::*;
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// Ends every other connection to `url`'s database, as an administrator
+/// (or a restarting server) does; returns how many it ended.
+fn kill_backends(url: &str) -> i64 {
+    kill_backends_from(&mut diesel::PgConnection::establish(url).unwrap())
+}
+
+fn kill_backends_from(conn: &mut diesel::PgConnection) -> i64 {
+    diesel::sql_query(
+        "SELECT COUNT(pg_terminate_backend(pid)) AS n FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .get_result::<Count>(conn)
+    .unwrap()
+    .n
+}
+
+/// Connections to `url`'s database waiting for a lock.
+fn waiting_for_locks(url: &str) -> i64 {
+    let mut conn = diesel::PgConnection::establish(url).unwrap();
+    diesel::sql_query(
+        "SELECT COUNT(*) AS n FROM pg_stat_activity \
+         WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    )
+    .get_result::<Count>(&mut conn)
+    .unwrap()
+    .n
+}
+
+fn on_postgres(url: &str) -> bool {
+    let yes = Backend::of_url(url) == Backend::Postgres;
+    if !yes {
+        eprintln!(
+            "SKIPPED: no connections to kill on SQLite (run with WHM_TOKENS_TEST_DATABASE_URL)"
+        );
+    }
+    yes
+}
+
+#[actix_web::test]
+async fn uses_and_refusals_counted_before_the_connections_died_are_written_after() {
+    let app = spawn_app().await;
+    if !on_postgres(&app.database.url()) {
+        return;
+    }
+    let secret = app.token("root", "counted").await;
+    for _ in 0..50 {
+        ok_data(&app.api("root", &secret, "version", &[]).await);
+    }
+    for _ in 0..20 {
+        assert_denied(&app.api("root", &"Q".repeat(32), "version", &[]).await);
+    }
+    assert!(kill_backends(&app.database.url()) > 0);
+    // The write finds its connection dead: it is tried again on a live one.
+    app.flush().await;
+    let listed = ok_data(&app.api("root", &secret, "api_token_list", &[]).await);
+    assert_eq!(listed["tokens"]["counted"]["use_count"], 50);
+    let refused: Vec<i64> = app
+        .db
+        .read(|conn| {
+            use whm_tokens::db::schema::audit_events::dsl::*;
+            audit_events
+                .filter(event.eq("api_refused"))
+                .select(count)
+                .load(conn)
+                .map_err(anyhow::Error::from)
+        })
+        .await
+        .unwrap();
+    assert_eq!(refused.iter().sum::<i64>(), 20);
+}
+
+#[actix_web::test]
+async fn the_shutdown_flush_writes_every_use_after_the_connections_died() {
+    let mut served = Served::start(&[]).await;
+    let url = served.database_url();
+    if !on_postgres(&url) {
+        return;
+    }
+    let made = run_command(&url, &["api", "api_token_create", "token_name=last"]).await;
+    let made: Value = serde_json::from_slice(&made.stdout).unwrap();
+    let secret = made["data"]["token"].as_str().unwrap().to_owned();
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        let answer = client
+            .get(format!("{}/json-api/version?api.version=1", served.address))
+            .header("Authorization", format!("whm root:{secret}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::OK);
+    }
+    assert!(kill_backends(&url) > 0);
+    served.terminate_cleanly(Duration::from_secs(20)).await;
+    let listed = run_command(&url, &["api", "api_token_list"]).await;
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed["data"]["tokens"]["last"]["use_count"], 100);
+}
+
+#[actix_web::test]
+async fn a_write_cut_off_by_the_database_is_a_503_with_retry_after_and_changes_nothing() {
+    let app = spawn_app().await;
+    let url = app.database.url();
+    if !on_postgres(&url) {
+        return;
+    }
+    let secret = app.token("root", "writer").await;
+    // The test holds the tokens table, so that the create waits inside
+    // its transaction; then its backend is ended under it.
+    let mut holder = diesel::PgConnection::establish(&url).unwrap();
+    holder
+        .batch_execute("BEGIN; LOCK TABLE tokens IN EXCLUSIVE MODE")
+        .unwrap();
+    let create = {
+        let (address, secret) = (app.address.clone(), secret.clone());
+        actix_web::rt::spawn(async move {
+            let response = reqwest::Client::new()
+                .get(format!("{address}/json-api/api_token_create"))
+                .query(&[("api.version", "1"), ("token_name", "cut-off")])
+                .header("Authorization", format!("whm root:{secret}"))
+                .send()
+                .await
+                .unwrap();
+            let retry_after = response.headers().get("retry-after").cloned();
+            (
+                response.status(),
+                retry_after,
+                response.json::<Value>().await.unwrap(),
+            )
+        })
+    };
+    let waiting = wait_for_value(
+        "the create to wait for the lock",
+        Duration::from_secs(10),
+        || {
+            let url = url.clone();
+            async move { (waiting_for_locks(&url) > 0).then_some(()) }
+        },
+    );
+    waiting.await;
+    assert!(kill_backends_from(&mut holder) > 0);
+    holder.batch_execute("ROLLBACK").unwrap();
+    let (status, retry_after, answer) = create.await.unwrap();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    assert!(retry_after.is_some(), "no Retry-After");
+    assert_eq!(answer["metadata"]["result"], 0, "{answer}");
+    // Nothing was written; the same call succeeds when tried again.
+    let listed = ok_data(&app.api("root", &secret, "api_token_list", &[]).await);
+    assert!(listed["tokens"]["cut-off"].is_null(), "{listed}");
+    ok_data(
+        &app.api(
+            "root",
+            &secret,
+            "api_token_create",
+            &[("token_name", "cut-off")],
+        )
+        .await,
+    );
+}
+
+#[actix_web::test]
+async fn a_write_turned_away_by_a_lock_held_too_long_is_a_503_on_the_api_and_the_page() {
+    let app = spawn_app().await;
+    let url = app.database.url();
+    if Backend::of_url(&url) != Backend::Sqlite {
+        eprintln!("SKIPPED: SQLite's write lock (PostgreSQL waits for row locks)");
+        return;
+    }
+    let secret = app.token("root", "writer").await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    // Another process holds the write lock past the busy timeout (10 s).
+    let mut holder = diesel::SqliteConnection::establish(&url).unwrap();
+    holder.batch_execute("BEGIN IMMEDIATE").unwrap();
+    let api = async {
+        let response = reqwest::Client::new()
+            .get(format!("{}/json-api/api_token_create", app.address))
+            .query(&[("api.version", "1"), ("token_name", "from-api")])
+            .header("Authorization", format!("whm root:{secret}"))
+            .send()
+            .await
+            .unwrap();
+        let retry_after = response.headers().get("retry-after").cloned();
+        (response.status(), retry_after)
+    };
+    let page = async {
+        let response = root
+            .post("/tokens/new", &[("name", "from-page"), ("expiry", "never")])
+            .await;
+        let retry_after = response.headers().get("retry-after").cloned();
+        (response.status(), retry_after)
+    };
+    let (api, page) = tokio::join!(api, page);
+    holder.batch_execute("ROLLBACK").unwrap();
+    for (what, (status, retry_after)) in [("API", api), ("page", page)] {
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{what}");
+        assert!(retry_after.is_some(), "{what}: no Retry-After");
+    }
+    let listed = ok_data(&app.api("root", &secret, "api_token_list", &[]).await);
+    assert!(listed["tokens"]["from-api"].is_null(), "{listed}");
+    assert!(listed["tokens"]["from-page"].is_null(), "{listed}");
+}
