@@ -73,25 +73,65 @@ fn new_key() -> SessionKey {
         .expect("64 characters is a valid key")
 }
 
+/// `created_at` of a session begun before the column existed (migration
+/// 000003 adds it with this default), or by an instance of that release
+/// still serving during a rolling upgrade: its start is not known.
+const UNKNOWN_START: i64 = 0;
+
+impl DbSessionStore {
+    /// Gives a session whose start is not known the start `now`: it stays
+    /// signed in across the upgrade, and its maximum age counts from the
+    /// first time a new instance sees it.
+    async fn stamp_start(&self, d: Vec<u8>) -> Result<(), anyhow::Error> {
+        let now = now();
+        self.db
+            .write_bookkeeping(move |conn| {
+                diesel::update(
+                    sessions::table
+                        .filter(sessions::key_digest.eq(d))
+                        .filter(sessions::created_at.eq(UNKNOWN_START)),
+                )
+                .set(sessions::created_at.eq(now))
+                .execute(conn)
+                .map_err(crate::db::classify)
+            })
+            .await?;
+        Ok(())
+    }
+}
+
 impl SessionStore for DbSessionStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<State>, LoadError> {
         let d = digest(key);
         let max_age = self.max_age;
-        let state: Option<String> = self
+        let found: Option<(String, i64)> = self
             .db
             .read(move |conn| {
                 sessions::table
                     .filter(sessions::key_digest.eq(&d))
                     .filter(sessions::expires_at.gt(now()))
-                    .filter(sessions::created_at.gt(now() - max_age))
-                    .select(sessions::state)
+                    .filter(
+                        sessions::created_at
+                            .gt(now() - max_age)
+                            .or(sessions::created_at.eq(UNKNOWN_START)),
+                    )
+                    .select((sessions::state, sessions::created_at))
                     .first(conn)
                     .optional()
                     .map_err(crate::db::classify)
             })
             .await
             .map_err(LoadError::Other)?;
-        state
+        if found
+            .as_ref()
+            .is_some_and(|(_, created)| *created == UNKNOWN_START)
+        {
+            self.stamp_start(digest(key))
+                .await
+                .map_err(LoadError::Other)?;
+        }
+        found
+            .map(|(state, _)| state)
             .map(|s| serde_json::from_str(&s).map_err(|e| LoadError::Deserialization(e.into())))
             .transpose()
     }

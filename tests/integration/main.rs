@@ -31,4 +31,5 @@ mod two_factor;
 mod ui_accounts;
 mod ui_session;
 mod ui_tokens;
+mod upgrades;
 mod usage;
