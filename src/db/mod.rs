@@ -34,6 +34,52 @@ pub fn migrations_pending(conn: &mut DbConnection) -> anyhow::Result<bool> {
     pending.map_err(|e| anyhow::anyhow!("cannot read the applied migrations: {e}"))
 }
 
+/// Refuses a store that a newer release migrated: this binary would run
+/// half-compatible on it (its columns and rules unknown here).
+fn refuse_newer_store(conn: &mut DbConnection) -> anyhow::Result<()> {
+    use diesel::migration::MigrationSource;
+    fn versions<B: diesel::backend::Backend>(
+        source: &EmbeddedMigrations,
+    ) -> anyhow::Result<Vec<String>>
+    where
+        EmbeddedMigrations: MigrationSource<B>,
+    {
+        Ok(MigrationSource::<B>::migrations(source)
+            .map_err(|e| anyhow::anyhow!("cannot read this binary's migrations: {e}"))?
+            .iter()
+            .map(|m| m.name().version().to_string())
+            .collect())
+    }
+    let unreadable = |e| anyhow::anyhow!("cannot read the applied migrations: {e}");
+    let (applied, known): (Vec<String>, Vec<String>) = match conn {
+        DbConnection::Pg(c) => (
+            c.applied_migrations()
+                .map_err(unreadable)?
+                .iter()
+                .map(|v| v.to_string())
+                .collect(),
+            versions::<diesel::pg::Pg>(&PG_MIGRATIONS)?,
+        ),
+        DbConnection::Sqlite(c) => (
+            c.applied_migrations()
+                .map_err(unreadable)?
+                .iter()
+                .map(|v| v.to_string())
+                .collect(),
+            versions::<diesel::sqlite::Sqlite>(&SQLITE_MIGRATIONS)?,
+        ),
+    };
+    let unknown: Vec<&String> = applied.iter().filter(|v| !known.contains(v)).collect();
+    if let Some(newest) = unknown.into_iter().max() {
+        anyhow::bail!(
+            "the store was migrated by a newer release of whm-tokens (migration {newest}, which \
+             this binary does not know; it knows up to {}): run that release or a newer one",
+            known.iter().max().map_or("none", String::as_str)
+        );
+    }
+    Ok(())
+}
+
 /// Any number serialising migrations between instances that start together.
 const MIGRATION_LOCK: i64 = 0x7768_6d5f_746f_6b31;
 
@@ -41,6 +87,7 @@ const MIGRATION_LOCK: i64 = 0x7768_6d5f_746f_6b31;
 /// (an advisory lock on PostgreSQL, the write lock on SQLite): the second
 /// waits, then finds nothing left to do.
 pub fn run_migrations(conn: &mut DbConnection) -> anyhow::Result<usize> {
+    refuse_newer_store(conn)?;
     let applied = match conn {
         DbConnection::Pg(c) => {
             c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;

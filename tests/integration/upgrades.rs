@@ -50,3 +50,30 @@ async fn a_session_begun_before_the_upgrade_stays_signed_in_and_its_age_counts_f
     // And it stays signed in on the next request, too.
     assert_eq!(root.get("/tokens").await.status(), StatusCode::OK);
 }
+
+#[actix_web::test]
+async fn a_binary_refuses_a_store_migrated_by_a_newer_release() {
+    let database = TestDatabase::create();
+    let url = database.url();
+    let migrated = run_command(&url, &["migrate"]).await;
+    assert!(migrated.status.success(), "{migrated:?}");
+    // As a newer release's migration would leave it.
+    let mut conn = whm_tokens::db::establish(&url).unwrap();
+    diesel::sql_query("INSERT INTO __diesel_schema_migrations (version) VALUES ('20990101000001')")
+        .execute(&mut conn)
+        .unwrap();
+    drop(conn);
+
+    for args in [&["migrate"][..], &["serve", "--listen", "127.0.0.1:0"][..]] {
+        let refused =
+            tokio::time::timeout(std::time::Duration::from_secs(30), run_command(&url, args))
+                .await
+                .unwrap_or_else(|_| panic!("`{}` served a newer store", args.join(" ")));
+        assert!(!refused.status.success(), "{args:?}");
+        let said = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            said.contains("migrated by a newer release") && said.contains("20990101000001"),
+            "{args:?}: {said}"
+        );
+    }
+}
