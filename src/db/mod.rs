@@ -87,19 +87,29 @@ const MIGRATION_LOCK: i64 = 0x7768_6d5f_746f_6b31;
 /// (an advisory lock on PostgreSQL, the write lock on SQLite): the second
 /// waits, then finds nothing left to do.
 pub fn run_migrations(conn: &mut DbConnection) -> anyhow::Result<usize> {
-    refuse_newer_store(conn)?;
     let applied = match conn {
-        DbConnection::Pg(c) => {
-            c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
-            let applied = c.run_pending_migrations(PG_MIGRATIONS).map(|a| a.len());
-            let unlocked = c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"));
-            let applied = applied.map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?;
+        DbConnection::Pg(_) => {
+            conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
+            // Under the lock: reading the applied migrations may create
+            // their table, which two instances must not do at once.
+            let applied = refuse_newer_store(conn).and_then(|()| {
+                let DbConnection::Pg(c) = conn else {
+                    unreachable!()
+                };
+                c.run_pending_migrations(PG_MIGRATIONS)
+                    .map(|a| a.len())
+                    .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))
+            });
+            let unlocked =
+                conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"));
+            let applied = applied?;
             unlocked?;
             applied
         }
         // The write lock, taken before the pending migrations are worked
         // out, makes a second process wait and then find nothing to do.
         DbConnection::Sqlite(_) => transaction(conn, |conn| {
+            refuse_newer_store(conn)?;
             let DbConnection::Sqlite(c) = conn else {
                 unreachable!()
             };
