@@ -1,6 +1,7 @@
 //! The server-side commands: `create-account`, `reset-password` and `api`.
 
 use crate::auth::password;
+use crate::db::backup::{self, Summary};
 use crate::db::Db;
 use crate::domain::Username;
 use crate::ops::accounts::{self, NewAccount};
@@ -222,4 +223,43 @@ pub async fn api_call(
     )
     .await;
     Ok(serde_json::from_slice(&answer.body)?)
+}
+
+/// `whm-tokens backup FILE`: a consistent snapshot of the store at `url`.
+pub async fn backup(url: &str, file: &std::path::Path) -> anyhow::Result<Summary> {
+    let (url, file) = (url.to_owned(), file.to_owned());
+    actix_web::web::block(move || backup::backup(&mut crate::db::establish(&url)?, &file)).await?
+}
+
+/// `whm-tokens restore FILE`: into the empty store at `url`.
+pub async fn restore(url: &str, file: &std::path::Path) -> anyhow::Result<Summary> {
+    let (url, file) = (url.to_owned(), file.to_owned());
+    actix_web::web::block(move || backup::restore(&mut crate::db::establish(&url)?, &file)).await?
+}
+
+/// `whm-tokens copy --to URL`: a backup of `from` restored into the empty
+/// store `to`, checked table by table (rows and digest) against the source's
+/// snapshot.
+pub async fn copy(from: &str, to: &str) -> anyhow::Result<Summary> {
+    let (from, to) = (from.to_owned(), to.to_owned());
+    actix_web::web::block(move || {
+        if crate::db::Backend::of_url(&from) == crate::db::Backend::of_url(&to)
+            && crate::db::manager::sqlite_path(&from) == crate::db::manager::sqlite_path(&to)
+        {
+            anyhow::bail!("--to names the store being copied");
+        }
+        let file = std::env::temp_dir().join(format!(
+            "whm-tokens-copy-{:016x}.jsonl",
+            rand::random::<u64>()
+        ));
+        let copied = (|| {
+            // The restore checks every table against the snapshot (rows
+            // and digest) before it commits.
+            backup::backup(&mut crate::db::establish(&from)?, &file)?;
+            backup::restore(&mut crate::db::establish(&to)?, &file)
+        })();
+        let _ = std::fs::remove_file(&file);
+        copied
+    })
+    .await?
 }

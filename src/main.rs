@@ -74,6 +74,30 @@ async fn run() -> anyhow::Result<()> {
             .init(),
     }
     let config = settings.resolve(server)?;
+    // Moving whole stores: no root is made, and a target must stay empty.
+    match &command {
+        Command::Backup { file } => {
+            let summary = cli::backup(&config.database_url, file).await?;
+            eprintln!("Backed up {}:\n{summary}", redact(&config.database_url));
+            return Ok(());
+        }
+        Command::Restore { file } => {
+            let summary = cli::restore(&config.database_url, file).await?;
+            eprintln!("Restored into {}:\n{summary}", redact(&config.database_url));
+            return Ok(());
+        }
+        Command::Copy { to, from } => {
+            let from = from.as_deref().unwrap_or(&config.database_url);
+            let summary = cli::copy(from, to).await?;
+            eprintln!(
+                "Copied {} into {}; every table's rows and checksum match:\n{summary}",
+                redact(from),
+                redact(to)
+            );
+            return Ok(());
+        }
+        _ => {}
+    }
     let (db, root_password) = prepare(&config).await?;
     if let Some(password) = &root_password {
         eprintln!(
@@ -105,6 +129,9 @@ async fn run() -> anyhow::Result<()> {
             let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
         }
         Command::Migrate => eprintln!("The database is up to date."),
+        Command::Backup { .. } | Command::Restore { .. } | Command::Copy { .. } => {
+            unreachable!("handled before the store is prepared")
+        }
         Command::CreateAccount {
             username,
             reseller,

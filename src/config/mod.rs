@@ -103,6 +103,19 @@ pub enum Command {
         /// Parameters as key=value; repeat a key for lists.
         params: Vec<String>,
     },
+    /// Write a consistent snapshot of the whole store to FILE (while it serves).
+    Backup { file: PathBuf },
+    /// Restore FILE (from `backup`) into the store, which must be empty.
+    Restore { file: PathBuf },
+    /// Copy the whole store into another, empty one (SQLite to PostgreSQL or back).
+    Copy {
+        /// The store to copy into: postgres://… or an SQLite file.
+        #[arg(long)]
+        to: String,
+        /// The store to copy from (default: DATABASE_URL, or the embedded one).
+        #[arg(long)]
+        from: Option<String>,
+    },
 }
 
 /// What every command reads: where the store is and how to read it.

@@ -2,6 +2,7 @@
 //! pool, migrations, and helpers that run blocking Diesel work off the
 //! async threads.
 
+pub mod backup;
 pub mod changes;
 pub mod connection;
 pub mod manager;
@@ -34,41 +35,35 @@ pub fn migrations_pending(conn: &mut DbConnection) -> anyhow::Result<bool> {
     pending.map_err(|e| anyhow::anyhow!("cannot read the applied migrations: {e}"))
 }
 
-/// Refuses a store that a newer release migrated: this binary would run
-/// half-compatible on it (its columns and rules unknown here).
-fn refuse_newer_store(conn: &mut DbConnection) -> anyhow::Result<()> {
+/// The migrations this binary knows for `backend`, by version.
+pub fn known_migrations(backend: Backend) -> Vec<String> {
     use diesel::migration::MigrationSource;
-    fn versions<B: diesel::backend::Backend>(
-        source: &EmbeddedMigrations,
-    ) -> anyhow::Result<Vec<String>>
+    fn versions<B: diesel::backend::Backend>(source: &EmbeddedMigrations) -> Vec<String>
     where
         EmbeddedMigrations: MigrationSource<B>,
     {
-        Ok(MigrationSource::<B>::migrations(source)
-            .map_err(|e| anyhow::anyhow!("cannot read this binary's migrations: {e}"))?
-            .iter()
-            .map(|m| m.name().version().to_string())
-            .collect())
+        MigrationSource::<B>::migrations(source)
+            .map(|all| all.iter().map(|m| m.name().version().to_string()).collect())
+            .unwrap_or_default()
     }
+    match backend {
+        Backend::Postgres => versions::<diesel::pg::Pg>(&PG_MIGRATIONS),
+        Backend::Sqlite => versions::<diesel::sqlite::Sqlite>(&SQLITE_MIGRATIONS),
+    }
+}
+
+/// Refuses a store that a newer release migrated: this binary would run
+/// half-compatible on it (its columns and rules unknown here).
+fn refuse_newer_store(conn: &mut DbConnection) -> anyhow::Result<()> {
+    let known = known_migrations(conn.backend());
     let unreadable = |e| anyhow::anyhow!("cannot read the applied migrations: {e}");
-    let (applied, known): (Vec<String>, Vec<String>) = match conn {
-        DbConnection::Pg(c) => (
-            c.applied_migrations()
-                .map_err(unreadable)?
-                .iter()
-                .map(|v| v.to_string())
-                .collect(),
-            versions::<diesel::pg::Pg>(&PG_MIGRATIONS)?,
-        ),
-        DbConnection::Sqlite(c) => (
-            c.applied_migrations()
-                .map_err(unreadable)?
-                .iter()
-                .map(|v| v.to_string())
-                .collect(),
-            versions::<diesel::sqlite::Sqlite>(&SQLITE_MIGRATIONS)?,
-        ),
-    };
+    let applied: Vec<String> = match conn {
+        DbConnection::Pg(c) => c.applied_migrations().map_err(unreadable)?,
+        DbConnection::Sqlite(c) => c.applied_migrations().map_err(unreadable)?,
+    }
+    .iter()
+    .map(|v| v.to_string())
+    .collect();
     let unknown: Vec<&String> = applied.iter().filter(|v| !known.contains(v)).collect();
     if let Some(newest) = unknown.into_iter().max() {
         anyhow::bail!(

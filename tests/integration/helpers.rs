@@ -44,6 +44,27 @@ impl TestDatabase {
         )
     }
 
+    /// A database on the other backend than the suite's: SQLite when the
+    /// suite runs on PostgreSQL; PostgreSQL (the server
+    /// WHM_TOKENS_TEST_PG_URL names) when it runs on SQLite, or SQLite again
+    /// where no such server is named.
+    pub fn create_other() -> Self {
+        let suite = std::env::var("WHM_TOKENS_TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty());
+        let other = std::env::var("WHM_TOKENS_TEST_PG_URL")
+            .ok()
+            .filter(|u| !u.is_empty());
+        match (suite, other) {
+            (Some(_), _) => Self::create_on(None),
+            (None, Some(pg)) => Self::create_on(Some(pg)),
+            (None, None) => {
+                eprintln!("NOTE: SQLite to SQLite: set WHM_TOKENS_TEST_PG_URL to cross backends");
+                Self::create_on(None)
+            }
+        }
+    }
+
     /// A new database on the PostgreSQL server at `admin_url` (any database
     /// of it), or a new SQLite file when `None`.
     pub fn create_on(admin_url: Option<String>) -> Self {

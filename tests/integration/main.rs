@@ -6,6 +6,7 @@ mod accessibility;
 mod all_tokens;
 mod audit;
 mod auth_matrix;
+mod backup;
 mod browser;
 mod command_line;
 mod contact_email;

@@ -7,7 +7,7 @@ use whm_tokens::auth::two_factor::TotpSecret;
 use crate::helpers::*;
 
 /// The secret the set-up page shows, as the app would take it.
-async fn shown_secret(client: &UiClient) -> TotpSecret {
+pub(crate) async fn shown_secret(client: &UiClient) -> TotpSecret {
     let html = client
         .get("/account/two-factor")
         .await
@@ -31,13 +31,13 @@ async fn shown_secret(client: &UiClient) -> TotpSecret {
 }
 
 /// The code an authenticator shows `offset` steps from now.
-fn code(secret: &TotpSecret, offset: i64) -> String {
+pub(crate) fn code(secret: &TotpSecret, offset: i64) -> String {
     secret.code_at((now() + offset * 30) as u64)
 }
 
 /// Turns two-factor on for a signed-in client; returns the secret and the
 /// recovery codes.
-async fn set_up(client: &UiClient, password: &str) -> (TotpSecret, Vec<String>) {
+pub(crate) async fn set_up(client: &UiClient, password: &str) -> (TotpSecret, Vec<String>) {
     let secret = shown_secret(client).await;
     let page = client
         .post(

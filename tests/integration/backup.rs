@@ -1,0 +1,277 @@
+//! Backups, restores and copies between stores: everything comes back and
+//! works as before, and a bad backup or target changes nothing.
+
+use std::path::Path;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use whm_tokens::domain::Expiry;
+
+use crate::helpers::*;
+use crate::two_factor::{code, set_up};
+
+/// A store with every kind of row: accounts of each kind (one suspended,
+/// one with an address), two-factor with recovery codes, tokens narrow,
+/// allow-listed, expired, expiring, disabled and used, and an audit trail.
+struct Stocked {
+    full: String,
+    narrow: String,
+    listed: String,
+    expired: String,
+    disabled: String,
+    totp: whm_tokens::auth::two_factor::TotpSecret,
+    recovery: Vec<String>,
+}
+
+async fn stock(app: &TestApp) -> Stocked {
+    app.create_reseller("bob", None).await;
+    app.create_reseller("carol", None).await;
+    let full = app.token("root", "full").await;
+    ok_data(
+        &app.api("root", &full, "suspendacct", &[("user", "carol")])
+            .await,
+    );
+    let narrow = app
+        .token_with("root", "narrow", Expiry::Never, "", Some("list-accts"))
+        .await
+        .unwrap();
+    let listed = app
+        .token_with("root", "listed", Expiry::Never, "10.9.8.7", None)
+        .await
+        .unwrap();
+    let expired = app
+        .token_with("root", "expired", Expiry::At(now() - 60), "", None)
+        .await
+        .unwrap();
+    app.token_with("bob", "expiring", Expiry::At(now() + 3 * 86_400), "", None)
+        .await
+        .unwrap();
+    let disabled = app.token("root", "disabled").await;
+    app.disable("root", "disabled").await;
+    for _ in 0..3 {
+        ok_data(&app.api("root", &full, "version", &[]).await);
+    }
+    assert_denied(&app.api("root", &"Q".repeat(32), "version", &[]).await);
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let (totp, recovery) = set_up(&root, ROOT_PASSWORD).await;
+    app.flush().await;
+    Stocked {
+        full,
+        narrow,
+        listed,
+        expired,
+        disabled,
+        totp,
+        recovery,
+    }
+}
+
+async fn cli(url: &str, args: &[&str]) -> (bool, String) {
+    let output = run_command(url, args).await;
+    let said = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.success(), said)
+}
+
+async fn accounts_in(url: &str) -> i64 {
+    let mut conn = whm_tokens::db::establish(url).unwrap();
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    diesel::sql_query("SELECT COUNT(*) AS n FROM accounts")
+        .get_result::<N>(&mut conn)
+        .map(|r| r.n)
+        .unwrap_or(0)
+}
+
+#[actix_web::test]
+async fn a_store_copied_to_the_other_backend_works_exactly_as_before() {
+    let app = spawn_app().await;
+    let stocked = stock(&app).await;
+    let events = app.count("audit_events").await;
+    let target = TestDatabase::create_other();
+
+    let (copied, said) = cli(&app.database.url(), &["copy", "--to", &target.url()]).await;
+    assert!(copied, "{said}");
+    assert!(
+        said.contains("every table's rows and checksum match"),
+        "{said}"
+    );
+    assert!(
+        !cli(&app.database.url(), &["copy", "--to", &target.url()])
+            .await
+            .0
+    );
+
+    // A server on the copy, with the same session key (it seals two-factor
+    // secrets).
+    let key = app.state.config.session_key.clone();
+    let moved = spawn_app_on(target, |c| c.session_key = key).await;
+    // Every token as before: the same privileges, allow-list, expiry and
+    // disabled state.
+    ok_data(&moved.api("root", &stocked.full, "version", &[]).await);
+    ok_data(&moved.api("root", &stocked.narrow, "listaccts", &[]).await);
+    refused(
+        &moved
+            .api("root", &stocked.narrow, "api_token_list", &[])
+            .await,
+    );
+    assert_denied(&moved.api("root", &stocked.listed, "version", &[]).await);
+    assert_eq!(
+        version_via_proxy(&moved.address, &stocked.listed, "10.9.8.7").await,
+        StatusCode::FORBIDDEN,
+        "no proxy is trusted here: the allow-list still holds"
+    );
+    assert_denied(&moved.api("root", &stocked.expired, "version", &[]).await);
+    assert_denied(&moved.api("root", &stocked.disabled, "version", &[]).await);
+    let listed = ok_data(
+        &moved
+            .api("root", &stocked.full, "api_token_list", &[])
+            .await,
+    );
+    assert!(listed["tokens"]["full"]["use_count"].as_i64().unwrap() >= 3);
+    assert_eq!(listed["tokens"]["disabled"]["enabled"], 0);
+    // Passwords and two-factor codes work, the recovery codes too.
+    let mut browser = moved.browser();
+    let first = browser.try_sign_in("root", ROOT_PASSWORD).await;
+    assert_eq!(location(&first), "/login/two-factor");
+    let page = browser.get("/login/two-factor").await.text().await.unwrap();
+    browser.csrf = csrf_in(&page);
+    let signed_in = browser
+        .post("/login/two-factor", &[("code", &code(&stocked.totp, 1))])
+        .await;
+    assert_eq!(location(&signed_in), "/tokens");
+    let mut other = moved.browser();
+    other.try_sign_in("root", ROOT_PASSWORD).await;
+    let page = other.get("/login/two-factor").await.text().await.unwrap();
+    other.csrf = csrf_in(&page);
+    let recovered = other
+        .post("/login/two-factor", &[("code", &stocked.recovery[0])])
+        .await;
+    assert_eq!(location(&recovered), "/tokens");
+    // Suspension, and the whole audit trail (and what the copy added).
+    let accounts = ok_data(&moved.api("root", &stocked.full, "listaccts", &[]).await);
+    let carol = accounts["acct"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["user"] == "carol")
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(carol["suspended"], 1, "{accounts}");
+    assert!(moved.count("audit_events").await >= events);
+}
+
+#[actix_web::test]
+async fn backup_and_restore_round_trip_and_bad_backups_or_targets_change_nothing() {
+    let app = spawn_app().await;
+    stock(&app).await;
+    let dir = ScratchDir::new("backup");
+    let file = dir.join("store.jsonl");
+    let file_arg = file.display().to_string();
+    let (ok, said) = cli(&app.database.url(), &["backup", &file_arg]).await;
+    assert!(ok, "{said}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+
+    // A backup changed in any of these ways is refused, naming why, and
+    // the empty target stays empty.
+    let write = |name: &str, lines: &[String]| {
+        let path = dir.join(name);
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        path
+    };
+    let resealed = |mut lines: Vec<String>| {
+        use sha2::Digest;
+        lines.pop();
+        let mut sha = sha2::Sha256::new();
+        for line in &lines {
+            sha.update(line.as_bytes());
+            sha.update(b"\n");
+        }
+        lines.push(format!(
+            "{{\"sha256\":\"{}\"}}",
+            hex::encode(sha.finalize())
+        ));
+        lines
+    };
+    let owned: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    let mut corrupt = owned.clone();
+    corrupt[2] = corrupt[2].replacen('1', "2", 1);
+    let mut truncated = owned.clone();
+    truncated.truncate(owned.len() - 3);
+    let mut newer = owned.clone();
+    newer[0] = newer[0].replace("\"schema\":\"", "\"schema\":\"2099");
+    let newer = resealed(newer);
+    // A row the target's constraints refuse, after others were written.
+    let mut clash = owned.clone();
+    let token_row = clash
+        .iter()
+        .position(|l| l.starts_with("[\"tokens\""))
+        .unwrap();
+    let mut twin: Value = serde_json::from_str(&clash[token_row]).unwrap();
+    twin[1] = Value::from(999_999);
+    twin[4] = Value::from("00".repeat(32));
+    clash.insert(token_row + 1, twin.to_string());
+    let header: Value = serde_json::from_str(&clash[0]).unwrap();
+    let mut header = header;
+    for table in header["tables"].as_array_mut().unwrap() {
+        if table["name"] == "tokens" {
+            table["rows"] = Value::from(table["rows"].as_u64().unwrap() + 1);
+        }
+    }
+    clash[0] = header.to_string();
+    let clash = resealed(clash);
+    for (name, lines, why) in [
+        ("corrupt", corrupt, "checksum does not match"),
+        ("truncated", truncated, "truncated"),
+        ("newer", newer, "newer release"),
+        ("clash", clash, "UNIQUE"),
+    ] {
+        let path = write(name, &lines);
+        let target = TestDatabase::create_other();
+        let (ok, said) = cli(&target.url(), &["restore", &path.display().to_string()]).await;
+        assert!(!ok, "{name} was restored");
+        assert!(
+            said.to_lowercase().contains(&why.to_lowercase()),
+            "{name}: {said}"
+        );
+        assert_eq!(accounts_in(&target.url()).await, 0, "{name} wrote rows");
+    }
+
+    // A target that is not empty, and one that cannot be reached.
+    let (ok, said) = cli(&app.database.url(), &["restore", &file_arg]).await;
+    assert!(!ok && said.contains("not empty"), "{said}");
+    let (ok, said) = cli(
+        "postgres://postgres@127.0.0.1:1/none",
+        &["restore", &file_arg],
+    )
+    .await;
+    assert!(!ok && said.contains("could not connect"), "{said}");
+
+    // The backup itself restores, and backs up again to the same rows.
+    let target = TestDatabase::create_other();
+    let (ok, said) = cli(&target.url(), &["restore", &file_arg]).await;
+    assert!(ok, "{said}");
+    let again = dir.join("again.jsonl");
+    let (ok, said) = cli(&target.url(), &["backup", &again.display().to_string()]).await;
+    assert!(ok, "{said}");
+    assert_eq!(
+        rows_of(&file),
+        rows_of(&again),
+        "a restored store backs up to the same rows"
+    );
+}
+
+/// A backup's rows, without its header and checksum.
+fn rows_of(file: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(file).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[1..lines.len() - 1]
+        .iter()
+        .map(|l| l.to_string())
+        .collect()
+}
