@@ -106,6 +106,21 @@ async fn a_store_copied_to_the_other_backend_works_exactly_as_before() {
             .0
     );
 
+    // Token counts (kept by triggers) are right on the copy.
+    let counts: Vec<(String, i64)> = {
+        use diesel::prelude::*;
+        use whm_tokens::db::schema::accounts;
+        let mut conn = whm_tokens::db::establish(&target.url()).unwrap();
+        accounts::table
+            .select((accounts::username, accounts::token_count))
+            .order(accounts::username)
+            .load(&mut conn)
+            .unwrap()
+    };
+    assert_eq!(
+        counts,
+        [("bob".into(), 1), ("carol".into(), 0), ("root".into(), 5)]
+    );
     // A server on the copy, with the same session key (it seals two-factor
     // secrets).
     let key = app.state.config.session_key.clone();
