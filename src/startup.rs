@@ -22,7 +22,12 @@ use crate::state::AppState;
 /// Returns the store and, when root was just created with a generated
 /// password, that password (to be shown once).
 pub async fn prepare(config: &Config) -> anyhow::Result<(Db, Option<String>)> {
-    let db = Db::connect(&config.database_url, config.db_pool_size)?;
+    let db = match &config.database_direct_url {
+        Some(direct) => {
+            Db::connect_behind_pooler(&config.database_url, direct, config.db_pool_size)?
+        }
+        None => Db::connect(&config.database_url, config.db_pool_size)?,
+    };
     let root_password = config.root_password.clone();
     let migrator = db.clone();
     let created = actix_web::web::block(move || -> anyhow::Result<Option<String>> {

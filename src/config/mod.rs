@@ -125,6 +125,12 @@ pub struct Settings {
     /// (default: whm-tokens.sqlite3 in the data folder).
     #[arg(long, env = "DATABASE_URL", global = true)]
     pub database_url: Option<String>,
+    /// A direct PostgreSQL URL (not through a pooler such as PgBouncer in
+    /// transaction mode), for what needs a session of its own: the change
+    /// listener and migrations. When set, DATABASE_URL is taken to be a
+    /// pooler's, and its connections use no prepared statements.
+    #[arg(long, env = "WHM_TOKENS_DATABASE_DIRECT_URL", global = true)]
+    pub database_direct_url: Option<String>,
     /// Folder for the embedded database and the generated session key.
     #[arg(
         long,
@@ -292,6 +298,8 @@ pub enum LogFormat {
 #[derive(Clone, Debug)]
 pub struct Config {
     pub database_url: String,
+    /// See [`Settings::database_direct_url`].
+    pub database_direct_url: Option<String>,
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
     pub session_key: Vec<u8>,
@@ -360,8 +368,15 @@ impl Settings {
                     })
             })
             .collect::<anyhow::Result<_>>()?;
+        let database_direct_url = self.database_direct_url.filter(|u| !u.trim().is_empty());
+        if database_direct_url.is_some()
+            && crate::db::Backend::of_url(&database_url) != crate::db::Backend::Postgres
+        {
+            anyhow::bail!("WHM_TOKENS_DATABASE_DIRECT_URL is for PostgreSQL behind a pooler; DATABASE_URL is not PostgreSQL");
+        }
         Ok(Config {
             database_url,
+            database_direct_url,
             data_dir: self.data_dir,
             listen: server.listen,
             session_key,

@@ -187,13 +187,17 @@ impl Health {
 pub struct Manager {
     url: String,
     health: Arc<Health>,
+    /// Connections go through a pooler in transaction mode: a prepared
+    /// statement would be looked for on another server connection.
+    behind_pooler: bool,
 }
 
 impl Manager {
-    pub fn new(url: &str, health: Arc<Health>) -> Self {
+    pub fn new(url: &str, health: Arc<Health>, behind_pooler: bool) -> Self {
         Self {
             url: url.to_owned(),
             health,
+            behind_pooler,
         }
     }
 }
@@ -204,7 +208,13 @@ impl ManageConnection for Manager {
 
     fn connect(&self) -> Result<Pooled, Unavailable> {
         match establish(&self.url) {
-            Ok(conn) => {
+            Ok(mut conn) => {
+                if self.behind_pooler {
+                    use diesel::connection::{CacheSize, Connection};
+                    if let DbConnection::Pg(c) = &mut conn {
+                        c.set_prepared_statement_cache_size(CacheSize::Disabled);
+                    }
+                }
                 self.health.succeeded();
                 Ok(Pooled {
                     conn,

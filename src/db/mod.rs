@@ -172,6 +172,10 @@ pub struct Db {
     pool: DbPool,
     backend: Backend,
     url: Arc<str>,
+    /// Where sessions of their own go (the change listener, migrations):
+    /// `url` itself unless a pooler stands between (see
+    /// [`Db::connect_behind_pooler`]).
+    direct_url: Arc<str>,
     health: Arc<Health>,
     changes: Arc<Changes>,
     metrics: Arc<crate::metrics::Metrics>,
@@ -187,6 +191,26 @@ impl Db {
     /// Opens the store. One connection is made at once so that a wrong URL
     /// fails here, naming its real cause.
     pub fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+        Self::connect_with(url, None, max_connections)
+    }
+
+    /// Opens a PostgreSQL store whose `url` is a pooler's in transaction
+    /// mode (PgBouncer): pooled connections use no prepared statements, and
+    /// the change listener and migrations use `direct_url`, since LISTEN and
+    /// session advisory locks need a server session of their own.
+    pub fn connect_behind_pooler(
+        url: &str,
+        direct_url: &str,
+        max_connections: u32,
+    ) -> anyhow::Result<Self> {
+        Self::connect_with(url, Some(direct_url), max_connections)
+    }
+
+    fn connect_with(
+        url: &str,
+        direct_url: Option<&str>,
+        max_connections: u32,
+    ) -> anyhow::Result<Self> {
         let backend = Backend::of_url(url);
         let first = establish(url)?;
         let health = Arc::new(Health::default());
@@ -198,12 +222,13 @@ impl Db {
             // a round trip on every checkout.
             .test_on_check_out(false)
             .error_handler(Box::new(QuietErrors))
-            .build_unchecked(Manager::new(url, health.clone()));
+            .build_unchecked(Manager::new(url, health.clone(), direct_url.is_some()));
         drop(first);
         Ok(Self {
             pool,
             backend,
             url: url.into(),
+            direct_url: direct_url.unwrap_or(url).into(),
             health,
             changes: Changes::new(url, backend),
             metrics: Arc::default(),
@@ -222,7 +247,7 @@ impl Db {
     /// Starts following changes made by other processes (PostgreSQL's
     /// listener thread); a server calls this, one-shot commands need not.
     pub fn follow_changes(&self) {
-        self.changes.start_listener(&self.url);
+        self.changes.start_listener(&self.direct_url);
     }
 
     /// The metrics this store (and the server around it) counts into.
@@ -272,6 +297,10 @@ impl Db {
     }
 
     pub fn migrate(&self) -> anyhow::Result<usize> {
+        if self.direct_url != self.url {
+            // Behind a pooler: the migration lock is a session's.
+            return run_migrations(&mut establish(&self.direct_url)?);
+        }
         run_migrations(&mut *self.get()?)
     }
 

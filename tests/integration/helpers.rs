@@ -140,6 +140,7 @@ pub fn test_config(database_url: String) -> Config {
     rand::rng().fill(&mut key[..]);
     Config {
         database_url,
+        database_direct_url: None,
         data_dir: std::env::temp_dir(),
         listen: "127.0.0.1:0".parse().unwrap(),
         session_key: key,
@@ -695,6 +696,15 @@ impl TestApp {
 
 /// Runs the `whm-tokens` command with `DATABASE_URL=url`.
 pub async fn run_command(url: &str, args: &[&str]) -> std::process::Output {
+    run_command_with(url, &[], args).await
+}
+
+/// Runs the `whm-tokens` command with `DATABASE_URL=url` and `env` added.
+pub async fn run_command_with(
+    url: &str,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> std::process::Output {
     let data_dir =
         std::env::temp_dir().join(format!("whm-cli-{:016x}", rand::rng().random::<u64>()));
     let mut key = vec![0u8; 64];
@@ -708,6 +718,7 @@ pub async fn run_command(url: &str, args: &[&str]) -> std::process::Output {
         .env_remove("RUST_LOG")
         .env_remove("RUST_BACKTRACE")
         .env_remove("RUST_LIB_BACKTRACE")
+        .envs(env.iter().copied())
         .output()
         .await
         .expect("run whm-tokens");
@@ -741,6 +752,20 @@ pub async fn version_via_proxy(address: &str, secret: &str, ip: &str) -> StatusC
         .await
         .expect("API call")
         .status()
+}
+
+/// Asserts that `address` refuses `secret` within moments (2 s): what
+/// another instance, or a change made outside the server, must do.
+pub async fn assert_refused_soon(address: &str, user: &str, secret: &str) {
+    let last = version_until(
+        address,
+        user,
+        secret,
+        StatusCode::FORBIDDEN,
+        std::time::Duration::from_secs(2),
+    )
+    .await;
+    assert_eq!(last, StatusCode::FORBIDDEN);
 }
 
 /// Calls `version` on `address` until it answers `want`, for at most

@@ -22,6 +22,7 @@ mod limits;
 mod logs;
 mod notices;
 mod operations;
+mod pgbouncer;
 mod prometheus;
 mod proxy;
 mod receivers;
