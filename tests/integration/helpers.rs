@@ -546,6 +546,11 @@ impl TestApp {
 }
 
 impl UiClient {
+    /// Keeps a cookie as if the server had set it (`name=value; Path=/`).
+    pub fn add_cookie(&self, cookie: &str) {
+        self.jar.add_cookie_str(cookie, &self.base.parse().unwrap());
+    }
+
     /// The `Cookie` header this client sends, for other tools to reuse.
     pub fn cookie_header(&self) -> String {
         use reqwest::cookie::CookieStore;

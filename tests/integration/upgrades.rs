@@ -77,3 +77,69 @@ async fn a_binary_refuses_a_store_migrated_by_a_newer_release() {
         );
     }
 }
+
+/// What the first release's stores hold (see tests/fixtures/).
+fn first_release() -> (serde_json::Value, std::path::PathBuf) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/first-release");
+    let facts = std::fs::read_to_string(dir.join("facts.json")).unwrap();
+    (serde_json::from_str(&facts).unwrap(), dir)
+}
+
+/// A fresh database holding the first release's store for the suite's
+/// backend, and what is known of it.
+fn first_release_store() -> (TestDatabase, serde_json::Value) {
+    let (facts, dir) = first_release();
+    let database = TestDatabase::create();
+    match &database {
+        TestDatabase::Sqlite(path) => {
+            std::fs::copy(dir.join("whm-tokens.sqlite3"), path).unwrap();
+            (database, facts["sqlite"].clone())
+        }
+        TestDatabase::Postgres { url, .. } => {
+            use diesel::connection::SimpleConnection;
+            // Without pg_dump's psql meta-commands (`\\restrict`).
+            let dump: String = std::fs::read_to_string(dir.join("postgres.sql"))
+                .unwrap()
+                .lines()
+                .filter(|l| !l.starts_with('\\'))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            let mut conn = diesel::PgConnection::establish(url).unwrap();
+            conn.batch_execute(&dump).unwrap();
+            (database, facts["postgres"].clone())
+        }
+    }
+}
+
+#[actix_web::test]
+async fn a_store_of_the_first_release_upgrades_and_keeps_its_passwords_tokens_and_sessions() {
+    let (all, _) = first_release();
+    let (database, facts) = first_release_store();
+    let key = hex::decode(all["session_key"].as_str().unwrap()).unwrap();
+    // The new binary migrates it on start.
+    let app = spawn_app_on(database, |c| {
+        c.session_key = key;
+        c.root_password = None;
+    })
+    .await;
+    let secret = |name: &str| facts[name].as_str().unwrap().to_owned();
+
+    // Passwords.
+    let root_password = all["root_password"].as_str().unwrap();
+    app.sign_in("root", root_password).await;
+    app.sign_in("bob", facts["bob_password"].as_str().unwrap())
+        .await;
+    // Tokens, with the same rules: full, narrow, allow-listed.
+    ok_data(&app.api("root", &secret("full"), "version", &[]).await);
+    ok_data(
+        &app.api("bob", &secret("narrow"), "api_token_list", &[])
+            .await,
+    );
+    refused(&app.api("bob", &secret("narrow"), "listaccts", &[]).await);
+    assert_denied(&app.api("root", &secret("listed"), "version", &[]).await);
+    // The session the first release signed in is still signed in.
+    let browser = app.browser();
+    browser.add_cookie(&format!("whm_tokens_session={}; Path=/", secret("cookie")));
+    let page = browser.get("/tokens").await;
+    assert_eq!(page.status(), StatusCode::OK, "the upgrade signed it out");
+}
