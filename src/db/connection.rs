@@ -83,7 +83,7 @@ where
 {
     // A lock held too long or a connection gone: the database turned the
     // work away (503), not a fault.
-    let turned_away = |e| E::from(super::classify(e));
+    let turned_away = |e| E::from(super::faults::classify(e));
     match conn {
         DbConnection::Pg(c) => AnsiTransactionManager::begin_transaction_sql(c, pg_begin),
         DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, sqlite_begin),

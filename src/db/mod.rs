@@ -5,6 +5,7 @@
 pub mod backup;
 pub mod changes;
 pub mod connection;
+pub mod faults;
 pub mod manager;
 pub mod models;
 pub mod schema;
@@ -19,7 +20,8 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 pub use changes::Changes;
 pub use connection::{columns, snapshot, transaction, Backend, DbConnection};
-pub use manager::{classify, establish, Unavailable};
+pub use faults::{classify, Unavailable};
+pub use manager::establish;
 use manager::{Health, Manager, QuietErrors};
 
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");

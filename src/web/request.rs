@@ -43,7 +43,7 @@ pub async fn observe(
         // 500 whose cause's type it does not let us reach (actix-session
         // keeps it inside a private error): only its text still says that
         // the store was unreachable, which is a 503 with a clear message.
-        Err(e) if format!("{e:?}").contains(crate::db::manager::UNAVAILABLE_PREFIX) => {
+        Err(e) if format!("{e:?}").contains(crate::db::faults::UNAVAILABLE_PREFIX) => {
             tracing::info!(htmx = current.htmx, status = 503, "request");
             let error = UiError::Unavailable(context::UNAVAILABLE.to_owned());
             let mut response = context::sync_scope(current, || error.error_response());
