@@ -65,7 +65,13 @@ status=$(curl -sS -o /dev/null -w '%{http_code}' -c "$jar" -b "$jar" \
   --data-urlencode "csrf_token=$csrf" --data-urlencode "username=root" \
   --data-urlencode "password=$WHM_TOKENS_ROOT_PASSWORD" "$base/login")
 [ "$status" = 303 ] || fail "sign-in answered $status"
-curl -fsS -b "$jar" "$base/tokens" | grep -q "Manage API Tokens" || fail "no tokens page after signing in"
+# Read whole, then searched: `grep -q` stopping early would fail curl's
+# write (and the pipeline) now and then.
+page=$(curl -fsS -b "$jar" "$base/tokens")
+case "$page" in
+  *"Manage API Tokens"*) ;;
+  *) fail "no tokens page after signing in" ;;
+esac
 
 echo "== calling the API with a token"
 secret=$(/usr/bin/whm-tokens api api_token_create token_name=package-check \
