@@ -259,7 +259,7 @@ fn each_row(
     loop {
         let sql = if by_id {
             format!(
-                "SELECT {array} AS line, id FROM {} WHERE id > {after} ORDER BY id LIMIT {PAGE}",
+                "SELECT {array} AS line FROM {} WHERE id > {after} ORDER BY id LIMIT {PAGE}",
                 table.name
             )
         } else {
