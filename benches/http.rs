@@ -469,6 +469,109 @@ async fn interleaved(
     .unwrap()
 }
 
+/// Debian's PgBouncer in transaction mode in front of the server `url`
+/// names, on a free port: returns the process and the pooled URL.
+fn start_pgbouncer(url: &str, dir: &std::path::Path) -> (Child, String) {
+    let server = url.split('@').nth(1).unwrap().split('/').next().unwrap();
+    let (host, server_port) = server.split_once(':').unwrap_or((server, "5432"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let d = dir.display();
+    std::fs::write(dir.join("users.txt"), "\"postgres\" \"\"\n").unwrap();
+    std::fs::write(
+        dir.join("pgbouncer.ini"),
+        format!(
+            "[databases]\n* = host={host} port={server_port}\n\n[pgbouncer]\n\
+             listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n\
+             auth_type = trust\nauth_file = {d}/users.txt\npool_mode = transaction\n\
+             max_client_conn = 200\ndefault_pool_size = 16\n\
+             logfile = {d}/pgbouncer.log\npidfile = {d}/pgbouncer.pid\n\
+             ignore_startup_parameters = extra_float_digits,options\n"
+        ),
+    )
+    .unwrap();
+    let mut command = Command::new("/usr/sbin/pgbouncer");
+    // It will not run as root: it drops to `postgres`, which must reach
+    // the folder.
+    if unsafe { libc::geteuid() } == 0 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        command.args(["-u", "postgres"]);
+    }
+    let child = command
+        .arg(dir.join("pgbouncer.ini"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start /usr/sbin/pgbouncer (apt-get install pgbouncer)");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "PgBouncer did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (child, url.replacen(server, &format!("127.0.0.1:{port}"), 1))
+}
+
+/// Authenticated calls through PgBouncer against a direct connection: the
+/// same calls on a second instance whose pool goes through the pooler
+/// (`WHM_TOKENS_DATABASE_DIRECT_URL` for its listener), interleaved with
+/// this one, best of two each. `version` is served from the token cache;
+/// `api_token_list` reads the store on every call.
+async fn pgbouncer_rows(backend: &str, url: &str, base: &str, small: &Owner, k: Knobs, secs: u64) {
+    let dir =
+        std::env::temp_dir().join(format!("whm-bench-pgb-{:08x}", rand::rng().random::<u32>()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (mut bouncer, pooled) = start_pgbouncer(url, &dir);
+    let behind = Server::start_with(&pooled, &[("WHM_TOKENS_DATABASE_DIRECT_URL", url)]);
+    let auth = vec![format!(
+        "Authorization: whm {}:{}",
+        small.name, small.secret
+    )];
+    for (label, path) in [
+        (
+            "`version` (cached check)",
+            "/json-api/version?api.version=1",
+        ),
+        (
+            "`api_token_list`, 10 tokens (reads the store)",
+            "/json-api/api_token_list?api.version=1",
+        ),
+    ] {
+        let (direct, through) = interleaved(
+            k,
+            format!("{base}{path}"),
+            format!("{}{path}", behind.base),
+            auth.clone(),
+            secs,
+        )
+        .await;
+        row(
+            backend,
+            &format!("API {label}, direct"),
+            &direct,
+            direct.rps,
+            "itself",
+        );
+        row(
+            backend,
+            &format!("API {label}, through PgBouncer"),
+            &through,
+            direct.rps,
+            "direct",
+        );
+    }
+    drop(behind);
+    let _ = bouncer.kill();
+    let _ = bouncer.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 async fn scenario(backend: &str, url: &str, knobs: &Knobs) {
     let server = Server::start(url);
     let base = server.base.clone();
@@ -606,6 +709,9 @@ async fn scenario(backend: &str, url: &str, knobs: &Knobs) {
         without_metrics.rps,
         "metrics off",
     );
+    if backend == "PostgreSQL" && std::env::var_os("WHM_TOKENS_BENCH_PGBOUNCER").is_some() {
+        pgbouncer_rows(backend, url, &base, &small, *k, secs).await;
+    }
     if std::env::var_os("WHM_TOKENS_BENCH_HOT_ONLY").is_some() {
         return;
     }

@@ -35,6 +35,7 @@ pub async fn prepare(config: &Config) -> anyhow::Result<(Db, Option<String>)> {
         if applied > 0 {
             tracing::info!(applied, "database migrations applied");
         }
+        Db::refresh_statistics(&mut *migrator.get()?)?;
         let (password, generated) = match root_password {
             Some(p) => (
                 Password::parse(&p)
@@ -77,7 +78,7 @@ impl Application {
         let blocking_threads = config.db_pool_size as usize + 2;
         let key = Key::from(&config.session_key);
         db.follow_changes();
-        let state = AppState::new(db, config);
+        let state = AppState::new(db.serving(), config);
         // Token use is written in batches, by one task per instance.
         let flusher = state.clone();
         actix_web::rt::spawn(async move {
@@ -86,6 +87,18 @@ impl Application {
                 every.tick().await;
                 if let Err(e) = flusher.flush_usage().await {
                     tracing::warn!(error = %e, "token use of the last few seconds could not be written");
+                }
+            }
+        });
+        // SQLite's planner statistics follow the store as it grows.
+        let analyst = state.db.clone();
+        actix_web::rt::spawn(async move {
+            let mut every = actix_web::rt::time::interval(db::STATISTICS_EVERY);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                if let Err(e) = analyst.refresh_statistics_now().await {
+                    tracing::warn!(error = %e, "the store's statistics could not be refreshed");
                 }
             }
         });

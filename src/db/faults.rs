@@ -25,6 +25,11 @@ fn turned_away(e: &diesel::result::Error) -> Option<&'static str> {
             let message = info.message();
             if message.contains("database is locked") || message.contains("database is busy") {
                 Some("the store stayed locked by another writer")
+            } else if message.contains("read-only transaction") {
+                // SQLSTATE 25006: the connection reached a standby (a URL
+                // without target_session_attrs=read-write, or a primary
+                // demoted under it).
+                Some("its connection reached a standby, not the primary")
             } else if message.contains("terminating connection")
                 || message.contains("the database system is shutting down")
                 || message.contains("server closed the connection")

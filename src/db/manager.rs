@@ -26,7 +26,7 @@ pub fn sqlite_path(url: &str) -> &str {
 /// is created if missing.
 pub fn establish(url: &str) -> Result<DbConnection, Unavailable> {
     match Backend::of_url(url) {
-        Backend::Postgres => PgConnection::establish(&with_connect_timeout(url))
+        Backend::Postgres => PgConnection::establish(&with_defaults(url))
             .map(DbConnection::Pg)
             .map_err(|e| Unavailable(format!("could not connect to PostgreSQL: {e}"))),
         Backend::Sqlite => {
@@ -78,14 +78,35 @@ pub fn establish(url: &str) -> Result<DbConnection, Unavailable> {
     }
 }
 
-/// libpq waits for an unreachable host as long as the OS lets it; bound it
-/// so that an outage answers quickly. A URL that sets its own wins.
-fn with_connect_timeout(url: &str) -> String {
-    if url.contains("connect_timeout=") {
-        return url.to_owned();
+/// What a PostgreSQL URL gets unless it says otherwise:
+/// - `connect_timeout=2`: libpq waits for an unreachable host as long as
+///   the OS lets it; bound it so that an outage answers quickly;
+/// - `target_session_attrs=read-write` when it names several hosts (a
+///   failover pair): connect to whichever is the primary now, never to a
+///   standby, where every write would fail.
+fn with_defaults(url: &str) -> String {
+    fn add(url: &mut String, setting: &str) {
+        url.push(if url.contains('?') { '&' } else { '?' });
+        url.push_str(setting);
     }
-    let sep = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{sep}connect_timeout=2")
+    let mut url = url.to_owned();
+    if !url.contains("connect_timeout=") {
+        add(&mut url, "connect_timeout=2");
+    }
+    if names_several_hosts(&url) && !url.contains("target_session_attrs=") {
+        add(&mut url, "target_session_attrs=read-write");
+    }
+    url
+}
+
+/// Whether a `postgres://` URL lists several hosts (`host1,host2`).
+fn names_several_hosts(url: &str) -> bool {
+    let Some((_, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let hosts = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    hosts.contains(',')
 }
 
 /// A pooled connection and whether it was found dead (the pool then drops
@@ -206,4 +227,33 @@ pub struct QuietErrors;
 
 impl diesel::r2d2::HandleError<Unavailable> for QuietErrors {
     fn handle_error(&self, _: Unavailable) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_naming_several_hosts_connects_only_to_the_primary() {
+        assert_eq!(
+            with_defaults("postgres://u:p@db1:5432,db2:5432/whm"),
+            "postgres://u:p@db1:5432,db2:5432/whm?connect_timeout=2&target_session_attrs=read-write"
+        );
+        assert_eq!(
+            with_defaults("postgres://db1,db2/whm?target_session_attrs=any"),
+            "postgres://db1,db2/whm?target_session_attrs=any&connect_timeout=2"
+        );
+    }
+
+    #[test]
+    fn a_url_naming_one_host_gets_only_a_connect_timeout() {
+        assert_eq!(
+            with_defaults("postgres://u:p,q@db1/whm?options=a,b"),
+            "postgres://u:p,q@db1/whm?options=a,b&connect_timeout=2"
+        );
+        assert_eq!(
+            with_defaults("postgres://db1/whm?connect_timeout=5"),
+            "postgres://db1/whm?connect_timeout=5"
+        );
+    }
 }

@@ -127,6 +127,24 @@ const CHECKOUT_TIMEOUT: Duration = Duration::from_millis(1500);
 /// instead of each waiting [`CHECKOUT_TIMEOUT`].
 const FAIL_FAST_MS: i64 = 1000;
 
+/// How long a request to a server waits for the database to finish its work
+/// before it is answered 503 with Retry-After: a database that stops answering
+/// without closing its connections (a primary waiting for a synchronous
+/// standby that is gone, a lock held by a stuck session) never hangs a
+/// request. The work itself goes on, holding its connection, and a write
+/// may still land; the answer says so.
+pub const WORK_DEADLINE: Duration = Duration::from_secs(15);
+
+/// How often SQLite's planner statistics are refreshed while serving.
+pub const STATISTICS_EVERY: Duration = Duration::from_secs(3600);
+
+/// SQLite's advice for long-running applications: `optimize` with 0x10000
+/// looks at every table (not only those this connection used), and runs
+/// `ANALYZE` on those whose size changed a lot since their statistics were
+/// gathered, or that have none; `analysis_limit` samples each index rather
+/// than reading it whole, so this stays quick at a million rows.
+const SQLITE_OPTIMIZE: &str = "PRAGMA analysis_limit = 1000; PRAGMA optimize = 0x10002;";
+
 /// How many times a read whose connection died is run again, each time on
 /// a connection that answered just before.
 const READ_RETRIES: usize = 3;
@@ -181,6 +199,9 @@ pub struct Db {
     health: Arc<Health>,
     changes: Arc<Changes>,
     metrics: Arc<crate::metrics::Metrics>,
+    /// How long a request waits for its work (see [`WORK_DEADLINE`]);
+    /// `None` for commands, whose work (a restore) may take long.
+    deadline: Option<Duration>,
 }
 
 /// The pool's connections now: (in use, idle).
@@ -234,7 +255,15 @@ impl Db {
             health,
             changes: Changes::new(url, backend),
             metrics: Arc::default(),
+            deadline: None,
         })
+    }
+
+    /// This handle, with requests' work answered 503 when it takes longer
+    /// than [`WORK_DEADLINE`]: what a server uses.
+    pub fn serving(mut self) -> Self {
+        self.deadline = Some(WORK_DEADLINE);
+        self
     }
 
     pub fn backend(&self) -> Backend {
@@ -306,6 +335,27 @@ impl Db {
         run_migrations(&mut *self.get()?)
     }
 
+    /// Gathers the query planner's statistics where they are missing or out
+    /// of date, as SQLite recommends (`PRAGMA optimize`, over every table,
+    /// each sampled rather than read whole): without them SQLite plans a
+    /// store that grew outside the server as if it were empty. Run at start
+    /// and every [`STATISTICS_EVERY`]. PostgreSQL's autovacuum does this
+    /// itself; nothing is done there.
+    pub fn refresh_statistics(conn: &mut DbConnection) -> anyhow::Result<()> {
+        if let DbConnection::Sqlite(c) = conn {
+            c.batch_execute(SQLITE_OPTIMIZE)?;
+        }
+        Ok(())
+    }
+
+    /// [`Db::refresh_statistics`] on a blocking thread.
+    pub async fn refresh_statistics_now(&self) -> anyhow::Result<()> {
+        if self.backend != Backend::Sqlite {
+            return Ok(());
+        }
+        self.write_bookkeeping(Self::refresh_statistics).await
+    }
+
     /// Runs read-only work on a blocking thread. If it fails because its
     /// connection died (a restarted server, killed backends), it runs again
     /// on a live one, a few times; if the connection it last tried died
@@ -317,7 +367,7 @@ impl Db {
         E: From<anyhow::Error> + Send + 'static,
     {
         let db = self.clone();
-        Self::blocking(move || {
+        self.blocking(move || {
             let mut conn = db.get().map_err(anyhow::Error::from)?;
             let mut retries = 0;
             loop {
@@ -382,7 +432,7 @@ impl Db {
         E: From<anyhow::Error> + From<diesel::result::Error> + Send + 'static,
     {
         let db = self.clone();
-        Self::blocking(move || {
+        self.blocking(move || {
             let mut conn = db.get().map_err(anyhow::Error::from)?;
             let result = transaction(&mut conn, f);
             // Here, not after the await: a request that goes away must not
@@ -403,15 +453,34 @@ impl Db {
         .await
     }
 
-    async fn blocking<T, E>(f: impl FnOnce() -> Result<T, E> + Send + 'static) -> Result<T, E>
+    async fn blocking<T, E>(
+        &self,
+        f: impl FnOnce() -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<anyhow::Error> + Send + 'static,
     {
         // The work's log lines belong to the request that asked for it.
         let span = tracing::Span::current();
-        actix_web::web::block(move || span.in_scope(f))
-            .await
-            .map_err(|e| E::from(anyhow::anyhow!("blocking task failed: {e}")))?
+        let work = actix_web::web::block(move || span.in_scope(f));
+        let Some(deadline) = self.deadline else {
+            return work
+                .await
+                .map_err(|e| E::from(anyhow::anyhow!("blocking task failed: {e}")))?;
+        };
+        match tokio::time::timeout(deadline, work).await {
+            Ok(done) => done.map_err(|e| E::from(anyhow::anyhow!("blocking task failed: {e}")))?,
+            Err(_) => {
+                tracing::warn!(
+                    "the database did not answer within {} s",
+                    deadline.as_secs()
+                );
+                Err(E::from(anyhow::Error::new(Unavailable(format!(
+                    "the database did not answer within {} s (a change may still be applied)",
+                    deadline.as_secs()
+                )))))
+            }
+        }
     }
 }

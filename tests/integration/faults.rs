@@ -49,6 +49,42 @@ fn waiting_for_locks(url: &str) -> i64 {
     .n
 }
 
+/// The tokens table held by a session of the test's own, so that writes
+/// wait inside their transactions.
+fn hold_tokens_table(url: &str) -> diesel::PgConnection {
+    let mut holder = diesel::PgConnection::establish(url).unwrap();
+    holder
+        .batch_execute("BEGIN; LOCK TABLE tokens IN EXCLUSIVE MODE")
+        .unwrap();
+    holder
+}
+
+/// `api_token_create` as root: its status, whether it said Retry-After,
+/// and its answer. A client that waits at most `limit`.
+async fn create_token(
+    address: &str,
+    secret: &str,
+    name: &str,
+    limit: Duration,
+) -> (StatusCode, bool, Value) {
+    let response = reqwest::Client::builder()
+        .timeout(limit)
+        .build()
+        .unwrap()
+        .get(format!("{address}/json-api/api_token_create"))
+        .query(&[("api.version", "1"), ("token_name", name)])
+        .header("Authorization", format!("whm root:{secret}"))
+        .send()
+        .await
+        .expect("an answer, not a hang");
+    let retry_after = response.headers().contains_key("retry-after");
+    (
+        response.status(),
+        retry_after,
+        response.json::<Value>().await.unwrap(),
+    )
+}
+
 fn on_postgres(url: &str) -> bool {
     let yes = Backend::of_url(url) == Backend::Postgres;
     if !yes {
@@ -129,26 +165,11 @@ async fn a_write_cut_off_by_the_database_is_a_503_with_retry_after_and_changes_n
     let secret = app.token("root", "writer").await;
     // The test holds the tokens table, so that the create waits inside
     // its transaction; then its backend is ended under it.
-    let mut holder = diesel::PgConnection::establish(&url).unwrap();
-    holder
-        .batch_execute("BEGIN; LOCK TABLE tokens IN EXCLUSIVE MODE")
-        .unwrap();
+    let mut holder = hold_tokens_table(&url);
     let create = {
         let (address, secret) = (app.address.clone(), secret.clone());
         actix_web::rt::spawn(async move {
-            let response = reqwest::Client::new()
-                .get(format!("{address}/json-api/api_token_create"))
-                .query(&[("api.version", "1"), ("token_name", "cut-off")])
-                .header("Authorization", format!("whm root:{secret}"))
-                .send()
-                .await
-                .unwrap();
-            let retry_after = response.headers().get("retry-after").cloned();
-            (
-                response.status(),
-                retry_after,
-                response.json::<Value>().await.unwrap(),
-            )
+            create_token(&address, &secret, "cut-off", Duration::from_secs(60)).await
         })
     };
     let waiting = wait_for_value(
@@ -164,7 +185,7 @@ async fn a_write_cut_off_by_the_database_is_a_503_with_retry_after_and_changes_n
     holder.batch_execute("ROLLBACK").unwrap();
     let (status, retry_after, answer) = create.await.unwrap();
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
-    assert!(retry_after.is_some(), "no Retry-After");
+    assert!(retry_after, "no Retry-After");
     assert_eq!(answer["metadata"]["result"], 0, "{answer}");
     // Nothing was written; the same call succeeds when tried again.
     let listed = ok_data(&app.api("root", &secret, "api_token_list", &[]).await);
@@ -220,4 +241,53 @@ async fn a_write_turned_away_by_a_lock_held_too_long_is_a_503_on_the_api_and_the
     let listed = ok_data(&app.api("root", &secret, "api_token_list", &[]).await);
     assert!(listed["tokens"]["from-api"].is_null(), "{listed}");
     assert!(listed["tokens"]["from-page"].is_null(), "{listed}");
+}
+
+#[actix_web::test]
+async fn a_read_whose_connection_died_is_retried_on_a_live_one_even_when_every_idle_one_is_dead() {
+    let app = spawn_app().await;
+    let url = app.database.url();
+    if !on_postgres(&url) {
+        return;
+    }
+    let secret = app.token("root", "steady").await;
+    // Every connection of the pool (4 in tests) is made and left idle.
+    let hold = || {
+        app.db.read(|conn| {
+            conn.batch_execute("SELECT pg_sleep(0.3)")
+                .map_err(anyhow::Error::from)
+        })
+    };
+    let (a, b, c, d) = tokio::join!(hold(), hold(), hold(), hold());
+    for held in [a, b, c, d] {
+        held.unwrap();
+    }
+    assert_eq!(app.db.pool_state().0.idle, 4);
+    // All of them die, with the change listener's: nothing is served from
+    // memory, so each call below reads, and its first connection is dead.
+    assert!(kill_backends(&url) >= 5);
+    for _ in 0..3 {
+        let data = ok_data(&app.api("root", &secret, "api_token_list", &[]).await);
+        assert_eq!(data["tokens"]["steady"]["name"], "steady");
+    }
+}
+
+#[actix_web::test]
+async fn a_write_the_database_never_answers_is_a_503_after_the_deadline_not_a_hang() {
+    let app = spawn_app().await;
+    let url = app.database.url();
+    if !on_postgres(&url) {
+        return;
+    }
+    let secret = app.token("root", "writer").await;
+    // A stuck session holds the tokens table and never lets go (PostgreSQL
+    // waits for locks without end), as a primary waiting for a lost
+    // synchronous standby never finishes a commit.
+    let mut holder = hold_tokens_table(&url);
+    let limit = whm_tokens::db::WORK_DEADLINE + Duration::from_secs(15);
+    let (status, retry_after, answer) = create_token(&app.address, &secret, "stuck", limit).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    assert!(retry_after, "no Retry-After");
+    assert_eq!(answer["metadata"]["result"], 0, "{answer}");
+    holder.batch_execute("ROLLBACK").unwrap();
 }
