@@ -7,6 +7,11 @@ use crate::db::{Db, DbConnection};
 use crate::domain::ServerClock;
 use crate::ops::{Actor, OpError};
 
+/// How many batches of old events one flush round deletes at most (each
+/// [`crate::ops::audit::PRUNE_BATCH`] events): 50,000 every 2 s outruns
+/// any host's rate of new events.
+pub const PRUNE_BATCHES: usize = 25;
+
 /// What every handler shares: the store, the clock, the settings, the
 /// password workers and the cache of checked tokens.
 #[derive(Clone)]
@@ -123,7 +128,6 @@ impl AppState {
         let started = std::time::Instant::now();
         let mut tries = 0;
         let written = loop {
-            let now = self.clock.now();
             let batch = std::sync::Arc::new((self.usage.take(), self.refusals.take()));
             let writing = batch.clone();
             let written = self
@@ -131,7 +135,6 @@ impl AppState {
                 .write_bookkeeping(move |conn| {
                     writing.0.write(conn)?;
                     writing.1.write(conn)?;
-                    crate::ops::audit::prune(conn, now, keep)?;
                     Ok::<_, OpError>(())
                 })
                 .await;
@@ -151,6 +154,25 @@ impl AppState {
             tracing::warn!(error = %e, "writing counted use failed; trying again");
         };
         self.metrics.flushed(started.elapsed().as_secs_f64());
-        written
+        written?;
+        self.prune_audit(keep).await
+    }
+
+    /// Deletes events past the retention, a batch per transaction, at most
+    /// [`PRUNE_BATCHES`] batches a round: a backlog is worked off over the
+    /// following rounds, and writes by requests get the lock between
+    /// batches.
+    async fn prune_audit(&self, keep: i64) -> Result<(), OpError> {
+        for _ in 0..PRUNE_BATCHES {
+            let now = self.clock.now();
+            let deleted = self
+                .db
+                .write_bookkeeping(move |conn| crate::ops::audit::prune(conn, now, keep))
+                .await?;
+            if (deleted as i64) < crate::ops::audit::PRUNE_BATCH {
+                break;
+            }
+        }
+        Ok(())
     }
 }

@@ -249,10 +249,27 @@ pub fn new_address(conn: &mut DbConnection, new: &NewAddress) -> Result<(), OpEr
     .insert(conn)
 }
 
-/// Deletes events older than `keep_secs`.
+/// How many events one prune deletes at most: each batch is a short
+/// transaction of its own, so pruning a day of a big host's events (or a
+/// backlog after a retention change) never holds the store's write lock
+/// for long.
+pub const PRUNE_BATCH: i64 = 2_000;
+
+/// Deletes the oldest events older than `keep_secs`, at most
+/// [`PRUNE_BATCH`] of them (through the `at` index); returns how many. Call
+/// it again while it returns a full batch.
 pub fn prune(conn: &mut DbConnection, now: i64, keep_secs: i64) -> Result<usize, OpError> {
+    let oldest: Vec<i64> = audit_events::table
+        .filter(audit_events::at.lt(now - keep_secs))
+        .order(audit_events::at.asc())
+        .select(audit_events::id)
+        .limit(PRUNE_BATCH)
+        .load(conn)?;
+    if oldest.is_empty() {
+        return Ok(0);
+    }
     Ok(
-        diesel::delete(audit_events::table.filter(audit_events::at.lt(now - keep_secs)))
+        diesel::delete(audit_events::table.filter(audit_events::id.eq_any(oldest)))
             .execute(conn)?,
     )
 }

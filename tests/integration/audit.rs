@@ -283,6 +283,70 @@ async fn events_older_than_the_retention_are_pruned() {
     );
 }
 
+/// Adds `n` events at 1001, 1002, … (long past any retention).
+async fn old_events(app: &TestApp, n: i64) {
+    app.db
+        .write_bookkeeping(move |conn| {
+            use diesel::prelude::*;
+            diesel::sql_query(format!(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) \
+                 INSERT INTO audit_events (at, event, detail, count) \
+                 SELECT 1000 + i, 'sign_in', '', 1 FROM n"
+            ))
+            .execute(conn)
+            .map_err(anyhow::Error::from)
+        })
+        .await
+        .unwrap();
+}
+
+#[actix_web::test]
+async fn a_prune_deletes_the_oldest_events_one_batch_per_transaction() {
+    use whm_tokens::ops::audit::{prune, PRUNE_BATCH};
+    let app = spawn_app().await;
+    old_events(&app, PRUNE_BATCH + 10).await;
+    let deleted = app
+        .db
+        .write_bookkeeping(|conn| prune(conn, now(), 86_400))
+        .await
+        .unwrap();
+    assert_eq!(deleted as i64, PRUNE_BATCH);
+    // The newest ten of the old ones are what is left.
+    let left: Vec<i64> = app
+        .db
+        .read(|conn| {
+            use diesel::prelude::*;
+            use whm_tokens::db::schema::audit_events::dsl::*;
+            audit_events
+                .filter(at.lt(100_000))
+                .select(at)
+                .order(at.asc())
+                .load(conn)
+                .map_err(anyhow::Error::from)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        left,
+        ((PRUNE_BATCH + 1001)..=(PRUNE_BATCH + 1010)).collect::<Vec<_>>()
+    );
+}
+
+#[actix_web::test]
+async fn a_backlog_of_old_events_is_pruned_over_several_rounds_leaving_recent_ones() {
+    use whm_tokens::ops::audit::PRUNE_BATCH;
+    use whm_tokens::state::PRUNE_BATCHES;
+    let app = spawn_app_with(|c| c.audit_retention = Duration::from_secs(86_400)).await;
+    app.token("root", "fresh").await;
+    let recent = app.count("audit_events").await;
+    old_events(&app, PRUNE_BATCH * PRUNE_BATCHES as i64 + 5).await;
+    // One round deletes its share and no more.
+    app.flush().await;
+    assert_eq!(app.count("audit_events").await, recent + 5);
+    app.flush().await;
+    assert_eq!(app.count("audit_events").await, recent);
+}
+
 #[actix_web::test]
 async fn resellers_see_only_what_concerns_them_on_the_activity_page() {
     let app = spawn_app().await;
