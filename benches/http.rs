@@ -25,7 +25,6 @@
 //! 10000).
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -42,154 +41,9 @@ use whm_tokens::ops::accounts::{self, NewAccount};
 use whm_tokens::ops::tokens::{self as token_ops, NewToken};
 use whm_tokens::ops::{AccountKind, Actor};
 
-const ROOT_PASSWORD: &str = "bench-root-password";
-const USER_PASSWORD: &str = "bench-user-password";
+mod support;
 
-fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| default.to_owned())
-}
-
-#[derive(Clone, Copy)]
-struct Knobs {
-    seconds: u64,
-    connections: u32,
-    big: usize,
-}
-
-// ---------------------------------------------------------------- wrk
-
-struct Measured {
-    rps: f64,
-    p50: String,
-    p99: String,
-}
-
-fn wrk(knobs: &Knobs, url: &str, headers: &[String], seconds: u64) -> Measured {
-    let mut cmd = Command::new("wrk");
-    cmd.args([
-        "-t1",
-        "-c",
-        &knobs.connections.to_string(),
-        "-d",
-        &format!("{seconds}s"),
-        "--latency",
-    ]);
-    for h in headers {
-        cmd.args(["-H", h]);
-    }
-    let out = cmd
-        .arg(url)
-        .output()
-        .expect("run wrk (apt-get install wrk)");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        !text.contains("Non-2xx"),
-        "wrk saw errors for {url}:\n{text}"
-    );
-    let field = |prefix: &str| {
-        text.lines()
-            .find(|l| l.trim_start().starts_with(prefix))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .unwrap_or("?")
-            .to_owned()
-    };
-    Measured {
-        rps: field("Requests/sec:").parse().unwrap_or(0.0),
-        p50: field("50%"),
-        p99: field("99%"),
-    }
-}
-
-// ---------------------------------------------------------------- the server process
-
-struct Server {
-    child: Child,
-    base: String,
-    log: PathBuf,
-    data_dir: PathBuf,
-}
-
-impl Server {
-    fn start(database_url: &str) -> Self {
-        Self::start_with(database_url, &[])
-    }
-
-    fn start_with(database_url: &str, env: &[(&str, &str)]) -> Self {
-        let tag = format!("{:08x}", rand::rng().random::<u32>());
-        let data_dir = std::env::temp_dir().join(format!("whm-bench-{tag}"));
-        std::fs::create_dir_all(&data_dir).unwrap();
-        let log = data_dir.join("server.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_whm-tokens"))
-            .env("DATABASE_URL", database_url)
-            .env("WHM_TOKENS_DATA_DIR", &data_dir)
-            .env("WHM_TOKENS_LISTEN", "127.0.0.1:0")
-            .env("WHM_TOKENS_ROOT_PASSWORD", ROOT_PASSWORD)
-            .env("RUST_LOG", "info")
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start the whm-tokens binary");
-        let started = Instant::now();
-        let base = loop {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if let Some(line) = text.lines().find(|l| l.contains("is listening on ")) {
-                break line.rsplit(' ').next().unwrap().trim().to_owned();
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "the server did not start:\n{text}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        Self {
-            child,
-            base,
-            log,
-            data_dir,
-        }
-    }
-
-    fn status_field(&self, name: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    }
-
-    fn rss_kib(&self) -> u64 {
-        self.status_field("VmRSS:")
-    }
-
-    fn peak_kib(&self) -> u64 {
-        self.status_field("VmHWM:")
-    }
-
-    fn threads(&self) -> u64 {
-        self.status_field("Threads:")
-    }
-
-    /// Starts counting the peak RSS afresh (Linux: clear_refs 5).
-    fn reset_peak(&self) {
-        let _ = std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.log);
-        let _ = std::fs::remove_dir_all(&self.data_dir);
-    }
-}
+use support::*;
 
 // ---------------------------------------------------------------- seeding
 
@@ -277,44 +131,6 @@ async fn seed_owner(db: &Db, base: &str, name: &'static str, n: usize) -> Owner 
         secret: created.secret.expose().to_owned(),
         cookie: sign_in(base, name, USER_PASSWORD).await,
     }
-}
-
-fn csrf_in(html: &str) -> String {
-    let marker = "name=\"csrf_token\" value=\"";
-    let start = html.find(marker).expect("a CSRF field") + marker.len();
-    html[start..].split('"').next().unwrap().to_owned()
-}
-
-async fn sign_in(base: &str, user: &str, password: &str) -> String {
-    let jar = Arc::new(reqwest::cookie::Jar::default());
-    let http = reqwest::Client::builder()
-        .cookie_provider(jar.clone())
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let page = http
-        .get(format!("{base}/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let answer = http
-        .post(format!("{base}/login"))
-        .form(&[
-            ("csrf_token", csrf_in(&page).as_str()),
-            ("username", user),
-            ("password", password),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 303, "sign-in of {user} failed");
-    use reqwest::cookie::CookieStore;
-    jar.cookies(&base.parse().unwrap())
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default()
 }
 
 // ---------------------------------------------------------------- the storm
@@ -418,56 +234,6 @@ fn start_bare_server(bytes: Vec<u8>) -> (String, actix_web::dev::ServerHandle) {
 }
 
 // ---------------------------------------------------------------- the scenario
-
-fn row(backend: &str, what: &str, m: &Measured, baseline: f64, of: &str) {
-    println!(
-        "| {backend} | {what} | {:.0} | {} | {} | {:.2}× {of} |",
-        m.rps,
-        m.p50,
-        m.p99,
-        m.rps / baseline
-    );
-}
-
-async fn median_ms(http: &reqwest::Client, url: &str, auth: &str, n: usize) -> (f64, usize) {
-    let mut times = Vec::new();
-    let mut size = 0;
-    for _ in 0..n {
-        let started = Instant::now();
-        let body = http
-            .get(url)
-            .header("Authorization", auth)
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
-        times.push(started.elapsed().as_secs_f64() * 1000.0);
-        size = body.len();
-    }
-    times.sort_by(f64::total_cmp);
-    (times[n / 2], size)
-}
-
-/// `a` and `b` measured in turn, twice each (a, b, b, a), best of two for
-/// each: interleaving keeps the machine's drift out of their ratio.
-async fn interleaved(
-    knobs: Knobs,
-    a: String,
-    b: String,
-    auth: Vec<String>,
-    secs: u64,
-) -> (Measured, Measured) {
-    actix_web::web::block(move || {
-        let best = |x: Measured, y: Measured| if x.rps >= y.rps { x } else { y };
-        let (a1, b1) = (wrk(&knobs, &a, &auth, secs), wrk(&knobs, &b, &auth, secs));
-        let (b2, a2) = (wrk(&knobs, &b, &auth, secs), wrk(&knobs, &a, &auth, secs));
-        (best(a1, a2), best(b1, b2))
-    })
-    .await
-    .unwrap()
-}
 
 /// Debian's PgBouncer in transaction mode in front of the server `url`
 /// names, on a free port: returns the process and the pooled URL.
