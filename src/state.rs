@@ -158,11 +158,11 @@ impl AppState {
         self.prune_audit(keep).await
     }
 
-    /// Deletes events past the retention, a batch per transaction, at most
+    /// Deletes events older than `keep` seconds, a batch per transaction, at most
     /// [`PRUNE_BATCHES`] batches a round: a backlog is worked off over the
     /// following rounds, and writes by requests get the lock between
     /// batches.
-    async fn prune_audit(&self, keep: i64) -> Result<(), OpError> {
+    pub async fn prune_audit(&self, keep: i64) -> Result<(), OpError> {
         for _ in 0..PRUNE_BATCHES {
             let now = self.clock.now();
             let deleted = self

@@ -283,15 +283,22 @@ async fn events_older_than_the_retention_are_pruned() {
     );
 }
 
-/// Adds `n` events at 1001, 1002, … (long past any retention).
-async fn old_events(app: &TestApp, n: i64) {
+/// Two days ago: past a day's retention, well within the server's own
+/// (90 days), so that only the prune a test runs deletes such events, not
+/// the server's rounds running beside it.
+fn two_days_ago() -> i64 {
+    now() - 2 * 86_400
+}
+
+/// Adds `n` events at `at + 1`, `at + 2`, ….
+async fn events_from(app: &TestApp, at: i64, n: i64) {
     app.db
         .write_bookkeeping(move |conn| {
             use diesel::prelude::*;
             diesel::sql_query(format!(
                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) \
                  INSERT INTO audit_events (at, event, detail, count) \
-                 SELECT 1000 + i, 'sign_in', '', 1 FROM n"
+                 SELECT {at} + i, 'sign_in', '', 1 FROM n"
             ))
             .execute(conn)
             .map_err(anyhow::Error::from)
@@ -304,7 +311,8 @@ async fn old_events(app: &TestApp, n: i64) {
 async fn a_prune_deletes_the_oldest_events_one_batch_per_transaction() {
     use whm_tokens::ops::audit::{prune, PRUNE_BATCH};
     let app = spawn_app().await;
-    old_events(&app, PRUNE_BATCH + 10).await;
+    let base = two_days_ago();
+    events_from(&app, base, PRUNE_BATCH + 10).await;
     let deleted = app
         .db
         .write_bookkeeping(|conn| prune(conn, now(), 86_400))
@@ -318,7 +326,7 @@ async fn a_prune_deletes_the_oldest_events_one_batch_per_transaction() {
             use diesel::prelude::*;
             use whm_tokens::db::schema::audit_events::dsl::*;
             audit_events
-                .filter(at.lt(100_000))
+                .filter(at.lt(now() - 86_400))
                 .select(at)
                 .order(at.asc())
                 .load(conn)
@@ -328,7 +336,7 @@ async fn a_prune_deletes_the_oldest_events_one_batch_per_transaction() {
         .unwrap();
     assert_eq!(
         left,
-        ((PRUNE_BATCH + 1001)..=(PRUNE_BATCH + 1010)).collect::<Vec<_>>()
+        ((base + PRUNE_BATCH + 1)..=(base + PRUNE_BATCH + 10)).collect::<Vec<_>>()
     );
 }
 
@@ -336,14 +344,14 @@ async fn a_prune_deletes_the_oldest_events_one_batch_per_transaction() {
 async fn a_backlog_of_old_events_is_pruned_over_several_rounds_leaving_recent_ones() {
     use whm_tokens::ops::audit::PRUNE_BATCH;
     use whm_tokens::state::PRUNE_BATCHES;
-    let app = spawn_app_with(|c| c.audit_retention = Duration::from_secs(86_400)).await;
+    let app = spawn_app().await;
     app.token("root", "fresh").await;
     let recent = app.count("audit_events").await;
-    old_events(&app, PRUNE_BATCH * PRUNE_BATCHES as i64 + 5).await;
-    // One round deletes its share and no more.
-    app.flush().await;
+    events_from(&app, two_days_ago(), PRUNE_BATCH * PRUNE_BATCHES as i64 + 5).await;
+    // One round (with a day's retention) deletes its share and no more.
+    app.state.prune_audit(86_400).await.unwrap();
     assert_eq!(app.count("audit_events").await, recent + 5);
-    app.flush().await;
+    app.state.prune_audit(86_400).await.unwrap();
     assert_eq!(app.count("audit_events").await, recent);
 }
 

@@ -1,0 +1,615 @@
+//! The scale bench: a big host's store (10,000 accounts, 1,000,000 tokens,
+//! one reseller with 100,000 of them, 10,000,000 audit events over a year)
+//! against a small one (10 accounts, 1,000 tokens, 10,000 events) built
+//! the same way, each served by the release binary as a process of its
+//! own. Every figure is the big store's ratio to the same view on the
+//! small store, measured in the same run, interleaved (small, big, big,
+//! small; best of two each). All traffic is on loopback, and every loop
+//! ends by itself.
+//!
+//!     cargo bench --bench scale                                  # SQLite
+//!     WHM_TOKENS_BENCH_PG_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench --bench scale
+//!
+//! Knobs: WHM_TOKENS_BENCH_SCALE (the big store's size as a fraction of
+//! the stated one, default 1; 0.1 for a quick look),
+//! WHM_TOKENS_BENCH_SECONDS (per wrk run, default 2),
+//! WHM_TOKENS_BENCH_CONNECTIONS (default 32), WHM_TOKENS_BENCH_SKIP_SQLITE.
+//!
+//! The stores are filled by SQL (`INSERT … SELECT` over a generated series)
+//! behind the server's back, as a restore or a script would, and the
+//! server is started afterwards: the start-up time includes whatever it
+//! does with a store it has not seen.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+use rand::Rng;
+
+use support::*;
+use whm_tokens::auth::password;
+use whm_tokens::db::{Backend, Db};
+use whm_tokens::domain::{Expiry, IpAllowList, Password, TokenName, Username};
+use whm_tokens::ops::accounts;
+use whm_tokens::ops::tokens::{self as token_ops, NewToken};
+use whm_tokens::ops::Actor;
+
+/// One store's shape.
+#[derive(Clone, Copy)]
+struct Shape {
+    accounts: i64,
+    /// The reseller `big`'s tokens.
+    big_tokens: i64,
+    root_tokens: i64,
+    /// Everyone else's, spread over the other accounts.
+    other_tokens: i64,
+    events: i64,
+}
+
+const YEAR: i64 = 365 * 86_400;
+const WORDS: [&str; 10] = [
+    "deploy", "backup", "billing", "dns", "mail", "monitor", "ci", "cron", "report", "sync",
+];
+
+/// `(prefix, from)`: a series `s(i)` of `start..start + n`, as each backend
+/// makes one.
+fn series_from(backend: Backend, start: i64, n: i64) -> (String, String) {
+    match backend {
+        Backend::Sqlite => (
+            format!(
+                "WITH RECURSIVE s(i) AS (SELECT {start} UNION ALL SELECT i + 1 FROM s WHERE i < {}) ",
+                start + n - 1
+            ),
+            "s".into(),
+        ),
+        Backend::Postgres => (
+            String::new(),
+            format!("generate_series({start}, {}) AS s(i)", start + n - 1),
+        ),
+    }
+}
+
+fn series(backend: Backend, n: i64) -> (String, String) {
+    series_from(backend, 0, n)
+}
+
+/// `i` as six digits.
+fn padded(backend: Backend, expr: &str) -> String {
+    match backend {
+        Backend::Sqlite => format!("printf('%06d', {expr})"),
+        Backend::Postgres => format!("lpad(({expr})::text, 6, '0')"),
+    }
+}
+
+fn digest(backend: Backend, tag: &str) -> String {
+    match backend {
+        Backend::Sqlite => "randomblob(32)".into(),
+        Backend::Postgres => {
+            format!("decode(md5('{tag}a' || i) || md5('{tag}b' || i), 'hex')")
+        }
+    }
+}
+
+#[derive(QueryableByName)]
+struct Id {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
+}
+
+fn exec(conn: &mut whm_tokens::db::DbConnection, sql: &str) {
+    diesel::sql_query(sql)
+        .execute(conn)
+        .unwrap_or_else(|e| panic!("{e}: {sql}"));
+}
+
+/// Fills a migrated store that holds only root.
+async fn fill(db: &Db, shape: Shape, now: i64) {
+    let backend = db.backend();
+    let hash = password::hash(&Password::parse(USER_PASSWORD).unwrap()).unwrap();
+    let ids = db
+        .write(move |conn| {
+            let root: i64 = diesel::sql_query("SELECT id FROM accounts WHERE username = 'root'")
+                .get_result::<Id>(conn)?
+                .id;
+            // Accounts: `big` first, then acct00001…, every twentieth a
+            // reseller, the rest root's users.
+            let (with, from) = series(backend, shape.accounts - 1);
+            let name = padded(backend, "i");
+            exec(
+                conn,
+                &format!(
+                    "{with}INSERT INTO accounts (username, kind, owner_id, privileges, suspended, \
+                 created_at, token_count, suspension_locked, totp_last_step) \
+                 SELECT CASE WHEN i = 0 THEN 'big' ELSE 'acct' || {name} END, \
+                 CASE WHEN i % 20 = 0 THEN 'reseller' ELSE 'user' END, \
+                 CASE WHEN i % 20 = 0 THEN NULL ELSE {root} END, 'all', \
+                 (i % 97 = 5), {now} - i, 0, (1 = 0), 0 FROM {from}"
+                ),
+            );
+            // An argon2 PHC string: no quotes in it.
+            exec(
+                conn,
+                &format!("UPDATE accounts SET password_hash = '{hash}' WHERE username = 'big'"),
+            );
+            let big: i64 = diesel::sql_query("SELECT id FROM accounts WHERE username = 'big'")
+                .get_result::<Id>(conn)?
+                .id;
+            let others = shape.accounts - 2;
+            // Tokens: names `<word>-<i>` (a word matches a tenth of them),
+            // expiries never / expired / within 7 days / later, some
+            // disabled, a third used.
+            let words = WORDS
+                .iter()
+                .enumerate()
+                .map(|(n, w)| format!("WHEN {n} THEN '{w}'"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let tokens = |count: i64, account: String, tag: &str| {
+                let (with, from) = series(backend, count);
+                format!(
+                    "{with}INSERT INTO tokens (account_id, name, digest, created_at, expires_at, \
+                 allowed_ips, privileges, last_used_at, last_used_ip, use_count, enabled, \
+                 description) \
+                 SELECT {account}, (CASE i % 10 {words} END) || '-' || {padded}, {digest}, \
+                 {now} - (i % {YEAR}), \
+                 CASE WHEN i % 10 < 4 THEN NULL \
+                      WHEN i % 10 = 4 THEN {now} - 86400 - (i % 100000) \
+                      WHEN i % 10 = 5 THEN {now} + 3600 + (i % 500000) \
+                      ELSE {now} + 2592000 + (i % 1000000) END, \
+                 '', 'all', \
+                 CASE WHEN i % 3 = 0 THEN {now} - (i % 2592000) ELSE NULL END, \
+                 CASE WHEN i % 3 = 0 THEN '203.0.113.7' ELSE NULL END, \
+                 i % 100, (i % 17 <> 0), '' FROM {from}",
+                    padded = padded(backend, "i"),
+                    digest = digest(backend, tag),
+                )
+            };
+            exec(conn, &tokens(shape.big_tokens, big.to_string(), "big"));
+            exec(conn, &tokens(shape.root_tokens, root.to_string(), "root"));
+            exec(
+                conn,
+                &tokens(
+                    shape.other_tokens,
+                    format!("{} + (i % {others})", big + 1),
+                    "other",
+                ),
+            );
+            Ok::<_, anyhow::Error>(big)
+        })
+        .await
+        .unwrap();
+    // A year of events, spread evenly, about every account; a million to
+    // a transaction.
+    let big = ids;
+    let step = (YEAR / shape.events).max(1);
+    let mut start = 0;
+    while start < shape.events {
+        let n = (shape.events - start).min(1_000_000);
+        db.write(move |conn| {
+            let (with, from) = series_from(backend, start, n);
+            let kinds = "CASE i % 4 WHEN 0 THEN 'token_created' WHEN 1 THEN 'sign_in' \
+                         WHEN 2 THEN 'api_refused' ELSE 'token_revoked' END";
+            exec(
+                conn,
+                &format!(
+                    "{with}INSERT INTO audit_events (at, event, actor_id, owner_id, token, ip, \
+                     detail, count) \
+                     SELECT {now} - i * {step}, {kinds}, {big} + (i % {actors}), \
+                     {big} + (i % {actors}), \
+                     CASE WHEN i % 4 = 0 THEN 'deploy-' || {name} ELSE NULL END, \
+                     '203.0.113.7', '', 1 FROM {from}",
+                    actors = shape.accounts - 1,
+                    name = padded(backend, "i % 1000"),
+                ),
+            );
+            Ok::<_, anyhow::Error>(())
+        })
+        .await
+        .unwrap();
+        start += n;
+    }
+}
+
+/// A token with every privilege for `name`, made through the server's own
+/// code: its secret is known.
+async fn token_for(db: &Db, name: &'static str, now: i64) -> String {
+    let username = Username::parse(name).unwrap();
+    let (account, _) = db
+        .read(move |c| accounts::find_for_sign_in(c, &username))
+        .await
+        .unwrap()
+        .unwrap();
+    let actor = Actor::signed_in(account);
+    let created = db
+        .write(move |c| {
+            token_ops::create(
+                c,
+                &actor,
+                NewToken {
+                    description: Default::default(),
+                    name: TokenName::parse("scale-bench").unwrap(),
+                    expiry: Expiry::Never,
+                    ips: IpAllowList::any(),
+                    privileges: None,
+                },
+                now,
+            )
+        })
+        .await
+        .unwrap();
+    created.secret.expose().to_owned()
+}
+
+/// A store of `shape` on `url`, served.
+struct Served {
+    server: Server,
+    started_in: Duration,
+    big_secret: String,
+    big_cookie: String,
+    root_cookie: String,
+}
+
+async fn serve(url: &str, shape: Shape) -> Served {
+    // The first start migrates and makes root; then the store is filled
+    // behind its back, and a second start serves it.
+    drop(Server::start_with(
+        url,
+        &[("WHM_TOKENS_ROOT_PASSWORD", ROOT_PASSWORD)],
+    ));
+    let db = Db::connect(url, 2).unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let filling = Instant::now();
+    fill(&db, shape, now).await;
+    let big_secret = token_for(&db, "big", now).await;
+    eprintln!(
+        "filled {} accounts, {} tokens, {} events in {:.1} s",
+        shape.accounts,
+        shape.big_tokens + shape.root_tokens + shape.other_tokens,
+        shape.events,
+        filling.elapsed().as_secs_f64()
+    );
+    drop(db);
+    let starting = Instant::now();
+    let server = Server::start_with(url, &[("WHM_TOKENS_ROOT_PASSWORD", ROOT_PASSWORD)]);
+    let started_in = starting.elapsed();
+    let big_cookie = sign_in(&server.base, "big", USER_PASSWORD).await;
+    let root_cookie = sign_in(&server.base, "root", ROOT_PASSWORD).await;
+    Served {
+        server,
+        started_in,
+        big_secret,
+        big_cookie,
+        root_cookie,
+    }
+}
+
+enum Who {
+    /// `big`'s token, on the API.
+    Api,
+    /// `big` signed in, on a page (as htmx asks for it).
+    Big,
+    /// root signed in.
+    Root,
+}
+
+fn headers(store: &Served, who: &Who) -> Vec<String> {
+    match who {
+        Who::Api => vec![format!("Authorization: whm big:{}", store.big_secret)],
+        Who::Big => vec![
+            format!("Cookie: {}", store.big_cookie),
+            "HX-Request: true".into(),
+        ],
+        Who::Root => vec![
+            format!("Cookie: {}", store.root_cookie),
+            "HX-Request: true".into(),
+        ],
+    }
+}
+
+async fn scenario(backend: &str, small_url: &str, big_url: &str, big: Shape, knobs: Knobs) {
+    let small_shape = Shape {
+        accounts: 10,
+        big_tokens: 100,
+        root_tokens: 100,
+        other_tokens: 800,
+        events: 10_000,
+    };
+    let small = serve(small_url, small_shape).await;
+    let large = serve(big_url, big).await;
+    let secs = knobs.seconds;
+    println!(
+        "| {backend} | start-up to ready | {:.2} s | {:.2} s | | {:.2}× small |",
+        small.started_in.as_secs_f64(),
+        large.started_in.as_secs_f64(),
+        small.started_in.as_secs_f64() / large.started_in.as_secs_f64()
+    );
+    let rest = large.server.rss_kib();
+    large.server.reset_peak();
+
+    let big_last = (big.big_tokens + 24) / 25;
+    let small_last = (small_shape.big_tokens + 24) / 25;
+    let accounts_last = (big.accounts + 49) / 50;
+    let small_accounts_last = (small_shape.accounts + 49) / 50;
+    let day = (chrono::Utc::now() - chrono::Duration::days(100))
+        .format("%Y-%m-%d")
+        .to_string();
+    let same = |p: &str| (p.to_owned(), p.to_owned());
+    let views: Vec<(String, Who, (String, String))> = vec![
+        (
+            "API `version`, cached check".into(),
+            Who::Api,
+            same("/json-api/version?api.version=1"),
+        ),
+        (
+            "API `api_token_list` (100,000 vs 100 tokens)".into(),
+            Who::Api,
+            same("/json-api/api_token_list?api.version=1"),
+        ),
+        ("tokens page, first page".into(), Who::Big, same("/tokens")),
+        (
+            "tokens page, Name ↑".into(),
+            Who::Big,
+            same("/tokens?sort=name&dir=asc"),
+        ),
+        (
+            "tokens page, Name ↓".into(),
+            Who::Big,
+            same("/tokens?sort=name&dir=desc"),
+        ),
+        (
+            "tokens page, Created ↑".into(),
+            Who::Big,
+            same("/tokens?sort=created&dir=asc"),
+        ),
+        (
+            "tokens page, Created ↓".into(),
+            Who::Big,
+            same("/tokens?sort=created&dir=desc"),
+        ),
+        (
+            "tokens page, Expires ↑".into(),
+            Who::Big,
+            same("/tokens?sort=expires&dir=asc"),
+        ),
+        (
+            "tokens page, Expires ↓".into(),
+            Who::Big,
+            same("/tokens?sort=expires&dir=desc"),
+        ),
+        (
+            "tokens page, Last used ↓".into(),
+            Who::Big,
+            same("/tokens?sort=used&dir=desc"),
+        ),
+        (
+            "tokens page, last page".into(),
+            Who::Big,
+            (
+                format!("/tokens?page={small_last}"),
+                format!("/tokens?page={big_last}"),
+            ),
+        ),
+        (
+            "tokens page, selective filter".into(),
+            Who::Big,
+            same("/tokens?q=deploy-000050"),
+        ),
+        (
+            "tokens page, filter matching 10%".into(),
+            Who::Big,
+            same("/tokens?q=billing"),
+        ),
+        (
+            "tokens page, filter matching nothing".into(),
+            Who::Big,
+            same("/tokens?q=nothing-like-it"),
+        ),
+        (
+            "/tokens/all, first page".into(),
+            Who::Root,
+            same("/tokens/all"),
+        ),
+        (
+            "/tokens/all, Name ↑".into(),
+            Who::Root,
+            same("/tokens/all?sort=name&dir=asc"),
+        ),
+        (
+            "/tokens/all, Expires ↑".into(),
+            Who::Root,
+            same("/tokens/all?sort=expires&dir=asc"),
+        ),
+        (
+            "/tokens/all, owner filter".into(),
+            Who::Root,
+            same("/tokens/all?owner=big"),
+        ),
+        (
+            "/tokens/all, name filter".into(),
+            Who::Root,
+            same("/tokens/all?q=deploy-000050"),
+        ),
+        ("/accounts, first page".into(), Who::Root, same("/accounts")),
+        (
+            "/accounts, search".into(),
+            Who::Root,
+            same("/accounts?q=acct00005"),
+        ),
+        (
+            "/accounts, last page".into(),
+            Who::Root,
+            (
+                format!("/accounts?page={small_accounts_last}"),
+                format!("/accounts?page={accounts_last}"),
+            ),
+        ),
+        ("/activity, unfiltered".into(), Who::Root, same("/activity")),
+        (
+            "/activity, by account".into(),
+            Who::Root,
+            same("/activity?account=big"),
+        ),
+        (
+            "/activity, by token".into(),
+            Who::Root,
+            same("/activity?token=deploy-000050"),
+        ),
+        (
+            "/activity, by kind".into(),
+            Who::Root,
+            same("/activity?event=sign_in"),
+        ),
+        (
+            "/activity, one day".into(),
+            Who::Root,
+            (
+                format!("/activity?since={day}&until={day}"),
+                format!("/activity?since={day}&until={day}"),
+            ),
+        ),
+    ];
+    for (label, who, (small_path, big_path)) in views {
+        let a = format!("{}{small_path}", small.server.base);
+        let b = format!("{}{big_path}", large.server.base);
+        let (ha, hb) = (headers(&small, &who), headers(&large, &who));
+        let (s, l) = actix_web::web::block(move || {
+            let best = |x: Measured, y: Measured| if x.rps >= y.rps { x } else { y };
+            let s1 = wrk(&knobs, &a, &ha, secs);
+            let l1 = wrk(&knobs, &b, &hb, secs);
+            let l2 = wrk(&knobs, &b, &hb, secs);
+            let s2 = wrk(&knobs, &a, &ha, secs);
+            (best(s1, s2), best(l1, l2))
+        })
+        .await
+        .unwrap();
+        let target = if label.starts_with("API `version`") {
+            0.95
+        } else {
+            0.5
+        };
+        let ratio = l.rps / s.rps;
+        println!(
+            "| {backend} | {label} | {:.0}/s | {:.0}/s, p99 {} | {} | **{ratio:.2}×** small |",
+            s.rps,
+            l.rps,
+            l.p99,
+            if ratio >= target { "met" } else { "NOT met" },
+        );
+    }
+    let loaded = large.server.peak_kib();
+
+    // api_token_list for the 100,000-token reseller: time and memory.
+    let http = reqwest::Client::new();
+    let auth = format!("whm big:{}", large.big_secret);
+    let url = format!(
+        "{}/json-api/api_token_list?api.version=1",
+        large.server.base
+    );
+    let (ms, bytes) = median_ms(&http, &url, &auth, 5).await;
+    let before = large.server.rss_kib();
+    large.server.reset_peak();
+    median_ms(&http, &url, &auth, 1).await;
+    let added = large.server.peak_kib().saturating_sub(before);
+    println!(
+        "| {backend} | `api_token_list`, {} tokens, one call | | {ms:.0} ms, {} MiB answer, +{} MiB peak | {} | |",
+        big.big_tokens,
+        bytes / (1 << 20),
+        added / 1024,
+        if ms <= 1000.0 && added <= 64 * 1024 { "met" } else { "NOT met" },
+    );
+    println!(
+        "| {backend} | resident memory | | {} MiB at rest, {} MiB peak under the views | {} | |",
+        rest / 1024,
+        loaded / 1024,
+        if loaded <= 128 * 1024 {
+            "met"
+        } else {
+            "NOT met"
+        },
+    );
+}
+
+fn main() {
+    if std::process::Command::new("wrk")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("wrk is not installed: apt-get install wrk");
+        std::process::exit(1);
+    }
+    let scale: f64 = env_or("WHM_TOKENS_BENCH_SCALE", "1").parse().unwrap_or(1.0);
+    let n = |x: f64| ((x * scale) as i64).max(10);
+    let big = Shape {
+        accounts: n(10_000.0),
+        big_tokens: n(100_000.0),
+        root_tokens: 100,
+        other_tokens: n(899_900.0),
+        events: n(10_000_000.0),
+    };
+    let knobs = Knobs {
+        seconds: env_or("WHM_TOKENS_BENCH_SECONDS", "2").parse().unwrap_or(2),
+        connections: env_or("WHM_TOKENS_BENCH_CONNECTIONS", "32")
+            .parse()
+            .unwrap_or(32),
+        big: 0,
+    };
+    let pg = std::env::var("WHM_TOKENS_BENCH_PG_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    println!("| backend | view | small store | big store | target | ratio |");
+    println!("|---|---|---|---|---|---|");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, async {
+        if std::env::var_os("WHM_TOKENS_BENCH_SKIP_SQLITE").is_none() {
+            let tag = rand::rng().random::<u32>();
+            let file = |what: &str| {
+                std::env::temp_dir()
+                    .join(format!("whm-scale-{tag:08x}-{what}.sqlite3"))
+                    .display()
+                    .to_string()
+            };
+            let (small, large) = (file("small"), file("big"));
+            scenario("SQLite", &small, &large, big, knobs).await;
+            for url in [small, large] {
+                for ext in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{url}{ext}"));
+                }
+            }
+        }
+        if let Some(admin) = &pg {
+            let mut conn =
+                diesel::PgConnection::establish(admin).expect("PostgreSQL for the bench");
+            let tag = rand::rng().random::<u32>();
+            let names = [
+                format!("whm_scale_{tag:08x}_s"),
+                format!("whm_scale_{tag:08x}_b"),
+            ];
+            for name in &names {
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .unwrap();
+            }
+            let base = admin.rsplit_once('/').unwrap().0;
+            scenario(
+                "PostgreSQL",
+                &format!("{base}/{}", names[0]),
+                &format!("{base}/{}", names[1]),
+                big,
+                knobs,
+            )
+            .await;
+            for name in &names {
+                diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .unwrap();
+            }
+        }
+    });
+}
