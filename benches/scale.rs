@@ -474,11 +474,12 @@ async fn scenario(backend: &str, small_url: &str, big_url: &str, big: Shape, kno
         let b = format!("{}{big_path}", large.server.base);
         let (ha, hb) = (headers(&small, &who), headers(&large, &who));
         let (s, l) = actix_web::web::block(move || {
-            let best = |x: Measured, y: Measured| if x.rps >= y.rps { x } else { y };
-            let s1 = wrk(&knobs, &a, &ha, secs);
-            let l1 = wrk(&knobs, &b, &hb, secs);
-            let l2 = wrk(&knobs, &b, &hb, secs);
-            let s2 = wrk(&knobs, &a, &ha, secs);
+            let best =
+                |x: (Measured, u64), y: (Measured, u64)| if x.0.rps >= y.0.rps { x } else { y };
+            let s1 = wrk_counting(&knobs, &a, &ha, secs);
+            let l1 = wrk_counting(&knobs, &b, &hb, secs);
+            let l2 = wrk_counting(&knobs, &b, &hb, secs);
+            let s2 = wrk_counting(&knobs, &a, &ha, secs);
             (best(s1, s2), best(l1, l2))
         })
         .await
@@ -488,9 +489,15 @@ async fn scenario(backend: &str, small_url: &str, big_url: &str, big: Shape, kno
         } else {
             0.5
         };
+        let ((s, s_refused), (l, l_refused)) = (s, l);
         let ratio = l.rps / s.rps;
+        let refused = if s_refused + l_refused > 0 {
+            format!(" ({s_refused} and {l_refused} answers not 2xx)")
+        } else {
+            String::new()
+        };
         println!(
-            "| {backend} | {label} | {:.0}/s | {:.0}/s, p99 {} | {} | **{ratio:.2}×** small |",
+            "| {backend} | {label}{refused} | {:.0}/s | {:.0}/s, p99 {} | {} | **{ratio:.2}×** small |",
             s.rps,
             l.rps,
             l.p99,
