@@ -36,10 +36,9 @@ use rand::Rng;
 use whm_tokens::auth::password;
 use whm_tokens::db::schema::tokens;
 use whm_tokens::db::Db;
-use whm_tokens::domain::{Expiry, IpAllowList, Password, TokenName, Username};
+use whm_tokens::domain::{Password, Username};
 use whm_tokens::ops::accounts::{self, NewAccount};
-use whm_tokens::ops::tokens::{self as token_ops, NewToken};
-use whm_tokens::ops::{AccountKind, Actor};
+use whm_tokens::ops::AccountKind;
 
 mod support;
 
@@ -52,16 +51,6 @@ struct Owner {
     /// A token with every privilege the owner holds.
     secret: String,
     cookie: String,
-}
-
-async fn actor(db: &Db, name: &'static str) -> Actor {
-    let name = whm_tokens::domain::Username::parse(name).unwrap();
-    let (account, _) = db
-        .read(move |c| accounts::find_for_sign_in(c, &name))
-        .await
-        .unwrap()
-        .unwrap();
-    Actor::signed_in(account)
 }
 
 /// A reseller with `n` tokens (a third never expire), one of them usable.
@@ -109,26 +98,10 @@ async fn seed_owner(db: &Db, base: &str, name: &'static str, n: usize) -> Owner 
     })
     .await
     .unwrap();
-    let created = db
-        .write(move |c| {
-            token_ops::create(
-                c,
-                &owner,
-                NewToken {
-                    description: Default::default(),
-                    name: TokenName::parse("bench-admin").unwrap(),
-                    expiry: Expiry::Never,
-                    ips: IpAllowList::any(),
-                    privileges: None,
-                },
-                now,
-            )
-        })
-        .await
-        .unwrap();
+    let secret = full_token(db, owner, "bench-admin", now).await;
     Owner {
         name,
-        secret: created.secret.expose().to_owned(),
+        secret,
         cookie: sign_in(base, name, USER_PASSWORD).await,
     }
 }

@@ -30,10 +30,7 @@ use rand::Rng;
 use support::*;
 use whm_tokens::auth::password;
 use whm_tokens::db::{Backend, Db};
-use whm_tokens::domain::{Expiry, IpAllowList, Password, TokenName, Username};
-use whm_tokens::ops::accounts;
-use whm_tokens::ops::tokens::{self as token_ops, NewToken};
-use whm_tokens::ops::Actor;
+use whm_tokens::domain::Password;
 
 /// One store's shape.
 #[derive(Clone, Copy)]
@@ -211,36 +208,6 @@ async fn fill(db: &Db, shape: Shape, now: i64) {
     }
 }
 
-/// A token with every privilege for `name`, made through the server's own
-/// code: its secret is known.
-async fn token_for(db: &Db, name: &'static str, now: i64) -> String {
-    let username = Username::parse(name).unwrap();
-    let (account, _) = db
-        .read(move |c| accounts::find_for_sign_in(c, &username))
-        .await
-        .unwrap()
-        .unwrap();
-    let actor = Actor::signed_in(account);
-    let created = db
-        .write(move |c| {
-            token_ops::create(
-                c,
-                &actor,
-                NewToken {
-                    description: Default::default(),
-                    name: TokenName::parse("scale-bench").unwrap(),
-                    expiry: Expiry::Never,
-                    ips: IpAllowList::any(),
-                    privileges: None,
-                },
-                now,
-            )
-        })
-        .await
-        .unwrap();
-    created.secret.expose().to_owned()
-}
-
 /// A store of `shape` on `url`, served.
 struct Served {
     server: Server,
@@ -261,7 +228,7 @@ async fn serve(url: &str, shape: Shape) -> Served {
     let now = chrono::Utc::now().timestamp();
     let filling = Instant::now();
     fill(&db, shape, now).await;
-    let big_secret = token_for(&db, "big", now).await;
+    let big_secret = full_token(&db, actor(&db, "big").await, "scale-bench", now).await;
     eprintln!(
         "filled {} accounts, {} tokens, {} events in {:.1} s",
         shape.accounts,
@@ -342,7 +309,10 @@ async fn scenario(backend: &str, small_url: &str, big_url: &str, big: Shape, kno
             same("/json-api/version?api.version=1"),
         ),
         (
-            "API `api_token_list` (100,000 vs 100 tokens)".into(),
+            format!(
+                "API `api_token_list` ({} vs {} tokens)",
+                big.big_tokens, small_shape.big_tokens
+            ),
             Who::Api,
             same("/json-api/api_token_list?api.version=1"),
         ),

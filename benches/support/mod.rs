@@ -10,6 +10,12 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
+use whm_tokens::db::Db;
+use whm_tokens::domain::{Expiry, IpAllowList, TokenName, Username};
+use whm_tokens::ops::accounts;
+use whm_tokens::ops::tokens::{self as token_ops, NewToken};
+use whm_tokens::ops::Actor;
+
 pub const ROOT_PASSWORD: &str = "bench-root-password";
 pub const USER_PASSWORD: &str = "bench-user-password";
 
@@ -274,4 +280,40 @@ pub async fn interleaved(
     })
     .await
     .unwrap()
+}
+
+// ---------------------------------------------------------------- the store
+
+/// The account `name`, acting as itself.
+pub async fn actor(db: &Db, name: &'static str) -> Actor {
+    let name = Username::parse(name).unwrap();
+    let (account, _) = db
+        .read(move |c| accounts::find_for_sign_in(c, &name))
+        .await
+        .unwrap()
+        .unwrap();
+    Actor::signed_in(account)
+}
+
+/// A token named `name` with every privilege its owner holds, made through
+/// the server's own code: returns its secret.
+pub async fn full_token(db: &Db, owner: Actor, name: &'static str, now: i64) -> String {
+    let created = db
+        .write(move |c| {
+            token_ops::create(
+                c,
+                &owner,
+                NewToken {
+                    description: Default::default(),
+                    name: TokenName::parse(name).unwrap(),
+                    expiry: Expiry::Never,
+                    ips: IpAllowList::any(),
+                    privileges: None,
+                },
+                now,
+            )
+        })
+        .await
+        .unwrap();
+    created.secret.expose().to_owned()
 }
