@@ -13,7 +13,12 @@
 //! Knobs: WHM_TOKENS_BENCH_SCALE (the big store's size as a fraction of
 //! the stated one, default 1; 0.1 for a quick look),
 //! WHM_TOKENS_BENCH_SECONDS (per wrk run, default 2),
-//! WHM_TOKENS_BENCH_CONNECTIONS (default 32), WHM_TOKENS_BENCH_SKIP_SQLITE.
+//! WHM_TOKENS_BENCH_CONNECTIONS (default 32), WHM_TOKENS_BENCH_SKIP_SQLITE,
+//! WHM_TOKENS_BENCH_ONLY (run only the views whose label contains it),
+//! WHM_TOKENS_BENCH_KEEP (a directory: keep the SQLite stores there, and
+//! the PostgreSQL databases as `whm_scale_keep_s` and `_b`, and serve them
+//! again on the next run instead of filling new ones; for working on one
+//! view at a time. The stores are migrated on start as any store is.)
 //!
 //! The stores are filled by SQL (`INSERT … SELECT` over a generated series)
 //! behind the server's back, as a restore or a script would, and the
@@ -22,6 +27,7 @@
 
 mod support;
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
@@ -217,28 +223,47 @@ struct Served {
     root_cookie: String,
 }
 
-async fn serve(url: &str, shape: Shape) -> Served {
-    // The first start migrates and makes root; then the store is filled
-    // behind its back, and a second start serves it.
-    drop(Server::start_with(
-        url,
-        &[("WHM_TOKENS_ROOT_PASSWORD", ROOT_PASSWORD)],
-    ));
-    let db = Db::connect(url, 2).unwrap();
-    let now = chrono::Utc::now().timestamp();
-    let filling = Instant::now();
-    fill(&db, shape, now).await;
-    let big_secret = full_token(&db, actor(&db, "big").await, "scale-bench", now).await;
-    eprintln!(
-        "filled {} accounts, {} tokens, {} events in {:.1} s",
-        shape.accounts,
-        shape.big_tokens + shape.root_tokens + shape.other_tokens,
-        shape.events,
-        filling.elapsed().as_secs_f64()
-    );
-    drop(db);
+/// `kept`: where the secret of a kept store is (see WHM_TOKENS_BENCH_KEEP);
+/// a store with one there is served as it is.
+async fn serve(url: &str, shape: Shape, kept: Option<PathBuf>) -> Served {
+    let big_secret = match kept.as_ref().and_then(|k| std::fs::read_to_string(k).ok()) {
+        Some(secret) => secret,
+        None => {
+            // The first start migrates and makes root; then the store is
+            // filled behind its back, and a second start serves it.
+            drop(Server::start_with(
+                url,
+                &[("WHM_TOKENS_ROOT_PASSWORD", ROOT_PASSWORD)],
+            ));
+            let db = Db::connect(url, 2).unwrap();
+            let now = chrono::Utc::now().timestamp();
+            let filling = Instant::now();
+            fill(&db, shape, now).await;
+            let secret = full_token(&db, actor(&db, "big").await, "scale-bench", now).await;
+            eprintln!(
+                "filled {} accounts, {} tokens, {} events in {:.1} s",
+                shape.accounts,
+                shape.big_tokens + shape.root_tokens + shape.other_tokens,
+                shape.events,
+                filling.elapsed().as_secs_f64()
+            );
+            if let Some(k) = &kept {
+                std::fs::write(k, &secret).unwrap();
+            }
+            secret
+        }
+    };
     let starting = Instant::now();
-    let server = Server::start_with(url, &[("WHM_TOKENS_ROOT_PASSWORD", ROOT_PASSWORD)]);
+    // The events go back a year: kept for longer than that, so that no
+    // prune of a backlog runs under the views (the prune is measured on
+    // its own).
+    let server = Server::start_with(
+        url,
+        &[
+            ("WHM_TOKENS_ROOT_PASSWORD", ROOT_PASSWORD),
+            ("WHM_TOKENS_AUDIT_RETENTION_DAYS", "400"),
+        ],
+    );
     let started_in = starting.elapsed();
     let big_cookie = sign_in(&server.base, "big", USER_PASSWORD).await;
     let root_cookie = sign_in(&server.base, "root", ROOT_PASSWORD).await;
@@ -274,7 +299,13 @@ fn headers(store: &Served, who: &Who) -> Vec<String> {
     }
 }
 
-async fn scenario(backend: &str, small_url: &str, big_url: &str, big: Shape, knobs: Knobs) {
+async fn scenario(
+    backend: &str,
+    (small_url, big_url): (&str, &str),
+    big: Shape,
+    knobs: Knobs,
+    kept: Option<(PathBuf, PathBuf)>,
+) {
     let small_shape = Shape {
         accounts: 10,
         big_tokens: 100,
@@ -282,8 +313,9 @@ async fn scenario(backend: &str, small_url: &str, big_url: &str, big: Shape, kno
         other_tokens: 800,
         events: 10_000,
     };
-    let small = serve(small_url, small_shape).await;
-    let large = serve(big_url, big).await;
+    let (small_kept, big_kept) = kept.unzip();
+    let small = serve(small_url, small_shape, small_kept).await;
+    let large = serve(big_url, big, big_kept).await;
     let secs = knobs.seconds;
     println!(
         "| {backend} | start-up to ready | {:.2} s | {:.2} s | | {:.2}× small |",
@@ -439,7 +471,11 @@ async fn scenario(backend: &str, small_url: &str, big_url: &str, big: Shape, kno
             ),
         ),
     ];
+    let only = std::env::var("WHM_TOKENS_BENCH_ONLY").unwrap_or_default();
     for (label, who, (small_path, big_path)) in views {
+        if !label.contains(&only) {
+            continue;
+        }
         let a = format!("{}{small_path}", small.server.base);
         let b = format!("{}{big_path}", large.server.base);
         let (ha, hb) = (headers(&small, &who), headers(&large, &who));
@@ -495,6 +531,7 @@ async fn scenario(backend: &str, small_url: &str, big_url: &str, big: Shape, kno
         added / 1024,
         if ms <= 1000.0 && added <= 64 * 1024 { "met" } else { "NOT met" },
     );
+    housekeeping(backend, (small_url, big_url), &large, knobs).await;
     println!(
         "| {backend} | resident memory | | {} MiB at rest, {} MiB peak under the views | {} | |",
         rest / 1024,
@@ -504,6 +541,196 @@ async fn scenario(backend: &str, small_url: &str, big_url: &str, big: Shape, kno
         } else {
             "NOT met"
         },
+    );
+}
+
+/// Milliseconds of a wrk latency ("15.31ms", "950.00us", "1.20s").
+fn millis(text: &str) -> f64 {
+    let split = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(text.len());
+    let (n, unit) = text.split_at(split);
+    let n: f64 = n.parse().unwrap_or(f64::NAN);
+    match unit {
+        "us" => n / 1000.0,
+        "s" => n * 1000.0,
+        "m" => n * 60_000.0,
+        _ => n,
+    }
+}
+
+/// Some existing tokens' ids, spread over the store.
+async fn sample_ids(db: &Db, n: i64) -> Vec<i64> {
+    let max: i64 = db
+        .read(|conn| {
+            diesel::sql_query("SELECT MAX(id) AS id FROM tokens")
+                .get_result::<Id>(conn)
+                .map(|r| r.id)
+                .map_err(anyhow::Error::from)
+        })
+        .await
+        .unwrap();
+    let wanted: Vec<i64> = (0..n).map(|_| rand::rng().random_range(1..=max)).collect();
+    db.read(move |conn| {
+        use whm_tokens::db::schema::tokens;
+        tokens::table
+            .filter(tokens::id.eq_any(&wanted))
+            .select(tokens::id)
+            .load::<i64>(conn)
+            .map_err(anyhow::Error::from)
+    })
+    .await
+    .unwrap()
+}
+
+/// Microseconds per token looked up by digest (an API call the token cache
+/// cannot answer), over some of the store's tokens: the first time (their
+/// pages perhaps not in the OS's cache yet) and again.
+async fn lookup_us(db: &Db) -> (f64, f64) {
+    let ids = sample_ids(db, 2_000).await;
+    db.read(move |conn| {
+        use whm_tokens::db::schema::tokens;
+        let digests: Vec<Vec<u8>> = tokens::table
+            .filter(tokens::id.eq_any(&ids))
+            .select(tokens::digest)
+            .load(conn)?;
+        let digests: Vec<_> = digests
+            .iter()
+            .filter_map(|d| whm_tokens::domain::TokenDigest::from_bytes(d))
+            .collect();
+        let mut pass = || {
+            let started = Instant::now();
+            for d in &digests {
+                whm_tokens::ops::authenticate::lookup(conn, d)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?
+                    .expect("an existing token");
+            }
+            Ok::<_, anyhow::Error>(started.elapsed().as_secs_f64() * 1e6 / digests.len() as f64)
+        };
+        Ok::<_, anyhow::Error>((pass()?, pass()?))
+    })
+    .await
+    .unwrap()
+}
+
+/// Milliseconds to write the use of 1,000 tokens (one flush).
+async fn flush_ms(db: &Db) -> f64 {
+    let usage = whm_tokens::auth::usage::Usage::default();
+    let now = chrono::Utc::now().timestamp();
+    for id in sample_ids(db, 1_000).await {
+        usage.record(id, now, Some([203, 0, 113, 9].into()));
+    }
+    let batch = usage.take();
+    let started = Instant::now();
+    db.write_bookkeeping(move |conn| batch.write(conn).map_err(|e| anyhow::anyhow!("{e}")))
+        .await
+        .unwrap();
+    started.elapsed().as_secs_f64() * 1e3
+}
+
+/// The expiry-notice walk, a page of 500 at a time: tokens due and
+/// milliseconds.
+async fn notice_walk(db: &Db) -> (usize, f64) {
+    let now = chrono::Utc::now().timestamp();
+    db.read(move |conn| {
+        let started = Instant::now();
+        let (mut due, mut after) = (0, None);
+        loop {
+            let page = whm_tokens::ops::notices::due(conn, now, after, 500)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            due += page.due.len();
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        Ok::<_, anyhow::Error>((due, started.elapsed().as_secs_f64() * 1e3))
+    })
+    .await
+    .unwrap()
+}
+
+/// Work that is not a view, measured in this process on both stores: a
+/// token lookup (the cache's miss), a flush of token use, the expiry-notice
+/// walk; and on the big store, the API's p99 while the oldest days of
+/// events are pruned as the server prunes them, against its p99 without.
+async fn housekeeping(
+    backend: &str,
+    (small_url, big_url): (&str, &str),
+    large: &Served,
+    knobs: Knobs,
+) {
+    let small = Db::connect(small_url, 2).unwrap();
+    let big = Db::connect(big_url, 2).unwrap();
+    let ((s_cold, s), (b_cold, b)) = (lookup_us(&small).await, lookup_us(&big).await);
+    println!(
+        "| {backend} | token looked up by digest (a cache miss; first touch in parentheses) | {s:.1} µs ({s_cold:.1}) | {b:.1} µs ({b_cold:.1}) | {} | **{:.2}×** small |",
+        if s / b >= 0.95 { "met" } else { "NOT met" },
+        s / b
+    );
+    let (s, b) = (flush_ms(&small).await, flush_ms(&big).await);
+    println!(
+        "| {backend} | last-used flush of 1,000 tokens | {s:.1} ms | {b:.1} ms | {} | **{:.2}×** small |",
+        if s / b >= 0.5 { "met" } else { "NOT met" },
+        s / b
+    );
+    let ((sn, s), (bn, b)) = (notice_walk(&small).await, notice_walk(&big).await);
+    let per = |n: usize, ms: f64| ms * 1000.0 / n.max(1) as f64;
+    println!(
+        "| {backend} | expiry-notice walk | {sn} due, {s:.1} ms | {bn} due, {b:.1} ms | {} | **{:.2}×** small per token due |",
+        if per(sn, s) / per(bn, b) >= 0.5 { "met" } else { "NOT met" },
+        per(sn, s) / per(bn, b)
+    );
+    // The API alone, then beside a prune of one day at a time (in batches,
+    // as the server's rounds do) from the oldest, for as long as wrk runs.
+    let url = format!("{}/json-api/version?api.version=1", large.server.base);
+    let auth = vec![format!("Authorization: whm big:{}", large.big_secret)];
+    let seconds = knobs.seconds.max(3);
+    let (u, a) = (url.clone(), auth.clone());
+    let alone = actix_web::web::block(move || wrk(&knobs, &u, &a, seconds))
+        .await
+        .unwrap();
+    let running = actix_web::web::block(move || wrk(&knobs, &url, &auth, seconds));
+    let pruning = async {
+        let oldest: i64 = big
+            .read(|conn| {
+                diesel::sql_query("SELECT MIN(at) AS id FROM audit_events")
+                    .get_result::<Id>(conn)
+                    .map(|r| r.id)
+                    .map_err(anyhow::Error::from)
+            })
+            .await
+            .unwrap();
+        let now = chrono::Utc::now().timestamp();
+        let started = Instant::now();
+        let (mut deleted, mut days) = (0usize, 0);
+        while started.elapsed() < Duration::from_secs(seconds) {
+            days += 1;
+            let keep = now - (oldest + days * 86_400);
+            loop {
+                let n = big
+                    .write_bookkeeping(move |conn| {
+                        whm_tokens::ops::audit::prune(conn, now, keep)
+                            .map_err(|e| anyhow::anyhow!("{e}"))
+                    })
+                    .await
+                    .unwrap();
+                deleted += n;
+                if (n as i64) < whm_tokens::ops::audit::PRUNE_BATCH {
+                    break;
+                }
+            }
+        }
+        (deleted, days, started.elapsed().as_secs_f64())
+    };
+    let (beside, (deleted, days, took)) = tokio::join!(running, pruning);
+    let beside = beside.unwrap();
+    let ratio = millis(&beside.p99) / millis(&alone.p99);
+    println!(
+        "| {backend} | API p99 while pruning ({days} days, {deleted} events in {took:.1} s) | p99 {} alone | p99 {} | {} | **{ratio:.2}×** the p99 alone |",
+        alone.p99,
+        beside.p99,
+        if ratio <= 2.0 { "met" } else { "NOT met" },
     );
 }
 
@@ -532,6 +759,10 @@ fn main() {
             .unwrap_or(32),
         big: 0,
     };
+    let keep = std::env::var("WHM_TOKENS_BENCH_KEEP")
+        .ok()
+        .filter(|k| !k.is_empty())
+        .map(PathBuf::from);
     let pg = std::env::var("WHM_TOKENS_BENCH_PG_URL")
         .ok()
         .filter(|u| !u.is_empty());
@@ -546,46 +777,85 @@ fn main() {
     local.block_on(&runtime, async {
         if std::env::var_os("WHM_TOKENS_BENCH_SKIP_SQLITE").is_none() {
             let tag = rand::rng().random::<u32>();
-            let file = |what: &str| {
-                std::env::temp_dir()
+            let file = |what: &str| match &keep {
+                Some(dir) => dir.join(format!("{what}.sqlite3")).display().to_string(),
+                None => std::env::temp_dir()
                     .join(format!("whm-scale-{tag:08x}-{what}.sqlite3"))
                     .display()
-                    .to_string()
+                    .to_string(),
             };
             let (small, large) = (file("small"), file("big"));
-            scenario("SQLite", &small, &large, big, knobs).await;
-            for url in [small, large] {
-                for ext in ["", "-wal", "-shm"] {
-                    let _ = std::fs::remove_file(format!("{url}{ext}"));
+            let kept = keep.as_ref().map(|dir| {
+                std::fs::create_dir_all(dir).unwrap();
+                (dir.join("small.secret"), dir.join("big.secret"))
+            });
+            // A kept store without its secret was never filled to the end.
+            if let Some(pair) = &kept {
+                for (url, secret) in [(&small, &pair.0), (&large, &pair.1)] {
+                    if !secret.exists() {
+                        for ext in ["", "-wal", "-shm"] {
+                            let _ = std::fs::remove_file(format!("{url}{ext}"));
+                        }
+                    }
+                }
+            }
+            scenario("SQLite", (&small, &large), big, knobs, kept).await;
+            if keep.is_none() {
+                for url in [small, large] {
+                    for ext in ["", "-wal", "-shm"] {
+                        let _ = std::fs::remove_file(format!("{url}{ext}"));
+                    }
                 }
             }
         }
         if let Some(admin) = &pg {
             let mut conn =
                 diesel::PgConnection::establish(admin).expect("PostgreSQL for the bench");
-            let tag = rand::rng().random::<u32>();
-            let names = [
-                format!("whm_scale_{tag:08x}_s"),
-                format!("whm_scale_{tag:08x}_b"),
-            ];
-            for name in &names {
-                diesel::sql_query(format!("CREATE DATABASE {name}"))
-                    .execute(&mut conn)
-                    .unwrap();
+            let tag = match keep {
+                Some(_) => "keep".to_owned(),
+                None => format!("{:08x}", rand::rng().random::<u32>()),
+            };
+            let names = [format!("whm_scale_{tag}_s"), format!("whm_scale_{tag}_b")];
+            let kept = keep.as_ref().map(|dir| {
+                std::fs::create_dir_all(dir).unwrap();
+                (dir.join("pg-small.secret"), dir.join("pg-big.secret"))
+            });
+            let fresh = match &kept {
+                Some((s, b)) => !(s.exists() && b.exists()),
+                None => true,
+            };
+            if fresh {
+                for name in &names {
+                    diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .unwrap();
+                    diesel::sql_query(format!("CREATE DATABASE {name}"))
+                        .execute(&mut conn)
+                        .unwrap();
+                }
+                if let Some((s, b)) = &kept {
+                    let _ = std::fs::remove_file(s);
+                    let _ = std::fs::remove_file(b);
+                }
             }
             let base = admin.rsplit_once('/').unwrap().0;
             scenario(
                 "PostgreSQL",
-                &format!("{base}/{}", names[0]),
-                &format!("{base}/{}", names[1]),
+                (
+                    &format!("{base}/{}", names[0]),
+                    &format!("{base}/{}", names[1]),
+                ),
                 big,
                 knobs,
+                kept,
             )
             .await;
-            for name in &names {
-                diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut conn)
-                    .unwrap();
+            if keep.is_none() {
+                for name in &names {
+                    diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .unwrap();
+                }
             }
         }
     });
