@@ -35,7 +35,6 @@ pub async fn prepare(config: &Config) -> anyhow::Result<(Db, Option<String>)> {
         if applied > 0 {
             tracing::info!(applied, "database migrations applied");
         }
-        Db::refresh_statistics(&mut *migrator.get()?)?;
         let (password, generated) = match root_password {
             Some(p) => (
                 Password::parse(&p)
@@ -90,15 +89,22 @@ impl Application {
                 }
             }
         });
-        // SQLite's planner statistics follow the store as it grows.
+        // SQLite's planner statistics follow the store as it grows: at once
+        // (in the background: the server answers meanwhile), then hourly.
         let analyst = state.db.clone();
         actix_web::rt::spawn(async move {
             let mut every = actix_web::rt::time::interval(db::STATISTICS_EVERY);
-            every.tick().await;
             loop {
                 every.tick().await;
-                if let Err(e) = analyst.refresh_statistics_now().await {
-                    tracing::warn!(error = %e, "the store's statistics could not be refreshed");
+                let started = std::time::Instant::now();
+                match analyst.refresh_statistics_now().await {
+                    Ok(()) => tracing::debug!(
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "planner statistics refreshed"
+                    ),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the store's statistics could not be refreshed")
+                    }
                 }
             }
         });

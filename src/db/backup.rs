@@ -591,7 +591,7 @@ pub fn restore(conn: &mut DbConnection, file: &Path) -> anyhow::Result<Summary> 
         // Literals are written with quotes doubled, nothing else escaped.
         conn.batch_execute("SET standard_conforming_strings = on")?;
     }
-    transaction(conn, |conn| -> anyhow::Result<Summary> {
+    let restored = transaction(conn, |conn| -> anyhow::Result<Summary> {
         for table in ["accounts", "tokens", "audit_events"] {
             let n = count(conn, table)?;
             if n > 0 {
@@ -636,7 +636,12 @@ pub fn restore(conn: &mut DbConnection, file: &Path) -> anyhow::Result<Summary> 
             schema: header.schema.clone(),
             tables: restored.tables,
         })
-    })
+    })?;
+    // A store filled in one go has no planner statistics: gathered now,
+    // while nothing else waits on the store, rather than by the first
+    // server to start on it.
+    super::Db::gather_statistics(conn)?;
+    Ok(restored)
 }
 
 fn insert_rows(conn: &mut DbConnection, file: &Path, header: &Header) -> anyhow::Result<()> {

@@ -338,12 +338,26 @@ impl Db {
     /// Gathers the query planner's statistics where they are missing or out
     /// of date, as SQLite recommends (`PRAGMA optimize`, over every table,
     /// each sampled rather than read whole): without them SQLite plans a
-    /// store that grew outside the server as if it were empty. Run at start
-    /// and every [`STATISTICS_EVERY`]. PostgreSQL's autovacuum does this
+    /// store that grew outside the server as if it were empty. Run by a
+    /// server once it is listening, and every [`STATISTICS_EVERY`]: on a
+    /// big store that never had statistics (filled behind the server's
+    /// back), SQLite reads much of it, which with a cold cache takes
+    /// minutes, and nothing should wait for that. PostgreSQL's autovacuum does this
     /// itself; nothing is done there.
     pub fn refresh_statistics(conn: &mut DbConnection) -> anyhow::Result<()> {
         if let DbConnection::Sqlite(c) = conn {
             c.batch_execute(SQLITE_OPTIMIZE)?;
+        }
+        Ok(())
+    }
+
+    /// Gathers the planner's statistics for every table, whatever it had
+    /// (after a bulk load: a restore, a copy): `ANALYZE`, sampled on
+    /// SQLite. It reads much of the store; run it where nothing waits.
+    pub fn gather_statistics(conn: &mut DbConnection) -> anyhow::Result<()> {
+        match conn {
+            DbConnection::Sqlite(c) => c.batch_execute("PRAGMA analysis_limit = 1000; ANALYZE;")?,
+            DbConnection::Pg(c) => c.batch_execute("ANALYZE")?,
         }
         Ok(())
     }

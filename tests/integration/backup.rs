@@ -271,6 +271,10 @@ async fn backup_and_restore_round_trip_and_bad_backups_or_targets_change_nothing
     let target = TestDatabase::create_other();
     let (ok, said) = cli(&target.url(), &["restore", &file_arg]).await;
     assert!(ok, "{said}");
+    assert!(
+        analysed_tokens(&target.url()),
+        "a restored store has the planner's statistics"
+    );
     let again = dir.join("again.jsonl");
     let (ok, said) = cli(&target.url(), &["backup", &again.display().to_string()]).await;
     assert!(ok, "{said}");
@@ -279,6 +283,30 @@ async fn backup_and_restore_round_trip_and_bad_backups_or_targets_change_nothing
         rows_of(&again),
         "a restored store backs up to the same rows"
     );
+}
+
+/// Whether the store has planner statistics for its tokens (SQLite's
+/// `sqlite_stat1`, PostgreSQL's `pg_stats`).
+fn analysed_tokens(url: &str) -> bool {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = whm_tokens::db::establish(url).unwrap();
+    let sql = match whm_tokens::db::Backend::of_url(url) {
+        whm_tokens::db::Backend::Sqlite => {
+            "SELECT COUNT(*) AS n FROM sqlite_stat1 WHERE tbl = 'tokens'"
+        }
+        whm_tokens::db::Backend::Postgres => {
+            "SELECT COUNT(*) AS n FROM pg_stats WHERE tablename = 'tokens'"
+        }
+    };
+    diesel::sql_query(sql)
+        .get_result::<N>(&mut conn)
+        .map(|r| r.n > 0)
+        .unwrap_or(false)
 }
 
 /// A backup's rows, without its header and checksum.

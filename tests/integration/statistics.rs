@@ -1,7 +1,8 @@
 //! The query planner's statistics on the embedded store: SQLite plans a
-//! store without them as if it were empty, so they are gathered at start
-//! (and hourly) for tables that grew, including rows added outside the
-//! server. PostgreSQL's autovacuum does this itself.
+//! store without them as if it were empty, so they are gathered when a
+//! server starts (in the background) and hourly, for tables that grew,
+//! including rows added outside the server, and at the end of a restore.
+//! PostgreSQL's autovacuum does this itself.
 
 use diesel::prelude::*;
 
@@ -51,10 +52,17 @@ async fn statistics_for_tokens_added_outside_the_server_are_gathered_when_it_sta
     let before = token_statistics(&app).await;
     assert!(before.is_empty(), "{before:?}");
 
-    // A server starting on the store gathers them.
+    // A server starting on the store gathers them, once it is listening.
     let _restarted = app.second_instance().await;
-    let after = token_statistics(&app).await;
-    assert!(!after.is_empty(), "no statistics for tokens");
+    let after = wait_for_value(
+        "statistics for tokens",
+        std::time::Duration::from_secs(30),
+        || async {
+            let found = token_statistics(&app).await;
+            (!found.is_empty()).then_some(found)
+        },
+    )
+    .await;
     for (index, stat) in &after {
         let rows: i64 = stat.split(' ').next().unwrap().parse().unwrap();
         // Sampled (analysis_limit), so about the table's size.
