@@ -131,17 +131,14 @@ pub async fn audit(
         account: user,
         token,
         since,
-        page: 0,
-        per_page: 500,
         ..Default::default()
     };
     let events = state
         .read_as(&root, move |conn, actor| {
-            crate::ops::audit::list(conn, actor, &query)
+            crate::ops::audit::all(conn, actor, &query)
         })
         .await
-        .map_err(anyhow_of)?
-        .events;
+        .map_err(anyhow_of)?;
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     for e in events {
@@ -222,7 +219,12 @@ pub async fn api_call(
         &context,
     )
     .await;
-    Ok(serde_json::from_slice(&answer.body)?)
+    let body = answer
+        .body
+        .collect()
+        .await
+        .map_err(|e| anyhow::anyhow!("the answer could not be finished: {e:?}"))?;
+    Ok(serde_json::from_slice(&body)?)
 }
 
 /// `whm-tokens backup FILE`: a consistent snapshot of the store at `url`.

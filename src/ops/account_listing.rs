@@ -42,8 +42,11 @@ impl Default for AccountQuery {
 
 pub struct AccountPage {
     pub rows: Vec<AccountSummary>,
-    /// Accounts matching the filter, over all pages.
+    /// Accounts matching the filter, over all pages; a search counts up to
+    /// [`SEARCH_COUNT_CAP`].
     pub total: i64,
+    /// More than `total` match the search.
+    pub more: bool,
     pub page: i64,
     pub per_page: i64,
 }
@@ -82,6 +85,7 @@ fn page_in(
         return Ok(AccountPage {
             rows: Vec::new(),
             total: 0,
+            more: false,
             page: 1,
             per_page,
         });
@@ -97,22 +101,62 @@ fn page_in(
         }
         query
     };
+    if pattern.is_some() {
+        // A search reads the user-name index once, checking each name, up
+        // to the cap: its count and its page from one pass.
+        let found: Vec<i64> = scoped()
+            .select(accounts::id)
+            .order(accounts::username.asc())
+            .limit(SEARCH_COUNT_CAP + 1)
+            .load(conn)?;
+        let more = found.len() as i64 > SEARCH_COUNT_CAP;
+        let total = (found.len() as i64).min(SEARCH_COUNT_CAP);
+        let page = q.page.clamp(1, ((total + per_page - 1) / per_page).max(1));
+        let ids: Vec<i64> = found
+            .into_iter()
+            .take(total as usize)
+            .skip(((page - 1) * per_page) as usize)
+            .take(per_page as usize)
+            .collect();
+        return Ok(AccountPage {
+            rows: summaries(conn, &ids)?,
+            total,
+            more,
+            page,
+            per_page,
+        });
+    }
     let total: i64 = scoped().count().get_result(conn)?;
     let page = q.page.clamp(1, ((total + per_page - 1) / per_page).max(1));
-    let ids: Vec<i64> = scoped()
-        .select(accounts::id)
-        .order(accounts::username.asc())
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-        .load(conn)?;
+    let (start, end) = ((page - 1) * per_page, (page * per_page).min(total));
+    // Past the middle, read from the far end of the index.
+    let ids: Vec<i64> = if start > total - end {
+        scoped()
+            .select(accounts::id)
+            .order(accounts::username.desc())
+            .limit(end - start)
+            .offset(total - end)
+            .load(conn)?
+    } else {
+        scoped()
+            .select(accounts::id)
+            .order(accounts::username.asc())
+            .limit(per_page)
+            .offset(start)
+            .load(conn)?
+    };
     let rows = summaries(conn, &ids)?;
     Ok(AccountPage {
         rows,
         total,
+        more: false,
         page,
         per_page,
     })
 }
+
+/// How many accounts a search counts at most.
+pub const SEARCH_COUNT_CAP: i64 = 500;
 
 /// Accounts with their owners' names and stored token counts, by user name;
 /// the caller adds which accounts.

@@ -295,97 +295,258 @@ pub struct Event {
 #[derive(Clone, Debug, Default)]
 pub struct EventQuery {
     /// An account by name: events it did or that were about it, under any
-    /// name it had.
+    /// name it had (found by id: the account now of that name, and those
+    /// that were renamed from it or deleted under it).
     pub account: Option<String>,
     pub token: Option<String>,
     pub event: Option<AuditEvent>,
     pub since: Option<i64>,
     pub until: Option<i64>,
-    /// 1-based; 0 lists everything (the command line).
-    pub page: i64,
+    /// Where the page starts; none: at the newest.
+    pub cursor: Option<Cursor>,
     pub per_page: i64,
 }
 
-pub struct EventPage {
-    pub events: Vec<Event>,
-    pub total: i64,
-    pub page: i64,
-    pub per_page: i64,
+/// Where a page of events starts, by the event at its edge (`at`, `id`):
+/// the events strictly older than it, or strictly newer. Paging by what
+/// was last shown, not by an offset, costs one page however deep it goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cursor {
+    Older { at: i64, id: i64 },
+    Newer { at: i64, id: i64 },
 }
 
-impl EventPage {
-    pub fn pages(&self) -> i64 {
-        ((self.total + self.per_page - 1) / self.per_page.max(1)).max(1)
+impl Cursor {
+    /// `AT.ID`, as links carry it.
+    pub fn text(at: i64, id: i64) -> String {
+        format!("{at}.{id}")
+    }
+
+    /// Reads `AT.ID`; anything else is no cursor.
+    pub fn parse(text: &str) -> Option<(i64, i64)> {
+        let (at, id) = text.trim().split_once('.')?;
+        Some((at.parse().ok()?, id.parse().ok()?))
     }
 }
 
-/// Events the actor may see, newest first: root sees all; a reseller sees
-/// what it did, and what concerns it, its tokens and the accounts it owns.
-pub fn list(conn: &mut DbConnection, actor: &Actor, q: &EventQuery) -> Result<EventPage, OpError> {
-    let account_id: Option<i64> = match &q.account {
-        Some(name) => accounts::table
-            .filter(accounts::username.eq(name))
-            .select(accounts::id)
-            .first(conn)
-            .optional()?,
+/// The most events a view counts: past it the page says "1000+". Counting
+/// ten million events for a number nobody reads would cost the page.
+pub const COUNT_CAP: i64 = 1_000;
+
+pub struct EventPage {
+    pub events: Vec<Event>,
+    /// Events matching the filters, up to [`COUNT_CAP`].
+    pub total: i64,
+    /// More than `total` match.
+    pub more: bool,
+    /// There are newer (older) events than this page's.
+    pub newer: bool,
+    pub older: bool,
+}
+
+/// Which index a walk of the trail follows: every event by time, or one
+/// account's by time (each has an index on (column, at)).
+#[derive(Clone, Copy, Debug)]
+enum Walk {
+    All,
+    Actor(i64),
+    Target(i64),
+    Owner(i64),
+}
+
+type EventsQuery<'a> = audit_events::BoxedQuery<'a, <DbConnection as diesel::Connection>::Backend>;
+
+/// The events of one walk that pass every filter, unordered.
+fn walk<'a>(
+    walk: Walk,
+    actor: &Actor,
+    account_ids: Option<&[i64]>,
+    q: &'a EventQuery,
+) -> EventsQuery<'a> {
+    let mut query = audit_events::table.into_boxed();
+    query = match walk {
+        Walk::All => query,
+        Walk::Actor(id) => query.filter(audit_events::actor_id.eq(id)),
+        Walk::Target(id) => query.filter(audit_events::target_id.eq(id)),
+        Walk::Owner(id) => query.filter(audit_events::owner_id.eq(id)),
+    };
+    // A reseller walking an account's events still sees only what concerns
+    // it; walking its own, the walk is the scope.
+    if account_ids.is_some() && !actor.account.is_root() {
+        let me = actor.id();
+        query = query.filter(
+            audit_events::actor_id
+                .eq(me)
+                .or(audit_events::target_id.eq(me))
+                .or(audit_events::owner_id.eq(me)),
+        );
+    }
+    if let Some(token) = &q.token {
+        query = query.filter(audit_events::token.eq(token.as_str()));
+    }
+    if let Some(event) = q.event {
+        query = query.filter(audit_events::event.eq(event.as_str()));
+    }
+    if let Some(since) = q.since {
+        query = query.filter(audit_events::at.ge(since));
+    }
+    if let Some(until) = q.until {
+        query = query.filter(audit_events::at.lt(until));
+    }
+    query
+}
+
+/// The walks that together find the query's events: one per index, their
+/// union the answer.
+fn walks(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    q: &EventQuery,
+) -> Result<(Vec<Walk>, Option<Vec<i64>>), OpError> {
+    let ids = match &q.account {
+        Some(name) => Some(account_ids(conn, name)?),
         None => None,
     };
-    let filtered = || {
-        let mut query = audit_events::table.into_boxed();
-        if !actor.account.is_root() {
+    let walks = match (&ids, actor.account.is_root()) {
+        (Some(ids), _) => ids
+            .iter()
+            .flat_map(|&id| [Walk::Actor(id), Walk::Target(id)])
+            .collect(),
+        (None, true) => vec![Walk::All],
+        (None, false) => {
             let me = actor.id();
-            query = query.filter(
-                audit_events::actor_id
-                    .eq(me)
-                    .or(audit_events::target_id.eq(me))
-                    .or(audit_events::owner_id.eq(me)),
-            );
+            vec![Walk::Actor(me), Walk::Target(me), Walk::Owner(me)]
         }
-        if let Some(name) = &q.account {
-            let by_name = audit_events::actor
-                .eq(name.clone())
-                .or(audit_events::target.eq(name.clone()));
-            query = match account_id {
-                Some(id) => query.filter(
-                    by_name
-                        .or(audit_events::actor_id.eq(id))
-                        .or(audit_events::target_id.eq(id)),
-                ),
-                None => query.filter(by_name),
-            };
-        }
-        if let Some(token) = &q.token {
-            query = query.filter(audit_events::token.eq(token.clone()));
-        }
-        if let Some(event) = q.event {
-            query = query.filter(audit_events::event.eq(event.as_str()));
-        }
-        if let Some(since) = q.since {
-            query = query.filter(audit_events::at.ge(since));
-        }
-        if let Some(until) = q.until {
-            query = query.filter(audit_events::at.lt(until));
-        }
-        query
     };
-    let total: i64 = filtered().count().get_result(conn)?;
+    Ok((walks, ids))
+}
+
+/// The accounts that had `name`: the one that has it now, those renamed
+/// from it and those deleted under it (both recorded in the trail, found
+/// through the (event, at) index).
+fn account_ids(conn: &mut DbConnection, name: &str) -> Result<Vec<i64>, OpError> {
+    let mut ids: Vec<i64> = accounts::table
+        .filter(accounts::username.eq(name))
+        .select(accounts::id)
+        .load(conn)?;
+    let deleted: Vec<Option<i64>> = audit_events::table
+        .filter(audit_events::event.eq(AuditEvent::AccountDeleted.as_str()))
+        .filter(audit_events::target.eq(name))
+        .select(audit_events::target_id)
+        .load(conn)?;
+    let from = format!("renamed from {name} to ");
+    let renamed: Vec<(Option<i64>, String)> = audit_events::table
+        .filter(audit_events::event.eq(AuditEvent::AccountRenamed.as_str()))
+        .select((audit_events::target_id, audit_events::detail))
+        .load(conn)?;
+    ids.extend(deleted.into_iter().flatten());
+    ids.extend(
+        renamed
+            .into_iter()
+            .filter(|(_, detail)| detail.starts_with(&from))
+            .filter_map(|(id, _)| id),
+    );
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
+}
+
+/// Up to `limit` (at, id) of the events matching `q`, newest first (or,
+/// `newer_than`, oldest first from just after that event): each walk
+/// reads at most `limit` entries of its index, and the walks are merged.
+fn edge(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    q: &EventQuery,
+    cursor: Option<Cursor>,
+    limit: i64,
+) -> Result<Vec<(i64, i64)>, OpError> {
+    let (walks, ids) = walks(conn, actor, q)?;
+    let mut found: Vec<(i64, i64)> = Vec::new();
+    for w in walks {
+        let mut query =
+            walk(w, actor, ids.as_deref(), q).select((audit_events::at, audit_events::id));
+        // `at <= A` bounds the index range; the rest breaks the tie.
+        query = match cursor {
+            None => query.order((audit_events::at.desc(), audit_events::id.desc())),
+            Some(Cursor::Older { at, id }) => query
+                .filter(audit_events::at.le(at))
+                .filter(audit_events::at.lt(at).or(audit_events::id.lt(id)))
+                .order((audit_events::at.desc(), audit_events::id.desc())),
+            Some(Cursor::Newer { at, id }) => query
+                .filter(audit_events::at.ge(at))
+                .filter(audit_events::at.gt(at).or(audit_events::id.gt(id)))
+                .order((audit_events::at.asc(), audit_events::id.asc())),
+        };
+        found.extend(query.limit(limit).load::<(i64, i64)>(conn)?);
+    }
+    found.sort_unstable();
+    found.dedup();
+    if !matches!(cursor, Some(Cursor::Newer { .. })) {
+        found.reverse();
+    }
+    found.truncate(limit as usize);
+    Ok(found)
+}
+
+/// One page of the events the actor may see, newest first: root sees all;
+/// a reseller sees what it did, and what concerns it, its tokens and the
+/// accounts it owns. Cost: a page and [`COUNT_CAP`] entries of an index
+/// per walk (one, or one per account column), however long the trail.
+pub fn page(conn: &mut DbConnection, actor: &Actor, q: &EventQuery) -> Result<EventPage, OpError> {
     let per_page = q.per_page.clamp(1, 500);
-    let mut query = filtered()
-        .select(Event::as_select())
-        .order((audit_events::at.desc(), audit_events::id.desc()));
-    let page = if q.page == 0 {
-        1
-    } else {
-        let page = q.page.clamp(1, ((total + per_page - 1) / per_page).max(1));
-        query = query.limit(per_page).offset((page - 1) * per_page);
-        page
-    };
-    Ok(EventPage {
-        events: query.load(conn)?,
-        total,
-        page,
-        per_page,
+    crate::db::snapshot(conn, |conn| {
+        let counted = edge(conn, actor, q, None, COUNT_CAP + 1)?;
+        let (total, more) = (
+            counted.len().min(COUNT_CAP as usize) as i64,
+            counted.len() > COUNT_CAP as usize,
+        );
+        let mut edges = match q.cursor {
+            // The first page is the count's first rows.
+            None => counted.into_iter().take(per_page as usize + 1).collect(),
+            Some(cursor) => edge(conn, actor, q, Some(cursor), per_page + 1)?,
+        };
+        let beyond = edges.len() > per_page as usize;
+        edges.truncate(per_page as usize);
+        let (newer, older) = match q.cursor {
+            None => (false, beyond),
+            Some(Cursor::Older { .. }) => (true, beyond),
+            Some(Cursor::Newer { .. }) => {
+                edges.reverse();
+                (beyond, true)
+            }
+        };
+        let ids: Vec<i64> = edges.iter().map(|&(_, id)| id).collect();
+        let events = audit_events::table
+            .filter(audit_events::id.eq_any(ids))
+            .select(Event::as_select())
+            .order((audit_events::at.desc(), audit_events::id.desc()))
+            .load(conn)?;
+        Ok(EventPage {
+            events,
+            total,
+            more,
+            newer,
+            older,
+        })
     })
+}
+
+/// Every event matching `q` that the actor may see, newest first (the
+/// `audit` command); `q.cursor` and `q.per_page` are not used.
+pub fn all(conn: &mut DbConnection, actor: &Actor, q: &EventQuery) -> Result<Vec<Event>, OpError> {
+    let (walks, ids) = walks(conn, actor, q)?;
+    let mut events: Vec<Event> = Vec::new();
+    for w in walks {
+        events.extend(
+            walk(w, actor, ids.as_deref(), q)
+                .select(Event::as_select())
+                .load(conn)?,
+        );
+    }
+    events.sort_unstable_by_key(|e| std::cmp::Reverse((e.at, e.id)));
+    events.dedup_by_key(|e| e.id);
+    Ok(events)
 }
 
 /// The latest "used from a new address" events of an account's tokens,

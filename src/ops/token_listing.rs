@@ -82,8 +82,11 @@ impl Default for ListQuery {
 
 pub struct TokenPage {
     pub tokens: Vec<Token>,
-    /// Tokens matching the filter, over all pages.
+    /// Tokens matching the filter, over all pages; a search that matches
+    /// many is counted only up to [`SEARCH_COUNT_CAP`].
     pub total: i64,
+    /// More than `total` match (and the pages stop at `total`'s).
+    pub more: bool,
     pub page: i64,
     pub per_page: i64,
 }
@@ -172,6 +175,7 @@ fn list_in(conn: &mut DbConnection, scope: Scope, q: &ListQuery) -> Result<Token
         return Ok(TokenPage {
             tokens: Vec::new(),
             total: 0,
+            more: false,
             page: 1,
             per_page: q.per_page.clamp(1, 500),
         });
@@ -180,6 +184,10 @@ fn list_in(conn: &mut DbConnection, scope: Scope, q: &ListQuery) -> Result<Token
     let pattern = like_pattern(&filter);
     let per_page = q.per_page.clamp(1, 500);
     let backend = conn.backend();
+    let search = match &pattern {
+        None => Search::Nothing,
+        Some(p) => probe(conn, &filter, p)?,
+    };
     let filtered = || {
         let mut query = tokens::table.into_boxed();
         query = match scope {
@@ -197,9 +205,13 @@ fn list_in(conn: &mut DbConnection, scope: Scope, q: &ListQuery) -> Result<Token
             query = query.filter(tokens::enabled.eq(true));
         }
         if let Some(p) = &pattern {
+            // The match itself, checked on each row (ASCII case-insensitive
+            // on both backends); a selective search checks only the rows
+            // the trigram index gave.
+            if let Search::Among(ids) = &search {
+                query = query.filter(tokens::id.eq_any(ids.clone()));
+            }
             query = match backend {
-                // ILIKE on name or description, each answered from its
-                // trigram index (pg_trgm).
                 Backend::Postgres => query.filter(
                     diesel::dsl::sql::<diesel::sql_types::Bool>("(tokens.name ILIKE ")
                         .bind::<diesel::sql_types::Text, _>(p.clone())
@@ -207,28 +219,6 @@ fn list_in(conn: &mut DbConnection, scope: Scope, q: &ListQuery) -> Result<Token
                         .bind::<diesel::sql_types::Text, _>(p.clone())
                         .sql(" ESCAPE '\\')"),
                 ),
-                // A quoted FTS5 phrase of the search is the substring
-                // itself, found in the trigram index of names and
-                // descriptions; LIKE (ASCII case-insensitive in SQLite)
-                // checks the few rows it gives, and alone serves searches
-                // shorter than a trigram.
-                Backend::Sqlite if filter.chars().count() >= 3 => query
-                    .filter(
-                        diesel::dsl::sql::<diesel::sql_types::Bool>(
-                            "tokens.id IN (SELECT rowid FROM tokens_search WHERE tokens_search MATCH ",
-                        )
-                        .bind::<diesel::sql_types::Text, _>(format!(
-                            "\"{}\"",
-                            filter.replace('"', "\"\"")
-                        ))
-                        .sql(")"),
-                    )
-                    .filter(
-                        tokens::name
-                            .like(p.clone())
-                            .escape('\\')
-                            .or(tokens::description.like(p.clone()).escape('\\')),
-                    ),
                 Backend::Sqlite => query.filter(
                     tokens::name
                         .like(p.clone())
@@ -240,32 +230,44 @@ fn list_in(conn: &mut DbConnection, scope: Scope, q: &ListQuery) -> Result<Token
         query
     };
     // Without a search, the counts the triggers keep: a row per account,
-    // not a pass over the tokens.
-    let total: i64 = match (&pattern, scope) {
-        _ if q.hide_disabled => filtered().count().get_result(conn)?,
-        (None, Scope::Of(id)) => account_rows::table
+    // not a pass over the tokens. A search among the trigram index's few
+    // matches counts them; one that matches many counts up to the cap.
+    let mut more = false;
+    let mut capped = |conn: &mut DbConnection| -> Result<i64, OpError> {
+        let found: Vec<i64> = filtered()
+            .select(tokens::id)
+            .limit(SEARCH_COUNT_CAP + 1)
+            .load(conn)?;
+        more = found.len() as i64 > SEARCH_COUNT_CAP;
+        Ok((found.len() as i64).min(SEARCH_COUNT_CAP))
+    };
+    let total: i64 = match (&search, scope) {
+        (Search::Everywhere, _) => capped(conn)?,
+        _ if q.hide_disabled => capped(conn)?,
+        (Search::Nothing, Scope::Of(id)) => account_rows::table
             .find(id)
             .select(account_rows::token_count)
             .first::<i64>(conn)
             .optional()?
             .unwrap_or(0),
-        (None, Scope::Everyone) => account_rows::table
+        (Search::Nothing, Scope::Everyone) => account_rows::table
             .select(sum_of_token_counts())
             .first::<Option<i64>>(conn)?
             .unwrap_or(0),
-        (None, Scope::OwnedBy(reseller)) => account_rows::table
+        (Search::Nothing, Scope::OwnedBy(reseller)) => account_rows::table
             .filter(account_rows::owner_id.eq(reseller))
             .select(sum_of_token_counts())
             .first::<Option<i64>>(conn)?
             .unwrap_or(0),
-        (Some(_), _) => filtered().count().get_result(conn)?,
+        (Search::Among(_), _) => filtered().count().get_result(conn)?,
     };
     let pages = ((total + per_page - 1) / per_page).max(1);
     let page = q.page.clamp(1, pages);
     let start = (page - 1) * per_page;
     let end = (page * per_page).min(total);
     // Past the middle, read backwards from the far end and turn the rows round.
-    let backwards = start > total - end;
+    // (Not when the total is only a lower bound: its far end is unknown.)
+    let backwards = !more && start > total - end;
     let mut query = filtered().select(Token::as_select());
     let ascending = (q.direction == Direction::Asc) != backwards;
     query = match (q.sort, ascending) {
@@ -296,9 +298,71 @@ fn list_in(conn: &mut DbConnection, scope: Scope, q: &ListQuery) -> Result<Token
     Ok(TokenPage {
         tokens: rows,
         total,
+        more,
         page,
         per_page,
     })
+}
+
+/// How many matches a search counts at most when it matches many.
+pub const SEARCH_COUNT_CAP: i64 = 100;
+
+/// Matches store-wide up to which a search is selective: found through
+/// the trigram index and counted exactly.
+pub const SELECTIVE: i64 = 500;
+
+/// How a search finds its tokens.
+#[derive(Debug)]
+enum Search {
+    Nothing,
+    /// Selective: among these ids (every match in the store, by the
+    /// trigram index).
+    Among(Vec<i64>),
+    /// Matches many (or is too short for a trigram): checked on each row
+    /// of the sort's index, which stops at a page.
+    Everywhere,
+}
+
+/// Asks the trigram index for up to [`SELECTIVE`] + 1 matches store-wide,
+/// so that a search matching nothing or little is answered from the index
+/// and one matching many walks the page's own index instead.
+fn probe(conn: &mut DbConnection, filter: &str, pattern: &str) -> Result<Search, OpError> {
+    // A trigram index has nothing for a shorter term.
+    if filter.chars().count() < 3 {
+        return Ok(Search::Everywhere);
+    }
+    let ids: Vec<i64> = match conn.backend() {
+        // A quoted FTS5 phrase of the search is the substring itself.
+        Backend::Sqlite => diesel::sql_query(
+            "SELECT rowid AS id FROM tokens_search WHERE tokens_search MATCH ? LIMIT ?",
+        )
+        .bind::<diesel::sql_types::Text, _>(format!("\"{}\"", filter.replace('"', "\"\"")))
+        .bind::<diesel::sql_types::BigInt, _>(SELECTIVE + 1)
+        .load::<Id>(conn)?,
+        // ILIKE on name or description, each with its trigram index
+        // (pg_trgm); PostgreSQL picks the index or a walk by its estimate.
+        Backend::Postgres => diesel::sql_query(
+            "SELECT id FROM tokens WHERE name ILIKE $1 ESCAPE '\\' \
+             OR description ILIKE $1 ESCAPE '\\' LIMIT $2",
+        )
+        .bind::<diesel::sql_types::Text, _>(pattern)
+        .bind::<diesel::sql_types::BigInt, _>(SELECTIVE + 1)
+        .load::<Id>(conn)?,
+    }
+    .into_iter()
+    .map(|r| r.id)
+    .collect();
+    Ok(if ids.len() as i64 > SELECTIVE {
+        Search::Everywhere
+    } else {
+        Search::Among(ids)
+    })
+}
+
+#[derive(QueryableByName)]
+struct Id {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
 }
 
 fn like_pattern(filter: &str) -> Option<String> {

@@ -141,6 +141,31 @@ pub fn all(conn: &mut DbConnection, actor: &Actor) -> Result<Vec<Token>, OpError
         .map_err(OpError::from)
 }
 
+/// The names and ids of every token of the actor, from the (account,
+/// name) index: the order of a long `api_token_list`.
+pub fn names(conn: &mut DbConnection, actor: &Actor) -> Result<Vec<(String, i64)>, OpError> {
+    actor.require(MANAGE_TOKENS)?;
+    tokens::table
+        .filter(tokens::account_id.eq(actor.id()))
+        .select((tokens::name, tokens::id))
+        .load(conn)
+        .map_err(OpError::from)
+}
+
+/// The actor's tokens among `ids` (in no order); others' are never read.
+/// Found by id: the owner is checked on each row (`account_id + 0` keeps
+/// the planner from walking the owner's index instead, which for a big
+/// owner is every token it has, for each piece of a long list).
+pub fn by_ids(conn: &mut DbConnection, actor: &Actor, ids: &[i64]) -> Result<Vec<Token>, OpError> {
+    actor.require(MANAGE_TOKENS)?;
+    tokens::table
+        .filter(tokens::id.eq_any(ids))
+        .filter((tokens::account_id + 0i64).eq(actor.id()))
+        .select(Token::as_select())
+        .load(conn)
+        .map_err(OpError::from)
+}
+
 fn find(
     conn: &mut DbConnection,
     owner_id: i64,
@@ -155,9 +180,12 @@ fn find(
         .map_err(OpError::from)
 }
 
+/// Counts past this show as "100+" on the tokens page's banner.
+pub const BANNER_COUNT_CAP: i64 = 100;
+
 /// How many of the actor's tokens expire within `days` days, and how many
-/// have expired: the tokens page's banner. Two counts from the expiry
-/// index, whatever the number of tokens.
+/// have expired: the tokens page's banner. Two walks of the expiry index,
+/// each stopping past [`BANNER_COUNT_CAP`], whatever the number of tokens.
 pub fn expiry_counts(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -165,17 +193,18 @@ pub fn expiry_counts(
     days: i64,
 ) -> Result<(i64, i64), OpError> {
     actor.require(MANAGE_TOKENS)?;
-    let mine = || tokens::table.filter(tokens::account_id.eq(actor.id()));
-    let soon: i64 = mine()
+    let mine = || {
+        tokens::table
+            .filter(tokens::account_id.eq(actor.id()))
+            .select(tokens::id)
+            .limit(BANNER_COUNT_CAP + 1)
+    };
+    let soon: Vec<i64> = mine()
         .filter(tokens::expires_at.gt(now))
         .filter(tokens::expires_at.le(now + days * 86_400))
-        .count()
-        .get_result(conn)?;
-    let expired: i64 = mine()
-        .filter(tokens::expires_at.le(now))
-        .count()
-        .get_result(conn)?;
-    Ok((soon, expired))
+        .load(conn)?;
+    let expired: Vec<i64> = mine().filter(tokens::expires_at.le(now)).load(conn)?;
+    Ok((soon.len() as i64, expired.len() as i64))
 }
 
 /// Which of these names the actor's tokens have, by name.

@@ -292,13 +292,18 @@ fn two_days_ago() -> i64 {
 
 /// Adds `n` events at `at + 1`, `at + 2`, ….
 async fn events_from(app: &TestApp, at: i64, n: i64) {
+    events_of(app, "sign_in", at, n).await;
+}
+
+/// Adds `n` events of `kind` at `at + 1`, `at + 2`, ….
+async fn events_of(app: &TestApp, kind: &'static str, at: i64, n: i64) {
     app.db
         .write_bookkeeping(move |conn| {
             use diesel::prelude::*;
             diesel::sql_query(format!(
                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) \
                  INSERT INTO audit_events (at, event, detail, count) \
-                 SELECT {at} + i, 'sign_in', '', 1 FROM n"
+                 SELECT {at} + i, '{kind}', '', 1 FROM n"
             ))
             .execute(conn)
             .map_err(anyhow::Error::from)
@@ -399,9 +404,9 @@ async fn resellers_see_only_what_concerns_them_on_the_activity_page() {
     assert!(edit.contains("href=\"/activity?token=carols-token\""));
 }
 
-#[actix_web::test]
-async fn a_renamed_account_is_found_under_both_names_and_a_deleted_one_keeps_its_events() {
-    let app = spawn_app().await;
+/// The reseller bob, with the token "early", renamed by root to robert,
+/// who then makes "late"; returns root's token.
+async fn bob_renamed_robert(app: &TestApp) -> String {
     app.create_reseller("bob", None).await;
     app.token("bob", "early").await;
     let root = app.token("root", "ops").await;
@@ -415,6 +420,13 @@ async fn a_renamed_account_is_found_under_both_names_and_a_deleted_one_keeps_its
         .await,
     );
     app.token("robert", "late").await;
+    root
+}
+
+#[actix_web::test]
+async fn a_renamed_account_is_found_under_both_names_and_a_deleted_one_keeps_its_events() {
+    let app = spawn_app().await;
+    let root = bob_renamed_robert(&app).await;
     let under = |name: &'static str| {
         let app = &app;
         async move {
@@ -505,4 +517,125 @@ async fn ten_thousand_refused_calls_with_as_many_names_from_a_hundred_addresses_
         .unwrap()
         .contains("names tried: stranger")));
     assert_eq!(app.count("audit_events").await, rows.len() as i64);
+}
+
+/// The `at` of each event row of an Activity table, in order.
+fn event_times(html: &str) -> Vec<String> {
+    html.split("<td data-label=\"When\">")
+        .skip(1)
+        .map(|rest| rest.split('<').next().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// The link of an Activity table's pager (`rel`: `prev` or `next`).
+fn pager_link(html: &str, rel: &str) -> Option<String> {
+    let end = html.find(&format!("rel=\"{rel}\""))?;
+    let start = html[..end].rfind("href=\"")? + 6;
+    let link = &html[start..];
+    Some(
+        link[..link.find('"')?]
+            .replace("&amp;", "&")
+            .replace("&#38;", "&"),
+    )
+}
+
+#[actix_web::test]
+async fn the_activity_pages_older_and_newer_from_the_last_event_shown_without_gaps_or_repeats() {
+    let app = spawn_app().await;
+    let base = now() - 10_000;
+    // 120 events, a second apart, the newest at base + 120; and three at
+    // one second, which only their ids order.
+    events_of(&app, "account_unsuspended", base, 120).await;
+    events_of(&app, "account_unsuspended", base + 119, 3).await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let first = root
+        .get_htmx("/activity?event=account_unsuspended")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(first.contains("123 event(s)"), "{first}");
+    assert!(pager_link(&first, "prev").is_none(), "nothing newer");
+    let mut seen = event_times(&first);
+    assert_eq!(seen.len(), 50);
+    let mut page = first.clone();
+    let mut pages = vec![first];
+    while let Some(older) = pager_link(&page, "next") {
+        assert!(pages.len() < 10, "paging never ends: {older}");
+        assert!(
+            older.contains("event=account_unsuspended&before="),
+            "{older}"
+        );
+        page = root.get_htmx(&older).await.text().await.unwrap();
+        seen.extend(event_times(&page));
+        pages.push(page.clone());
+    }
+    assert_eq!(pages.len(), 3);
+    assert_eq!(seen.len(), 123, "every event once");
+    // Back from the last page: the middle one again, exactly.
+    let newer = pager_link(&pages[2], "prev").expect("newer from the last page");
+    assert!(newer.contains("after="), "{newer}");
+    let back = root.get_htmx(&newer).await.text().await.unwrap();
+    assert_eq!(event_times(&back), event_times(&pages[1]));
+    assert!(pager_link(&back, "next").is_some() && pager_link(&back, "prev").is_some());
+}
+
+#[actix_web::test]
+async fn the_activity_counts_up_to_a_cap_and_pages_on_past_it() {
+    use whm_tokens::ops::audit::COUNT_CAP;
+    let app = spawn_app().await;
+    events_of(&app, "account_unsuspended", now() - 100_000, COUNT_CAP + 60).await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let first = root
+        .get_htmx("/activity?event=account_unsuspended")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(first.contains(&format!("{COUNT_CAP}+ event(s)")), "{first}");
+    // Paging goes on past the cap, to the oldest.
+    let mut page = first;
+    let mut shown = 0;
+    let mut pages = 1;
+    while let Some(older) = pager_link(&page, "next") {
+        page = root.get_htmx(&older).await.text().await.unwrap();
+        shown += event_times(&page).len() as i64;
+        pages += 1;
+        assert!(pages < 100, "paging never ends: {older}");
+    }
+    assert_eq!(shown + 50, COUNT_CAP + 60);
+}
+
+#[actix_web::test]
+async fn a_former_name_finds_the_account_that_had_it_by_its_id() {
+    let app = spawn_app().await;
+    bob_renamed_robert(&app).await;
+    // Another account takes the old name.
+    app.create_reseller("bob", None).await;
+    app.token("bob", "newcomer").await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let under_old = root
+        .get_htmx("/activity?account=bob")
+        .await
+        .text()
+        .await
+        .unwrap();
+    for token in ["early", "late", "newcomer"] {
+        assert!(under_old.contains(token), "{token}: {under_old}");
+    }
+    let under_new = root
+        .get_htmx("/activity?account=robert")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(under_new.contains("early") && under_new.contains("late"));
+    assert!(!under_new.contains("newcomer"), "{under_new}");
+    let nobody = root
+        .get_htmx("/activity?account=nobody")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(nobody.contains("0 event(s)"), "{nobody}");
 }

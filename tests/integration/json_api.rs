@@ -446,6 +446,57 @@ async fn api_token_list_is_keyed_by_name_with_acl_flags_for_every_privilege_for_
 }
 
 #[actix_web::test]
+async fn a_long_api_token_list_is_streamed_whole_in_name_order_with_the_same_entries() {
+    use whm_tokens::web::api::STREAM_LIST_FROM;
+    let app = spawn_app().await;
+    let secret = app.token("root", "admin").await;
+    app.token_with(
+        "root",
+        "narrow",
+        Expiry::At(now() + 3600),
+        "192.0.2.1",
+        Some("list-accts kill-acct"),
+    )
+    .await
+    .unwrap();
+    let short = ok_data(&app.api("root", &secret, "api_token_list", &[]).await);
+    app.bulk_tokens("root", STREAM_LIST_FROM + 500).await;
+    // Another owner's tokens are never listed.
+    app.create_reseller("bob", None).await;
+    app.token("bob", "bobs").await;
+    let (status, body) = app.api("root", &secret, "api_token_list", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["metadata"]["result"], 1, "the envelope ends whole");
+    let tokens = body["data"]["tokens"].as_object().unwrap();
+    assert_eq!(tokens.len(), STREAM_LIST_FROM + 502);
+    assert!(!tokens.contains_key("bobs"));
+    assert_eq!(tokens["narrow"], short["tokens"]["narrow"]);
+    assert_eq!(
+        tokens["admin"]["acls"], short["tokens"]["admin"]["acls"],
+        "the same entry, streamed"
+    );
+    // The bytes come in name order, as a map is written whole.
+    let raw = reqwest::Client::new()
+        .get(format!(
+            "{}/json-api/api_token_list?api.version=1",
+            app.address
+        ))
+        .header("Authorization", format!("whm root:{secret}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let names: Vec<&str> = tokens.keys().map(String::as_str).collect();
+    let mut at = 0;
+    for name in names {
+        let found = raw[at..].find(&format!("\"{name}\":{{\"acls\"")).unwrap();
+        at += found + 1;
+    }
+}
+
+#[actix_web::test]
 async fn api_token_list_for_a_reseller_shows_only_privileges_the_reseller_holds() {
     let app = spawn_app().await;
     app.create_reseller("bob", None).await;

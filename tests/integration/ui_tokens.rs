@@ -616,6 +616,64 @@ async fn the_page_for_ten_thousand_tokens_holds_one_page_of_rows() {
 }
 
 #[actix_web::test]
+async fn a_search_matching_many_tokens_shows_the_first_page_and_counts_up_to_a_cap() {
+    use whm_tokens::ops::token_listing::{SEARCH_COUNT_CAP, SELECTIVE};
+    let app = spawn_app().await;
+    // More matches of "bulk" than a selective search has, in the store
+    // but not all root's: bob's count towards the probe, not the page.
+    app.create_reseller("bob", None).await;
+    app.bulk_tokens("bob", SELECTIVE as usize).await;
+    app.bulk_tokens("root", 300).await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let broad = root.get_htmx("/tokens?q=bulk").await.text().await.unwrap();
+    assert!(
+        broad.contains(&format!("{SEARCH_COUNT_CAP}+ token(s) match")),
+        "{broad}"
+    );
+    assert!(broad.contains("refine the search"));
+    // The newest first, as without a search: bulk-00000 was made last.
+    let names = rows(&broad);
+    assert_eq!(names.len(), 25);
+    assert!(names[0].contains("bulk-00000") && names[24].contains("bulk-00024"));
+    // Sorted by name from the other end, the same search.
+    let by_name = root
+        .get_htmx("/tokens?q=bulk&sort=name&dir=desc")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(rows(&by_name)[0].contains("bulk-00299"), "root's own only");
+    // Pages stop at the counted ones.
+    let far = root
+        .get_htmx("/tokens?q=bulk&page=1000")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let last = SEARCH_COUNT_CAP / 25;
+    assert!(far.contains(&format!("Page {last} of {last}+")), "{far}");
+    assert_eq!(rows(&far).len(), 25);
+    // A selective search (few matches in the store) counts exactly, and
+    // one that matches nothing says so; a short term walks the page too.
+    let few = root
+        .get_htmx("/tokens?q=bulk-0029")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(few.contains("10 token(s) match"), "{few}");
+    let none = root
+        .get_htmx("/tokens?q=nothing-like-it")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(none.contains("No tokens match “nothing-like-it”"), "{none}");
+    let short = root.get_htmx("/tokens?q=29").await.text().await.unwrap();
+    assert!(short.contains("13 token(s) match"), "{short}");
+}
+
+#[actix_web::test]
 async fn a_failed_htmx_request_gets_its_message_as_a_toast_sent_to_the_toast_area() {
     let app = spawn_app().await;
     app.token("root", "kept").await;

@@ -66,23 +66,60 @@ impl From<diesel::result::Error> for ApiError {
 
 /// A function's `data`, already written as JSON: answers are written
 /// straight from typed structs, and a long `api_token_list` never exists
-/// as a tree in memory.
-pub struct Data(Vec<u8>);
+/// as a tree in memory, nor (past a size) as one buffer.
+pub enum Data {
+    Written(Vec<u8>),
+    /// Pieces that together are the JSON, written as the answer is sent:
+    /// an error ends the answer there (its metadata, which comes last,
+    /// never arrives, so no client takes a cut list for a whole one).
+    Streamed(Chunks),
+}
+
+/// The pieces of a streamed answer, a few at a time: the writer waits
+/// while the client reads.
+pub type Chunks = tokio::sync::mpsc::Receiver<Result<Vec<u8>, ApiError>>;
 
 impl Data {
     pub fn json(value: &impl Serialize) -> Result<Self, ApiError> {
-        Ok(Self(
+        Ok(Self::Written(
             serde_json::to_vec(value).map_err(anyhow::Error::from)?,
         ))
     }
 
-    pub fn into_bytes(self) -> Vec<u8> {
-        self.0
-    }
-
     /// JSON written by the caller (who knows it is valid).
     pub fn written(json: Vec<u8>) -> Self {
-        Self(json)
+        Self::Written(json)
+    }
+}
+
+/// An answer's bytes: in one piece, or streamed between a head and a tail.
+pub enum Body {
+    Whole(Vec<u8>),
+    Streamed {
+        head: Vec<u8>,
+        chunks: Chunks,
+        tail: Vec<u8>,
+    },
+}
+
+impl Body {
+    /// Every byte, waiting for a streamed body's pieces (the `api`
+    /// command, tests).
+    pub async fn collect(self) -> Result<Vec<u8>, ApiError> {
+        match self {
+            Self::Whole(bytes) => Ok(bytes),
+            Self::Streamed {
+                mut head,
+                mut chunks,
+                tail,
+            } => {
+                while let Some(chunk) = chunks.recv().await {
+                    head.extend_from_slice(&chunk?);
+                }
+                head.extend_from_slice(&tail);
+                Ok(head)
+            }
+        }
     }
 }
 
@@ -93,7 +130,7 @@ pub type Outcome = Result<Option<Data>, ApiError>;
 pub struct Answer {
     pub status: StatusCode,
     pub result: u8,
-    pub body: Vec<u8>,
+    pub body: Body,
 }
 
 #[derive(Serialize)]
@@ -131,32 +168,61 @@ pub fn envelope(command: &str, outcome: Outcome, request_id: &str) -> Answer {
         version: 1,
     };
     const DATA: &[u8] = b"{\"data\":";
-    let mut body = match data {
-        None => b"{".to_vec(),
-        Some(Data(mut written)) => {
+    let mut tail = Vec::with_capacity(96);
+    let body = match data {
+        None => {
+            tail.push(b'{');
+            None
+        }
+        Some(Data::Written(mut written)) => {
             // In place: no second copy of a large answer.
             written.splice(0..0, DATA.iter().copied());
             written.push(b',');
-            written
+            Some(written)
+        }
+        Some(Data::Streamed(chunks)) => {
+            tail.push(b',');
+            write_metadata(&mut tail, &metadata);
+            return Answer {
+                status,
+                result,
+                body: Body::Streamed {
+                    head: DATA.to_vec(),
+                    chunks,
+                    tail,
+                },
+            };
         }
     };
-    body.extend_from_slice(b"\"metadata\":");
-    serde_json::to_writer(&mut body, &metadata).expect("metadata serialises");
-    body.push(b'}');
+    let mut whole = body.unwrap_or(tail);
+    write_metadata(&mut whole, &metadata);
     Answer {
         status,
         result,
-        body,
+        body: Body::Whole(whole),
     }
+}
+
+/// `"metadata":{…}}`: the envelope's end.
+fn write_metadata(out: &mut Vec<u8>, metadata: &Metadata) {
+    out.extend_from_slice(b"\"metadata\":");
+    serde_json::to_writer(&mut *out, metadata).expect("metadata serialises");
+    out.push(b'}');
 }
 
 /// WHM API 0's answer: the function's data bare, without an envelope.
 pub fn api0(outcome: Outcome, function: &str) -> Answer {
     match outcome {
-        Ok(data) => Answer {
+        // API 0 answers only `applist` and `version`, never streamed.
+        Ok(None | Some(Data::Streamed(_))) => Answer {
             status: StatusCode::OK,
             result: 1,
-            body: data.map_or_else(|| b"{}".to_vec(), Data::into_bytes),
+            body: Body::Whole(b"{}".to_vec()),
+        },
+        Ok(Some(Data::Written(bytes))) => Answer {
+            status: StatusCode::OK,
+            result: 1,
+            body: Body::Whole(bytes),
         },
         Err(e) => api0_refusal(function, e),
     }
@@ -178,8 +244,10 @@ pub fn api0_refusal(function: &str, e: ApiError) -> Answer {
     Answer {
         status,
         result: 0,
-        body: serde_json::to_vec(&serde_json::json!({ "status": 0, "statusmsg": reason }))
-            .expect("a refusal serialises"),
+        body: Body::Whole(
+            serde_json::to_vec(&serde_json::json!({ "status": 0, "statusmsg": reason }))
+                .expect("a refusal serialises"),
+        ),
     }
 }
 
@@ -192,13 +260,16 @@ mod tests {
     fn the_envelope_is_what_serde_json_writes_for_the_whole_tree() {
         let tree = json!({ "b": [1, null], "a": "x" });
         let a = envelope("f", Ok(Some(Data::json(&tree).unwrap())), "r");
-        let parsed: Value = serde_json::from_slice(&a.body).unwrap();
+        let Body::Whole(body) = a.body else {
+            panic!("written data is one piece")
+        };
+        let parsed: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(parsed["data"], tree);
         assert_eq!(parsed["metadata"]["result"], 1);
         assert_eq!(parsed["metadata"]["reason"], "OK");
         assert_eq!(
             serde_json::to_string(&parsed).unwrap().as_bytes(),
-            &a.body[..],
+            &body[..],
             "the same bytes as serde_json writes the whole tree"
         );
     }
@@ -208,7 +279,10 @@ mod tests {
         let a = envelope("version", Err(ApiError::Unavailable("busy".into())), "r");
         assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(a.result, 0);
-        let parsed: Value = serde_json::from_slice(&a.body).unwrap();
+        let Body::Whole(body) = a.body else {
+            panic!("a refusal is one piece")
+        };
+        let parsed: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(parsed["metadata"]["reason"], "busy");
         assert!(parsed.get("data").is_none());
     }

@@ -8,6 +8,7 @@ pub mod envelope;
 pub mod functions;
 mod info;
 mod tokens;
+pub use tokens::STREAM_LIST_FROM;
 
 pub use call::{Call, CallContext};
 pub use functions::FUNCTIONS;
@@ -281,7 +282,31 @@ fn json_answer(answer: Answer) -> HttpResponse {
     if answer.status == actix_web::http::StatusCode::SERVICE_UNAVAILABLE {
         response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS.to_string()));
     }
-    response.body(answer.body)
+    match answer.body {
+        envelope::Body::Whole(bytes) => response.body(bytes),
+        envelope::Body::Streamed { head, chunks, tail } => {
+            use futures_util::StreamExt;
+            let pieces = futures_util::stream::iter([Ok(head)])
+                .chain(futures_util::stream::unfold(
+                    chunks,
+                    |mut chunks| async move { chunks.recv().await.map(|piece| (piece, chunks)) },
+                ))
+                .chain(futures_util::stream::iter([Ok(tail)]))
+                .map(|piece| {
+                    piece.map(actix_web::web::Bytes::from).map_err(|e| {
+                        // The answer stops here: the client sees a cut
+                        // body without its metadata.
+                        if let ApiError::Internal(cause) = &e {
+                            tracing::error!(error = ?cause, "streamed answer failed");
+                        }
+                        actix_web::error::ErrorServiceUnavailable(
+                            "the answer could not be finished",
+                        )
+                    })
+                });
+            response.streaming(pieces)
+        }
+    }
 }
 
 /// Where links the API hands out point: `--public-url`; else what a

@@ -182,26 +182,93 @@ pub async fn create(call: &Call<'_>) -> Outcome {
     Ok(Some(Data::json(&details)?))
 }
 
+/// Lists longer than this are streamed, a piece at a time.
+pub const STREAM_LIST_FROM: usize = 1_000;
+
+/// Tokens read and written per piece of a streamed list.
+const LIST_PIECE: usize = 1_000;
+
 pub async fn list(call: &Call<'_>) -> Outcome {
-    let _turn = call
+    let turn = call
         .state
         .large_answers
-        .acquire()
+        .clone()
+        .acquire_owned()
         .await
         .map_err(anyhow::Error::from)?;
     let owner = call.actor.account.privileges;
-    let mut tokens = call.state.read_as(call.actor, token_ops::all).await?;
-    // WHM's `tokens` is a map by name, which serde_json writes sorted.
-    tokens.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-    let listed = TokenList {
-        tokens: &tokens,
-        shown: ShownAcls::of(owner),
-    };
-    // Written straight out: a list of thousands of tokens, each with its
-    // map of every privilege, stays one buffer.
-    let mut written = Vec::with_capacity(64 + tokens.len() * (96 + listed.shown.0.len() * 24));
-    serde_json::to_writer(&mut written, &listed).map_err(anyhow::Error::from)?;
-    Ok(Some(Data::written(written)))
+    // WHM's `tokens` is a map by name, which serde_json writes sorted: the
+    // names (from the owner's (account, name) index) give the order.
+    let mut names = call.state.read_as(call.actor, token_ops::names).await?;
+    names.sort_unstable();
+    if names.len() < STREAM_LIST_FROM {
+        let mut tokens = call.state.read_as(call.actor, token_ops::all).await?;
+        tokens.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        let listed = TokenList {
+            tokens: &tokens,
+            shown: ShownAcls::of(owner),
+        };
+        // Written straight out: each token's map of every privilege goes
+        // into one buffer, without a tree.
+        let mut written = Vec::with_capacity(64 + tokens.len() * (96 + listed.shown.0.len() * 24));
+        serde_json::to_writer(&mut written, &listed).map_err(anyhow::Error::from)?;
+        return Ok(Some(Data::written(written)));
+    }
+    // A long list: read a piece of tokens by id, write it, and send it
+    // while the client reads the last; two pieces at most wait. Each piece
+    // is read on its own, so a token changed meanwhile shows as it is when
+    // its piece is read, and one deleted meanwhile is left out.
+    let (sender, chunks) = tokio::sync::mpsc::channel(2);
+    let (state, actor) = (call.state.clone(), call.actor.clone());
+    actix_web::rt::spawn(async move {
+        let _turn = turn;
+        let shown = ShownAcls::of(owner);
+        let mut opening = b"{\"tokens\":{".to_vec();
+        let mut first = true;
+        for piece in names.chunks(LIST_PIECE) {
+            let ids: Vec<i64> = piece.iter().map(|(_, id)| *id).collect();
+            let read = state
+                .read_as(&actor, move |conn, actor| {
+                    token_ops::by_ids(conn, actor, &ids)
+                })
+                .await;
+            let mut tokens = match read {
+                Ok(tokens) => tokens,
+                Err(e) => {
+                    let _ = sender.send(Err(ApiError::from(e))).await;
+                    return;
+                }
+            };
+            tokens.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+            let mut out = std::mem::take(&mut opening);
+            out.reserve(tokens.len() * (128 + shown.0.len() * 24));
+            for token in &tokens {
+                if !std::mem::take(&mut first) {
+                    out.push(b',');
+                }
+                let written = serde_json::to_writer(&mut out, &token.name).and_then(|()| {
+                    out.push(b':');
+                    serde_json::to_writer(
+                        &mut out,
+                        &Entry {
+                            token,
+                            shown: &shown,
+                        },
+                    )
+                });
+                if let Err(e) = written {
+                    let _ = sender.send(Err(ApiError::Internal(e.into()))).await;
+                    return;
+                }
+            }
+            if sender.send(Ok(out)).await.is_err() {
+                // The client went away.
+                return;
+            }
+        }
+        let _ = sender.send(Ok(b"}}".to_vec())).await;
+    });
+    Ok(Some(Data::Streamed(chunks)))
 }
 
 /// `{"tokens": {name: entry, …}}`, in the same bytes as the tree WHM's

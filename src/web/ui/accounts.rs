@@ -54,6 +54,8 @@ pub struct AccountsTable {
     pub page: i64,
     pub pages: i64,
     pub total: i64,
+    /// More match the search than `total` (counted up to a cap).
+    pub more: bool,
     pub list_error: Option<String>,
 }
 
@@ -167,15 +169,17 @@ async fn load_table(
             listing::page(conn, actor, &query)
         })
         .await;
-    let (rows, page, pages, total, list_error) = match listed {
+    let (rows, page, pages, (total, more), list_error) = match listed {
         Ok(p) => (
             p.rows.iter().map(AccountRowView::from).collect::<Vec<_>>(),
             p.page,
             p.pages(),
-            p.total,
+            (p.total, p.more),
             None,
         ),
-        Err(e @ OpError::MissingPrivilege(_)) => (Vec::new(), 1, 1, 0, Some(e.to_string())),
+        Err(e @ OpError::MissingPrivilege(_)) => {
+            (Vec::new(), 1, 1, (0, false), Some(e.to_string()))
+        }
         Err(e) => return Err(e.into()),
     };
     Ok(AccountsTable {
@@ -185,6 +189,7 @@ async fn load_table(
         page,
         pages,
         total,
+        more,
         list_error,
     })
 }

@@ -11,10 +11,10 @@ use serde::Deserialize;
 
 use crate::domain::AuditEvent;
 use crate::domain::ServerClock;
-use crate::ops::audit::{self, EventQuery};
+use crate::ops::audit::{self, Cursor, EventQuery};
 use crate::state::AppState;
 
-use super::form::{lenient, Query};
+use super::form::Query;
 use super::{render, wants_partial, Chrome, SignedIn, UiError};
 
 /// The page's query string.
@@ -28,8 +28,10 @@ pub struct ActivityParams {
     since: String,
     /// `YYYY-MM-DD`, server time: to the end of that day.
     until: String,
-    #[serde(deserialize_with = "lenient")]
-    page: Option<i64>,
+    /// `AT.ID` of the last event shown: the events older than it.
+    before: String,
+    /// `AT.ID` of the first event shown: the events newer than it.
+    after: String,
 }
 
 impl ActivityParams {
@@ -45,13 +47,17 @@ impl ActivityParams {
             event: self.event.parse::<AuditEvent>().ok(),
             since: day(&self.since).map(|d| clock.end_of_day(d) - 86_399),
             until: day(&self.until).map(|d| clock.end_of_day(d) + 1),
-            page: self.page.unwrap_or(1).max(1),
-            per_page: 50,
+            cursor: match (Cursor::parse(&self.before), Cursor::parse(&self.after)) {
+                (Some((at, id)), _) => Some(Cursor::Older { at, id }),
+                (None, Some((at, id))) => Some(Cursor::Newer { at, id }),
+                (None, None) => None,
+            },
+            per_page: PER_PAGE,
         }
     }
 
-    /// This view's URL on another page.
-    pub fn page_url(&self, page: i64) -> String {
+    /// This view from just past an event (`edge`: `before` or `after`).
+    fn url_from(&self, edge: &str, at: i64, id: i64) -> String {
         let mut pairs: Vec<(&str, String)> = Vec::new();
         for (k, v) in [
             ("account", &self.account),
@@ -64,13 +70,16 @@ impl ActivityParams {
                 pairs.push((k, v.clone()));
             }
         }
-        pairs.push(("page", page.to_string()));
+        pairs.push((edge, Cursor::text(at, id)));
         format!(
             "/activity?{}",
             serde_urlencoded::to_string(pairs).unwrap_or_default()
         )
     }
 }
+
+/// Events on a page.
+const PER_PAGE: i64 = 50;
 
 pub struct EventView {
     pub at: String,
@@ -90,9 +99,11 @@ pub struct EventView {
 pub struct ActivityTable {
     pub events: Vec<EventView>,
     pub params: ActivityParams,
-    pub page: i64,
-    pub pages: i64,
-    pub total: i64,
+    /// Links to the next newer and older pages, when there are any.
+    pub newer: Option<String>,
+    pub older: Option<String>,
+    /// Matching events, counted up to a cap ("1000+").
+    pub total: String,
     pub zone: String,
 }
 
@@ -113,10 +124,19 @@ pub async fn page(
     let query = params.query(&state.clock);
     let listed = state
         .read_as(&user.actor, move |conn, actor| {
-            audit::list(conn, actor, &query)
+            audit::page(conn, actor, &query)
         })
         .await?;
-    let pages = listed.pages();
+    let edge = |e: Option<&audit::Event>, name: &str| e.map(|e| params.url_from(name, e.at, e.id));
+    let newer = listed
+        .newer
+        .then(|| edge(listed.events.first(), "after"))
+        .flatten();
+    let older = listed
+        .older
+        .then(|| edge(listed.events.last(), "before"))
+        .flatten();
+    let total = format!("{}{}", listed.total, if listed.more { "+" } else { "" });
     let table = ActivityTable {
         events: listed
             .events
@@ -137,9 +157,9 @@ pub async fn page(
             })
             .collect(),
         params,
-        page: listed.page,
-        pages,
-        total: listed.total,
+        newer,
+        older,
+        total,
         zone: state.clock.zone_name(),
     };
     if wants_partial() {

@@ -160,6 +160,8 @@ pub struct TokensTable {
     pub rows: Vec<RowView>,
     pub query: TableQuery,
     pub total: i64,
+    /// More match than `total` (a search counted up to its cap).
+    pub more: bool,
     pub pages: i64,
     /// Every account's tokens (`/tokens/all`), with their owners.
     pub everyone: bool,
@@ -233,10 +235,12 @@ impl TokensTable {
     pub(super) fn of(
         state: &AppState,
         user: &SignedIn,
-        query: TableQuery,
+        mut query: TableQuery,
         page: TokenPage,
         owners: Option<&[(i64, crate::domain::Username)]>,
     ) -> Self {
+        // The page shown, which a page past the end was brought back to.
+        query.list.page = page.page;
         let now = state.clock.now();
         let owner_of = |id: i64| {
             owners
@@ -255,6 +259,7 @@ impl TokensTable {
                 .collect(),
             pages: page.pages(),
             total: page.total,
+            more: page.more,
             query,
             everyone: owners.is_some(),
             can_revoke: owners.is_none() || user.actor.account.is_root(),

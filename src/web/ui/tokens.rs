@@ -34,8 +34,17 @@ pub fn expiry_banner(soon: i64, expired: i64) -> Option<String> {
     let tokens = |n: i64| {
         if n == 1 {
             "1 token".to_owned()
+        } else if n > token_ops::BANNER_COUNT_CAP {
+            format!("{}+ tokens", token_ops::BANNER_COUNT_CAP)
         } else {
             format!("{n} tokens")
+        }
+    };
+    let expired_count = |e: i64| {
+        if e > token_ops::BANNER_COUNT_CAP {
+            format!("{}+", token_ops::BANNER_COUNT_CAP)
+        } else {
+            e.to_string()
         }
     };
     match (soon, expired) {
@@ -51,9 +60,10 @@ pub fn expiry_banner(soon: i64, expired: i64) -> Option<String> {
             if e == 1 { "has" } else { "have" }
         )),
         (s, e) => Some(format!(
-            "{} expire{} within {EXPIRY_BANNER_DAYS} days, {e} {} expired",
+            "{} expire{} within {EXPIRY_BANNER_DAYS} days, {} {} expired",
             tokens(s),
             if s == 1 { "s" } else { "" },
+            expired_count(e),
             if e == 1 { "has" } else { "have" }
         )),
     }
@@ -141,6 +151,11 @@ mod tests {
         assert_eq!(
             expiry_banner(0, 3).as_deref(),
             Some("3 tokens have expired")
+        );
+        let past = crate::ops::tokens::BANNER_COUNT_CAP + 1;
+        assert_eq!(
+            expiry_banner(past, past).as_deref(),
+            Some("100+ tokens expire within 7 days, 100+ have expired")
         );
     }
 }
