@@ -240,6 +240,18 @@ async fn serve(url: &str, shape: Shape, kept: Option<PathBuf>) -> Served {
             let filling = Instant::now();
             fill(&db, shape, now).await;
             let secret = full_token(&db, actor(&db, "big").await, "scale-bench", now).await;
+            if db.backend() == Backend::Postgres {
+                // As the README says to after a bulk load by other means
+                // than `restore`: autovacuum would, but a minute or more
+                // later. (SQLite's are the server's to gather.)
+                db.write_bookkeeping(|conn| {
+                    diesel::sql_query("ANALYZE")
+                        .execute(conn)
+                        .map_err(anyhow::Error::from)
+                })
+                .await
+                .unwrap();
+            }
             eprintln!(
                 "filled {} accounts, {} tokens, {} events in {:.1} s",
                 shape.accounts,
