@@ -99,8 +99,10 @@ impl TokenPage {
 
 /// One page of the owner's tokens. Cost: one page of rows from the index
 /// that matches the sort (read from whichever end is nearer, so the last
-/// page costs what the first does), the owner's stored count, and for a
-/// search the trigram index's matches; never a pass over every token.
+/// page costs what the first does) and the owner's stored count; for a
+/// search, up to [`SELECTIVE`] + 1 of the trigram index's matches and then
+/// either those few, or a walk of the sort's index that stops at a page
+/// and counts to [`SEARCH_COUNT_CAP`]; never a pass over every token.
 pub fn list(conn: &mut DbConnection, actor: &Actor, q: &ListQuery) -> Result<TokenPage, OpError> {
     actor.require(MANAGE_TOKENS)?;
     // The count and the page it counts, from one snapshot.
