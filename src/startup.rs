@@ -35,6 +35,14 @@ pub async fn prepare(config: &Config) -> anyhow::Result<(Db, Option<String>)> {
         if applied > 0 {
             tracing::info!(applied, "database migrations applied");
         }
+        // A small store's statistics now, before anything else touches it
+        // (the first ANALYZE changes the schema); a big one's in the
+        // background once the server answers (see Application::build).
+        let mut conn = migrator.get()?;
+        if Db::statistics_are_quick(&mut conn)? {
+            Db::refresh_statistics(&mut conn)?;
+        }
+        drop(conn);
         let (password, generated) = match root_password {
             Some(p) => (
                 Password::parse(&p)
@@ -89,13 +97,23 @@ impl Application {
                 }
             }
         });
-        // SQLite's planner statistics follow the store as it grows: at once
-        // (in the background: the server answers meanwhile), then hourly.
+        // SQLite's planner statistics follow the store as it grows: hourly,
+        // and at once (in the background: the server answers meanwhile) for
+        // a big store that never had any.
         let analyst = state.db.clone();
         actix_web::rt::spawn(async move {
             let mut every = actix_web::rt::time::interval(db::STATISTICS_EVERY);
-            loop {
+            // The first tick is at once: taken only for a store that has
+            // never had statistics (a big one, which `prepare` left).
+            every.tick().await;
+            let missing = analyst
+                .read(|conn| Db::has_statistics(conn).map(|has| !has))
+                .await
+                .unwrap_or(false);
+            if !missing {
                 every.tick().await;
+            }
+            loop {
                 let started = std::time::Instant::now();
                 match analyst.refresh_statistics_now().await {
                     Ok(()) => tracing::debug!(
@@ -106,6 +124,7 @@ impl Application {
                         tracing::warn!(error = %e, "the store's statistics could not be refreshed")
                     }
                 }
+                every.tick().await;
             }
         });
         let notices = crate::notices::spawn(crate::notices::Notifier {

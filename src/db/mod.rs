@@ -362,6 +362,47 @@ impl Db {
         Ok(())
     }
 
+    /// Whether the store is small enough (SQLite: under 100,000 tokens and
+    /// 1,000,000 audit events, by their highest ids) for its statistics to
+    /// be gathered before the server answers, in milliseconds. A bigger
+    /// one that never had any would take seconds to minutes.
+    pub fn statistics_are_quick(conn: &mut DbConnection) -> anyhow::Result<bool> {
+        use diesel::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Highest {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let highest = |conn: &mut DbConnection, table: &str| -> anyhow::Result<i64> {
+            Ok(
+                diesel::sql_query(format!("SELECT COALESCE(MAX(id), 0) AS n FROM {table}"))
+                    .get_result::<Highest>(conn)?
+                    .n,
+            )
+        };
+        Ok(highest(conn, "tokens")? < 100_000 && highest(conn, "audit_events")? < 1_000_000)
+    }
+
+    /// Whether SQLite has gathered statistics in this store before.
+    pub fn has_statistics(conn: &mut DbConnection) -> anyhow::Result<bool> {
+        use diesel::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Found {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        Ok(match conn {
+            DbConnection::Pg(_) => true,
+            DbConnection::Sqlite(_) => {
+                diesel::sql_query(
+                    "SELECT COUNT(*) AS n FROM sqlite_master WHERE name = 'sqlite_stat1'",
+                )
+                .get_result::<Found>(conn)?
+                .n > 0
+            }
+        })
+    }
+
     /// [`Db::refresh_statistics`] on a blocking thread.
     pub async fn refresh_statistics_now(&self) -> anyhow::Result<()> {
         if self.backend != Backend::Sqlite {
