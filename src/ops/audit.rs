@@ -458,14 +458,13 @@ fn edge(
     conn: &mut DbConnection,
     actor: &Actor,
     q: &EventQuery,
+    (walks, ids): (&[Walk], Option<&[i64]>),
     cursor: Option<Cursor>,
     limit: i64,
 ) -> Result<Vec<(i64, i64)>, OpError> {
-    let (walks, ids) = walks(conn, actor, q)?;
     let mut found: Vec<(i64, i64)> = Vec::new();
-    for w in walks {
-        let mut query =
-            walk(w, actor, ids.as_deref(), q).select((audit_events::at, audit_events::id));
+    for &w in walks {
+        let mut query = walk(w, actor, ids, q).select((audit_events::at, audit_events::id));
         // `at <= A` bounds the index range; the rest breaks the tie.
         query = match cursor {
             None => query.order((audit_events::at.desc(), audit_events::id.desc())),
@@ -496,7 +495,9 @@ fn edge(
 pub fn page(conn: &mut DbConnection, actor: &Actor, q: &EventQuery) -> Result<EventPage, OpError> {
     let per_page = q.per_page.clamp(1, 500);
     crate::db::snapshot(conn, |conn| {
-        let counted = edge(conn, actor, q, None, COUNT_CAP + 1)?;
+        let (walks, ids) = walks(conn, actor, q)?;
+        let found = (walks.as_slice(), ids.as_deref());
+        let counted = edge(conn, actor, q, found, None, COUNT_CAP + 1)?;
         let (total, more) = (
             counted.len().min(COUNT_CAP as usize) as i64,
             counted.len() > COUNT_CAP as usize,
@@ -504,7 +505,7 @@ pub fn page(conn: &mut DbConnection, actor: &Actor, q: &EventQuery) -> Result<Ev
         let mut edges = match q.cursor {
             // The first page is the count's first rows.
             None => counted.into_iter().take(per_page as usize + 1).collect(),
-            Some(cursor) => edge(conn, actor, q, Some(cursor), per_page + 1)?,
+            Some(cursor) => edge(conn, actor, q, found, Some(cursor), per_page + 1)?,
         };
         let beyond = edges.len() > per_page as usize;
         edges.truncate(per_page as usize);
