@@ -141,7 +141,7 @@ impl fmt::Display for Privilege {
 
 /// A set of privileges. `all` is an ordinary member; [`PrivilegeSet::expanded`]
 /// turns it into every privilege when deciding what is allowed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, diesel::FromSqlRow)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, diesel::FromSqlRow)]
 pub struct PrivilegeSet(u128);
 
 impl PrivilegeSet {

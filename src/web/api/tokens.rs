@@ -1,6 +1,6 @@
 //! `api_token_*`: the token functions, in exactly WHM's shapes.
 
-use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde::Serialize;
 
 use crate::domain::ip_allow_list::IpAllowListError;
 use crate::domain::privileges::PrivilegeError;
@@ -204,14 +204,15 @@ pub async fn list(call: &Call<'_>) -> Outcome {
     if names.len() < STREAM_LIST_FROM {
         let mut tokens = call.state.read_as(call.actor, token_ops::all).await?;
         tokens.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-        let listed = TokenList {
-            tokens: &tokens,
-            shown: ShownAcls::of(owner),
-        };
-        // Written straight out: each token's map of every privilege goes
-        // into one buffer, without a tree.
-        let mut written = Vec::with_capacity(64 + tokens.len() * (96 + listed.shown.0.len() * 24));
-        serde_json::to_writer(&mut written, &listed).map_err(anyhow::Error::from)?;
+        let mut writer = ListWriter::new(owner);
+        let mut written = Vec::with_capacity(64 + tokens.len() * 1024);
+        written.extend_from_slice(b"{\"tokens\":{");
+        for (i, token) in tokens.iter().enumerate() {
+            writer
+                .entry(&mut written, token, i == 0)
+                .map_err(anyhow::Error::from)?;
+        }
+        written.extend_from_slice(b"}}");
         return Ok(Some(Data::written(written)));
     }
     // A long list: read a piece of tokens by id, write it, and send it
@@ -222,7 +223,7 @@ pub async fn list(call: &Call<'_>) -> Outcome {
     let (state, actor) = (call.state.clone(), call.actor.clone());
     actix_web::rt::spawn(async move {
         let _turn = turn;
-        let shown = ShownAcls::of(owner);
+        let mut writer = ListWriter::new(owner);
         let mut opening = b"{\"tokens\":{".to_vec();
         let mut first = true;
         for piece in names.chunks(LIST_PIECE) {
@@ -241,21 +242,9 @@ pub async fn list(call: &Call<'_>) -> Outcome {
             };
             tokens.sort_unstable_by(|a, b| a.name.cmp(&b.name));
             let mut out = std::mem::take(&mut opening);
-            out.reserve(tokens.len() * (128 + shown.0.len() * 24));
+            out.reserve(tokens.len() * 1024);
             for token in &tokens {
-                if !std::mem::take(&mut first) {
-                    out.push(b',');
-                }
-                let written = serde_json::to_writer(&mut out, &token.name).and_then(|()| {
-                    out.push(b':');
-                    serde_json::to_writer(
-                        &mut out,
-                        &Entry {
-                            token,
-                            shown: &shown,
-                        },
-                    )
-                });
+                let written = writer.entry(&mut out, token, std::mem::take(&mut first));
                 if let Err(e) = written {
                     let _ = sender.send(Err(ApiError::Internal(e.into()))).await;
                     return;
@@ -269,13 +258,6 @@ pub async fn list(call: &Call<'_>) -> Outcome {
         let _ = sender.send(Ok(b"}}".to_vec())).await;
     });
     Ok(Some(Data::Streamed(chunks)))
-}
-
-/// `{"tokens": {name: entry, …}}`, in the same bytes as the tree WHM's
-/// shape would give.
-struct TokenList<'a> {
-    tokens: &'a [Token],
-    shown: ShownAcls,
 }
 
 /// The privileges a list shows (every one for root, those held for a
@@ -294,70 +276,86 @@ impl ShownAcls {
     }
 }
 
-/// One token of `api_token_list`. Not [`Details`] again: WHM's list gives
-/// `acls` as a map of every shown privilege to 1 or 0 (where the other
-/// functions give a list), and a list of thousands is written straight
-/// into one buffer, entry by entry, without building a tree.
-struct Entry<'a> {
-    token: &'a Token,
-    shown: &'a ShownAcls,
+/// Writes the entries of `api_token_list`, `name: {…}`, in the bytes
+/// serde_json gives a map (keys sorted). Not [`Details`] again: WHM's list
+/// gives `acls` as a map of every shown privilege to 1 or 0 (where the
+/// other functions give a list). That map is most of an entry's bytes and
+/// tokens share a few sets of privileges, so each set's map is written
+/// once per list and copied after.
+struct ListWriter {
+    shown: ShownAcls,
+    acl_maps: std::collections::HashMap<PrivilegeSet, Vec<u8>>,
 }
 
-struct AclFlags<'a>(&'a Token, &'a ShownAcls);
-
-impl Serialize for TokenList<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        struct ByName<'a>(&'a TokenList<'a>);
-        impl Serialize for ByName<'_> {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let mut map = s.serialize_map(Some(self.0.tokens.len()))?;
-                for token in self.0.tokens {
-                    let entry = Entry {
-                        token,
-                        shown: &self.0.shown,
-                    };
-                    map.serialize_entry(&token.name, &entry)?;
-                }
-                map.end()
-            }
+impl ListWriter {
+    fn new(owner: PrivilegeSet) -> Self {
+        Self {
+            shown: ShownAcls::of(owner),
+            acl_maps: std::collections::HashMap::new(),
         }
-        let mut map = s.serialize_map(Some(1))?;
-        map.serialize_entry("tokens", &ByName(self))?;
-        map.end()
     }
-}
 
-impl Serialize for Entry<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let t = self.token;
-        let mut map = s.serialize_map(Some(10))?;
-        map.serialize_entry("acls", &AclFlags(t, self.shown))?;
-        map.serialize_entry("create_time", &t.created_at)?;
-        map.serialize_entry(
-            "description",
+    fn acl_map(&mut self, privileges: PrivilegeSet) -> &[u8] {
+        let shown = &self.shown;
+        let granted = PrivilegeSet::effective(shown.1, privileges);
+        self.acl_maps.entry(granted).or_insert_with(|| {
+            let mut map = Vec::with_capacity(shown.0.len() * 24);
+            map.push(b'{');
+            for (i, (key, p)) in shown.0.iter().enumerate() {
+                if i > 0 {
+                    map.push(b',');
+                }
+                map.push(b'"');
+                map.extend_from_slice(key.as_bytes());
+                map.extend_from_slice(if granted.contains(*p) {
+                    b"\":1"
+                } else {
+                    b"\":0"
+                });
+            }
+            map.push(b'}');
+            map
+        })
+    }
+
+    /// `"name":{…}`, after a comma unless it is the first.
+    fn entry(&mut self, out: &mut Vec<u8>, t: &Token, first: bool) -> serde_json::Result<()> {
+        if !first {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut *out, &t.name)?;
+        out.extend_from_slice(b":{\"acls\":");
+        out.extend_from_slice(self.acl_map(t.privileges));
+        field(out, b",\"create_time\":", &t.created_at)?;
+        field(
+            out,
+            b",\"description\":",
             &(!t.description.is_empty()).then(|| t.description.as_str()),
         )?;
-        map.serialize_entry("enabled", &u8::from(t.enabled))?;
-        map.serialize_entry("expires_at", &t.expiry.to_column())?;
-        map.serialize_entry("last_used_at", &t.last_used_at)?;
-        map.serialize_entry("last_used_ip", &t.last_used_ip)?;
-        map.serialize_entry("name", &t.name)?;
-        map.serialize_entry("use_count", &t.use_count)?;
-        map.serialize_entry("whitelist_ips", &(!t.ips.is_any()).then(|| t.ips.entries()))?;
-        map.end()
+        field(out, b",\"enabled\":", &u8::from(t.enabled))?;
+        field(out, b",\"expires_at\":", &t.expiry.to_column())?;
+        field(out, b",\"last_used_at\":", &t.last_used_at)?;
+        field(out, b",\"last_used_ip\":", &t.last_used_ip)?;
+        field(out, b",\"name\":", &t.name)?;
+        field(out, b",\"use_count\":", &t.use_count)?;
+        field(
+            out,
+            b",\"whitelist_ips\":",
+            &(!t.ips.is_any()).then(|| t.ips.entries()),
+        )?;
+        out.push(b'}');
+        Ok(())
     }
 }
 
-impl Serialize for AclFlags<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let (token, shown) = (self.0, self.1);
-        let granted = PrivilegeSet::effective(shown.1, token.privileges);
-        let mut map = s.serialize_map(Some(shown.0.len()))?;
-        for (key, p) in &shown.0 {
-            map.serialize_entry(key, &u8::from(granted.contains(*p)))?;
-        }
-        map.end()
-    }
+/// `key` (with its comma and colon) and `value` as JSON.
+fn field<T: Serialize + ?Sized>(
+    out: &mut Vec<u8>,
+    key: &[u8],
+    value: &T,
+) -> serde_json::Result<()> {
+    out.extend_from_slice(key);
+    serde_json::to_writer(out, value)
 }
 
 pub async fn get_details(call: &Call<'_>) -> Outcome {
