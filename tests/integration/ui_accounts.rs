@@ -206,6 +206,20 @@ async fn the_accounts_page_is_paged_and_searchable_as_you_type() {
     assert_eq!(second.matches("data-account=").count(), 11);
     assert!(second.contains("data-account=\"user0059\""));
 
+    // A page of another size, kept by the pager's links; a size not
+    // offered falls back to 50.
+    let tens = root
+        .get("/accounts?per_page=10&page=2")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(tens.matches("data-account=").count(), 10);
+    assert!(tens.contains("Page 2 of 7"), "{tens}");
+    assert!(tens.contains("/accounts?page=3&#38;per_page=10"), "{tens}");
+    let odd = root.get("/accounts?per_page=7").await.text().await.unwrap();
+    assert_eq!(odd.matches("data-account=").count(), 50);
+
     // As htmx asks while the user types: the table alone, filtered.
     let found = root.get_htmx("/accounts?q=user005").await;
     let html = found.text().await.unwrap();

@@ -16,6 +16,7 @@ use crate::ops::OpError;
 use crate::state::AppState;
 
 use super::form::{lenient, FieldErrors, Form, Query};
+use super::token_table::PER_PAGE_CHOICES;
 use super::{flash, redirect, render, wants_partial, Chrome, SignedIn, UiError};
 
 pub struct AccountRowView {
@@ -53,6 +54,9 @@ pub struct AccountsTable {
     pub filter: String,
     pub page: i64,
     pub pages: i64,
+    /// Rows a page holds: 50 unless the address asks for another of
+    /// [`PER_PAGE_CHOICES`].
+    pub per_page: i64,
     pub total: i64,
     /// More match the search than `total` (counted up to a cap).
     pub more: bool,
@@ -66,6 +70,9 @@ impl AccountsTable {
             pairs.push(("q", self.filter.clone()));
         }
         pairs.push(("page", page.to_string()));
+        if self.per_page != PER_PAGE {
+            pairs.push(("per_page", self.per_page.to_string()));
+        }
         format!(
             "/accounts?{}",
             serde_urlencoded::to_string(pairs).unwrap_or_default()
@@ -80,14 +87,22 @@ pub struct AccountsParams {
     q: String,
     #[serde(deserialize_with = "lenient")]
     page: Option<i64>,
+    #[serde(deserialize_with = "lenient")]
+    per_page: Option<i64>,
 }
+
+/// Rows a page of accounts holds unless the address asks otherwise.
+const PER_PAGE: i64 = 50;
 
 impl From<AccountsParams> for AccountQuery {
     fn from(p: AccountsParams) -> Self {
         Self {
             filter: p.q.chars().take(64).collect(),
             page: p.page.unwrap_or(1),
-            ..Self::default()
+            per_page: p
+                .per_page
+                .filter(|n| PER_PAGE_CHOICES.contains(n))
+                .unwrap_or(PER_PAGE),
         }
     }
 }
@@ -163,7 +178,7 @@ async fn load_table(
     state: &AppState,
     query: AccountQuery,
 ) -> Result<AccountsTable, UiError> {
-    let filter = query.filter.clone();
+    let (filter, per_page) = (query.filter.clone(), query.per_page);
     let listed = state
         .read_as(&user.actor, move |conn, actor| {
             listing::page(conn, actor, &query)
@@ -188,6 +203,7 @@ async fn load_table(
         filter,
         page,
         pages,
+        per_page,
         total,
         more,
         list_error,
