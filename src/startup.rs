@@ -171,8 +171,6 @@ impl Application {
                         .wrap(sessions)
                         .configure(crate::web::ui::routes),
                 )
-                .wrap(crate::web::security_headers())
-                .wrap(from_fn(crate::web::deadline::read_body_in_time))
                 .wrap(from_fn(crate::web::request::observe))
         })
         // Blocking work is database work: more threads than connections

@@ -3,6 +3,7 @@
 //! year and still change the moment the file does.
 
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::web::Bytes;
 use actix_web::{web, HttpResponse};
 
 pub const HTMX_VERSION: &str = "2.0.8";
@@ -52,9 +53,37 @@ pub fn url(name: &str) -> String {
     format!("/static/{}/{name}", fingerprint(asset))
 }
 
+/// Each asset at its exact address: a route without parameters is matched
+/// by comparing strings, where one with `{fingerprint}` runs a regex for
+/// every request. Any other address under `/static/` (an old fingerprint,
+/// a file that does not exist) is 404, without a session.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/static/{fingerprint}/{name}", web::get().to(serve))
-        .route("/favicon.ico", web::get().to(favicon));
+    for (asset, body) in ASSETS.iter().zip(bodies()) {
+        let (content_type, body) = (asset.content_type, body.clone());
+        cfg.route(
+            &url(asset.name),
+            web::get().to(move || {
+                let body = body.clone();
+                async move { serve(content_type, body) }
+            }),
+        );
+    }
+    cfg.route(
+        "/static/{tail:.*}",
+        web::get().to(|| async { HttpResponse::NotFound().finish() }),
+    )
+    .route("/favicon.ico", web::get().to(favicon));
+}
+
+/// The assets' bytes, shared: a response holds a reference to them.
+fn bodies() -> &'static [Bytes] {
+    static BODIES: std::sync::LazyLock<Vec<Bytes>> = std::sync::LazyLock::new(|| {
+        ASSETS
+            .iter()
+            .map(|a| Bytes::from(a.body.to_vec()))
+            .collect()
+    });
+    &BODIES
 }
 
 const FAVICON: &[u8] = include_bytes!("../../static/favicon.ico");
@@ -73,20 +102,13 @@ async fn favicon() -> HttpResponse {
         .body(FAVICON)
 }
 
-async fn serve(path: web::Path<(String, String)>) -> HttpResponse {
-    let (print, name) = path.into_inner();
-    match ASSETS.iter().find(|a| a.name == name) {
-        // Headers from static strings: nothing is parsed or built per request.
-        Some(asset) if print == fingerprint(asset) => HttpResponse::Ok()
-            .insert_header((
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(asset.content_type),
-            ))
-            .insert_header((
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=31536000, immutable"),
-            ))
-            .body(asset.body),
-        _ => HttpResponse::NotFound().finish(),
-    }
+/// Headers from static strings: nothing is parsed or built per request.
+fn serve(content_type: &'static str, body: Bytes) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(content_type)))
+        .insert_header((
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=31536000, immutable"),
+        ))
+        .body(body)
 }

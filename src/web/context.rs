@@ -24,6 +24,20 @@ impl RequestId {
     }
 }
 
+impl RequestId {
+    /// The id as `X-Request-Id`'s value: 16 hex digits, written without
+    /// the formatting machinery.
+    pub fn header_value(self) -> actix_web::http::header::HeaderValue {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut digits = [0u8; 16];
+        for (i, digit) in digits.iter_mut().enumerate() {
+            *digit = HEX[((self.0 >> (60 - 4 * i)) & 0xf) as usize];
+        }
+        actix_web::http::header::HeaderValue::from_bytes(&digits)
+            .expect("hex digits are a valid header value")
+    }
+}
+
 impl Default for RequestId {
     fn default() -> Self {
         Self::new()
@@ -115,7 +129,15 @@ pub fn sync_scope<T>(current: Current, f: impl FnOnce() -> T) -> T {
 
 #[cfg(test)]
 mod tests {
-    use super::loggable;
+    use super::{loggable, RequestId};
+
+    #[test]
+    fn a_request_ids_header_is_its_sixteen_hex_digits() {
+        for n in [0u64, 1, 0xdead_beef, u64::MAX, 0x0123_4567_89ab_cdef] {
+            let id = RequestId(n);
+            assert_eq!(id.header_value().to_str().unwrap(), id.to_string());
+        }
+    }
 
     #[test]
     fn loggable_text_cannot_break_a_line_or_run_long() {

@@ -20,10 +20,10 @@ pub const MAX_BODY: usize = 256 * 1024;
 #[derive(Clone, Copy, Debug)]
 pub struct BodyTimeout(pub Duration);
 
-pub async fn read_body_in_time(
+pub async fn read_body_in_time<B: MessageBody + 'static>(
     mut req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, Error> {
     let has_body = req.headers().contains_key(header::TRANSFER_ENCODING)
         || req
             .headers()

@@ -1,12 +1,13 @@
 //! The middleware every request passes first: it gives the request its id
-//! and span (see [`super::context`]), logs one line for it, and turns an
-//! unreachable database into a clear 503.
+//! and span (see [`super::context`]), reads its body in time (see
+//! [`super::deadline`]), logs one line for it, adds the security headers
+//! and turns an unreachable database into a clear 503.
 
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::header::HeaderName;
 use actix_web::middleware::Next;
 use actix_web::{Error, ResponseError};
 use tracing::Instrument;
@@ -18,9 +19,9 @@ use super::ui::UiError;
 /// method, path, status and time; routine ones at debug level) and returns
 /// the id in `X-Request-Id`. Query strings are not logged: they may carry
 /// parameters of API calls.
-pub async fn observe(
+pub async fn observe<B: MessageBody + 'static>(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
+    next: Next<B>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let id = RequestId::new();
     let headers = req.headers();
@@ -33,9 +34,23 @@ pub async fn observe(
         .app_data::<actix_web::web::Data<crate::state::AppState>>()
         .filter(|state| state.metrics.is_on())
         .map(|state| state.metrics.clone());
-    let span = tracing::info_span!("request", request_id = %id);
+    // Assets and health checks log nothing while they are served: they go
+    // without a span, which was a tenth of an asset's cost (its line below
+    // carries the id instead).
+    let quiet = is_quiet_path(req.path());
+    let span = if quiet {
+        tracing::Span::none()
+    } else {
+        tracing::info_span!("request", request_id = %id)
+    };
     let started = Instant::now();
-    let served = context::scope(current, next.call(req).instrument(span.clone())).await;
+    // The body is read in time (see `deadline`) inside this span, called
+    // here rather than as a middleware of its own: each layer costs.
+    let served = context::scope(
+        current,
+        super::deadline::read_body_in_time(req, next).instrument(span.clone()),
+    )
+    .await;
     let _entered = span.enter();
     let mut res = match served {
         Ok(res) => res,
@@ -47,9 +62,10 @@ pub async fn observe(
             tracing::info!(htmx = current.htmx, status = 503, "request");
             let error = UiError::Unavailable(context::UNAVAILABLE.to_owned());
             let mut response = context::sync_scope(current, || error.error_response());
+            super::add_security_headers(response.headers_mut());
             response.headers_mut().insert(
                 HeaderName::from_static(REQUEST_ID_HEADER),
-                HeaderValue::from_str(&id.to_string()).expect("hex is a valid header value"),
+                id.header_value(),
             );
             return Err(actix_web::error::InternalError::from_response(error, response).into());
         }
@@ -63,6 +79,11 @@ pub async fn observe(
         // other routes' patterns come from the router.
         let route = match super::api::route_of_path(path) {
             Some(pattern) => Some(std::borrow::Cow::Borrowed(pattern)),
+            // Each asset has a route of its own address (fingerprint
+            // included): one label for them all.
+            None if path.starts_with("/static/") => {
+                Some(std::borrow::Cow::Borrowed("/static/{fingerprint}/{name}"))
+            }
             None => res.request().match_pattern().map(std::borrow::Cow::Owned),
         };
         metrics.http(
@@ -76,20 +97,32 @@ pub async fn observe(
     // and result); fingerprinted assets and health checks that succeed are
     // noise at info level, and their log line was a tenth of their cost.
     let routine = !status.is_server_error()
-        && (super::api::function_of_path(path).is_some()
-            || (status.is_success()
-                && (path.starts_with("/static/")
-                    || path == "/healthz"
-                    || path == "/readyz"
-                    || path == "/favicon.ico")));
-    if routine {
+        && (super::api::function_of_path(path).is_some() || (status.is_success() && quiet));
+    if quiet {
+        // No span: the id goes on the line itself.
+        if routine {
+            tracing::debug!(request_id = %id, %method, %path, status = status.as_u16(), elapsed_us, "request");
+        } else {
+            tracing::info!(request_id = %id, %method, %path, status = status.as_u16(), elapsed_us, "request");
+        }
+    } else if routine {
         tracing::debug!(%method, %path, htmx = current.htmx, status = status.as_u16(), elapsed_us, "request");
     } else {
         tracing::info!(%method, %path, htmx = current.htmx, status = status.as_u16(), elapsed_us, "request");
     }
+    super::add_security_headers(res.headers_mut());
     res.headers_mut().insert(
         HeaderName::from_static(REQUEST_ID_HEADER),
-        HeaderValue::from_str(&id.to_string()).expect("hex is a valid header value"),
+        id.header_value(),
     );
     Ok(res)
+}
+
+/// Fingerprinted assets and health checks: served without touching the
+/// store's accounts or logging on the way.
+fn is_quiet_path(path: &str) -> bool {
+    path.starts_with("/static/")
+        || path == "/healthz"
+        || path == "/readyz"
+        || path == "/favicon.ico"
 }
