@@ -87,16 +87,27 @@ fn first_release() -> (serde_json::Value, std::path::PathBuf) {
 
 /// A fresh database holding the first release's store for the suite's
 /// backend, and what is known of it.
+/// The fixture's sessions were made to last a day from when it was
+/// recorded; the upgrade is taken to happen while they still do.
+fn still_signed_in() -> String {
+    let tomorrow = chrono::Utc::now().timestamp() + 86_400;
+    format!("UPDATE sessions SET expires_at = {tomorrow};")
+}
+
 fn first_release_store() -> (TestDatabase, serde_json::Value) {
+    use diesel::connection::SimpleConnection;
     let (facts, dir) = first_release();
     let database = TestDatabase::create();
     match &database {
         TestDatabase::Sqlite(path) => {
             std::fs::copy(dir.join("whm-tokens.sqlite3"), path).unwrap();
+            diesel::SqliteConnection::establish(path.to_str().unwrap())
+                .unwrap()
+                .batch_execute(&still_signed_in())
+                .unwrap();
             (database, facts["sqlite"].clone())
         }
         TestDatabase::Postgres { url, .. } => {
-            use diesel::connection::SimpleConnection;
             // Without pg_dump's psql meta-commands (`\\restrict`).
             let dump: String = std::fs::read_to_string(dir.join("postgres.sql"))
                 .unwrap()
@@ -106,6 +117,9 @@ fn first_release_store() -> (TestDatabase, serde_json::Value) {
                 .collect();
             let mut conn = diesel::PgConnection::establish(url).unwrap();
             conn.batch_execute(&dump).unwrap();
+            // The dump empties the search path.
+            conn.batch_execute("SET search_path TO DEFAULT").unwrap();
+            conn.batch_execute(&still_signed_in()).unwrap();
             (database, facts["postgres"].clone())
         }
     }
