@@ -186,11 +186,15 @@ fn list_in(conn: &mut DbConnection, scope: Scope, q: &ListQuery) -> Result<Token
     let pattern = like_pattern(&filter);
     let per_page = q.per_page.clamp(1, 500);
     let backend = conn.backend();
-    let search = match &pattern {
-        None => Search::Nothing,
-        Some(p) => probe(conn, &filter, p)?,
+    let mut search = match (&pattern, backend) {
+        (None, _) => Search::Nothing,
+        (Some(p), Backend::Sqlite) => probe(conn, &filter, p)?,
+        // PostgreSQL's planner chooses per query between the trigram
+        // indexes and a walk of the scope's own index: the capped count
+        // below is the probe, within the scope.
+        (Some(_), Backend::Postgres) => Search::Everywhere,
     };
-    let filtered = || {
+    let filtered = |search: &Search| {
         let mut query = tokens::table.into_boxed();
         query = match scope {
             Scope::Of(id) => query.filter(tokens::account_id.eq(id)),
@@ -210,7 +214,7 @@ fn list_in(conn: &mut DbConnection, scope: Scope, q: &ListQuery) -> Result<Token
             // The match itself, checked on each row (ASCII case-insensitive
             // on both backends); a selective search checks only the rows
             // the trigram index gave.
-            if let Search::Among(ids) = &search {
+            if let Search::Among(ids) = search {
                 query = query.filter(tokens::id.eq_any(ids.clone()));
             }
             query = match backend {
@@ -235,17 +239,27 @@ fn list_in(conn: &mut DbConnection, scope: Scope, q: &ListQuery) -> Result<Token
     // not a pass over the tokens. A search among the trigram index's few
     // matches counts them; one that matches many counts up to the cap.
     let mut more = false;
-    let mut capped = |conn: &mut DbConnection| -> Result<i64, OpError> {
-        let found: Vec<i64> = filtered()
+    let mut capped = |conn: &mut DbConnection, search: &Search| -> Result<Vec<i64>, OpError> {
+        let found: Vec<i64> = filtered(search)
             .select(tokens::id)
             .limit(SEARCH_COUNT_CAP + 1)
             .load(conn)?;
         more = found.len() as i64 > SEARCH_COUNT_CAP;
-        Ok((found.len() as i64).min(SEARCH_COUNT_CAP))
+        Ok(found)
     };
     let total: i64 = match (&search, scope) {
-        (Search::Everywhere, _) => capped(conn)?,
-        _ if q.hide_disabled => capped(conn)?,
+        (Search::Everywhere, _) if backend == Backend::Postgres => {
+            // Up to the cap, the matches found are every match: the page
+            // is read from among them.
+            let found = capped(conn, &search)?;
+            let total = (found.len() as i64).min(SEARCH_COUNT_CAP);
+            if !more {
+                search = Search::Among(found);
+            }
+            total
+        }
+        (Search::Everywhere, _) => (capped(conn, &search)?.len() as i64).min(SEARCH_COUNT_CAP),
+        _ if q.hide_disabled => (capped(conn, &search)?.len() as i64).min(SEARCH_COUNT_CAP),
         (Search::Nothing, Scope::Of(id)) => account_rows::table
             .find(id)
             .select(account_rows::token_count)
@@ -261,7 +275,7 @@ fn list_in(conn: &mut DbConnection, scope: Scope, q: &ListQuery) -> Result<Token
             .select(sum_of_token_counts())
             .first::<Option<i64>>(conn)?
             .unwrap_or(0),
-        (Search::Among(_), _) => filtered().count().get_result(conn)?,
+        (Search::Among(_), _) => filtered(&search).count().get_result(conn)?,
     };
     let pages = ((total + per_page - 1) / per_page).max(1);
     let page = q.page.clamp(1, pages);
@@ -270,7 +284,7 @@ fn list_in(conn: &mut DbConnection, scope: Scope, q: &ListQuery) -> Result<Token
     // Past the middle, read backwards from the far end and turn the rows round.
     // (Not when the total is only a lower bound: its far end is unknown.)
     let backwards = !more && start > total - end;
-    let mut query = filtered().select(Token::as_select());
+    let mut query = filtered(&search).select(Token::as_select());
     let ascending = (q.direction == Direction::Asc) != backwards;
     query = match (q.sort, ascending) {
         // Case does not decide the order ("automation" before "Staging");
@@ -317,8 +331,9 @@ pub const SELECTIVE: i64 = 500;
 #[derive(Debug)]
 enum Search {
     Nothing,
-    /// Selective: among these ids (every match in the store, by the
-    /// trigram index).
+    /// Selective: among these ids (on SQLite every match in the store, by
+    /// the trigram index; on PostgreSQL every match in the scope, up to
+    /// [`SEARCH_COUNT_CAP`]).
     Among(Vec<i64>),
     /// Matches many (or is too short for a trigram): checked on each row
     /// of the sort's index, which stops at a page.

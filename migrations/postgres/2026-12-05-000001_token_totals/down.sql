@@ -1,0 +1,1 @@
+DROP INDEX accounts_token_counts;
