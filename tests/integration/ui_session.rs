@@ -383,6 +383,10 @@ async fn pages_carry_security_headers_and_assets_are_cached_by_version() {
         .to_str()
         .unwrap()
         .contains("max-age=31536000"));
+    // Assets skip the request's span, not its headers.
+    assert_eq!(asset.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(asset.headers()["x-frame-options"], "DENY");
+    assert_eq!(asset.headers()["x-request-id"].len(), 16);
     assert_eq!(
         root.get("/static/000000000000/app.js").await.status(),
         StatusCode::NOT_FOUND
