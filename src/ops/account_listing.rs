@@ -21,20 +21,33 @@ pub struct AccountSummary {
     pub contact_email: Option<EmailAddress>,
 }
 
-/// Which accounts a page shows: a filter on the user name and a page.
+/// Which accounts a page shows: a filter on the user name, where in the
+/// order the page is, and its size.
 #[derive(Clone, Debug)]
 pub struct AccountQuery {
     pub filter: String,
-    /// 1-based.
-    pub page: i64,
+    pub at: PageAt,
     pub per_page: i64,
+}
+
+/// Where a page of accounts is in the order of user names: it is read from
+/// there along the user-name index, so a page costs the same at the start,
+/// the middle or the end of 10,000 accounts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PageAt {
+    First,
+    /// The names after this one.
+    After(String),
+    /// The names before this one (the page that ends just before it).
+    Before(String),
+    Last,
 }
 
 impl Default for AccountQuery {
     fn default() -> Self {
         Self {
             filter: String::new(),
-            page: 1,
+            at: PageAt::First,
             per_page: 50,
         }
     }
@@ -42,24 +55,45 @@ impl Default for AccountQuery {
 
 pub struct AccountPage {
     pub rows: Vec<AccountSummary>,
-    /// Accounts matching the filter, over all pages; a search counts up to
-    /// [`SEARCH_COUNT_CAP`].
+    /// Accounts matching the filter, over all pages, counted up to
+    /// [`COUNT_CAP`].
     pub total: i64,
-    /// More than `total` match the search.
+    /// More than `total` match.
     pub more: bool,
-    pub page: i64,
+    /// Accounts come before this page's first / after its last.
+    pub has_previous: bool,
+    pub has_next: bool,
     pub per_page: i64,
 }
 
-impl AccountPage {
-    pub fn pages(&self) -> i64 {
-        ((self.total + self.per_page - 1) / self.per_page).max(1)
+/// Up to `limit` ids and names from `query`, along the user-name index one
+/// way or the other.
+fn names(
+    conn: &mut DbConnection,
+    query: AccountsQuery<'_>,
+    forward: bool,
+    limit: i64,
+) -> Result<Vec<(i64, String)>, diesel::result::Error> {
+    let query = query
+        .select((accounts::id, accounts::username))
+        .limit(limit);
+    if forward {
+        query.order(accounts::username.asc()).load(conn)
+    } else {
+        query.order(accounts::username.desc()).load(conn)
     }
 }
 
-/// One page of the accounts the actor manages, by user name. Cost: the
-/// user-name index (root) or the owner's range of it (a reseller), and one
-/// page of rows, whatever the number of accounts.
+type AccountsQuery<'a> = accounts::BoxedQuery<'a, <DbConnection as diesel::Connection>::Backend>;
+
+/// How many accounts a page counts at most ("1000+").
+pub const COUNT_CAP: i64 = 1000;
+
+/// One page of the accounts the actor manages, by user name. Cost: a count
+/// of at most [`COUNT_CAP`] entries of the user-name index (root) or the
+/// owner's range of it (a reseller), and one page read from the page's
+/// place in it, whatever the number of accounts; a search checks names
+/// along the same index.
 pub fn page(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -78,18 +112,29 @@ fn page_in(
     let filter = q.filter.trim().to_ascii_lowercase();
     // User names are lower-case letters and digits: any other character
     // matches nothing, and these need no escaping in LIKE.
-    if !filter
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-    {
+    let name_like = |s: &str| {
+        s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    };
+    let cursor_ok = match &q.at {
+        PageAt::After(n) | PageAt::Before(n) => name_like(n),
+        PageAt::First | PageAt::Last => true,
+    };
+    if !name_like(&filter) {
         return Ok(AccountPage {
             rows: Vec::new(),
             total: 0,
             more: false,
-            page: 1,
+            has_previous: false,
+            has_next: false,
             per_page,
         });
     }
+    let at = if cursor_ok {
+        q.at.clone()
+    } else {
+        PageAt::First
+    };
     let pattern = (!filter.is_empty()).then(|| format!("%{filter}%"));
     let scoped = || {
         let mut query = accounts::table.into_boxed();
@@ -101,62 +146,70 @@ fn page_in(
         }
         query
     };
-    if pattern.is_some() {
-        // A search reads the user-name index once, checking each name, up
-        // to the cap: its count and its page from one pass.
-        let found: Vec<i64> = scoped()
-            .select(accounts::id)
-            .order(accounts::username.asc())
-            .limit(SEARCH_COUNT_CAP + 1)
-            .load(conn)?;
-        let more = found.len() as i64 > SEARCH_COUNT_CAP;
-        let total = (found.len() as i64).min(SEARCH_COUNT_CAP);
-        let page = q.page.clamp(1, ((total + per_page - 1) / per_page).max(1));
-        let ids: Vec<i64> = found
-            .into_iter()
-            .take(total as usize)
-            .skip(((page - 1) * per_page) as usize)
-            .take(per_page as usize)
-            .collect();
-        return Ok(AccountPage {
-            rows: summaries(conn, &ids)?,
-            total,
-            more,
-            page,
-            per_page,
-        });
-    }
-    let total: i64 = scoped().count().get_result(conn)?;
-    let page = q.page.clamp(1, ((total + per_page - 1) / per_page).max(1));
-    let (start, end) = ((page - 1) * per_page, (page * per_page).min(total));
-    // Past the middle, read from the far end of the index.
-    let ids: Vec<i64> = if start > total - end {
-        scoped()
-            .select(accounts::id)
-            .order(accounts::username.desc())
-            .limit(end - start)
-            .offset(total - end)
-            .load(conn)?
-    } else {
-        scoped()
-            .select(accounts::id)
-            .order(accounts::username.asc())
-            .limit(per_page)
-            .offset(start)
-            .load(conn)?
+    let counted: Vec<i64> = scoped()
+        .select(accounts::id)
+        .limit(COUNT_CAP + 1)
+        .load(conn)?;
+    let more = counted.len() as i64 > COUNT_CAP;
+    let total = (counted.len() as i64).min(COUNT_CAP);
+    // A page and one more row: whether there is more beyond it.
+    let limit = per_page + 1;
+    let (mut found, forward) = match &at {
+        PageAt::First => (names(conn, scoped(), true, limit)?, true),
+        PageAt::After(name) => (
+            names(
+                conn,
+                scoped().filter(accounts::username.gt(name.clone())),
+                true,
+                limit,
+            )?,
+            true,
+        ),
+        PageAt::Before(name) => (
+            names(
+                conn,
+                scoped().filter(accounts::username.lt(name.clone())),
+                false,
+                limit,
+            )?,
+            false,
+        ),
+        PageAt::Last => (names(conn, scoped(), false, limit)?, false),
     };
-    let rows = summaries(conn, &ids)?;
+    let beyond = found.len() as i64 > per_page;
+    found.truncate(per_page as usize);
+    if !forward {
+        found.reverse();
+    }
+    let (has_previous, has_next) = match &at {
+        PageAt::First => (false, beyond),
+        PageAt::After(_) => (true, beyond),
+        PageAt::Before(_) => (beyond, true),
+        PageAt::Last => (beyond, false),
+    };
+    // A page past either end (its cursor was the last name, say) shows the
+    // end it went past.
+    if found.is_empty() && total > 0 {
+        let end = if forward { PageAt::Last } else { PageAt::First };
+        return page_in(
+            conn,
+            actor,
+            &AccountQuery {
+                at: end,
+                ..q.clone()
+            },
+        );
+    }
+    let ids: Vec<i64> = found.iter().map(|(id, _)| *id).collect();
     Ok(AccountPage {
-        rows,
+        rows: summaries(conn, &ids)?,
         total,
-        more: false,
-        page,
+        more,
+        has_previous,
+        has_next,
         per_page,
     })
 }
-
-/// How many accounts a search counts at most.
-pub const SEARCH_COUNT_CAP: i64 = 500;
 
 /// Accounts with their owners' names and stored token counts, by user name;
 /// the caller adds which accounts.

@@ -527,18 +527,6 @@ fn event_times(html: &str) -> Vec<String> {
         .collect()
 }
 
-/// The link of an Activity table's pager (`rel`: `prev` or `next`).
-fn pager_link(html: &str, rel: &str) -> Option<String> {
-    let end = html.find(&format!("rel=\"{rel}\""))?;
-    let start = html[..end].rfind("href=\"")? + 6;
-    let link = &html[start..];
-    Some(
-        link[..link.find('"')?]
-            .replace("&amp;", "&")
-            .replace("&#38;", "&"),
-    )
-}
-
 #[actix_web::test]
 async fn the_activity_pages_older_and_newer_from_the_last_event_shown_without_gaps_or_repeats() {
     let app = spawn_app().await;

@@ -978,3 +978,15 @@ impl Served {
         }
     }
 }
+
+/// The link of a table's pager, Activity or Accounts (`rel`: `prev` or `next`).
+pub fn pager_link(html: &str, rel: &str) -> Option<String> {
+    let end = html.find(&format!("rel=\"{rel}\""))?;
+    let start = html[..end].rfind("href=\"")? + 6;
+    let link = &html[start..];
+    Some(
+        link[..link.find('"')?]
+            .replace("&amp;", "&")
+            .replace("&#38;", "&"),
+    )
+}

@@ -192,40 +192,76 @@ async fn resellers_see_their_own_accounts_read_only_and_cannot_manage_others() {
 }
 
 #[actix_web::test]
-async fn the_accounts_page_is_paged_and_searchable_as_you_type() {
+async fn the_accounts_page_is_paged_from_the_names_shown_and_searchable_as_you_type() {
     let app = spawn_app().await;
     app.bulk_accounts(60).await;
     let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let shown = |html: &str| html.matches("data-account=").count();
 
+    // root, user0000 … user0048; the count is of them all.
     let first = root.get("/accounts").await.text().await.unwrap();
-    assert_eq!(first.matches("data-account=").count(), 50);
-    assert!(first.contains("Page 1 of 2"), "{first}");
+    assert_eq!(shown(&first), 50);
+    assert!(first.contains("61 account(s)"), "{first}");
     assert!(first.contains("data-account=\"root\""));
+    assert!(
+        pager_link(&first, "prev").is_none(),
+        "nothing before the first"
+    );
 
-    let second = root.get("/accounts?page=2").await.text().await.unwrap();
-    assert_eq!(second.matches("data-account=").count(), 11);
+    // Next: the names after the last one shown.
+    let next = pager_link(&first, "next").unwrap();
+    assert_eq!(next, "/accounts?after=user0048");
+    let second = root.get(&next).await.text().await.unwrap();
+    assert_eq!(shown(&second), 11);
+    assert!(second.contains("data-account=\"user0049\""));
     assert!(second.contains("data-account=\"user0059\""));
-
-    // A page of another size, kept by the pager's links; a size not
-    // offered falls back to 50.
-    let tens = root
-        .get("/accounts?per_page=10&page=2")
+    assert!(
+        pager_link(&second, "next").is_none(),
+        "nothing after the last"
+    );
+    // Previous: the page that ends just before the first one shown.
+    let back = root
+        .get(&pager_link(&second, "prev").unwrap())
         .await
         .text()
         .await
         .unwrap();
-    assert_eq!(tens.matches("data-account=").count(), 10);
-    assert!(tens.contains("Page 2 of 7"), "{tens}");
-    assert!(tens.contains("/accounts?page=3&#38;per_page=10"), "{tens}");
+    assert_eq!(shown(&back), 50);
+    assert!(back.contains("data-account=\"root\"") && back.contains("data-account=\"user0048\""));
+    // Last: the last 50 names, read from the far end.
+    let last = root.get("/accounts?last=1").await.text().await.unwrap();
+    assert_eq!(shown(&last), 50);
+    assert!(
+        last.contains("data-account=\"user0010\"") && last.contains("data-account=\"user0059\"")
+    );
+    assert!(!last.contains("data-account=\"user0009\""));
+    // A cursor past the end shows the last page, not an empty one.
+    let past = root.get("/accounts?after=zzz").await.text().await.unwrap();
+    assert!(past.contains("data-account=\"user0059\""), "{past}");
+
+    // A page of another size, kept by the pager's links; a size not
+    // offered falls back to 50.
+    let tens = root
+        .get("/accounts?per_page=10")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(shown(&tens), 10);
+    assert_eq!(
+        pager_link(&tens, "next").unwrap(),
+        "/accounts?after=user0008&per_page=10"
+    );
     let odd = root.get("/accounts?per_page=7").await.text().await.unwrap();
-    assert_eq!(odd.matches("data-account=").count(), 50);
+    assert_eq!(shown(&odd), 50);
 
     // As htmx asks while the user types: the table alone, filtered.
     let found = root.get_htmx("/accounts?q=user005").await;
     let html = found.text().await.unwrap();
     assert!(!html.contains("<html"), "a partial, not a page");
     assert_eq!(html.matches("data-account=").count(), 10, "{html}");
-    assert!(!html.contains("Page 1"), "one page needs no pager");
+    assert!(!html.contains("class=\"pager\""), "one page needs no pager");
+    assert!(html.contains("10 account(s) matching"), "{html}");
 
     let none = root
         .get_htmx("/accounts?q=Nobody%25")

@@ -9,7 +9,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::domain::{AccountKind, EmailAddress, Password, Username};
-use crate::ops::account_listing::{self as listing, AccountQuery, AccountSummary};
+use crate::ops::account_listing::{self as listing, AccountQuery, AccountSummary, PageAt};
 use crate::ops::accounts::{self as account_ops, NewAccount};
 use crate::ops::two_factor as two_factor_store;
 use crate::ops::OpError;
@@ -52,41 +52,69 @@ pub struct AccountsTable {
     pub rows: Vec<AccountRowView>,
     pub can_manage: bool,
     pub filter: String,
-    pub page: i64,
-    pub pages: i64,
     /// Rows a page holds: 50 unless the address asks for another of
     /// [`PER_PAGE_CHOICES`].
     pub per_page: i64,
+    /// Matching accounts, counted up to a cap.
     pub total: i64,
-    /// More match the search than `total` (counted up to a cap).
+    /// More match than `total`.
     pub more: bool,
+    pub has_previous: bool,
+    pub has_next: bool,
     pub list_error: Option<String>,
 }
 
+/// The links of the pager.
+pub enum PagerLink {
+    First,
+    Previous,
+    Next,
+    Last,
+}
+
 impl AccountsTable {
-    pub fn page_url(&self, page: i64) -> String {
+    /// The address of a page next to this one, or at an end: pages are
+    /// found from the first or last name shown, not by number.
+    pub fn page_url(&self, link: PagerLink) -> String {
         let mut pairs: Vec<(&str, String)> = Vec::new();
         if !self.filter.is_empty() {
             pairs.push(("q", self.filter.clone()));
         }
-        pairs.push(("page", page.to_string()));
+        match link {
+            PagerLink::First => {}
+            PagerLink::Previous => {
+                if let Some(first) = self.rows.first() {
+                    pairs.push(("before", first.username.clone()));
+                }
+            }
+            PagerLink::Next => {
+                if let Some(last) = self.rows.last() {
+                    pairs.push(("after", last.username.clone()));
+                }
+            }
+            PagerLink::Last => pairs.push(("last", "1".to_owned())),
+        }
         if self.per_page != PER_PAGE {
             pairs.push(("per_page", self.per_page.to_string()));
         }
-        format!(
-            "/accounts?{}",
-            serde_urlencoded::to_string(pairs).unwrap_or_default()
-        )
+        let query = serde_urlencoded::to_string(pairs).unwrap_or_default();
+        if query.is_empty() {
+            "/accounts".to_owned()
+        } else {
+            format!("/accounts?{query}")
+        }
     }
 }
 
-/// The accounts table's query string.
+/// The accounts table's query string: a search, and a page given by the
+/// name it comes after or before, or `last=1`.
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct AccountsParams {
     q: String,
-    #[serde(deserialize_with = "lenient")]
-    page: Option<i64>,
+    after: String,
+    before: String,
+    last: String,
     #[serde(deserialize_with = "lenient")]
     per_page: Option<i64>,
 }
@@ -96,9 +124,18 @@ const PER_PAGE: i64 = 50;
 
 impl From<AccountsParams> for AccountQuery {
     fn from(p: AccountsParams) -> Self {
+        let at = if !p.after.is_empty() {
+            PageAt::After(p.after.chars().take(64).collect())
+        } else if !p.before.is_empty() {
+            PageAt::Before(p.before.chars().take(64).collect())
+        } else if p.last == "1" {
+            PageAt::Last
+        } else {
+            PageAt::First
+        };
         Self {
             filter: p.q.chars().take(64).collect(),
-            page: p.page.unwrap_or(1),
+            at,
             per_page: p
                 .per_page
                 .filter(|n| PER_PAGE_CHOICES.contains(n))
@@ -184,16 +221,15 @@ async fn load_table(
             listing::page(conn, actor, &query)
         })
         .await;
-    let (rows, page, pages, (total, more), list_error) = match listed {
+    let (rows, (total, more), (has_previous, has_next), list_error) = match listed {
         Ok(p) => (
             p.rows.iter().map(AccountRowView::from).collect::<Vec<_>>(),
-            p.page,
-            p.pages(),
             (p.total, p.more),
+            (p.has_previous, p.has_next),
             None,
         ),
         Err(e @ OpError::MissingPrivilege(_)) => {
-            (Vec::new(), 1, 1, (0, false), Some(e.to_string()))
+            (Vec::new(), (0, false), (false, false), Some(e.to_string()))
         }
         Err(e) => return Err(e.into()),
     };
@@ -201,11 +237,11 @@ async fn load_table(
         rows,
         can_manage: user.actor.account.is_root(),
         filter,
-        page,
-        pages,
         per_page,
         total,
         more,
+        has_previous,
+        has_next,
         list_error,
     })
 }
