@@ -66,6 +66,90 @@ pub struct AccountPage {
     pub per_page: i64,
 }
 
+/// A page's ids and names, which way it was read, and whether rows come
+/// before and after it.
+struct Window {
+    rows: Vec<(i64, String)>,
+    forward: bool,
+    has_previous: bool,
+    has_next: bool,
+}
+
+/// A page of `all` (every match, by user name) at `at`.
+fn window(all: Vec<(i64, String)>, at: &PageAt, per_page: i64) -> Window {
+    let n = per_page as usize;
+    let (start, end, forward) = match at {
+        PageAt::First => (0, n.min(all.len()), true),
+        PageAt::After(name) => {
+            let start = all.partition_point(|(_, u)| u <= name);
+            (start, (start + n).min(all.len()), true)
+        }
+        PageAt::Before(name) => {
+            let end = all.partition_point(|(_, u)| u < name);
+            (end.saturating_sub(n), end, false)
+        }
+        PageAt::Last => (all.len().saturating_sub(n), all.len(), false),
+    };
+    let (has_previous, has_next) = (start > 0, end < all.len());
+    Window {
+        rows: all.into_iter().skip(start).take(end - start).collect(),
+        forward,
+        has_previous,
+        has_next,
+    }
+}
+
+/// A page at `at` read from its place in the index, for more accounts than
+/// are counted.
+fn far_page<'a>(
+    conn: &mut DbConnection,
+    scoped: &impl Fn() -> AccountsQuery<'a>,
+    at: &PageAt,
+    per_page: i64,
+) -> Result<Window, diesel::result::Error> {
+    // A page and one more row: whether there is more beyond it.
+    let limit = per_page + 1;
+    let (mut found, forward) = match at {
+        PageAt::First => (names(conn, scoped(), true, limit)?, true),
+        PageAt::After(name) => (
+            names(
+                conn,
+                scoped().filter(accounts::username.gt(name.clone())),
+                true,
+                limit,
+            )?,
+            true,
+        ),
+        PageAt::Before(name) => (
+            names(
+                conn,
+                scoped().filter(accounts::username.lt(name.clone())),
+                false,
+                limit,
+            )?,
+            false,
+        ),
+        PageAt::Last => (names(conn, scoped(), false, limit)?, false),
+    };
+    let beyond = found.len() as i64 > per_page;
+    found.truncate(per_page as usize);
+    if !forward {
+        found.reverse();
+    }
+    let (has_previous, has_next) = match at {
+        PageAt::First => (false, beyond),
+        PageAt::After(_) => (true, beyond),
+        PageAt::Before(_) => (beyond, true),
+        PageAt::Last => (beyond, false),
+    };
+    Ok(Window {
+        rows: found,
+        forward,
+        has_previous,
+        has_next,
+    })
+}
+
 /// Up to `limit` ids and names from `query`, along the user-name index one
 /// way or the other.
 fn names(
@@ -146,46 +230,20 @@ fn page_in(
         }
         query
     };
-    let counted: Vec<i64> = scoped()
-        .select(accounts::id)
-        .limit(COUNT_CAP + 1)
-        .load(conn)?;
+    // Up to the cap, one pass along the index gives the count and every
+    // page; past it, the page is read from its own place in the index.
+    let counted = names(conn, scoped(), true, COUNT_CAP + 1)?;
     let more = counted.len() as i64 > COUNT_CAP;
     let total = (counted.len() as i64).min(COUNT_CAP);
-    // A page and one more row: whether there is more beyond it.
-    let limit = per_page + 1;
-    let (mut found, forward) = match &at {
-        PageAt::First => (names(conn, scoped(), true, limit)?, true),
-        PageAt::After(name) => (
-            names(
-                conn,
-                scoped().filter(accounts::username.gt(name.clone())),
-                true,
-                limit,
-            )?,
-            true,
-        ),
-        PageAt::Before(name) => (
-            names(
-                conn,
-                scoped().filter(accounts::username.lt(name.clone())),
-                false,
-                limit,
-            )?,
-            false,
-        ),
-        PageAt::Last => (names(conn, scoped(), false, limit)?, false),
-    };
-    let beyond = found.len() as i64 > per_page;
-    found.truncate(per_page as usize);
-    if !forward {
-        found.reverse();
-    }
-    let (has_previous, has_next) = match &at {
-        PageAt::First => (false, beyond),
-        PageAt::After(_) => (true, beyond),
-        PageAt::Before(_) => (beyond, true),
-        PageAt::Last => (beyond, false),
+    let Window {
+        rows: found,
+        forward,
+        has_previous,
+        has_next,
+    } = if more {
+        far_page(conn, &scoped, &at, per_page)?
+    } else {
+        window(counted, &at, per_page)
     };
     // A page past either end (its cursor was the last name, say) shows the
     // end it went past.

@@ -273,6 +273,58 @@ async fn the_accounts_page_is_paged_from_the_names_shown_and_searchable_as_you_t
 }
 
 #[actix_web::test]
+async fn past_the_count_cap_pages_are_read_from_their_place_and_the_count_says_more() {
+    use whm_tokens::ops::account_listing::COUNT_CAP;
+    let app = spawn_app().await;
+    // root and user0000 … user1004.
+    app.bulk_accounts(COUNT_CAP as usize + 5).await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let shown = |html: &str| html.matches("data-account=").count();
+    let first = root
+        .get("/accounts?per_page=100")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        first.contains(&format!("{COUNT_CAP}+ account(s)")),
+        "{first}"
+    );
+    assert_eq!(shown(&first), 100);
+    let next = root
+        .get(&pager_link(&first, "next").unwrap())
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        next.contains("data-account=\"user0099\"") && next.contains("data-account=\"user0198\"")
+    );
+    // The last page holds the very last names, past the counted ones.
+    let last = root
+        .get("/accounts?last=1&per_page=100")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(shown(&last), 100);
+    assert!(
+        last.contains("data-account=\"user1004\"") && last.contains("data-account=\"user0905\"")
+    );
+    assert!(pager_link(&last, "next").is_none());
+    let before_last = root
+        .get(&pager_link(&last, "prev").unwrap())
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        before_last.contains("data-account=\"user0805\"")
+            && before_last.contains("data-account=\"user0904\"")
+    );
+}
+
+#[actix_web::test]
 async fn a_resellers_accounts_page_pages_only_its_own_accounts() {
     let app = spawn_app().await;
     app.bulk_accounts(5).await;
