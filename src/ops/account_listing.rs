@@ -66,6 +66,37 @@ pub struct AccountPage {
     pub per_page: i64,
 }
 
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// How many accounts there are (of `owner`, or all), counting at most
+/// [`COUNT_CAP`] + 1 entries of an index.
+fn capped_count(conn: &mut DbConnection, owner: Option<i64>) -> Result<i64, diesel::result::Error> {
+    use diesel::sql_types::BigInt;
+    let (p1, p2) = match conn.backend() {
+        crate::db::Backend::Sqlite => ("?", "?"),
+        crate::db::Backend::Postgres => ("$1", "$2"),
+    };
+    let counted = match owner {
+        None => diesel::sql_query(format!(
+            "SELECT COUNT(*) AS n FROM (SELECT 1 FROM accounts LIMIT {p1}) AS counted"
+        ))
+        .bind::<BigInt, _>(COUNT_CAP + 1)
+        .get_result::<Count>(conn)?,
+        Some(owner) => diesel::sql_query(format!(
+            "SELECT COUNT(*) AS n FROM \
+             (SELECT 1 FROM accounts WHERE owner_id = {p1} LIMIT {p2}) AS counted"
+        ))
+        .bind::<BigInt, _>(owner)
+        .bind::<BigInt, _>(COUNT_CAP + 1)
+        .get_result::<Count>(conn)?,
+    };
+    Ok(counted.n)
+}
+
 /// A page's ids and names, which way it was read, and whether rows come
 /// before and after it.
 struct Window {
@@ -230,21 +261,30 @@ fn page_in(
         }
         query
     };
-    // Up to the cap, one pass along the index gives the count and every
-    // page; past it, the page is read from its own place in the index.
-    let counted = names(conn, scoped(), true, COUNT_CAP + 1)?;
-    let more = counted.len() as i64 > COUNT_CAP;
-    let total = (counted.len() as i64).min(COUNT_CAP);
+    // A search: up to the cap, one pass along the index gives the count
+    // and every page (the matches are few); past it, the page is read from
+    // its own place in the index. Without one: a count that stops at the
+    // cap (no rows leave the store), and the page from its place.
+    let (total, more, page) = if pattern.is_some() {
+        let counted = names(conn, scoped(), true, COUNT_CAP + 1)?;
+        let n = counted.len() as i64;
+        let page = if n > COUNT_CAP {
+            far_page(conn, &scoped, &at, per_page)?
+        } else {
+            window(counted, &at, per_page)
+        };
+        (n.min(COUNT_CAP), n > COUNT_CAP, page)
+    } else {
+        let n = capped_count(conn, (!actor.account.is_root()).then(|| actor.id()))?;
+        let page = far_page(conn, &scoped, &at, per_page)?;
+        (n.min(COUNT_CAP), n > COUNT_CAP, page)
+    };
     let Window {
         rows: found,
         forward,
         has_previous,
         has_next,
-    } = if more {
-        far_page(conn, &scoped, &at, per_page)?
-    } else {
-        window(counted, &at, per_page)
-    };
+    } = page;
     // A page past either end (its cursor was the last name, say) shows the
     // end it went past.
     if found.is_empty() && total > 0 {
