@@ -509,6 +509,36 @@ async fn api_token_list_for_a_reseller_shows_only_privileges_the_reseller_holds(
 }
 
 #[actix_web::test]
+async fn answers_tell_the_client_when_its_token_expires_and_nothing_for_one_that_never_does() {
+    let app = spawn_app().await;
+    let never = app.token("root", "forever").await;
+    // 2030-01-02 03:04:05 UTC.
+    let dated = app
+        .token_with("root", "dated", Expiry::At(1_893_553_445), "", None)
+        .await
+        .unwrap();
+    let header_of = |secret: String| {
+        let address = app.address.clone();
+        async move {
+            reqwest::Client::new()
+                .get(format!("{address}/json-api/version?api.version=1"))
+                .header("Authorization", format!("whm root:{secret}"))
+                .send()
+                .await
+                .unwrap()
+                .headers()
+                .get("x-whm-tokens-expiration")
+                .map(|v| v.to_str().unwrap().to_owned())
+        }
+    };
+    assert_eq!(
+        header_of(dated).await.as_deref(),
+        Some("2030-01-02 03:04:05 UTC")
+    );
+    assert_eq!(header_of(never).await, None);
+}
+
+#[actix_web::test]
 async fn expired_tokens_are_listed_but_do_not_authenticate() {
     let app = spawn_app().await;
     let secret = app.token("root", "admin").await;

@@ -271,7 +271,24 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) 
         elapsed_us = started.elapsed().as_micros() as u64,
         "API call"
     );
-    json_answer(answer)
+    let mut response = json_answer(answer);
+    if let Some(expires) = expiration_header(authenticated.token.expiry) {
+        response
+            .headers_mut()
+            .insert(header::HeaderName::from_static(EXPIRATION_HEADER), expires);
+    }
+    response
+}
+
+/// The header that tells a client when the token it used expires, as
+/// GitHub's `GitHub-Authentication-Token-Expiration` does; absent for a
+/// token that never expires.
+pub const EXPIRATION_HEADER: &str = "x-whm-tokens-expiration";
+
+/// The expiry in GitHub's form, `2026-12-31 00:00:00 UTC`.
+pub fn expiration_header(expiry: crate::domain::Expiry) -> Option<header::HeaderValue> {
+    let at = chrono::DateTime::from_timestamp(expiry.to_column()?, 0)?;
+    header::HeaderValue::from_str(&at.format("%Y-%m-%d %H:%M:%S UTC").to_string()).ok()
 }
 
 fn json_answer(answer: Answer) -> HttpResponse {
