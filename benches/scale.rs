@@ -306,14 +306,15 @@ async fn serve(url: &str, shape: Shape, kept: Option<PathBuf>) -> Served {
             if db.backend() == Backend::Postgres {
                 // As the README says to after a bulk load by other means
                 // than `restore`: autovacuum would, but a minute or more
-                // later. (SQLite's are the server's to gather.)
-                db.write_bookkeeping(|conn| {
-                    diesel::sql_query("ANALYZE")
-                        .execute(conn)
-                        .map_err(anyhow::Error::from)
-                })
-                .await
-                .unwrap();
+                // later. VACUUM too, which marks the pages all-visible, so
+                // that counts can be read from an index alone. (SQLite's
+                // statistics are the server's to gather.) Outside a
+                // transaction, as VACUUM must be.
+                use diesel::connection::SimpleConnection;
+                diesel::PgConnection::establish(url)
+                    .unwrap()
+                    .batch_execute("VACUUM ANALYZE")
+                    .unwrap();
             }
             eprintln!(
                 "filled {} accounts, {} tokens, {} events in {:.1} s",
@@ -806,7 +807,7 @@ async fn housekeeping(
         if per(sn, s) / per(bn, b) >= 0.5 { "met" } else { "NOT met" },
         per(sn, s) / per(bn, b)
     );
-    // The API alone, then beside a prune of one day at a time (in batches,
+    // The API alone, then beside a prune of one day a round (in batches,
     // as the server's rounds do) from the oldest, for as long as wrk runs.
     let url = format!("{}/json-api/version?api.version=1", large.server.base);
     let auth = vec![format!("Authorization: whm big:{}", large.big_secret)];
@@ -829,10 +830,13 @@ async fn housekeeping(
         let now = chrono::Utc::now().timestamp();
         let started = Instant::now();
         let (mut deleted, mut days) = (0usize, 0);
+        // A day's events a round, as the server's rounds prune them: at
+        // most PRUNE_BATCHES batches, one round every FLUSH_EVERY.
         while started.elapsed() < Duration::from_secs(seconds) {
+            let round = Instant::now();
             days += 1;
             let keep = now - (oldest + days * 86_400);
-            loop {
+            for _ in 0..whm_tokens::state::PRUNE_BATCHES {
                 let n = big
                     .write_bookkeeping(move |conn| {
                         whm_tokens::ops::audit::prune(conn, now, keep)
@@ -845,6 +849,10 @@ async fn housekeeping(
                     break;
                 }
             }
+            tokio::time::sleep(
+                whm_tokens::auth::usage::FLUSH_EVERY.saturating_sub(round.elapsed()),
+            )
+            .await;
         }
         (deleted, days, started.elapsed().as_secs_f64())
     };
