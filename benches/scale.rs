@@ -553,7 +553,7 @@ async fn scenario(
         (
             "/accounts, search".into(),
             Who::Root,
-            same("/accounts?q=acct00005&per_page=10"),
+            same("/accounts?q=acct000005&per_page=10"),
         ),
         (
             "/accounts, last page".into(),
