@@ -130,8 +130,8 @@ fn window(all: Vec<(i64, String)>, at: &PageAt, per_page: i64) -> Window {
     }
 }
 
-/// A page at `at` read from its place in the index, for more accounts than
-/// are counted.
+/// A page at `at` read from its place in the index: every page without a
+/// search, and a search's past the count cap.
 fn far_page<'a>(
     conn: &mut DbConnection,
     scoped: &impl Fn() -> AccountsQuery<'a>,

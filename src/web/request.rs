@@ -118,8 +118,8 @@ pub async fn observe<B: MessageBody + 'static>(
     Ok(res)
 }
 
-/// Fingerprinted assets and health checks: served without touching the
-/// store's accounts or logging on the way.
+/// Fingerprinted assets and health checks: nothing logs while they are
+/// served, so they need no span.
 fn is_quiet_path(path: &str) -> bool {
     path.starts_with("/static/")
         || path == "/healthz"
