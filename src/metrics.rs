@@ -38,6 +38,16 @@ pub struct ApiLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabels {
+    /// `forward_auth`, `introspection` or `leak_report`.
+    pub front: &'static str,
+    /// Forward auth: `allowed`, `no_credential`, `refused`, `error`;
+    /// introspection: `active`, `inactive`, `refused`, `throttled`;
+    /// leak reports: `received`, `throttled`, `too_large`.
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabels {
     pub reason: &'static str,
 }
@@ -80,6 +90,9 @@ pub enum RefusalReason {
     Address,
     Suspended,
     Privilege,
+    /// Forward auth: no rule allows the original request (or it is
+    /// unknown, or could be read two ways).
+    NoRule,
 }
 
 impl RefusalReason {
@@ -93,6 +106,7 @@ impl RefusalReason {
             Self::Address => "address",
             Self::Suspended => "suspended",
             Self::Privilege => "privilege",
+            Self::NoRule => "no_rule",
         }
     }
 }
@@ -135,6 +149,7 @@ pub struct Metrics {
     pub http_duration: HistogramFamily<HttpLabels>,
     pub api_calls: Family<ApiLabels, Counter>,
     pub api_refusals: Family<ReasonLabels, Counter>,
+    pub decisions: Family<DecisionLabels, Counter>,
     pub sign_ins: Family<OutcomeLabels, Counter>,
     pub cache_hits: Counter,
     pub cache_misses: Counter,
@@ -172,6 +187,7 @@ impl Metrics {
             Family::new_with_constructor(seconds_buckets);
         let api_calls = Family::<ApiLabels, Counter>::default();
         let api_refusals = Family::<ReasonLabels, Counter>::default();
+        let decisions = Family::<DecisionLabels, Counter>::default();
         let sign_ins = Family::<OutcomeLabels, Counter>::default();
         let (cache_hits, cache_misses) = (Counter::default(), Counter::default());
         let (change_feed_live, password_queue_depth) = (Gauge::default(), Gauge::default());
@@ -208,6 +224,11 @@ impl Metrics {
             "whm_tokens_api_refusals",
             "WHM API calls refused, by reason",
             api_refusals.clone(),
+        );
+        registry.register(
+            "whm_tokens_decisions",
+            "Answers of forward auth, introspection and leaked-token reports, by front and outcome",
+            decisions.clone(),
         );
         registry.register(
             "whm_tokens_sign_ins",
@@ -290,6 +311,7 @@ impl Metrics {
             http_duration,
             api_calls,
             api_refusals,
+            decisions,
             sign_ins,
             cache_hits,
             cache_misses,
@@ -413,6 +435,15 @@ impl Metrics {
         if self.is_on() {
             self.api_calls
                 .get_or_create(&ApiLabels { function, result })
+                .inc();
+        }
+    }
+
+    /// Counts one answer of forward auth, introspection or a leak report.
+    pub fn decision(&self, front: &'static str, outcome: &'static str) {
+        if self.is_on() {
+            self.decisions
+                .get_or_create(&DecisionLabels { front, outcome })
                 .inc();
         }
     }

@@ -38,6 +38,10 @@ pub struct AppState {
     pub notice_rounds: Arc<crate::notices::Rounds>,
     /// What the metrics listener serves.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Introspections this minute, by the caller's token.
+    pub introspections: Arc<crate::auth::per_minute::PerMinute<i64>>,
+    /// Leaked-token reports this minute, by address and in all.
+    pub leak_reports: Arc<crate::auth::leak_limits::LeakLimits>,
 }
 
 impl AppState {
@@ -49,6 +53,8 @@ impl AppState {
             usage: Arc::default(),
             refusals: Arc::default(),
             notice_rounds: Arc::default(),
+            introspections: Arc::new(crate::auth::per_minute::PerMinute::new(10_000)),
+            leak_reports: Arc::default(),
             metrics: db.metrics().clone(),
             cookie_key,
             secrets,

@@ -7,6 +7,7 @@ pub use notices::NoticeSettings;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use crate::domain::forward_rules::ForwardRules;
 use anyhow::Context;
 use chrono_tz::Tz;
 use clap::{Args, Parser, Subcommand};
@@ -243,6 +244,14 @@ pub struct ServerSettings {
     /// off when unset. Never the public port.
     #[arg(long, env = "WHM_TOKENS_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Forward auth's rules file (`/auth/forward`): methods, path patterns
+    /// and what a token needs for each. Default: the ready-made rules for
+    /// WHM-style backends (`/json-api/<function>`).
+    #[arg(long, env = "WHM_TOKENS_FORWARD_RULES")]
+    pub forward_rules: Option<PathBuf>,
+    /// Introspection calls one caller's token may make a minute.
+    #[arg(long, env = "WHM_TOKENS_INTROSPECT_PER_MINUTE", default_value_t = 600)]
+    pub introspect_per_minute: u32,
     /// Seconds that requests under way may take to finish after SIGTERM or
     /// SIGINT, before the server stops anyway.
     #[arg(long, env = "WHM_TOKENS_SHUTDOWN_TIMEOUT", default_value_t = 30)]
@@ -326,6 +335,27 @@ pub struct Config {
     /// Where `/metrics` is served, if anywhere.
     pub metrics_listen: Option<SocketAddr>,
     pub notices: NoticeSettings,
+    /// What forward auth requires of each original request.
+    pub forward_rules: std::sync::Arc<ForwardRules>,
+    pub introspect_per_minute: u32,
+}
+
+/// The rules in `path`, or the ready-made ones; a bad file stops the
+/// start with the line at fault.
+fn load_forward_rules(path: Option<&std::path::Path>) -> anyhow::Result<ForwardRules> {
+    let Some(path) = path.filter(|p| !p.as_os_str().is_empty()) else {
+        return Ok(ForwardRules::ready_made());
+    };
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "WHM_TOKENS_FORWARD_RULES: could not read {}",
+            path.display()
+        )
+    })?;
+    let mut rules = ForwardRules::parse(&text)
+        .with_context(|| format!("WHM_TOKENS_FORWARD_RULES: {}", path.display()))?;
+    rules.source = path.display().to_string();
+    Ok(rules)
 }
 
 impl Settings {
@@ -412,6 +442,10 @@ impl Settings {
             request_timeout: std::time::Duration::from_secs(server.request_timeout.clamp(1, 3600)),
             shutdown_timeout: std::time::Duration::from_secs(server.shutdown_timeout.min(3600)),
             metrics_listen: server.metrics_listen,
+            forward_rules: std::sync::Arc::new(load_forward_rules(
+                server.forward_rules.as_deref(),
+            )?),
+            introspect_per_minute: server.introspect_per_minute.max(1),
             notices: NoticeSettings::parse(
                 server.notify_interval,
                 server.smtp_url.as_deref(),

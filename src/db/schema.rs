@@ -53,6 +53,9 @@ diesel::table! {
         /// A disabled token is refused like any other, and kept.
         enabled -> Bool,
         description -> Text,
+        /// Reported leaked: when, and the reporter's address.
+        leaked_at -> Nullable<BigInt>,
+        leaked_from -> Nullable<Text>,
     }
 }
 

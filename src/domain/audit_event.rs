@@ -32,6 +32,9 @@ pub enum AuditEvent {
     ContactEmailChanged,
     ExpiryNoticeSent,
     ExpiryNoticeFailed,
+    TokenIntrospected,
+    TokenReportedLeaked,
+    LeakReportReceived,
 }
 
 impl AuditEvent {
@@ -68,6 +71,9 @@ impl AuditEvent {
             Self::ContactEmailChanged => "Contact address changed",
             Self::ExpiryNoticeSent => "Expiry notice sent",
             Self::ExpiryNoticeFailed => "Expiry notice undeliverable",
+            Self::TokenIntrospected => "Token introspected",
+            Self::TokenReportedLeaked => "Token reported leaked",
+            Self::LeakReportReceived => "Leaked-token report received",
         }
     }
 
@@ -100,6 +106,6 @@ mod tests {
             assert!(!event.label().is_empty());
         }
         assert!("token_made".parse::<AuditEvent>().is_err());
-        assert_eq!(AuditEvent::choices().count(), 25);
+        assert_eq!(AuditEvent::choices().count(), 28);
     }
 }

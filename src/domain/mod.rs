@@ -9,6 +9,7 @@ pub mod audit_event;
 pub mod description;
 pub mod email;
 pub mod expiry;
+pub mod forward_rules;
 pub mod ip_allow_list;
 pub mod password;
 pub mod privileges;

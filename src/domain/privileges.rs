@@ -89,6 +89,9 @@ impl Privilege {
     pub const PASSWD: Privilege = Privilege(30);
     /// `cpanel-api`.
     pub const CPANEL_API: Privilege = Privilege(5);
+    /// `introspect-tokens`: whm-tokens' own, after WHM's 64; RFC 7662
+    /// introspection, for root's tokens only.
+    pub const INTROSPECT_TOKENS: Privilege = Privilege(64);
 
     pub fn parse(key: &str) -> Result<Self, PrivilegeError> {
         catalogue()
@@ -124,6 +127,7 @@ impl Privilege {
             Self::CREATE_USER_SESSION => "A token with this privilege can open a signed-in session, which gets around the token's own restrictions.",
             Self::MANAGE_API_TOKENS => "A token with this privilege can create other tokens, which gets around the token's own restrictions.",
             Self::CPANEL_API => "A token with this privilege can call cPanel and UAPI functions for accounts.",
+            Self::INTROSPECT_TOKENS => "A token with this privilege can look up any token by its secret and learn its owner and privileges (root's tokens only).",
             _ => return None,
         })
     }
@@ -296,6 +300,7 @@ mod tests {
     fn the_privileges_named_in_code_are_the_catalogues() {
         for (p, key) in [
             (Privilege::ALL, "all"),
+            (Privilege::INTROSPECT_TOKENS, "introspect-tokens"),
             (Privilege::MANAGE_API_TOKENS, "manage-api-tokens"),
             (Privilege::LIST_ACCOUNTS, "list-accts"),
             (Privilege::CREATE_ACCOUNT, "create-acct"),

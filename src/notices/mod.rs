@@ -186,27 +186,37 @@ impl Checker {
         self.webhook_down.set(false);
         db.write_bookkeeping(move |conn| notices::prune(conn, now))
             .await?;
-        let mut after = None;
         let mut sent = 0;
-        loop {
-            let page = db
-                .read(move |conn| notices::due(conn, now, after, PAGE))
-                .await?;
-            for due in &page.due {
-                if self.control.stopping() {
-                    return Ok(sent);
-                }
-                for channel in self.channels(due) {
-                    if !page.sent.contains(&due.key(channel)) && self.deliver(due, channel).await? {
-                        sent += 1;
+        // Tokens that expire soon, then tokens reported leaked (told once
+        // each, on every channel).
+        for leaked in [false, true] {
+            let mut after = None;
+            loop {
+                let page = db
+                    .read(move |conn| match leaked {
+                        false => notices::due(conn, now, after, PAGE),
+                        true => notices::leaked(conn, now, after, PAGE),
+                    })
+                    .await?;
+                for due in &page.due {
+                    if self.control.stopping() {
+                        return Ok(sent);
+                    }
+                    for channel in self.channels(due) {
+                        if !page.sent.contains(&due.key(channel))
+                            && self.deliver(due, channel).await?
+                        {
+                            sent += 1;
+                        }
                     }
                 }
-            }
-            match page.next {
-                Some(cursor) => after = Some(cursor),
-                None => return Ok(sent),
+                match page.next {
+                    Some(cursor) => after = Some(cursor),
+                    None => break,
+                }
             }
         }
+        Ok(sent)
     }
 
     fn channels(&self, due: &Due) -> Vec<Channel> {
@@ -229,7 +239,9 @@ impl Checker {
         // Time has passed since the round began: a token that crossed a
         // threshold meanwhile is left to the next round, which sees it as
         // it is then.
-        if notices::Threshold::nearest(due.expires_at, now) != Some(due.threshold) {
+        if due.threshold != notices::Threshold::Leaked
+            && notices::Threshold::nearest(due.expires_at, now) != Some(due.threshold)
+        {
             return Ok(false);
         }
         if !db

@@ -160,6 +160,8 @@ mod tests {
             last_used_at: None,
             last_used_ip: None,
             use_count: 0,
+            leaked_at: None,
+            leaked_from: None,
             enabled: true,
             description: Description::default(),
         };

@@ -17,6 +17,9 @@ pub enum OpError {
     /// (the same form sent twice, or two at once).
     #[error("The API token “{0}” already has a new secret.")]
     SecretAlreadyReplaced(String),
+    /// Enabling a token reported leaked: its secret is public.
+    #[error("The API token “{0}” was reported leaked. Regenerate it to give it a new secret; that enables it again.")]
+    TokenLeaked(String),
     /// A token acting on a token whose privileges its own do not cover.
     #[error("The API token “{0}” has privileges that this token does not have, so this token cannot change it.")]
     TokenBroaderThanCaller(String),

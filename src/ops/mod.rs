@@ -9,6 +9,7 @@ pub mod all_tokens;
 pub mod audit;
 pub mod authenticate;
 pub mod error;
+pub mod leaks;
 pub mod login_links;
 pub mod notices;
 pub mod token_listing;

@@ -37,6 +37,8 @@ pub enum Threshold {
     Day,
     /// Once it has expired.
     Expired,
+    /// Reported leaked (and disabled): the instant in the key is when.
+    Leaked,
 }
 
 impl Threshold {
@@ -59,6 +61,7 @@ impl Threshold {
             Self::Week => "7d",
             Self::Day => "1d",
             Self::Expired => "expired",
+            Self::Leaked => "leaked",
         }
     }
 }
@@ -89,6 +92,9 @@ pub struct Due {
     pub account: Username,
     pub contact_email: Option<EmailAddress>,
     pub threshold: Threshold,
+    /// For [`Threshold::Leaked`]: the reporter's address (and
+    /// `expires_at` holds when it was reported).
+    pub reported_from: Option<String>,
 }
 
 impl Due {
@@ -194,32 +200,7 @@ pub fn due(
         .filter(|_| rows.len() as i64 == limit)
         .map(|r| (r.2, r.0));
     let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
-    let sent: HashSet<NoticeKey> = expiry_notices::table
-        .filter(expiry_notices::token_id.eq_any(&ids))
-        .filter(expiry_notices::sent.eq(true))
-        .select((
-            expiry_notices::token_id,
-            expiry_notices::expires_at,
-            expiry_notices::threshold,
-            expiry_notices::channel,
-        ))
-        .load::<(i64, i64, String, String)>(conn)?
-        .into_iter()
-        .filter_map(|(token_id, expires_at, threshold, channel)| {
-            let threshold = [Threshold::Week, Threshold::Day, Threshold::Expired]
-                .into_iter()
-                .find(|t| t.as_str() == threshold)?;
-            let channel = [Channel::Email, Channel::Webhook]
-                .into_iter()
-                .find(|c| c.as_str() == channel)?;
-            Some(NoticeKey {
-                token_id,
-                expires_at,
-                threshold,
-                channel,
-            })
-        })
-        .collect();
+    let sent = sent_of(conn, &ids)?;
     let due = rows
         .into_iter()
         .filter_map(
@@ -233,7 +214,111 @@ pub fn due(
                     owner_id,
                     account,
                     contact_email,
+                    reported_from: None,
                 })
+            },
+        )
+        .collect();
+    Ok(DuePage { due, sent, next })
+}
+
+/// The notices of these tokens already sent.
+fn sent_of(conn: &mut DbConnection, ids: &[i64]) -> Result<HashSet<NoticeKey>, OpError> {
+    Ok(expiry_notices::table
+        .filter(expiry_notices::token_id.eq_any(ids))
+        .filter(expiry_notices::sent.eq(true))
+        .select((
+            expiry_notices::token_id,
+            expiry_notices::expires_at,
+            expiry_notices::threshold,
+            expiry_notices::channel,
+        ))
+        .load::<(i64, i64, String, String)>(conn)?
+        .into_iter()
+        .filter_map(|(token_id, expires_at, threshold, channel)| {
+            let threshold = [
+                Threshold::Week,
+                Threshold::Day,
+                Threshold::Expired,
+                Threshold::Leaked,
+            ]
+            .into_iter()
+            .find(|t| t.as_str() == threshold)?;
+            let channel = [Channel::Email, Channel::Webhook]
+                .into_iter()
+                .find(|c| c.as_str() == channel)?;
+            Some(NoticeKey {
+                token_id,
+                expires_at,
+                threshold,
+                channel,
+            })
+        })
+        .collect())
+}
+
+/// Up to `limit` tokens reported leaked within the grace period after
+/// `after`, by when, with the channels whose notice is not sent yet. Cost:
+/// a range of the partial `leaked_at` index.
+pub fn leaked(
+    conn: &mut DbConnection,
+    now: i64,
+    after: Option<Cursor>,
+    limit: i64,
+) -> Result<DuePage, OpError> {
+    let mut query = tokens::table
+        .inner_join(accounts::table)
+        .filter(tokens::leaked_at.gt(now - EXPIRED_GRACE))
+        .select((
+            tokens::id,
+            tokens::name,
+            tokens::leaked_at.assume_not_null(),
+            tokens::leaked_from,
+            accounts::id,
+            accounts::owner_id,
+            accounts::username,
+            accounts::contact_email,
+        ))
+        .order((tokens::leaked_at.asc(), tokens::id.asc()))
+        .limit(limit)
+        .into_boxed();
+    if let Some((at, id)) = after {
+        query = query.filter(
+            tokens::leaked_at
+                .gt(at)
+                .or(tokens::leaked_at.eq(at).and(tokens::id.gt(id))),
+        );
+    }
+    type Row = (
+        i64,
+        TokenName,
+        i64,
+        Option<String>,
+        i64,
+        Option<i64>,
+        Username,
+        Option<EmailAddress>,
+    );
+    let rows: Vec<Row> = query.load(conn)?;
+    let next = rows
+        .last()
+        .filter(|_| rows.len() as i64 == limit)
+        .map(|r| (r.2, r.0));
+    let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    let sent = sent_of(conn, &ids)?;
+    let due = rows
+        .into_iter()
+        .map(
+            |(token_id, token, at, from, account_id, owner_id, account, contact_email)| Due {
+                token_id,
+                token,
+                expires_at: at,
+                account_id,
+                owner_id,
+                account,
+                contact_email,
+                threshold: Threshold::Leaked,
+                reported_from: from,
             },
         )
         .collect();
@@ -303,6 +388,7 @@ pub fn mark_sent(
         Threshold::Week => "expires within 7 days",
         Threshold::Day => "expires within a day",
         Threshold::Expired => "has expired",
+        Threshold::Leaked => "was reported leaked and is disabled",
     };
     let to = match (channel, &due.contact_email) {
         (Channel::Email, Some(address)) => format!("by email to {address}"),

@@ -43,6 +43,10 @@ pub struct Token {
     /// A disabled token is refused like any other, and keeps its settings.
     pub enabled: bool,
     pub description: Description,
+    /// When the token was reported leaked (and disabled), and from which
+    /// address; cleared by Regenerate.
+    pub leaked_at: Option<i64>,
+    pub leaked_from: Option<String>,
 }
 
 pub struct NewToken {
@@ -288,6 +292,9 @@ pub fn update(
     let new_name = changes.new_name.unwrap_or_else(|| name.clone());
     let expiry = changes.expiry.unwrap_or(current.expiry);
     let enabled = changes.enabled.unwrap_or(current.enabled);
+    if enabled && current.leaked_at.is_some() {
+        return Err(OpError::TokenLeaked(name.to_string()));
+    }
     let description = changes
         .description
         .unwrap_or_else(|| current.description.clone());
@@ -408,13 +415,29 @@ pub fn regenerate(
     .get_result(conn)
     .optional()?
     .ok_or_else(replaced)?;
+    // A token reported leaked was disabled for its secret: with a new one
+    // it works again.
+    let (token, detail) = if token.leaked_at.is_some() {
+        let token: Token = diesel::update(tokens::table.filter(tokens::id.eq(token.id)))
+            .set((
+                tokens::enabled.eq(true),
+                tokens::leaked_at.eq(None::<i64>),
+                tokens::leaked_from.eq(None::<String>),
+            ))
+            .returning(crate::db::columns::<Token>())
+            .get_result(conn)?;
+        (
+            token,
+            "a new secret in place of the one reported leaked; the token is enabled again",
+        )
+    } else {
+        (token, "a new secret; the old one stopped working")
+    };
     audit::record(
         conn,
         actor,
         AuditEvent::TokenRegenerated,
-        About::account(&owner)
-            .token(&token.name)
-            .detail("a new secret; the old one stopped working"),
+        About::account(&owner).token(&token.name).detail(detail),
     )?;
     Ok(CreatedToken { token, secret })
 }
@@ -448,6 +471,18 @@ pub fn set_enabled(
 ) -> Result<Vec<TokenName>, OpError> {
     actor.require(MANAGE_TOKENS)?;
     check_covers_named(conn, actor, &actor.account, Some(names))?;
+    if enabled {
+        let leaked: Option<TokenName> = tokens::table
+            .filter(tokens::account_id.eq(actor.id()))
+            .filter(tokens::name.eq_any(names))
+            .filter(tokens::leaked_at.is_not_null())
+            .select(tokens::name)
+            .first(conn)
+            .optional()?;
+        if let Some(name) = leaked {
+            return Err(OpError::TokenLeaked(name.to_string()));
+        }
+    }
     let changed: Vec<TokenName> = diesel::update(
         tokens::table
             .filter(tokens::account_id.eq(actor.id()))

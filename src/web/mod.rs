@@ -12,8 +12,12 @@ pub mod api;
 pub mod assets;
 pub mod context;
 pub mod deadline;
+pub mod forward;
+pub mod introspect;
 pub mod params;
+pub mod report_leaked;
 pub mod request;
+pub mod token_check;
 pub mod ui;
 
 use actix_web::http::header::{self, HeaderName, HeaderValue};
@@ -26,6 +30,9 @@ pub fn open_routes(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(readyz));
     assets::routes(cfg);
     api::routes(cfg);
+    forward::routes(cfg);
+    introspect::routes(cfg);
+    report_leaked::routes(cfg);
 }
 
 /// Liveness: the process answers, whatever the database does. A load

@@ -162,6 +162,10 @@ pub fn test_config(database_url: String) -> Config {
         shutdown_timeout: std::time::Duration::from_secs(5),
         metrics_listen: None,
         notices: Default::default(),
+        forward_rules: std::sync::Arc::new(
+            whm_tokens::domain::forward_rules::ForwardRules::ready_made(),
+        ),
+        introspect_per_minute: 600,
     }
 }
 

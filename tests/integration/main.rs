@@ -14,6 +14,7 @@ mod database;
 mod deployment;
 mod failover;
 mod faults;
+mod forward_auth;
 mod freshness;
 mod hardening;
 mod helpers;

@@ -19,17 +19,13 @@ use actix_web::http::header::{self, ContentType};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
+use crate::auth::client_ip;
 use crate::auth::password::RETRY_AFTER_SECS;
-use crate::auth::refusals::counted;
-use crate::auth::{api_header, client_ip, token_cache};
-use crate::domain::AuditEvent;
-use crate::domain::TokenSecret;
-use crate::metrics::RefusalReason;
-use crate::ops::authenticate::{check, Refusal};
 use crate::ops::{self, Actor};
 use crate::state::AppState;
 use crate::web::context::{self, loggable};
 use crate::web::params::Params;
+use crate::web::token_check::{self, Checked, Front};
 use envelope::{envelope, Answer, ApiError};
 
 /// The function a path calls, if it is an API path.
@@ -75,65 +71,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     }
 }
 
-/// Counts a refused call for the audit trail (in memory; written in
-/// batches, one row per address, minute, reason and token). The user name
-/// given is the caller's choice: it joins the row's sample of names tried,
-/// never its key, unless it is the real token's owner. The token's owner,
-/// when the token is known, may see the row.
-fn refused(
-    state: &AppState,
-    client: Option<std::net::IpAddr>,
-    user: Option<&str>,
-    found: Option<&crate::ops::authenticate::Found>,
-    reason: &str,
-    request_id: &str,
-) {
-    let at = state.clock.now();
-    let token = found.map(|f| f.token.name.to_string());
-    let token_id = found.map_or_else(|| "-".to_owned(), |f| f.token.id.to_string());
-    let owner = found.map(|f| &f.owner);
-    let user = user.map(loggable);
-    // The owner's own name with a real token: an actor, not a guess.
-    let is_owner = owner.is_some_and(|o| user.as_deref() == Some(o.username.as_str()));
-    let counted = counted(
-        AuditEvent::ApiRefused,
-        at,
-        client,
-        &[reason, &token_id],
-        reason.to_owned(),
-        request_id.to_owned(),
-    );
-    state.refusals.record(crate::ops::audit::Counted {
-        actor: user.clone().filter(|_| is_owner),
-        tried: user.filter(|_| !is_owner),
-        token,
-        target: owner.map(crate::ops::audit::Target::of),
-        ..counted
-    });
-}
-
 /// Counts a call refused for a missing privilege, as the token's owner
 /// sees it in the audit trail.
 fn missing_privilege(state: &AppState, actor: &Actor, function: &str, missing: &ops::OpError) {
-    state.metrics.refused(RefusalReason::Privilege);
-    let at = state.clock.now();
     let detail = format!("{function}: {missing}");
-    let client = actor.origin.ip.as_deref().and_then(|ip| ip.parse().ok());
-    let parts = [detail.as_str(), actor.account.username.as_str()];
-    let counted = counted(
-        AuditEvent::ApiRefused,
-        at,
-        client,
-        &parts,
-        detail.clone(),
-        actor.origin.request_id.clone().unwrap_or_default(),
+    token_check::lacking(
+        state,
+        actor,
+        Front::Api,
+        crate::metrics::RefusalReason::Privilege,
+        &detail,
+        &detail,
     );
-    state.refusals.record(crate::ops::audit::Counted {
-        actor: Some(actor.account.username.to_string()),
-        token: actor.origin.token.clone(),
-        target: Some(crate::ops::audit::Target::of(&actor.account)),
-        ..counted
-    });
 }
 
 /// Every refused token gets this same answer, whatever the reason.
@@ -159,79 +108,20 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) 
     let request_id = context::current_id();
     let function = function_of_path(req.path()).unwrap_or_default().to_owned();
 
-    // Exactly one Authorization header: with two, which one counts would
-    // depend on who reads it.
-    let mut headers = req.headers().get_all(header::AUTHORIZATION);
-    let (first, second) = (headers.next(), headers.next());
-    let Some((user, secret)) = first
-        .filter(|_| second.is_none())
-        .and_then(|v| api_header::parse(v.as_bytes()))
-    else {
-        tracing::warn!(function = %loggable(&function), reason = "no valid whm authorization header", "API call refused");
-        let client = client_ip::of_request(&req, &state.config.trusted_proxies);
-        state.metrics.refused(RefusalReason::Malformed);
-        refused(
-            &state,
-            client,
-            None,
-            None,
-            "no valid whm Authorization header",
-            &request_id,
-        );
-        return access_denied(&function);
-    };
-    let client = client_ip::of_request(&req, &state.config.trusted_proxies);
-    let now = state.clock.now();
-    let checked = match TokenSecret::parse(secret) {
-        None => Ok((Err(Refusal::MalformedSecret), None)),
-        Some(secret) => {
-            token_cache::find(&state.db, &state.tokens, &state.metrics, secret.digest())
-                .await
-                .map(|found| match found {
-                    None => (Err(Refusal::UnknownToken), None),
-                    Some(found) => (check(&found, user, client, now), Some(found)),
-                })
-        }
-    };
-    let mut authenticated = match checked {
-        Ok((Ok(a), _)) => {
-            if state.config.record_usage {
-                state.usage.record(a.token.id, now, client);
+    let mut authenticated =
+        match token_check::check_request(&state, &req, Front::Api, &function, &request_id).await {
+            Checked::Passed(a) => *a,
+            Checked::NoCredential | Checked::Refused => return access_denied(&function),
+            Checked::Failed(e) => {
+                // Unavailable is 503 with its reason; anything else failing
+                // here is the server's fault: 500, as before any function ran.
+                let mut answer = envelope(&function, Err(ApiError::from(e)), &request_id);
+                if answer.status == actix_web::http::StatusCode::OK {
+                    answer.status = actix_web::http::StatusCode::INTERNAL_SERVER_ERROR;
+                }
+                return json_answer(answer);
             }
-            a
-        }
-        Ok((Err(refusal), found)) => {
-            state.metrics.refused(match refusal {
-                Refusal::MalformedSecret => RefusalReason::Malformed,
-                Refusal::UnknownToken => RefusalReason::UnknownToken,
-                Refusal::WrongUser { .. } => RefusalReason::WrongUser,
-                Refusal::Expired { .. } => RefusalReason::Expired,
-                Refusal::Disabled { .. } => RefusalReason::Disabled,
-                Refusal::OwnerSuspended { .. } => RefusalReason::Suspended,
-                Refusal::AddressNotAllowed { .. } => RefusalReason::Address,
-            });
-            tracing::warn!(function = %loggable(&function), user = %loggable(user), ?client, ?refusal, "API call refused");
-            refused(
-                &state,
-                client,
-                Some(user),
-                found.as_deref(),
-                refusal.reason(),
-                &request_id,
-            );
-            return access_denied(&function);
-        }
-        Err(e) => {
-            // Unavailable is 503 with its reason; anything else failing here
-            // is the server's fault: 500, as before any function ran.
-            let mut answer = envelope(&function, Err(ApiError::from(e)), &request_id);
-            if answer.status == actix_web::http::StatusCode::OK {
-                answer.status = actix_web::http::StatusCode::INTERNAL_SERVER_ERROR;
-            }
-            return json_answer(answer);
-        }
-    };
-
+        };
     authenticated.actor.origin.request_id = Some(request_id.clone());
     let is_form = req
         .headers()
@@ -265,7 +155,7 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) 
     }
     tracing::info!(
         %function, user = %authenticated.actor.account.username,
-        token = %authenticated.token.name, ?client,
+        token = %authenticated.token.name, client = ?authenticated.actor.origin.ip,
         status = answer.status.as_u16(),
         result = answer.result,
         elapsed_us = started.elapsed().as_micros() as u64,

@@ -31,6 +31,8 @@ pub struct RowView {
     pub last_used: String,
     /// The exact time, the address and the count, for hover and focus.
     pub last_used_detail: String,
+    /// "" or, for a token reported leaked, when and from where.
+    pub leaked: String,
 }
 
 /// A privilege set in words: "Everything", or the first `shown` labels and
@@ -106,6 +108,13 @@ impl RowView {
                 .last_used_at
                 .map_or_else(|| "Never".to_owned(), |at| ago(at, now)),
             last_used_detail: usage_detail(token, clock),
+            leaked: token.leaked_at.map_or_else(String::new, |at| {
+                format!(
+                    "Reported leaked on {} from {}: disabled until you regenerate it",
+                    clock.format(at),
+                    token.leaked_from.as_deref().unwrap_or("an unknown address")
+                )
+            }),
         }
     }
 
