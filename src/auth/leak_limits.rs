@@ -43,28 +43,23 @@ impl LeakLimits {
     pub fn admit(&self, from: Option<IpAddr>, n: usize, now: i64) -> bool {
         let n = n as u64;
         let address = from.map_or_else(|| "-".to_owned(), counted_address);
-        let steps: [(&dyn Fn() -> bool, &dyn Fn()); 3] = [
-            (
-                &|| self.reports.take(&address, 1, REPORTS_PER_ADDRESS, now),
-                &|| self.reports.give_back(&address, 1, now),
-            ),
-            (
-                &|| self.secrets.take(&address, n, SECRETS_PER_ADDRESS, now),
-                &|| self.secrets.give_back(&address, n, now),
-            ),
-            (
-                &|| self.in_all.take(&"reports", 1, REPORTS_IN_ALL, now),
-                &|| self.in_all.give_back(&"reports", 1, now),
-            ),
-        ];
-        for (i, (take, _)) in steps.iter().enumerate() {
-            if !take() {
-                steps[..i].iter().for_each(|(_, back)| back());
-                return false;
-            }
+        let address = &address;
+        if !self.reports.take(address, 1, REPORTS_PER_ADDRESS, now) {
+            return false;
+        }
+        if !self.secrets.take(address, n, SECRETS_PER_ADDRESS, now) {
+            self.reports.give_back(address, 1, now);
+            return false;
+        }
+        if !self.in_all.take(&"reports", 1, REPORTS_IN_ALL, now) {
+            self.reports.give_back(address, 1, now);
+            self.secrets.give_back(address, n, now);
+            return false;
         }
         if !self.in_all.take(&"secrets", n, SECRETS_IN_ALL, now) {
-            steps.iter().for_each(|(_, back)| back());
+            self.reports.give_back(address, 1, now);
+            self.secrets.give_back(address, n, now);
+            self.in_all.give_back(&"reports", 1, now);
             return false;
         }
         true

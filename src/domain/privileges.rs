@@ -1,4 +1,5 @@
-//! WHM's access-control list: the 64 privileges of `acls.tsv`, and sets of
+//! WHM's access-control list: the 64 privileges of `acls.tsv`, and one of
+//! our own after them (`introspect-tokens`), and sets of
 //! them as bit masks (so intersecting an owner's and a token's privileges on
 //! every API call costs nothing).
 
@@ -317,8 +318,9 @@ mod tests {
     }
 
     #[test]
-    fn the_catalogue_has_64_privileges_and_20_initial_ones() {
-        assert_eq!(catalogue().len(), 64);
+    fn the_catalogue_has_whms_64_privileges_and_ours_and_20_initial_ones() {
+        assert_eq!(catalogue().len(), 65);
+        assert_eq!(catalogue()[64].key, "introspect-tokens");
         assert_eq!(PrivilegeSet::initial().len(), 20);
         assert!(PrivilegeSet::initial().contains(Privilege::named("manage-api-tokens")));
         assert!(!PrivilegeSet::initial().contains(Privilege::named("list-accts")));
@@ -360,7 +362,7 @@ mod tests {
     fn all_expands_to_every_privilege() {
         let everything = PrivilegeSet::everything();
         assert!(everything.allows(Privilege::named("kill-acct")));
-        assert_eq!(everything.expanded().len(), 64);
+        assert_eq!(everything.expanded().len(), 65);
         assert!(!set("list-accts").allows(Privilege::named("kill-acct")));
     }
 

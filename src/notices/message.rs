@@ -52,10 +52,7 @@ impl Notice {
 
     pub fn subject(&self) -> String {
         match (self.event, self.days_left.unwrap_or(0)) {
-            ("token_leaked", _) => format!(
-                "API token “{}” was reported leaked and is disabled",
-                self.token
-            ),
+            ("token_leaked", _) => format!("API token “{}” was reported leaked", self.token),
             ("token_expired", _) => format!("API token “{}” has expired", self.token),
             (_, n) if n <= 1 => format!("API token “{}” expires within a day", self.token),
             (_, n) => format!("API token “{}” expires in {n} days", self.token),
@@ -148,10 +145,7 @@ mod tests {
             (leaked.event, leaked.expires_at, leaked.reported_at),
             ("token_leaked", None, Some(now - 60))
         );
-        assert_eq!(
-            leaked.subject(),
-            "API token “deploy” was reported leaked and is disabled"
-        );
+        assert_eq!(leaked.subject(), "API token “deploy” was reported leaked");
         let text = leaked.text(&ServerClock::new(chrono_tz::UTC), None);
         assert!(
             text.contains("198.51.100.7") && text.contains("Regenerate"),

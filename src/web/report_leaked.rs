@@ -55,8 +55,9 @@ fn bad(message: &str) -> HttpResponse {
     )
 }
 
-/// The secrets the body holds, as given (not yet read as secrets).
-fn secrets_of(req: &HttpRequest, body: &[u8]) -> Result<Vec<String>, HttpResponse> {
+/// The secrets the body holds, as given (not yet read as secrets); or
+/// the status and reason it cannot be read.
+fn secrets_of(req: &HttpRequest, body: &[u8]) -> Result<Vec<String>, (StatusCode, &'static str)> {
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -65,7 +66,12 @@ fn secrets_of(req: &HttpRequest, body: &[u8]) -> Result<Vec<String>, HttpRespons
     if content_type.starts_with("application/json") {
         serde_json::from_slice::<JsonReport>(body)
             .map(|r| r.tokens)
-            .map_err(|_| bad("The body must be JSON of the form {\"tokens\": [\"…\"]}."))
+            .map_err(|_| {
+                (
+                    StatusCode::BAD_REQUEST,
+                    "The body must be JSON of the form {\"tokens\": [\"…\"]}.",
+                )
+            })
     } else if content_type.starts_with("application/x-www-form-urlencoded") {
         serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
             .map(|pairs| {
@@ -75,11 +81,16 @@ fn secrets_of(req: &HttpRequest, body: &[u8]) -> Result<Vec<String>, HttpRespons
                     .map(|(_, v)| v)
                     .collect()
             })
-            .map_err(|_| bad("The body must be form fields token=…"))
+            .map_err(|_| {
+                (
+                    StatusCode::BAD_REQUEST,
+                    "The body must be form fields token=…",
+                )
+            })
     } else {
-        Err(answer(
+        Err((
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            serde_json::json!({ "error": "Send application/json or application/x-www-form-urlencoded." }),
+            "Send application/json or application/x-www-form-urlencoded.",
         ))
     }
 }
@@ -90,9 +101,9 @@ async fn report(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) 
     let now = state.clock.now();
     let given = match secrets_of(&req, &body) {
         Ok(given) => given,
-        Err(refused) => {
+        Err((status, why)) => {
             state.metrics.decision("leak_report", "malformed");
-            return refused;
+            return answer(status, serde_json::json!({ "error": why }));
         }
     };
     if given.is_empty() {

@@ -424,7 +424,7 @@ async fn api_token_list_is_keyed_by_name_with_acl_flags_for_every_privilege_for_
     assert_eq!(tokens.len(), 2);
     let narrow = &tokens["narrow"];
     let acls = narrow["acls"].as_object().unwrap();
-    assert_eq!(acls.len(), 64);
+    assert_eq!(acls.len(), 65);
     assert_eq!(acls.values().filter(|v| **v == 1).count(), 2);
     assert_eq!(acls["list-accts"], 1);
     assert_eq!(acls["all"], 0);
@@ -778,7 +778,7 @@ async fn applist_and_myprivs_follow_the_tokens_effective_privileges() {
     );
     let data = ok_data(&app.api("root", &narrow, "myprivs", &[]).await);
     let privs = data["privileges"][0].as_object().unwrap();
-    assert_eq!(privs.len(), 64);
+    assert_eq!(privs.len(), 65);
     assert_eq!(privs.values().filter(|v| **v == 1).count(), 2);
     let full = app.token("root", "full").await;
     let data = ok_data(&app.api("root", &full, "applist", &[]).await);

@@ -15,11 +15,11 @@ use crate::receivers::{SmtpSink, WebhookReceiver};
 
 const HOUR: i64 = 3600;
 const DAY: i64 = 86_400;
-const SECRET: &str = "webhook-signing-key";
-const LIMIT: Duration = Duration::from_secs(20);
+pub const SECRET: &str = "webhook-signing-key";
+pub const LIMIT: Duration = Duration::from_secs(20);
 
 /// Notices every second, to the sink and the receiver.
-fn notify(config: &mut Config, smtp: &SmtpSink, hook: &WebhookReceiver) {
+pub fn notify(config: &mut Config, smtp: &SmtpSink, hook: &WebhookReceiver) {
     config.notices = whm_tokens::config::NoticeSettings::parse(
         1,
         Some(&smtp.url()),
@@ -30,7 +30,7 @@ fn notify(config: &mut Config, smtp: &SmtpSink, hook: &WebhookReceiver) {
     .unwrap();
 }
 
-async fn set_email(app: &TestApp, username: &str, email: &str) {
+pub async fn set_email(app: &TestApp, username: &str, email: &str) {
     let root = app.actor("root").await;
     let name = user(username);
     let email = EmailAddress::parse(email).unwrap();
@@ -46,7 +46,7 @@ async fn expiring(app: &TestApp, owner: &str, name: &str, in_secs: i64) -> Strin
         .unwrap()
 }
 
-fn subjects(mail: &[crate::receivers::Mail]) -> Vec<String> {
+pub fn subjects(mail: &[crate::receivers::Mail]) -> Vec<String> {
     let mut subjects: Vec<String> = mail
         .iter()
         .map(|m| {

@@ -64,6 +64,11 @@ async fn statistics_for_tokens_added_outside_the_server_are_gathered_when_it_sta
     )
     .await;
     for (index, stat) in &after {
+        if index == "tokens_leaked" {
+            // Partial: only tokens reported leaked, none here.
+            assert!(stat.starts_with("0"), "{index}: {stat}");
+            continue;
+        }
         let rows: i64 = stat.split(' ').next().unwrap().parse().unwrap();
         // Sampled (analysis_limit), so about the table's size.
         assert!((1_000..=4_000).contains(&rows), "{index}: {stat}");

@@ -177,7 +177,7 @@ async fn the_generate_form_offers_only_held_privileges_all_checked_with_warnings
     );
     let root = app.sign_in("root", ROOT_PASSWORD).await;
     let html = root.get("/tokens/new").await.text().await.unwrap();
-    assert_eq!(html.matches("name=\"acl\"").count(), 64);
+    assert_eq!(html.matches("name=\"acl\"").count(), 65);
     for key in [
         "all",
         "passwd",
