@@ -18,6 +18,8 @@
 //! - `version` on an instance that trusts the bench as its proxy (the
 //!   baseline of forward auth, `/auth/forward`, with the same token and
 //!   the headers nginx's recipe sends);
+//! - `version` for an owner with no token policy (the baseline of the same
+//!   for an owner with root's policy in force);
 //! - a burst of 10,000 leaked-token reports from 100 addresses: what is
 //!   taken and throttled, peak memory, and the audit rows added;
 //! - `api_token_list` and every tokens-page view for an owner with 10
@@ -481,6 +483,59 @@ async fn scenario(backend: &str, url: &str, knobs: &Knobs) {
         &forward_there,
         version_there.rps,
         "`version`",
+    );
+    // Root's token policy: `version` with an override in force for the
+    // caller's owner (two rules that block nothing here, so the check runs
+    // in full) against a caller with none; a, b, b, a, best of two.
+    let (no_policy, with_policy) = {
+        let root = actor(&db, "root").await;
+        let big_name = Username::parse(big.name).unwrap();
+        db.write(move |c| {
+            whm_tokens::ops::policies::set(
+                c,
+                &root,
+                Some(&big_name),
+                &whm_tokens::ops::policies::Changes {
+                    disable_unused_days: Some(Some(3650)),
+                    delete_expired_days: Some(Some(3650)),
+                    ..Default::default()
+                },
+            )
+        })
+        .await
+        .unwrap();
+        let url = format!("{base}/json-api/version?api.version=1");
+        let header = |o: &Owner| vec![format!("Authorization: whm {}:{}", o.name, o.secret)];
+        let (plain, governed) = (header(&small), header(&big));
+        let knobs = *k;
+        actix_web::web::block(move || {
+            let best = |x: Measured, y: Measured| if x.rps >= y.rps { x } else { y };
+            let (a1, b1) = (
+                wrk(&knobs, &url, &plain, secs),
+                wrk(&knobs, &url, &governed, secs),
+            );
+            let (b2, a2) = (
+                wrk(&knobs, &url, &governed, secs),
+                wrk(&knobs, &url, &plain, secs),
+            );
+            (best(a1, a2), best(b1, b2))
+        })
+        .await
+        .unwrap()
+    };
+    row(
+        backend,
+        "API `version`, no token policy",
+        &no_policy,
+        no_policy.rps,
+        "itself",
+    );
+    row(
+        backend,
+        "API `version`, a token policy in force",
+        &with_policy,
+        no_policy.rps,
+        "no policy",
     );
     leak_burst(backend, url, &db).await;
     if backend == "PostgreSQL" && std::env::var_os("WHM_TOKENS_BENCH_PGBOUNCER").is_some() {

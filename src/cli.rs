@@ -265,3 +265,39 @@ pub async fn copy(from: &str, to: &str) -> anyhow::Result<Summary> {
     })
     .await?
 }
+
+/// `api_token_policy_get`'s data in words, for the `policy` command.
+pub fn policy_in_words(data: &serde_json::Value) -> String {
+    let rules = |r: &serde_json::Value| {
+        let days = |k: &str| match r[k].as_u64() {
+            Some(0) | None => "off".to_owned(),
+            Some(d) => format!("{d} days"),
+        };
+        let keys: Vec<&str> = r["require_ip_for"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+            .unwrap_or_default();
+        format!(
+            "  maximum lifetime:        {}\n  allow-list required for: {}\n  disable unused after:    {}\n  remove expired after:    {}",
+            days("max_lifetime_days"),
+            if keys.is_empty() { "none".to_owned() } else { keys.join(", ") },
+            days("disable_unused_days"),
+            days("delete_expired_days"),
+        )
+    };
+    let mut text = match data["user"].as_str() {
+        None => format!("Everyone's token policy:\n{}", rules(&data["policy"])),
+        Some(u) => format!(
+            "Token policy in force for {u} (everyone's, with its override):\n{}",
+            rules(&data["policy"])
+        ),
+    };
+    if let Some(list) = data["overridden"].as_array().filter(|l| !l.is_empty()) {
+        let names: Vec<&str> = list.iter().filter_map(|v| v.as_str()).collect();
+        text.push_str(&format!(
+            "\nResellers with an override: {}",
+            names.join(", ")
+        ));
+    }
+    text
+}

@@ -162,6 +162,29 @@ async fn run() -> anyhow::Result<()> {
             let state = AppState::new(db, config);
             cli::audit(&state, user, token, since, json).await?;
         }
+        Command::Policy { user, settings } => {
+            let state = AppState::new(db, config);
+            let mut params = settings;
+            if let Some(user) = user {
+                params.push(format!("user={user}"));
+            }
+            let set = params.iter().any(|p| !p.starts_with("user="));
+            let function = if set {
+                "api_token_policy_set"
+            } else {
+                "api_token_policy_get"
+            };
+            let answer = cli::api_call(&state, "root", function, &params).await?;
+            changes_settle().await;
+            if answer["metadata"]["result"] != 1 {
+                eprintln!(
+                    "{}",
+                    answer["metadata"]["reason"].as_str().unwrap_or("refused")
+                );
+                std::process::exit(1);
+            }
+            println!("{}", cli::policy_in_words(&answer["data"]));
+        }
         Command::Api {
             user,
             function,

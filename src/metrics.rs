@@ -90,6 +90,8 @@ pub enum RefusalReason {
     Address,
     Suspended,
     Privilege,
+    /// Blocked by root's token policy.
+    Policy,
     /// Forward auth: no rule allows the original request (or it is
     /// unknown, or could be read two ways).
     NoRule,
@@ -107,6 +109,7 @@ impl RefusalReason {
             Self::Suspended => "suspended",
             Self::Privilege => "privilege",
             Self::NoRule => "no_rule",
+            Self::Policy => "policy",
         }
     }
 }

@@ -11,6 +11,8 @@ use crate::ops::{Actor, OpError};
 /// [`crate::ops::audit::PRUNE_BATCH`] events): 50,000 every 2 s outruns
 /// any host's rate of new events.
 pub const PRUNE_BATCHES: usize = 25;
+/// Tokens the policy's housekeeping reads a transaction, per rule and scope.
+pub const POLICY_BATCH: i64 = 200;
 
 /// What every handler shares: the store, the clock, the settings, the
 /// password workers and the cache of checked tokens.
@@ -42,6 +44,8 @@ pub struct AppState {
     pub introspections: Arc<crate::auth::per_minute::PerMinute<i64>>,
     /// Leaked-token reports this minute, by address and in all.
     pub leak_reports: Arc<crate::auth::leak_limits::LeakLimits>,
+    /// When the policy's housekeeping last ran (Unix time).
+    pub policy_round: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl AppState {
@@ -55,6 +59,7 @@ impl AppState {
             notice_rounds: Arc::default(),
             introspections: Arc::new(crate::auth::per_minute::PerMinute::new(10_000)),
             leak_reports: Arc::default(),
+            policy_round: Arc::default(),
             metrics: db.metrics().clone(),
             cookie_key,
             secrets,
@@ -161,7 +166,49 @@ impl AppState {
         };
         self.metrics.flushed(started.elapsed().as_secs_f64());
         written?;
-        self.prune_audit(keep).await
+        self.prune_audit(keep).await?;
+        // Root's policy's housekeeping, once a minute at most.
+        let now = self.clock.now();
+        let last = self.policy_round.load(std::sync::atomic::Ordering::Relaxed);
+        if now - last >= 60
+            && self
+                .policy_round
+                .compare_exchange(
+                    last,
+                    now,
+                    std::sync::atomic::Ordering::Relaxed,
+                    std::sync::atomic::Ordering::Relaxed,
+                )
+                .is_ok()
+        {
+            self.enforce_policies_now().await?;
+        }
+        Ok(())
+    }
+
+    /// Disables tokens unused and removes tokens expired past what root's
+    /// token policy allows, a batch a transaction, at most
+    /// [`PRUNE_BATCHES`] batches.
+    pub async fn enforce_policies_now(&self) -> Result<(usize, usize), OpError> {
+        let (mut disabled, mut removed) = (0, 0);
+        for _ in 0..PRUNE_BATCHES {
+            let now = self.clock.now();
+            let (d, r) = self
+                .db
+                .write_bookkeeping(move |conn| {
+                    crate::ops::policies::enforce(conn, now, POLICY_BATCH)
+                })
+                .await?;
+            disabled += d;
+            removed += r;
+            if d + r == 0 {
+                break;
+            }
+        }
+        if disabled + removed > 0 {
+            tracing::info!(disabled, removed, "token policy applied");
+        }
+        Ok((disabled, removed))
     }
 
     /// Deletes events older than `keep` seconds, a batch per transaction, at most

@@ -219,6 +219,19 @@
     }
   }
 
+  // --- Root's policy: an allow-list required for chosen privileges -------
+  function syncIpsRequired(form) {
+    var ips = form && $("#ips", form);
+    if (!ips || !ips.dataset.requiredFor) { return; }
+    var needs = ips.dataset.requiredFor.split(" ");
+    var chosen = $all("input[type=checkbox][name=acl]", form).filter(function (b) {
+      return b.checked && (needs.indexOf("all") >= 0 || b.value === "all" || needs.indexOf(b.value) >= 0);
+    });
+    ips.required = chosen.length > 0;
+    var mark = $("#ips-required");
+    if (mark) { mark.hidden = chosen.length === 0; }
+  }
+
   // --- Expiry -------------------------------------------------------------
   function syncExpiry() {
     var dated = $("#expires-date");
@@ -246,6 +259,7 @@
       updateSelection();
     } else if (t.name === "acl" && t.type === "checkbox") {
       privilegeChanged(t);
+      syncIpsRequired(t.form);
     } else if (t.name === "kind") {
       syncOwner();
     } else if (t.name === "expires") {
@@ -339,6 +353,7 @@
     updateSelection();
     syncExpiry();
     syncOwner();
+    syncIpsRequired($("#ips") && $("#ips").form);
     document.documentElement.classList.add("js");
   }
   if (document.readyState === "loading") {

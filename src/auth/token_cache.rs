@@ -130,6 +130,7 @@ mod tests {
                 created_at: 0,
                 two_factor: false,
             },
+            policy: Default::default(),
         };
         (TokenSecret::generate().digest(), Arc::new(found))
     }

@@ -104,6 +104,16 @@ pub enum Command {
         /// Parameters as key=value; repeat a key for lists.
         params: Vec<String>,
     },
+    /// Show root's token policy, or set it: `policy [--user RESELLER]
+    /// [max_lifetime_days=N] [require_ip_for=KEYS] [disable_unused_days=N]
+    /// [delete_expired_days=N]` (0 or empty: off; `inherit`: everyone's).
+    Policy {
+        /// A reseller's override instead of everyone's policy.
+        #[arg(long)]
+        user: Option<String>,
+        /// Rules to set, as key=value.
+        settings: Vec<String>,
+    },
     /// Write a consistent snapshot of the whole store to FILE (while it serves).
     Backup { file: PathBuf },
     /// Restore FILE (from `backup`) into the store, which must be empty.

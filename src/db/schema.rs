@@ -126,7 +126,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Root's token policy (root's row) and resellers' overrides; see
+    /// `domain::token_policy`.
+    token_policies (account_id) {
+        account_id -> BigInt,
+        max_lifetime_days -> Nullable<BigInt>,
+        require_ip_for -> Nullable<Text>,
+        disable_unused_days -> Nullable<BigInt>,
+        delete_expired_days -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(tokens -> accounts (account_id));
+diesel::joinable!(token_policies -> accounts (account_id));
 diesel::joinable!(sessions -> accounts (account_id));
 diesel::joinable!(login_links -> accounts (account_id));
 diesel::joinable!(recovery_codes -> accounts (account_id));
@@ -139,5 +152,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_links,
     recovery_codes,
     token_addresses,
-    expiry_notices
+    expiry_notices,
+    token_policies
 );

@@ -35,6 +35,7 @@ pub enum AuditEvent {
     TokenIntrospected,
     TokenReportedLeaked,
     LeakReportReceived,
+    PolicyChanged,
 }
 
 impl AuditEvent {
@@ -74,6 +75,7 @@ impl AuditEvent {
             Self::TokenIntrospected => "Token introspected",
             Self::TokenReportedLeaked => "Token reported leaked",
             Self::LeakReportReceived => "Leaked-token report received",
+            Self::PolicyChanged => "Token policy changed",
         }
     }
 
@@ -106,6 +108,6 @@ mod tests {
             assert!(!event.label().is_empty());
         }
         assert!("token_made".parse::<AuditEvent>().is_err());
-        assert_eq!(AuditEvent::choices().count(), 28);
+        assert_eq!(AuditEvent::choices().count(), 29);
     }
 }

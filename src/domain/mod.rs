@@ -16,6 +16,7 @@ pub mod privileges;
 pub mod secret;
 pub mod text;
 pub mod token_name;
+pub mod token_policy;
 pub mod username;
 
 pub use account_kind::AccountKind;

@@ -9,7 +9,7 @@ use crate::ops::notices::{Due, Threshold, DAY};
 /// One notice, as every channel tells it.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct Notice {
-    /// `token_expiring`, `token_expired` or `token_leaked`.
+    /// `token_expiring`, `token_expired`, `token_leaked` or `token_unused`.
     pub event: &'static str,
     pub account: String,
     pub token: String,
@@ -24,6 +24,9 @@ pub struct Notice {
     pub reported_at: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reported_from: Option<String>,
+    /// `token_unused`: when root's policy will disable it (Unix time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disables_at: Option<i64>,
 }
 
 impl Notice {
@@ -32,15 +35,19 @@ impl Notice {
             Threshold::Expired => "token_expired",
             Threshold::Week | Threshold::Day => "token_expiring",
             Threshold::Leaked => "token_leaked",
+            Threshold::Unused => "token_unused",
         };
         let left = due.expires_at - now;
         let leaked = due.threshold == Threshold::Leaked;
+        let unused = due.threshold == Threshold::Unused;
+        let expiry = due.threshold.is_expiry();
         Self {
             event,
             account: due.account.to_string(),
             token: due.token.to_string(),
-            expires_at: (!leaked).then_some(due.expires_at),
+            expires_at: expiry.then_some(due.expires_at),
             days_left: (!leaked).then_some(if left <= 0 { 0 } else { (left + DAY - 1) / DAY }),
+            disables_at: unused.then_some(due.expires_at),
             reported_at: leaked.then_some(due.expires_at),
             reported_from: if leaked {
                 due.reported_from.clone()
@@ -52,6 +59,11 @@ impl Notice {
 
     pub fn subject(&self) -> String {
         match (self.event, self.days_left.unwrap_or(0)) {
+            ("token_unused", n) => format!(
+                "API token “{}” will be disabled in {n} day{} unless used",
+                self.token,
+                if n == 1 { "" } else { "s" }
+            ),
             ("token_leaked", _) => format!("API token “{}” was reported leaked", self.token),
             ("token_expired", _) => format!("API token “{}” has expired", self.token),
             (_, n) if n <= 1 => format!("API token “{}” expires within a day", self.token),
@@ -61,9 +73,22 @@ impl Notice {
 
     /// The mail's text. `page` is where the tokens page is, when known.
     pub fn text(&self, clock: &ServerClock, page: Option<&str>) -> String {
-        let when = clock.format(self.expires_at.or(self.reported_at).unwrap_or(0));
+        let when = clock.format(
+            self.expires_at
+                .or(self.reported_at)
+                .or(self.disables_at)
+                .unwrap_or(0),
+        );
         let zone = clock.zone_name();
-        let mut text = if self.event == "token_leaked" {
+        let mut text = if self.event == "token_unused" {
+            format!(
+                "The API token “{}” of the account {} has not been used for a long time. \
+                 Root's token policy disables unused tokens: it will be disabled on {when} ({zone}).\n\n\
+                 If a script still needs it, use it before then (any successful call counts). \
+                 If nothing does, revoke it.\n",
+                self.token, self.account
+            )
+        } else if self.event == "token_leaked" {
             format!(
                 "The API token “{}” of the account {} was reported leaked on {when} ({zone}), \
                  from {}.\n\n\

@@ -187,15 +187,21 @@ impl Checker {
         db.write_bookkeeping(move |conn| notices::prune(conn, now))
             .await?;
         let mut sent = 0;
-        // Tokens that expire soon, then tokens reported leaked (told once
-        // each, on every channel).
-        for leaked in [false, true] {
+        // Tokens that expire soon, tokens reported leaked (told once each,
+        // on every channel), and tokens the policy disables for disuse
+        // within a week.
+        for walk in [
+            notices::Threshold::Week,
+            notices::Threshold::Leaked,
+            notices::Threshold::Unused,
+        ] {
             let mut after = None;
             loop {
                 let page = db
-                    .read(move |conn| match leaked {
-                        false => notices::due(conn, now, after, PAGE),
-                        true => notices::leaked(conn, now, after, PAGE),
+                    .read(move |conn| match walk {
+                        notices::Threshold::Leaked => notices::leaked(conn, now, after, PAGE),
+                        notices::Threshold::Unused => notices::unused(conn, now, PAGE),
+                        _ => notices::due(conn, now, after, PAGE),
                     })
                     .await?;
                 for due in &page.due {
@@ -239,7 +245,7 @@ impl Checker {
         // Time has passed since the round began: a token that crossed a
         // threshold meanwhile is left to the next round, which sees it as
         // it is then.
-        if due.threshold != notices::Threshold::Leaked
+        if due.threshold.is_expiry()
             && notices::Threshold::nearest(due.expires_at, now) != Some(due.threshold)
         {
             return Ok(false);

@@ -10,6 +10,7 @@ use diesel::prelude::*;
 use crate::db::models::AccountRow;
 use crate::db::schema::{accounts, tokens};
 use crate::db::DbConnection;
+use crate::domain::token_policy::{PolicyBreach, TokenPolicy};
 use crate::domain::{PrivilegeSet, TokenDigest, TokenName};
 
 use super::tokens::Token;
@@ -37,6 +38,12 @@ pub enum Refusal {
         token: TokenName,
         addr: Option<IpAddr>,
     },
+    /// It breaks root's token policy (made before the rule, or the rule
+    /// was tightened since): blocked, not changed.
+    Blocked {
+        token: TokenName,
+        breach: PolicyBreach,
+    },
 }
 
 impl Refusal {
@@ -50,6 +57,10 @@ impl Refusal {
             Self::Disabled { .. } => "disabled",
             Self::OwnerSuspended { .. } => "the owner is suspended",
             Self::AddressNotAllowed { .. } => "the address is not allowed",
+            Self::Blocked { breach, .. } => match breach.rule() {
+                "maximum lifetime" => "blocked by the token policy (maximum lifetime)",
+                _ => "blocked by the token policy (allow-list required)",
+            },
         }
     }
 }
@@ -59,11 +70,13 @@ pub struct Authenticated {
     pub token: Token,
 }
 
-/// A token and its owner as stored.
+/// A token and its owner as stored, with the token policy in force for
+/// the owner.
 #[derive(Debug, Clone)]
 pub struct Found {
     pub token: Token,
     pub owner: Account,
+    pub policy: TokenPolicy,
 }
 
 /// The token whose secret has this digest, with its owner.
@@ -86,9 +99,15 @@ pub fn lookup(conn: &mut DbConnection, digest: &TokenDigest) -> Result<Option<Fo
         DbConnection::Sqlite(c) => by_digest!().load(c)?,
     }
     .pop();
-    Ok(found.map(|(token, owner)| Found {
+    let Some((token, owner)) = found else {
+        return Ok(None);
+    };
+    let owner = Account::from(owner);
+    let policy = super::policies::for_account(conn, &owner)?;
+    Ok(Some(Found {
         token,
-        owner: Account::from(owner),
+        owner,
+        policy,
     }))
 }
 
@@ -101,7 +120,11 @@ pub fn check(
     client: Option<IpAddr>,
     now: i64,
 ) -> Result<Authenticated, Refusal> {
-    let Found { token, owner } = found;
+    let Found {
+        token,
+        owner,
+        policy,
+    } = found;
     let name = || token.name.clone();
     if owner.username.as_str() != username {
         return Err(Refusal::WrongUser { token: name() });
@@ -119,6 +142,12 @@ pub fn check(
         return Err(Refusal::AddressNotAllowed {
             token: name(),
             addr: client,
+        });
+    }
+    if let Some(breach) = policy.breach(token.expiry, &token.ips, token.privileges, now) {
+        return Err(Refusal::Blocked {
+            token: name(),
+            breach,
         });
     }
     let privileges = PrivilegeSet::effective(owner.privileges, token.privileges);
@@ -177,7 +206,11 @@ mod tests {
         };
         token(&mut t);
         owner(&mut a);
-        Found { token: t, owner: a }
+        Found {
+            token: t,
+            owner: a,
+            policy: TokenPolicy::default(),
+        }
     }
 
     fn ip(s: &str) -> Option<IpAddr> {

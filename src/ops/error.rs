@@ -20,6 +20,9 @@ pub enum OpError {
     /// Enabling a token reported leaked: its secret is public.
     #[error("The API token “{0}” was reported leaked. Regenerate it to give it a new secret; that enables it again.")]
     TokenLeaked(String),
+    /// A new or edited token that breaks root's token policy.
+    #[error("{0}")]
+    Policy(crate::domain::token_policy::PolicyBreach),
     /// A token acting on a token whose privileges its own do not cover.
     #[error("The API token “{0}” has privileges that this token does not have, so this token cannot change it.")]
     TokenBroaderThanCaller(String),

@@ -39,6 +39,9 @@ pub enum Threshold {
     Expired,
     /// Reported leaked (and disabled): the instant in the key is when.
     Leaked,
+    /// Root's policy disables it for disuse within a week: the instant in
+    /// the key is when (a use since moves it, and a new notice is due).
+    Unused,
 }
 
 impl Threshold {
@@ -62,7 +65,13 @@ impl Threshold {
             Self::Day => "1d",
             Self::Expired => "expired",
             Self::Leaked => "leaked",
+            Self::Unused => "unused",
         }
+    }
+
+    /// One of the expiry thresholds, which [`Threshold::nearest`] gives.
+    pub fn is_expiry(self) -> bool {
+        matches!(self, Self::Week | Self::Day | Self::Expired)
     }
 }
 
@@ -241,6 +250,7 @@ fn sent_of(conn: &mut DbConnection, ids: &[i64]) -> Result<HashSet<NoticeKey>, O
                 Threshold::Day,
                 Threshold::Expired,
                 Threshold::Leaked,
+                Threshold::Unused,
             ]
             .into_iter()
             .find(|t| t.as_str() == threshold)?;
@@ -325,6 +335,34 @@ pub fn leaked(
     Ok(DuePage { due, sent, next })
 }
 
+/// Tokens root's policy disables for disuse within a week, with the
+/// channels whose notice is not sent yet (at most `limit` a scope; one
+/// page).
+pub fn unused(conn: &mut DbConnection, now: i64, limit: i64) -> Result<DuePage, OpError> {
+    let soon = super::policies::unused_soon(conn, now, limit)?;
+    let ids: Vec<i64> = soon.iter().map(|s| s.0).collect();
+    let sent = sent_of(conn, &ids)?;
+    let due = soon
+        .into_iter()
+        .map(|(token_id, token, at, owner, contact_email)| Due {
+            token_id,
+            token,
+            expires_at: at,
+            account_id: owner.id,
+            owner_id: owner.owner_id,
+            account: owner.username,
+            contact_email,
+            threshold: Threshold::Unused,
+            reported_from: None,
+        })
+        .collect();
+    Ok(DuePage {
+        due,
+        sent,
+        next: None,
+    })
+}
+
 /// The row of one notice.
 macro_rules! notice {
     ($key:expr) => {
@@ -389,6 +427,7 @@ pub fn mark_sent(
         Threshold::Day => "expires within a day",
         Threshold::Expired => "has expired",
         Threshold::Leaked => "was reported leaked and is disabled",
+        Threshold::Unused => "will be disabled for disuse by the token policy",
     };
     let to = match (channel, &due.contact_email) {
         (Channel::Email, Some(address)) => format!("by email to {address}"),

@@ -96,6 +96,10 @@ pub fn create(
     if privileges.is_empty() {
         return Err(OpError::Invalid(PrivilegeError::Empty.to_string()));
     }
+    let policy = super::policies::for_account(conn, &owner)?;
+    if let Some(breach) = policy.breach(new.expiry, &new.ips, privileges, now) {
+        return Err(OpError::Policy(breach));
+    }
 
     let secret = TokenSecret::generate();
     let digest = secret.digest();
@@ -298,10 +302,21 @@ pub fn update(
     let description = changes
         .description
         .unwrap_or_else(|| current.description.clone());
+    let touches_policy =
+        changes.expiry.is_some() || changes.ips.is_some() || changes.privileges.is_some();
     let ips = changes.ips.unwrap_or_else(|| current.ips.clone());
     let privileges = changes
         .privileges
         .map_or(current.privileges, PrivilegeSet::normalized);
+    // An edit that breaks the policy is refused; one that changes nothing
+    // the policy reads (a name, a description, disabling) goes through,
+    // and the token stays blocked.
+    if touches_policy {
+        let policy = super::policies::for_account(conn, &owner)?;
+        if let Some(breach) = policy.breach(expiry, &ips, privileges, actor.origin.at) {
+            return Err(OpError::Policy(breach));
+        }
+    }
     let saved = diesel::update(tokens::table.filter(tokens::id.eq(current.id)))
         .set((
             tokens::name.eq(&new_name),

@@ -105,6 +105,7 @@ pub async fn check_request(
                 Refusal::Disabled { .. } => RefusalReason::Disabled,
                 Refusal::OwnerSuspended { .. } => RefusalReason::Suspended,
                 Refusal::AddressNotAllowed { .. } => RefusalReason::Address,
+                Refusal::Blocked { .. } => RefusalReason::Policy,
             });
             tracing::warn!(what = %loggable(what), user = %loggable(user), ?client, ?refusal, "{} refused", front.refused_message());
             refused(

@@ -258,7 +258,7 @@ async fn forward_auth_allows_what_a_rule_allows_and_refuses_the_rest_alike() {
 
     // The real reasons are in the audit trail and the metrics.
     app.flush().await;
-    let details = forward_refusal_details(&app).await;
+    let details = app.refusal_details().await;
     for reason in [
         "forward auth: no valid whm Authorization header",
         "forward auth: unknown token",
@@ -292,22 +292,6 @@ async fn forward_auth_allows_what_a_rule_allows_and_refuses_the_rest_alike() {
         let got = metric_value(&metrics, series).unwrap_or(0.0);
         assert!(got >= at_least, "{series} = {got}");
     }
-}
-
-/// The details of refused-call rows, newest first.
-async fn forward_refusal_details(app: &TestApp) -> Vec<String> {
-    use diesel::prelude::*;
-    use whm_tokens::db::schema::audit_events;
-    app.db
-        .read(|conn| {
-            audit_events::table
-                .filter(audit_events::event.eq("api_refused"))
-                .select(audit_events::detail)
-                .load::<String>(conn)
-                .map_err(anyhow::Error::from)
-        })
-        .await
-        .unwrap()
 }
 
 #[actix_web::test]

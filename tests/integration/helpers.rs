@@ -397,6 +397,21 @@ impl TestApp {
             .expect("disable the token");
     }
 
+    /// The details of the audit trail's refused-call rows.
+    pub async fn refusal_details(&self) -> Vec<String> {
+        self.db
+            .read(|conn| {
+                use whm_tokens::db::schema::audit_events;
+                audit_events::table
+                    .filter(audit_events::event.eq("api_refused"))
+                    .select(audit_events::detail)
+                    .load::<String>(conn)
+                    .map_err(anyhow::Error::from)
+            })
+            .await
+            .unwrap()
+    }
+
     /// Audit events of this kind, straight from the store.
     pub async fn count_events(&self, event: &'static str) -> i64 {
         self.db

@@ -784,8 +784,8 @@ async fn applist_and_myprivs_follow_the_tokens_effective_privileges() {
     let data = ok_data(&app.api("root", &full, "applist", &[]).await);
     assert_eq!(
         data["app"].as_array().unwrap().len(),
-        16,
-        "every function, api_token_regenerate included"
+        18,
+        "every function, api_token_regenerate and the policy's included"
     );
 }
 

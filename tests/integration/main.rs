@@ -27,6 +27,7 @@ mod logs;
 mod notices;
 mod operations;
 mod pgbouncer;
+mod policies;
 mod prometheus;
 mod proxy;
 mod receivers;

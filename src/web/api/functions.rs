@@ -13,7 +13,7 @@ use crate::ops;
 
 use super::call::Call;
 use super::envelope::{Data, Outcome};
-use super::{accounts, info, tokens};
+use super::{accounts, info, policies, tokens};
 
 /// One function of the API: its name, the privilege it needs (`None`: any
 /// valid token), what a refusal says failed (WHM's "The system failed to
@@ -40,6 +40,10 @@ macro_rules! function {
 }
 
 const MANAGE_TOKENS: Option<Privilege> = Some(ops::tokens::MANAGE_TOKENS);
+
+/// Root's token policy: only a token with `all` (and the operation checks
+/// that its owner is root).
+const ALL: Option<Privilege> = Some(Privilege::ALL);
 
 pub const FUNCTIONS: &[Function] = &[
     function!("version", None, None, info::version),
@@ -80,6 +84,18 @@ pub const FUNCTIONS: &[Function] = &[
         MANAGE_TOKENS,
         Some("revoke the API tokens"),
         tokens::revoke
+    ),
+    function!(
+        "api_token_policy_get",
+        ALL,
+        Some("get the token policy"),
+        policies::get
+    ),
+    function!(
+        "api_token_policy_set",
+        ALL,
+        Some("set the token policy"),
+        policies::set
     ),
     function!(
         "listaccts",

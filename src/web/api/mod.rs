@@ -7,6 +7,7 @@ pub mod call;
 pub mod envelope;
 pub mod functions;
 mod info;
+mod policies;
 mod tokens;
 pub use tokens::STREAM_LIST_FROM;
 

@@ -12,6 +12,7 @@ mod contact_email;
 mod error;
 pub mod form;
 mod password;
+mod policy;
 mod privileges_form;
 mod respond;
 mod session;
@@ -55,6 +56,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::resource("/account/password")
                 .route(web::get().to(password::form))
                 .route(web::post().to(password::change)),
+        )
+        .service(
+            web::resource("/policy")
+                .route(web::get().to(policy::show))
+                .route(web::post().to(policy::save)),
         )
         .service(
             web::resource("/account/email")

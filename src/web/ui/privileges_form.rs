@@ -21,6 +21,16 @@ pub struct CategoryView {
     pub groups: Vec<GroupView>,
 }
 
+impl CategoryView {
+    /// Whether a ticked box here is one that `set` permits.
+    pub fn ticked_any(&self, set: PrivilegeSet) -> bool {
+        self.groups
+            .iter()
+            .flat_map(|g| &g.items)
+            .any(|i| i.checked && Privilege::parse(i.key).is_ok_and(|p| set.allows(p)))
+    }
+}
+
 /// The boxes for the privileges in `offered`, ticked where in `checked`
 /// (all of them when `checked` holds `all`).
 pub fn grouped(offered: PrivilegeSet, checked: PrivilegeSet) -> Vec<CategoryView> {

@@ -9,6 +9,7 @@ use askama::Template;
 use chrono::Months;
 use serde::Deserialize;
 
+use crate::domain::token_policy::TokenPolicy;
 use crate::domain::{Description, Expiry, IpAllowList, PrivilegeSet, ServerClock, TokenName};
 use crate::ops::tokens::{self as token_ops, NewToken, TokenChanges};
 use crate::ops::OpError;
@@ -162,6 +163,10 @@ pub struct TokenFormPage {
     pub zone: String,
     /// See [`TokenForm::form_id`]; empty when editing.
     pub form_id: String,
+    /// Root's token policy for this account: the form shows its limits.
+    pub policy: TokenPolicy,
+    /// The last day the policy allows, as YYYY-MM-DD ("": no limit).
+    pub max_date: String,
 }
 
 impl TokenFormPage {
@@ -190,7 +195,57 @@ impl TokenFormPage {
             presets: PRESETS,
             zone: clock.zone_name(),
             form_id: String::new(),
+            policy: TokenPolicy::default(),
+            max_date: String::new(),
         }
+    }
+
+    /// The form under root's token policy: the longest expiry offered,
+    /// "never" only when allowed, a preset within the limit chosen.
+    fn under(mut self, policy: TokenPolicy, clock: &ServerClock) -> Self {
+        self.policy = policy;
+        if policy.max_lifetime_days > 0 {
+            let last = clock.today() + chrono::Days::new(u64::from(policy.max_lifetime_days));
+            self.max_date = last.format("%Y-%m-%d").to_string();
+            let allowed = |v: &str| self.preset_allowed(v);
+            if self.expires_mode == "never"
+                || (self.expires_mode != "date" && !allowed(&self.expires_mode))
+            {
+                match PRESETS.iter().rev().find(|(v, _)| allowed(v)) {
+                    Some((v, _)) => self.expires_mode = (*v).to_owned(),
+                    None => {
+                        self.expires_mode = "date".to_owned();
+                        self.expires_on = self.max_date.clone();
+                    }
+                }
+            }
+            if self.expires_on > self.max_date {
+                self.expires_on = self.max_date.clone();
+            }
+        }
+        self
+    }
+
+    /// Whether a preset (days) is within root's maximum lifetime.
+    pub fn preset_allowed(&self, days: &str) -> bool {
+        let max = self.policy.max_lifetime_days;
+        max == 0 || days.parse::<u32>().is_ok_and(|d| d <= max)
+    }
+
+    pub fn never_allowed(&self) -> bool {
+        self.policy.max_lifetime_days == 0
+    }
+
+    /// The privileges that need an allow-list, space-separated (for the
+    /// page's script), or "".
+    pub fn ips_required_for(&self) -> String {
+        self.policy.require_ip_for.keys().join(" ")
+    }
+
+    /// Whether the privileges ticked now already need an allow-list.
+    pub fn ips_required_now(&self) -> bool {
+        let required = self.policy.require_ip_for;
+        !required.is_empty() && self.categories.iter().any(|c| c.ticked_any(required))
     }
 
     /// The form again, around what the user sent, with the messages.
@@ -237,11 +292,22 @@ fn one_year_ahead(clock: &ServerClock) -> String {
 fn place(e: OpError) -> Result<FieldErrors, UiError> {
     let field = match e {
         OpError::TokenNameTaken(_) => "name",
+        OpError::Policy(ref breach) if breach.is_about_expiry() => "expires",
+        OpError::Policy(_) => "ips",
         OpError::PrivilegesNotHeld(_) | OpError::Invalid(_) => "privileges",
         OpError::AccountSuspended(_) | OpError::NothingToChange => "general",
         other => return Err(other.into()),
     };
     Ok(FieldErrors::one(field, e))
+}
+
+/// The token policy in force for the signed-in account.
+async fn policy_of(state: &AppState, user: &SignedIn) -> Result<TokenPolicy, UiError> {
+    Ok(state
+        .read_as(&user.actor, |conn, actor| {
+            crate::ops::policies::for_account(conn, &actor.account)
+        })
+        .await?)
 }
 
 pub async fn new_form(
@@ -257,7 +323,8 @@ pub async fn new_form(
             &state.clock,
             privileges_form::grouped(everything, everything),
         )
-    };
+    }
+    .under(policy_of(&state, &user).await?, &state.clock);
     render(StatusCode::OK, &page)
 }
 
@@ -297,7 +364,8 @@ pub async fn create(
         Ok(created) => created,
         Err(errors) => {
             let chrome = Chrome::for_user(&user, &session);
-            let page = TokenFormPage::resubmitted(chrome, None, form, &user, &state.clock, errors);
+            let page = TokenFormPage::resubmitted(chrome, None, form, &user, &state.clock, errors)
+                .under(policy_of(&state, &user).await?, &state.clock);
             return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
         }
     };
@@ -329,7 +397,8 @@ pub async fn edit_form(
         ips: token.ips.entries().join("\n"),
         usage: Some(usage),
         ..TokenFormPage::blank(Chrome::for_user(&user, &session), &state.clock, categories)
-    };
+    }
+    .under(policy_of(&state, &user).await?, &state.clock);
     render(StatusCode::OK, &page)
 }
 
@@ -379,7 +448,8 @@ pub async fn update(
                 &user,
                 &state.clock,
                 errors,
-            );
+            )
+            .under(policy_of(&state, &user).await?, &state.clock);
             render(StatusCode::UNPROCESSABLE_ENTITY, &page)
         }
     }

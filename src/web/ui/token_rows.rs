@@ -33,6 +33,8 @@ pub struct RowView {
     pub last_used_detail: String,
     /// "" or, for a token reported leaked, when and from where.
     pub leaked: String,
+    /// "" or, for a token root's policy blocks, the rule it breaks.
+    pub blocked: String,
 }
 
 /// A privilege set in words: "Everything", or the first `shown` labels and
@@ -108,6 +110,7 @@ impl RowView {
                 .last_used_at
                 .map_or_else(|| "Never".to_owned(), |at| ago(at, now)),
             last_used_detail: usage_detail(token, clock),
+            blocked: String::new(),
             leaked: token.leaked_at.map_or_else(String::new, |at| {
                 format!(
                     "Reported leaked on {} from {}: disabled until you regenerate it",

@@ -220,12 +220,32 @@ pub(super) async fn load_table(
     query: TableQuery,
 ) -> Result<TokensTable, UiError> {
     let list = query.list.clone();
-    let page = state
+    let (page, policy) = state
         .read_as(&user.actor, move |conn, actor| {
-            listing::list(conn, actor, &list)
+            let page = listing::list(conn, actor, &list)?;
+            Ok((
+                page,
+                crate::ops::policies::for_account(conn, &actor.account)?,
+            ))
         })
         .await?;
-    Ok(TokensTable::of(state, user, query, page, None))
+    // Rows that root's policy blocks say which rule they break.
+    let now = state.clock.now();
+    let blocked: Vec<String> = page
+        .tokens
+        .iter()
+        .map(|t| {
+            policy
+                .breach(t.expiry, &t.ips, t.privileges, now)
+                .map(|b| b.to_string())
+                .unwrap_or_default()
+        })
+        .collect();
+    let mut table = TokensTable::of(state, user, query, page, None);
+    for (row, why) in table.rows.iter_mut().zip(blocked) {
+        row.blocked = why;
+    }
+    Ok(table)
 }
 
 impl TokensTable {

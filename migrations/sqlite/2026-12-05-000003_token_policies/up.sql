@@ -1,0 +1,17 @@
+-- Root's token policy (the row of the root account: everyone's) and
+-- resellers' overrides (a reseller's row; a NULL rule keeps everyone's).
+-- 0 or an empty list turns a rule off. Read into every cached token check,
+-- so every change is announced like a change to a token.
+CREATE TABLE token_policies (
+    account_id BIGINT PRIMARY KEY REFERENCES accounts (id) ON DELETE CASCADE,
+    max_lifetime_days BIGINT,
+    require_ip_for TEXT,
+    disable_unused_days BIGINT,
+    delete_expired_days BIGINT
+);
+CREATE TRIGGER token_policies_changed_insert AFTER INSERT ON token_policies
+BEGIN UPDATE auth_changes SET version = version + 1 WHERE id = 1; END;
+CREATE TRIGGER token_policies_changed_update AFTER UPDATE ON token_policies
+BEGIN UPDATE auth_changes SET version = version + 1 WHERE id = 1; END;
+CREATE TRIGGER token_policies_changed_delete AFTER DELETE ON token_policies
+BEGIN UPDATE auth_changes SET version = version + 1 WHERE id = 1; END;

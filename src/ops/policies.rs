@@ -1,0 +1,473 @@
+//! Root's token policy as stored: everyone's (root's row) and resellers'
+//! overrides, read into every token check (with the token's owner, once
+//! per cached check) and set by root alone. The rules themselves are in
+//! [`crate::domain::token_policy`].
+
+use diesel::prelude::*;
+
+use crate::db::schema::{accounts, token_policies, tokens};
+use crate::db::DbConnection;
+use crate::domain::token_policy::{PolicyOverride, TokenPolicy, DAY, MAX_DAYS};
+use crate::domain::{AccountKind, AuditEvent, PrivilegeSet, Username};
+
+use super::audit::{self, About};
+use super::{Account, Actor, OpError};
+
+type Row = (
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    String,
+);
+
+fn days(v: Option<i64>) -> Option<u32> {
+    v.map(|d| d.clamp(0, i64::from(MAX_DAYS)) as u32)
+}
+
+fn override_of(row: &Row) -> PolicyOverride {
+    PolicyOverride {
+        max_lifetime_days: days(row.1),
+        require_ip_for: row.2.as_deref().map(PrivilegeSet::from_column),
+        disable_unused_days: days(row.3),
+        delete_expired_days: days(row.4),
+    }
+}
+
+macro_rules! policy_rows {
+    () => {
+        token_policies::table.inner_join(accounts::table).select((
+            token_policies::account_id,
+            token_policies::max_lifetime_days,
+            token_policies::require_ip_for,
+            token_policies::disable_unused_days,
+            token_policies::delete_expired_days,
+            accounts::kind,
+        ))
+    };
+}
+
+/// The policy in force for `account`'s tokens: everyone's, then its
+/// owner's override, then its own. One indexed query.
+pub fn for_account(conn: &mut DbConnection, account: &Account) -> Result<TokenPolicy, OpError> {
+    let ids = [Some(account.id), account.owner_id];
+    let rows: Vec<Row> = policy_rows!()
+        .filter(
+            accounts::kind
+                .eq(AccountKind::Root.as_str())
+                .or(token_policies::account_id.eq_any(ids.iter().flatten().copied())),
+        )
+        .load(conn)?;
+    let root = rows.iter().find(|r| r.5 == AccountKind::Root.as_str());
+    let mut policy = root.map_or_else(TokenPolicy::default, |r| {
+        TokenPolicy::default().with(&override_of(r))
+    });
+    for id in [account.owner_id, Some(account.id)].into_iter().flatten() {
+        if let Some(r) = rows
+            .iter()
+            .find(|r| r.0 == id && r.5 != AccountKind::Root.as_str())
+        {
+            policy = policy.with(&override_of(r));
+        }
+    }
+    Ok(policy)
+}
+
+/// Everyone's policy, the reseller's override (when `user` names one) and
+/// what is in force for it.
+pub struct Shown {
+    pub everyone: TokenPolicy,
+    pub user: Option<Username>,
+    pub over: Option<PolicyOverride>,
+    pub in_force: TokenPolicy,
+    /// Resellers with an override of their own.
+    pub overridden: Vec<Username>,
+}
+
+fn root_only(actor: &Actor) -> Result<(), OpError> {
+    if actor.account.is_root() {
+        Ok(())
+    } else {
+        Err(OpError::NotAllowed(
+            "Only root can see or set the token policy.",
+        ))
+    }
+}
+
+/// A reseller root names, for its override.
+fn reseller(conn: &mut DbConnection, username: &Username) -> Result<Account, OpError> {
+    let account: Account = accounts::table
+        .filter(accounts::username.eq(username))
+        .select(crate::db::models::AccountRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(Account::from)
+        .ok_or_else(|| OpError::AccountNotFound(username.to_string()))?;
+    if account.kind != AccountKind::Reseller {
+        return Err(OpError::Invalid(format!(
+            "“{username}” is not a reseller: only resellers have overrides."
+        )));
+    }
+    Ok(account)
+}
+
+pub fn show(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    user: Option<&Username>,
+) -> Result<Shown, OpError> {
+    root_only(actor)?;
+    let root = &actor.account;
+    let everyone = for_account(conn, root)?;
+    let overridden: Vec<Username> = token_policies::table
+        .inner_join(accounts::table)
+        .filter(accounts::kind.ne(AccountKind::Root.as_str()))
+        .select(accounts::username)
+        .order(accounts::username.asc())
+        .limit(1000)
+        .load(conn)?;
+    let Some(user) = user else {
+        return Ok(Shown {
+            everyone,
+            user: None,
+            over: None,
+            in_force: everyone,
+            overridden,
+        });
+    };
+    let account = reseller(conn, user)?;
+    let row: Option<Row> = policy_rows!()
+        .filter(token_policies::account_id.eq(account.id))
+        .first(conn)
+        .optional()?;
+    Ok(Shown {
+        everyone,
+        user: Some(user.clone()),
+        over: row.as_ref().map(override_of),
+        in_force: for_account(conn, &account)?,
+        overridden,
+    })
+}
+
+/// What a `set` changes: `Some(None)` for an override's rule means "keep
+/// everyone's" (clear it); for everyone's policy, `None` and `Some(None)`
+/// both leave the rule as it is.
+#[derive(Clone, Debug, Default)]
+pub struct Changes {
+    pub max_lifetime_days: Option<Option<u32>>,
+    pub require_ip_for: Option<Option<PrivilegeSet>>,
+    pub disable_unused_days: Option<Option<u32>>,
+    pub delete_expired_days: Option<Option<u32>>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.max_lifetime_days.is_none()
+            && self.require_ip_for.is_none()
+            && self.disable_unused_days.is_none()
+            && self.delete_expired_days.is_none()
+    }
+}
+
+/// Root sets everyone's policy (`user: None`) or a reseller's override.
+/// Tokens that break it from now on are blocked, not changed.
+pub fn set(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    user: Option<&Username>,
+    changes: &Changes,
+) -> Result<Shown, OpError> {
+    root_only(actor)?;
+    if changes.is_empty() {
+        return Err(OpError::NothingToChange);
+    }
+    for d in [
+        changes.max_lifetime_days,
+        changes.disable_unused_days,
+        changes.delete_expired_days,
+    ]
+    .into_iter()
+    .flatten()
+    .flatten()
+    {
+        if d > MAX_DAYS {
+            return Err(OpError::Invalid(format!(
+                "A rule counts at most {MAX_DAYS} days."
+            )));
+        }
+    }
+    let target = match user {
+        Some(u) => reseller(conn, u)?,
+        None => actor.account.clone(),
+    };
+    let everyone = user.is_none();
+    let current: Option<Row> = policy_rows!()
+        .filter(token_policies::account_id.eq(target.id))
+        .first(conn)
+        .optional()?;
+    let current = current.as_ref().map(override_of).unwrap_or_default();
+    // Everyone's rules are never "inherited": a cleared one is off.
+    let pick_days = |change: Option<Option<u32>>, now: Option<u32>| match change {
+        None => now,
+        Some(None) if everyone => Some(0),
+        Some(v) => v,
+    };
+    let next = PolicyOverride {
+        max_lifetime_days: pick_days(changes.max_lifetime_days, current.max_lifetime_days),
+        require_ip_for: match changes.require_ip_for {
+            None => current.require_ip_for,
+            Some(None) if everyone => Some(PrivilegeSet::empty()),
+            Some(v) => v,
+        },
+        disable_unused_days: pick_days(changes.disable_unused_days, current.disable_unused_days),
+        delete_expired_days: pick_days(changes.delete_expired_days, current.delete_expired_days),
+    };
+    let values = (
+        token_policies::account_id.eq(target.id),
+        token_policies::max_lifetime_days.eq(next.max_lifetime_days.map(i64::from)),
+        token_policies::require_ip_for.eq(next.require_ip_for.map(PrivilegeSet::to_column)),
+        token_policies::disable_unused_days.eq(next.disable_unused_days.map(i64::from)),
+        token_policies::delete_expired_days.eq(next.delete_expired_days.map(i64::from)),
+    );
+    diesel::delete(token_policies::table.find(target.id)).execute(conn)?;
+    if !everyone && next == PolicyOverride::default() {
+        // Nothing of its own left: the override is gone.
+    } else {
+        diesel::insert_into(token_policies::table)
+            .values(values)
+            .execute(conn)?;
+    }
+    let shown = show(conn, actor, user)?;
+    tracing::info!(for_user = ?user.map(Username::as_str), "token policy set");
+    audit::record(
+        conn,
+        actor,
+        AuditEvent::PolicyChanged,
+        About::account(&target).detail(match user {
+            None => format!("everyone's token policy: {}", describe(&shown.in_force)),
+            Some(u) => format!("{u}'s token policy: {}", describe(&shown.in_force)),
+        }),
+    )?;
+    Ok(shown)
+}
+
+/// A policy in words, for the audit trail and the command line.
+pub fn describe(p: &TokenPolicy) -> String {
+    let days = |d: u32| {
+        if d == 0 {
+            "off".to_owned()
+        } else {
+            format!("{d} days")
+        }
+    };
+    format!(
+        "maximum lifetime {}; allow-list required for {}; disable unused after {}; remove expired after {}",
+        days(p.max_lifetime_days),
+        if p.require_ip_for.is_empty() {
+            "none".to_owned()
+        } else {
+            p.require_ip_for.keys().join(", ")
+        },
+        days(p.disable_unused_days),
+        days(p.delete_expired_days),
+    )
+}
+
+/// Each scope of the policy: everyone (`None`: accounts that neither are
+/// nor belong to a reseller with an override) and each reseller with an
+/// override (with the accounts it owns), with the policy in force there;
+/// and the ids of those resellers.
+#[allow(clippy::type_complexity)]
+fn scopes(conn: &mut DbConnection) -> Result<(Vec<(Option<i64>, TokenPolicy)>, Vec<i64>), OpError> {
+    let rows: Vec<Row> = policy_rows!().load(conn)?;
+    let everyone = rows
+        .iter()
+        .find(|r| r.5 == AccountKind::Root.as_str())
+        .map_or_else(TokenPolicy::default, |r| {
+            TokenPolicy::default().with(&override_of(r))
+        });
+    let resellers: Vec<(Option<i64>, TokenPolicy)> = rows
+        .iter()
+        .filter(|r| r.5 != AccountKind::Root.as_str())
+        .map(|r| (Some(r.0), everyone.with(&override_of(r))))
+        .collect();
+    let ids = resellers.iter().filter_map(|(id, _)| *id).collect();
+    Ok((
+        std::iter::once((None, everyone)).chain(resellers).collect(),
+        ids,
+    ))
+}
+
+/// Tokens with their owners, within one scope (see [`scopes`]).
+macro_rules! in_scope {
+    ($reseller:expr, $ids:expr, $select:expr, $limit:expr) => {{
+        let mut q = tokens::table
+            .inner_join(accounts::table)
+            .select($select)
+            .limit($limit)
+            .into_boxed();
+        q = match $reseller {
+            Some(r) => q.filter(accounts::id.eq(r).or(accounts::owner_id.eq(r))),
+            None => q
+                .filter(diesel::dsl::not(accounts::id.eq_any($ids.clone())))
+                .filter(accounts::owner_id.is_null().or(diesel::dsl::not(
+                    accounts::owner_id.assume_not_null().eq_any($ids.clone()),
+                ))),
+        };
+        q
+    }};
+}
+
+/// What the housekeeping reads of a token: its id, name and owner.
+macro_rules! found {
+    () => {
+        (
+            tokens::id,
+            tokens::name,
+            crate::db::models::AccountRow::as_select(),
+        )
+    };
+}
+
+/// The server's housekeeping for the two rules that act on their own:
+/// tokens unused for `disable_unused_days` are disabled, tokens expired
+/// for `delete_expired_days` are removed, each account by the policy in
+/// force for it. One query per scope (everyone, and each reseller with an
+/// override, with its accounts) and rule, each reading at most `limit`
+/// tokens from the expiry or last-used range. Returns (disabled, removed).
+pub fn enforce(conn: &mut DbConnection, now: i64, limit: i64) -> Result<(usize, usize), OpError> {
+    let (scopes, ids) = scopes(conn)?;
+    type Found = (i64, String, crate::db::models::AccountRow);
+    let (mut disabled, mut removed) = (0, 0);
+    for (reseller, policy) in scopes {
+        if policy.delete_expired_days > 0 {
+            let days = policy.delete_expired_days;
+            let found: Vec<Found> = in_scope!(reseller, ids, found!(), limit)
+                .filter(tokens::expires_at.le(now - i64::from(days) * DAY))
+                .load(conn)?;
+            for (id, name, owner) in found {
+                diesel::delete(tokens::table.find(id)).execute(conn)?;
+                removed += 1;
+                audit::record_system(
+                    conn,
+                    now,
+                    AuditEvent::TokenRevoked,
+                    About {
+                        token: Some(name),
+                        target: Some(audit::Target::of(&Account::from(owner))),
+                        detail: format!(
+                            "removed by the token policy: expired more than {days} days ago"
+                        ),
+                    },
+                )?;
+            }
+        }
+        if policy.disable_unused_days > 0 {
+            let days = policy.disable_unused_days;
+            let before = now - i64::from(days) * DAY;
+            let found: Vec<Found> = in_scope!(reseller, ids, found!(), limit)
+                .filter(tokens::enabled.eq(true))
+                .filter(
+                    tokens::last_used_at.le(before).or(tokens::last_used_at
+                        .is_null()
+                        .and(tokens::created_at.le(before))),
+                )
+                .load(conn)?;
+            for (id, name, owner) in found {
+                diesel::update(tokens::table.find(id))
+                    .set(tokens::enabled.eq(false))
+                    .execute(conn)?;
+                disabled += 1;
+                audit::record_system(
+                    conn,
+                    now,
+                    AuditEvent::TokenUpdated,
+                    About {
+                        token: Some(name),
+                        target: Some(audit::Target::of(&Account::from(owner))),
+                        detail: format!("disabled by the token policy: unused for {days} days"),
+                    },
+                )?;
+            }
+        }
+    }
+    Ok((disabled, removed))
+}
+
+/// A token the policy will disable for disuse within a week: its id and
+/// name, when it will be disabled, and its owner with the owner's contact
+/// address.
+pub type UnusedSoon = (
+    i64,
+    crate::domain::TokenName,
+    i64,
+    Account,
+    Option<crate::domain::EmailAddress>,
+);
+
+/// Enabled tokens that `disable_unused_days` will disable within seven
+/// days (and not yet), each scope by its own policy; at most `limit` a
+/// scope.
+pub fn unused_soon(
+    conn: &mut DbConnection,
+    now: i64,
+    limit: i64,
+) -> Result<Vec<UnusedSoon>, OpError> {
+    let (scopes, ids) = scopes(conn)?;
+    let mut soon = Vec::new();
+    for (reseller, policy) in scopes {
+        let days = i64::from(policy.disable_unused_days);
+        if days == 0 {
+            continue;
+        }
+        // Disabled at (last use or creation) + days: due between now and a
+        // week from now.
+        let (from, to) = (now - days * DAY, now - days * DAY + 7 * DAY);
+        type Row = (
+            i64,
+            crate::domain::TokenName,
+            i64,
+            Option<i64>,
+            crate::db::models::AccountRow,
+            Option<crate::domain::EmailAddress>,
+        );
+        let rows: Vec<Row> = in_scope!(
+            reseller,
+            ids,
+            (
+                tokens::id,
+                tokens::name,
+                tokens::created_at,
+                tokens::last_used_at,
+                crate::db::models::AccountRow::as_select(),
+                accounts::contact_email,
+            ),
+            limit
+        )
+        .filter(tokens::enabled.eq(true))
+        .filter(
+            tokens::last_used_at
+                .gt(from)
+                .and(tokens::last_used_at.le(to))
+                .or(tokens::last_used_at
+                    .is_null()
+                    .and(tokens::created_at.gt(from))
+                    .and(tokens::created_at.le(to))),
+        )
+        .load(conn)?;
+        soon.extend(
+            rows.into_iter()
+                .map(|(id, name, created, used, owner, email)| {
+                    (
+                        id,
+                        name,
+                        used.unwrap_or(created) + days * DAY,
+                        Account::from(owner),
+                        email,
+                    )
+                }),
+        );
+    }
+    Ok(soon)
+}
