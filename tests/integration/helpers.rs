@@ -412,6 +412,40 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The refused-call rows' details, once each of `wanted` is in one:
+    /// the server's own flusher may be writing a batch at the moment a
+    /// test flushes, so what was counted is waited for, not read at once.
+    pub async fn refusal_details_with(&self, wanted: &[&str]) -> Vec<String> {
+        self.flush().await;
+        wait_for_value(
+            &format!("audit rows saying {wanted:?}"),
+            std::time::Duration::from_secs(10),
+            || async {
+                let details = self.refusal_details().await;
+                wanted
+                    .iter()
+                    .all(|w| details.iter().any(|d| d.contains(w)))
+                    .then_some(details)
+            },
+        )
+        .await
+    }
+
+    /// Audit events of this kind, at least `n` of them, waited for as
+    /// [`TestApp::refusal_details_with`] does.
+    pub async fn count_events_at_least(&self, event: &'static str, n: i64) -> i64 {
+        self.flush().await;
+        wait_for_value(
+            &format!("{n} {event} events"),
+            std::time::Duration::from_secs(10),
+            || async {
+                let got = self.count_events(event).await;
+                (got >= n).then_some(got)
+            },
+        )
+        .await
+    }
+
     /// Audit events of this kind, straight from the store.
     pub async fn count_events(&self, event: &'static str) -> i64 {
         self.db
