@@ -46,6 +46,10 @@ pub struct AppState {
     pub leak_reports: Arc<crate::auth::leak_limits::LeakLimits>,
     /// When the policy's housekeeping last ran (Unix time).
     pub policy_round: Arc<std::sync::atomic::AtomicI64>,
+    /// This server as a WebAuthn relying party (`None`: no passkeys).
+    pub passkeys: Option<Arc<crate::auth::passkeys::RelyingParty>>,
+    /// Seals the state of a passwordless sign-in into its cookie.
+    pub passkey_box: crate::auth::two_factor::SecretBox,
 }
 
 impl AppState {
@@ -53,7 +57,13 @@ impl AppState {
         let passwords = PasswordWorkers::start(config.password_concurrency, config.password_queue);
         let cookie_key = actix_web::cookie::Key::derive_from(&config.session_key);
         let secrets = crate::auth::two_factor::SecretBox::derive(&config.session_key, "totp");
+        let passkey_box =
+            crate::auth::two_factor::SecretBox::derive(&config.session_key, "passkey");
+        let passkeys =
+            crate::auth::passkeys::RelyingParty::new(config.public_url.as_deref()).map(Arc::new);
         Self {
+            passkeys,
+            passkey_box,
             usage: Arc::default(),
             refusals: Arc::default(),
             notice_rounds: Arc::default(),

@@ -339,6 +339,107 @@
     showToast("The server could not be reached. Check your connection and try again.", "error");
   });
 
+  // --- Passkeys (WebAuthn) -----------------------------------------------
+  // A form with data-passkey-create or data-passkey-get asks the server for
+  // the ceremony's options (its fields, CSRF token included), lets the
+  // browser make or use the passkey, and sends the answer as the form's
+  // `credential` field. Binary values travel as base64url, as WebAuthn's
+  // JSON does.
+  function fromB64url(s) {
+    var b = atob(s.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((s.length + 3) % 4));
+    var out = new Uint8Array(b.length);
+    for (var i = 0; i < b.length; i++) { out[i] = b.charCodeAt(i); }
+    return out.buffer;
+  }
+  function toB64url(buf) {
+    var bytes = new Uint8Array(buf), s = "";
+    for (var i = 0; i < bytes.length; i++) { s += String.fromCharCode(bytes[i]); }
+    return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+  function creationOptions(o) {
+    var pk = o.publicKey;
+    pk.challenge = fromB64url(pk.challenge);
+    pk.user.id = fromB64url(pk.user.id);
+    (pk.excludeCredentials || []).forEach(function (c) { c.id = fromB64url(c.id); });
+    return o;
+  }
+  function requestOptions(o) {
+    var pk = o.publicKey;
+    pk.challenge = fromB64url(pk.challenge);
+    (pk.allowCredentials || []).forEach(function (c) { c.id = fromB64url(c.id); });
+    return { publicKey: pk };
+  }
+  function credentialJson(cred) {
+    var r = cred.response, response = { clientDataJSON: toB64url(r.clientDataJSON) };
+    if (r.attestationObject) {
+      response.attestationObject = toB64url(r.attestationObject);
+      if (r.getTransports) { response.transports = r.getTransports(); }
+    } else {
+      response.authenticatorData = toB64url(r.authenticatorData);
+      response.signature = toB64url(r.signature);
+      response.userHandle = r.userHandle ? toB64url(r.userHandle) : null;
+    }
+    var ext = cred.getClientExtensionResults ? cred.getClientExtensionResults() : {};
+    return JSON.stringify({ id: cred.id, rawId: toB64url(cred.rawId), type: cred.type, response: response, extensions: ext });
+  }
+  function passkeyErrors(form, field, message) {
+    $all("[data-passkey-error-for]", form).forEach(function (p) {
+      var mine = p.getAttribute("data-passkey-error-for") === field;
+      p.hidden = !mine;
+      p.textContent = mine ? message : "";
+    });
+    $all("[data-passkey-field]", form).forEach(function (input) {
+      if (input.getAttribute("data-passkey-field") === field) {
+        input.setAttribute("aria-invalid", "true");
+        input.focus();
+      } else {
+        input.removeAttribute("aria-invalid");
+      }
+    });
+  }
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    var create = form.getAttribute("data-passkey-create");
+    var get = form.getAttribute("data-passkey-get");
+    if (!create && !get) { return; }
+    if (form.elements.credential.value) { return; }
+    e.preventDefault();
+    if (!window.PublicKeyCredential || !navigator.credentials) {
+      passkeyErrors(form, "passkey", "This browser cannot use passkeys here.");
+      return;
+    }
+    var fields = new URLSearchParams();
+    $all("input", form).forEach(function (input) {
+      if (input.name && input.name !== "credential") { fields.append(input.name, input.value); }
+    });
+    fetch(create || get, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: fields.toString()
+    }).then(function (r) {
+      return r.json().then(function (body) {
+        if (!r.ok) { throw { field: body.field || "passkey", message: body.message }; }
+        return create
+          ? navigator.credentials.create(creationOptions(body))
+          : navigator.credentials.get(requestOptions(body));
+      });
+    }).then(function (cred) {
+      if (!cred) { throw { field: "passkey", message: "No passkey was given." }; }
+      form.elements.credential.value = credentialJson(cred);
+      $all("input[type=password]", form).forEach(function (p) { p.value = ""; });
+      form.submit();
+    }).catch(function (err) {
+      var message = err && err.message ? err.message : "The passkey was not used.";
+      if (err && err.name === "NotAllowedError") {
+        message = "No passkey was used: it was cancelled, timed out, or none for this site is on this device.";
+      } else if (err && err.name === "InvalidStateError") {
+        message = "This passkey is registered already.";
+      }
+      passkeyErrors(form, (err && err.field) || "passkey", message);
+    });
+  });
+
   function init() {
     // The page that shows a secret once: a reload asks for the page that
     // says it was made, instead of sending the form again.

@@ -8,6 +8,8 @@
 pub const SESSION: &str = "whm_tokens_session";
 pub const LOGIN: &str = "whm_tokens_login";
 pub const DEVICE: &str = "whm_tokens_device";
+/// A passwordless sign-in under way: its sealed WebAuthn state.
+pub const PASSKEY: &str = "whm_tokens_passkey";
 
 /// Which names this server uses; registered as app data so that
 /// middleware can read it.
@@ -27,6 +29,7 @@ impl CookieNames {
             (true, SESSION) => "__Host-whm_tokens_session",
             (true, LOGIN) => "__Host-whm_tokens_login",
             (true, DEVICE) => "__Host-whm_tokens_device",
+            (true, PASSKEY) => "__Host-whm_tokens_passkey",
             (true, other) => unreachable!("no cookie named {other}"),
         }
     }
@@ -42,6 +45,10 @@ impl CookieNames {
     pub fn device(self) -> &'static str {
         self.named(DEVICE)
     }
+
+    pub fn passkey(self) -> &'static str {
+        self.named(PASSKEY)
+    }
 }
 
 #[cfg(test)]
@@ -51,7 +58,12 @@ mod tests {
     #[test]
     fn every_cookie_takes_the_host_prefix_when_secure() {
         let secure = CookieNames::new(true);
-        for name in [secure.session(), secure.login(), secure.device()] {
+        for name in [
+            secure.session(),
+            secure.login(),
+            secure.device(),
+            secure.passkey(),
+        ] {
             assert!(name.starts_with("__Host-whm_tokens_"), "{name}");
         }
         let plain = CookieNames::new(false);

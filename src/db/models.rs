@@ -21,10 +21,13 @@ pub struct AccountRow {
     pub privileges: PrivilegeSet,
     pub suspended: bool,
     pub created_at: i64,
-    /// Whether two-factor sign-in is on (the secret itself is never read
-    /// with the account).
-    #[diesel(select_expression = accounts::totp_secret.is_not_null())]
-    #[diesel(select_expression_type = diesel::dsl::IsNotNull<accounts::totp_secret>)]
+    /// Whether two-factor sign-in is on: an authenticator app's secret (never
+    /// read with the account) or a passkey.
+    #[diesel(select_expression = accounts::totp_secret.is_not_null().or(accounts::passkey_count.gt(0)))]
+    #[diesel(select_expression_type = diesel::dsl::Or<
+        diesel::dsl::IsNotNull<accounts::totp_secret>,
+        diesel::dsl::Gt<accounts::passkey_count, i64>,
+    >)]
     pub two_factor: bool,
 }
 

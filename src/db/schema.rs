@@ -17,6 +17,8 @@ diesel::table! {
         /// The TOTP secret, sealed (see `auth::two_factor`); NULL: off.
         totp_secret -> Nullable<Binary>,
         totp_last_step -> BigInt,
+        /// How many passkeys the account has (kept by the store's triggers).
+        passkey_count -> BigInt,
         /// Where expiry notices go; NULL: nowhere.
         contact_email -> Nullable<Text>,
     }
@@ -138,7 +140,31 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// An account's passkeys (WebAuthn credentials); see `auth::passkeys`.
+    passkeys (id) {
+        id -> BigInt,
+        account_id -> BigInt,
+        credential_id -> Text,
+        user_handle -> Text,
+        name -> Text,
+        passkey -> Text,
+        created_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    /// Challenges of passwordless sign-ins already answered, until they
+    /// expire.
+    passkey_challenges_used (digest) {
+        digest -> Binary,
+        expires_at -> BigInt,
+    }
+}
+
 diesel::joinable!(tokens -> accounts (account_id));
+diesel::joinable!(passkeys -> accounts (account_id));
 diesel::joinable!(token_policies -> accounts (account_id));
 diesel::joinable!(sessions -> accounts (account_id));
 diesel::joinable!(login_links -> accounts (account_id));
@@ -153,5 +179,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     recovery_codes,
     token_addresses,
     expiry_notices,
-    token_policies
+    token_policies,
+    passkeys
 );

@@ -22,6 +22,8 @@ pub enum AuditEvent {
     TwoFactorRequired,
     TwoFactorFailed,
     RecoveryCodesNew,
+    PasskeyAdded,
+    PasskeyRemoved,
     SessionEnded,
     AccountCreated,
     AccountSuspended,
@@ -62,6 +64,8 @@ impl AuditEvent {
             Self::TwoFactorRequired => "Two-factor rule changed",
             Self::TwoFactorFailed => "Wrong second-factor code",
             Self::RecoveryCodesNew => "New recovery codes",
+            Self::PasskeyAdded => "Passkey added",
+            Self::PasskeyRemoved => "Passkey removed",
             Self::SessionEnded => "Session ended",
             Self::AccountCreated => "Account created",
             Self::AccountSuspended => "Account suspended",
@@ -108,6 +112,6 @@ mod tests {
             assert!(!event.label().is_empty());
         }
         assert!("token_made".parse::<AuditEvent>().is_err());
-        assert_eq!(AuditEvent::choices().count(), 29);
+        assert_eq!(AuditEvent::choices().count(), 31);
     }
 }

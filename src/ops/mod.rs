@@ -12,6 +12,7 @@ pub mod error;
 pub mod leaks;
 pub mod login_links;
 pub mod notices;
+pub mod passkeys;
 pub mod policies;
 pub mod token_listing;
 pub mod token_rules;

@@ -5,7 +5,7 @@
 
 use diesel::prelude::*;
 
-use crate::db::schema::{accounts, recovery_codes, sessions, settings};
+use crate::db::schema::{accounts, passkeys, recovery_codes, sessions, settings};
 use crate::db::DbConnection;
 use crate::domain::AuditEvent;
 
@@ -76,15 +76,20 @@ fn turn_off(conn: &mut DbConnection, account_id: i64) -> Result<(), OpError> {
 }
 
 /// For an account locked out of its authenticator (the
-/// `reset-two-factor` command): two-factor off and every session ended.
+/// `reset-two-factor` command): two-factor off, its passkeys forgotten
+/// and every session ended.
 pub fn reset(conn: &mut DbConnection, account: &Account, now: i64) -> Result<(), OpError> {
     turn_off(conn, account.id)?;
+    let passkeys = diesel::delete(passkeys::table.filter(passkeys::account_id.eq(account.id)))
+        .execute(conn)?;
     diesel::delete(sessions::table.filter(sessions::account_id.eq(account.id))).execute(conn)?;
     audit::record_system(
         conn,
         now,
         AuditEvent::TwoFactorReset,
-        About::account(account).detail("reset from the command line; every session ended"),
+        About::account(account).detail(format!(
+            "reset from the command line ({passkeys} passkey(s) removed); every session ended"
+        )),
     )
 }
 

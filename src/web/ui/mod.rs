@@ -11,6 +11,9 @@ mod confirm;
 mod contact_email;
 mod error;
 pub mod form;
+mod passkey_sign_in;
+mod passkey_site;
+mod passkeys;
 mod password;
 mod policy;
 mod privileges_form;
@@ -79,6 +82,34 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/account/two-factor/off",
             web::post().to(two_factor::disable),
+        )
+        .route(
+            "/account/two-factor/passkeys/options",
+            web::post().to(passkeys::register_options),
+        )
+        .route(
+            "/account/two-factor/passkeys",
+            web::post().to(passkeys::register),
+        )
+        .route(
+            "/account/two-factor/passkeys/remove",
+            web::post().to(passkeys::remove),
+        )
+        .route(
+            "/login/two-factor/passkey/options",
+            web::post().to(passkey_sign_in::second_step_options),
+        )
+        .route(
+            "/login/two-factor/passkey",
+            web::post().to(passkey_sign_in::second_step),
+        )
+        .route(
+            "/login/passkey/options",
+            web::post().to(passkey_sign_in::passwordless_options),
+        )
+        .route(
+            "/login/passkey",
+            web::post().to(passkey_sign_in::passwordless),
         )
         .service(
             web::resource("/login/two-factor")

@@ -16,7 +16,7 @@ use crate::ops::{accounts, login_links, OpError};
 use crate::state::AppState;
 
 use super::form::{Form, Query};
-use super::sign_in::{await_code, record_sign_in, start_session};
+use super::sign_in::{await_code, finish_sign_in, record_sign_in, start_session};
 use super::{redirect, render, Chrome, UiError};
 use crate::metrics::SignInOutcome;
 use crate::web::context::loggable;
@@ -27,11 +27,13 @@ struct LoginPage {
     chrome: Chrome,
     username: String,
     error: Option<String>,
+    /// "Sign in with a passkey" is offered.
+    passkeys: bool,
 }
 
 /// The sign-in page, with the form's CSRF token from its own cookie: a
 /// stranger's view of it stores nothing.
-fn login_page(
+pub(super) fn login_page(
     req: &HttpRequest,
     state: &AppState,
     status: StatusCode,
@@ -46,6 +48,7 @@ fn login_page(
             chrome: Chrome::anonymous(token, notice),
             username,
             error,
+            passkeys: super::passkey_site::offered(req, state).0,
         },
     )?;
     if let Some(cookie) = cookie {
@@ -202,21 +205,7 @@ async fn try_login(
         tracing::info!(?addr, user = %account.username, "password right; waiting for the second factor");
         return Ok(redirect("/login/two-factor"));
     }
-    start_session(&session, req, state, account.id)?;
-    record_sign_in(req, state, &account, "with a password").await?;
-    state.metrics.sign_in(SignInOutcome::Ok);
-    tracing::info!(?addr, user = %account.username, "signed in");
-    let mut response = redirect("/tokens");
-    let known = device::remember(
-        req,
-        &state.cookie_key,
-        account.id,
-        state.config.secure_cookies,
-    );
-    response
-        .add_cookie(&known)
-        .map_err(|e| UiError::Internal(e.into()))?;
-    Ok(response)
+    finish_sign_in(req, &session, state, &account, "with a password").await
 }
 
 /// A one-time sign-in link's query, and the form that confirms it.

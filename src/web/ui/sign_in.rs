@@ -119,3 +119,29 @@ pub fn start_session(
     csrf::token(session)?;
     Ok(())
 }
+
+/// The end of every successful sign-in but a one-time link's: the session,
+/// the activity row, the metric, and the known-device cookie.
+pub async fn finish_sign_in(
+    req: &HttpRequest,
+    session: &Session,
+    state: &AppState,
+    account: &crate::ops::Account,
+    how: &'static str,
+) -> Result<actix_web::HttpResponse, UiError> {
+    start_session(session, req, state, account.id)?;
+    record_sign_in(req, state, account, how).await?;
+    state.metrics.sign_in(crate::metrics::SignInOutcome::Ok);
+    tracing::info!(user = %account.username, how, "signed in");
+    let mut response = super::redirect("/tokens");
+    let known = crate::auth::device::remember(
+        req,
+        &state.cookie_key,
+        account.id,
+        state.config.secure_cookies,
+    );
+    response
+        .add_cookie(&known)
+        .map_err(|e| UiError::Internal(e.into()))?;
+    Ok(response)
+}

@@ -11,15 +11,15 @@ use base64::Engine;
 use serde::Deserialize;
 
 use crate::auth::two_factor::{qr_svg, recovery_codes, recovery_digest, TotpSecret};
-use crate::auth::{csrf, device, throttle};
+use crate::auth::{csrf, throttle};
 use crate::domain::AccountKind;
 use crate::domain::AuditEvent;
-use crate::ops::{accounts, two_factor as store};
+use crate::ops::{accounts, two_factor as store, Account};
 use crate::state::AppState;
 
 use super::form::{FieldErrors, Form};
 use super::password::{check_current, CurrentPassword};
-use super::sign_in::{pending, record_about_self, record_sign_in, start_session};
+use super::sign_in::{finish_sign_in, pending, record_about_self};
 use super::{flash, redirect, render, Chrome, SignedIn, UiError};
 use crate::metrics::SignInOutcome;
 
@@ -34,7 +34,12 @@ fn base64() -> base64::engine::GeneralPurpose {
 #[template(path = "account/two_factor.html")]
 struct TwoFactorPage {
     chrome: Chrome,
+    /// The authenticator app (TOTP) is set up.
     enabled: bool,
+    /// The account's passkeys, and whether this page may add one.
+    passkeys: Vec<super::passkey_site::PasskeyView>,
+    passkeys_offered: bool,
+    passkey_note: String,
     required: bool,
     codes_left: i64,
     /// Setting up: the QR code (inline SVG) and the secret as text.
@@ -67,7 +72,17 @@ fn setup_secret(session: &Session, state: &AppState) -> Result<TotpSecret, UiErr
     Ok(secret)
 }
 
+/// Whether the account has an authenticator app set up.
+async fn totp_on(state: &AppState, account_id: i64) -> Result<bool, UiError> {
+    Ok(state
+        .db
+        .read(move |conn| store::secret(conn, account_id))
+        .await?
+        .is_some())
+}
+
 async fn page_for(
+    req: &HttpRequest,
     user: &SignedIn,
     session: &Session,
     state: &AppState,
@@ -76,16 +91,19 @@ async fn page_for(
 ) -> Result<TwoFactorPage, UiError> {
     let account = &user.actor.account;
     let id = account.id;
-    let (codes_left, required) = state
+    let (codes_left, required, totp, passkeys) = state
         .db
         .read(move |conn| {
             Ok::<_, crate::ops::OpError>((
                 store::recovery_codes_left(conn, id)?,
                 store::required_for_resellers(conn)?,
+                store::secret(conn, id)?.is_some(),
+                crate::ops::passkeys::list(conn, id)?,
             ))
         })
         .await?;
-    let enabled = account.two_factor || !new_codes.is_empty();
+    let enabled = totp || !new_codes.is_empty();
+    let (passkeys_offered, passkey_note) = super::passkey_site::offered(req, state);
     let (qr, secret) = if enabled {
         (String::new(), String::new())
     } else {
@@ -98,6 +116,12 @@ async fn page_for(
     Ok(TwoFactorPage {
         chrome: Chrome::for_user(user, session),
         enabled,
+        passkeys: passkeys
+            .iter()
+            .map(|p| super::passkey_site::PasskeyView::of(p, state))
+            .collect(),
+        passkeys_offered,
+        passkey_note,
         required: required && account.kind == AccountKind::Reseller,
         codes_left,
         qr,
@@ -108,12 +132,33 @@ async fn page_for(
 }
 
 pub async fn page(
+    req: HttpRequest,
     user: SignedIn,
     session: Session,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, UiError> {
-    let page = page_for(&user, &session, &state, Vec::new(), FieldErrors::default()).await?;
-    render(StatusCode::OK, &page)
+    with_errors(
+        &req,
+        &user,
+        &session,
+        &state,
+        StatusCode::OK,
+        FieldErrors::default(),
+    )
+    .await
+}
+
+/// The page with `errors` (the passkey forms' too), answered `status`.
+pub(super) async fn with_errors(
+    req: &HttpRequest,
+    user: &SignedIn,
+    session: &Session,
+    state: &AppState,
+    status: StatusCode,
+    errors: FieldErrors,
+) -> Result<HttpResponse, UiError> {
+    let page = page_for(req, user, session, state, Vec::new(), errors).await?;
+    render(status, &page)
 }
 
 #[derive(Deserialize, Default)]
@@ -132,6 +177,7 @@ pub struct EnableForm {
 /// The page again with the password's outcome as `field`'s error: 429
 /// when too many wrong passwords came lately, else 422.
 async fn password_refused(
+    req: &HttpRequest,
     user: &SignedIn,
     session: &Session,
     state: &AppState,
@@ -149,8 +195,7 @@ async fn password_refused(
         ),
     };
     let errors = FieldErrors::one(field, message);
-    let page = page_for(user, session, state, Vec::new(), errors).await?;
-    render(status, &page)
+    with_errors(req, user, session, state, status, errors).await
 }
 
 /// Confirms the set-up with the password and a first code; shows the
@@ -158,17 +203,20 @@ async fn password_refused(
 /// (GitHub does the same): a session left open must not be enough to tie
 /// the account to someone else's phone.
 pub async fn enable(
+    req: HttpRequest,
     user: SignedIn,
     session: Session,
     state: web::Data<AppState>,
     Form(form): Form<EnableForm>,
 ) -> Result<HttpResponse, UiError> {
-    if user.actor.account.two_factor {
+    if totp_on(&state, user.actor.id()).await? {
         return Ok(redirect("/account/two-factor"));
     }
     match check_current(&user, &state, form.password).await? {
         CurrentPassword::Right => {}
-        refused => return password_refused(&user, &session, &state, "password", refused).await,
+        refused => {
+            return password_refused(&req, &user, &session, &state, "password", refused).await
+        }
     }
     let secret = setup_secret(&session, &state)?;
     let now = state.clock.now().max(0) as u64;
@@ -177,8 +225,15 @@ pub async fn enable(
             "code",
             "That code is not right. Check the time on your phone and try the newest code.",
         );
-        let page = page_for(&user, &session, &state, Vec::new(), errors).await?;
-        return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
+        return with_errors(
+            &req,
+            &user,
+            &session,
+            &state,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            errors,
+        )
+        .await;
     };
     let codes = recovery_codes();
     let digests: Vec<Vec<u8>> = codes.iter().map(|c| recovery_digest(c)).collect();
@@ -189,7 +244,7 @@ pub async fn enable(
         .write_bookkeeping(move |conn| store::enable(conn, &actor, &sealed, step as i64, &digests))
         .await?;
     session.remove(SETUP_SECRET);
-    let page = page_for(&user, &session, &state, codes, FieldErrors::default()).await?;
+    let page = page_for(&req, &user, &session, &state, codes, FieldErrors::default()).await?;
     // `render` marks it no-store: the codes are never cached.
     render(StatusCode::OK, &page)
 }
@@ -202,18 +257,19 @@ pub struct PasswordForm {
 
 /// Ten new recovery codes (the old ones stop working), after the password.
 pub async fn new_codes(
+    req: HttpRequest,
     user: SignedIn,
     session: Session,
     state: web::Data<AppState>,
     Form(form): Form<PasswordForm>,
 ) -> Result<HttpResponse, UiError> {
-    if !user.actor.account.two_factor {
+    if !totp_on(&state, user.actor.id()).await? {
         return Ok(redirect("/account/two-factor"));
     }
     match check_current(&user, &state, form.password).await? {
         CurrentPassword::Right => {}
         refused => {
-            return password_refused(&user, &session, &state, "codes_password", refused).await
+            return password_refused(&req, &user, &session, &state, "codes_password", refused).await
         }
     }
     let codes = recovery_codes();
@@ -223,30 +279,42 @@ pub async fn new_codes(
         .db
         .write_bookkeeping(move |conn| store::replace_recovery_codes(conn, &actor, &digests))
         .await?;
-    let page = page_for(&user, &session, &state, codes, FieldErrors::default()).await?;
+    let page = page_for(&req, &user, &session, &state, codes, FieldErrors::default()).await?;
     render(StatusCode::OK, &page)
 }
 
-/// Turns two-factor off, after the password; not for a reseller root
-/// requires it of.
+/// Turns the authenticator app off, after the password; not for a reseller
+/// root requires two factors of, unless a passkey remains.
 pub async fn disable(
+    req: HttpRequest,
     user: SignedIn,
     session: Session,
     state: web::Data<AppState>,
     Form(form): Form<PasswordForm>,
 ) -> Result<HttpResponse, UiError> {
     let account = &user.actor.account;
-    let required = state.db.read(store::required_for_resellers).await?;
-    if required && account.kind == AccountKind::Reseller {
+    let id = account.id;
+    let (required, passkeys) = state
+        .db
+        .read(move |conn| {
+            Ok::<_, crate::ops::OpError>((
+                store::required_for_resellers(conn)?,
+                crate::ops::passkeys::count(conn, id)?,
+            ))
+        })
+        .await?;
+    if required && account.kind == AccountKind::Reseller && passkeys == 0 {
         return Err(UiError::Forbidden(
             "Root requires two-factor sign-in of resellers: it cannot be turned off.".into(),
         ));
     }
     match check_current(&user, &state, form.password).await? {
         CurrentPassword::Right => {}
-        refused => return password_refused(&user, &session, &state, "off_password", refused).await,
+        refused => {
+            return password_refused(&req, &user, &session, &state, "off_password", refused).await
+        }
     }
-    if !account.two_factor {
+    if !totp_on(&state, id).await? {
         return Ok(redirect("/account/two-factor"));
     }
     let actor = user.actor.clone();
@@ -265,30 +333,112 @@ pub async fn disable(
 struct CodePage {
     chrome: Chrome,
     error: Option<String>,
+    /// What the account can answer with: a code, a passkey.
+    codes: bool,
+    passkeys: bool,
 }
 
-fn code_page(
+/// The second step of signing in, offering what `account_id` has set up.
+pub(super) async fn code_page(
+    req: &HttpRequest,
     session: &Session,
+    state: &AppState,
+    account_id: i64,
     status: StatusCode,
     error: Option<String>,
 ) -> Result<HttpResponse, UiError> {
+    let (totp, passkeys) = state
+        .db
+        .read(move |conn| {
+            Ok::<_, crate::ops::OpError>((
+                store::secret(conn, account_id)?.is_some(),
+                crate::ops::passkeys::count(conn, account_id)?,
+            ))
+        })
+        .await?;
+    let passkeys = passkeys > 0 && super::passkey_site::offered(req, state).0;
     render(
         status,
         &CodePage {
             chrome: Chrome::anonymous(csrf::token(session)?, None),
             error,
+            // With neither offered here (passkeys only, on a host without
+            // them), the code form at least says what is missing.
+            codes: totp || !passkeys,
+            passkeys,
         },
     )
 }
 
 pub async fn code_form(
+    req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, UiError> {
-    if pending(&session, state.clock.now()).is_none() {
+    let Some(account_id) = pending(&session, state.clock.now()) else {
         return Ok(redirect("/login"));
-    }
-    code_page(&session, StatusCode::OK, None)
+    };
+    code_page(&req, &session, &state, account_id, StatusCode::OK, None).await
+}
+
+/// The start of checking a second factor (a code or a passkey): the
+/// account waiting for it, with its try reserved against the throttle; or
+/// the answer to give instead (sign in again, or too many tries).
+pub(super) async fn begin_second_step(
+    req: &HttpRequest,
+    session: &Session,
+    state: &AppState,
+    now: i64,
+) -> Result<Result<(Account, throttle::Attempt), HttpResponse>, UiError> {
+    let Some(account_id) = pending(session, now) else {
+        return Ok(Err(redirect("/login?expired=1")));
+    };
+    let account = state
+        .db
+        .read(move |conn| accounts::load(conn, account_id))
+        .await?;
+    let attempt = throttle::Attempt::second_factor(&account.username);
+    let Some(wait) = throttle::reserve_in(&state.db, &attempt, now).await? else {
+        return Ok(Ok((account, attempt)));
+    };
+    state.metrics.sign_in(SignInOutcome::SecondFactorFailed);
+    let message = format!(
+        "Too many failed tries. Try again in {} minute(s).",
+        (wait + 59) / 60
+    );
+    code_page(
+        req,
+        session,
+        state,
+        account_id,
+        StatusCode::TOO_MANY_REQUESTS,
+        Some(message),
+    )
+    .await
+    .map(Err)
+}
+
+/// A second factor refused: recorded in the activity (`detail`), counted,
+/// and the step shown again with `message`.
+pub(super) async fn second_step_refused(
+    req: &HttpRequest,
+    session: &Session,
+    state: &AppState,
+    account: &Account,
+    detail: &'static str,
+    message: &str,
+) -> Result<HttpResponse, UiError> {
+    record_about_self(req, state, account, AuditEvent::TwoFactorFailed, detail).await?;
+    state.metrics.sign_in(SignInOutcome::SecondFactorFailed);
+    code_page(
+        req,
+        session,
+        state,
+        account.id,
+        StatusCode::UNAUTHORIZED,
+        Some(message.to_owned()),
+    )
+    .await
 }
 
 /// Checks the code (or a recovery code); throttled per account like a
@@ -300,34 +450,25 @@ pub async fn check_code(
     Form(form): Form<CodeForm>,
 ) -> Result<HttpResponse, UiError> {
     let now = state.clock.now();
-    let Some(account_id) = pending(&session, now) else {
-        return Ok(redirect("/login?expired=1"));
+    let (account, attempt) = match begin_second_step(&req, &session, &state, now).await? {
+        Ok(waiting) => waiting,
+        Err(answer) => return Ok(answer),
     };
-    let account = state
+    let account_id = account.id;
+    let (sealed, passkeys) = state
         .db
-        .read(move |conn| accounts::load(conn, account_id))
-        .await?;
-    let attempt = throttle::Attempt::second_factor(&account.username);
-    let blocked = throttle::reserve_in(&state.db, &attempt, now).await?;
-    if let Some(wait) = blocked {
-        state.metrics.sign_in(SignInOutcome::SecondFactorFailed);
-        return code_page(
-            &session,
-            StatusCode::TOO_MANY_REQUESTS,
-            Some(format!(
-                "Too many wrong codes. Try again in {} minute(s).",
-                (wait + 59) / 60
-            )),
-        );
-    }
-    let sealed = state
-        .db
-        .read(move |conn| store::secret(conn, account_id))
+        .read(move |conn| {
+            Ok::<_, crate::ops::OpError>((
+                store::secret(conn, account_id)?,
+                crate::ops::passkeys::count(conn, account_id)?,
+            ))
+        })
         .await?;
     let code = form.code.trim().to_owned();
     let accepted = match sealed {
         // Two-factor was turned off meanwhile: the password was enough.
-        None => true,
+        // With passkeys only, no code is right: the passkey is the factor.
+        None => passkeys == 0,
         Some((sealed, last_step)) => {
             match state.secrets.open(&sealed).and_then(TotpSecret::from_bytes) {
                 // Sealed under another key (the session key changed): no
@@ -366,35 +507,23 @@ pub async fn check_code(
         tracing::warn!(user = %account.username, "second factor refused");
         // Only someone who knew the password gets here, and the throttle
         // above bounds how often: each wrong code is an event of its own.
-        record_about_self(
+        return second_step_refused(
             &req,
+            &session,
             &state,
             &account,
-            AuditEvent::TwoFactorFailed,
             "a wrong or used code after the right password",
+            "That code is not right, or was used already.",
         )
-        .await?;
-        state.metrics.sign_in(SignInOutcome::SecondFactorFailed);
-        return code_page(
-            &session,
-            StatusCode::UNAUTHORIZED,
-            Some("That code is not right, or was used already.".to_owned()),
-        );
+        .await;
     }
     throttle::succeeded_in(&state.db, attempt).await?;
-    start_session(&session, &req, &state, account.id)?;
-    record_sign_in(&req, &state, &account, "with a password and a code").await?;
-    state.metrics.sign_in(SignInOutcome::Ok);
-    tracing::info!(user = %account.username, "signed in with two factors");
-    let mut response = redirect("/tokens");
-    let known = device::remember(
+    finish_sign_in(
         &req,
-        &state.cookie_key,
-        account.id,
-        state.config.secure_cookies,
-    );
-    response
-        .add_cookie(&known)
-        .map_err(|e| UiError::Internal(e.into()))?;
-    Ok(response)
+        &session,
+        &state,
+        &account,
+        "with a password and a code",
+    )
+    .await
 }
