@@ -55,6 +55,31 @@ async fn stock(app: &TestApp) -> Stocked {
     assert_denied(&app.api("root", &"Q".repeat(32), "version", &[]).await);
     let root = app.sign_in("root", ROOT_PASSWORD).await;
     let (totp, recovery) = set_up(&root, ROOT_PASSWORD).await;
+    crate::passkeys::stored_passkey(app, "bob", "Bob's key").await;
+    app.db
+        .write(|conn| {
+            use diesel::prelude::*;
+            use whm_tokens::db::schema::{accounts, token_policies, tokens};
+            let bob: i64 = accounts::table
+                .filter(accounts::username.eq(user("bob")))
+                .select(accounts::id)
+                .first(conn)?;
+            diesel::insert_into(token_policies::table)
+                .values((
+                    token_policies::account_id.eq(bob),
+                    token_policies::max_lifetime_days.eq(Some(30_i64)),
+                ))
+                .execute(conn)?;
+            diesel::update(tokens::table.filter(tokens::name.eq("expiring")))
+                .set((
+                    tokens::leaked_at.eq(Some(now())),
+                    tokens::leaked_from.eq(Some("192.0.2.7")),
+                ))
+                .execute(conn)?;
+            Ok::<_, anyhow::Error>(())
+        })
+        .await
+        .unwrap();
     app.flush().await;
     Stocked {
         full,
@@ -178,6 +203,26 @@ async fn a_store_copied_to_the_other_backend_works_exactly_as_before() {
         .unwrap_or(Value::Null);
     assert_eq!(carol["suspended"], 1, "{accounts}");
     assert!(moved.count("audit_events").await >= events);
+    // Passkeys, root's policies and leak reports came along.
+    assert_eq!(moved.count("passkeys").await, 1);
+    assert_eq!(moved.count("token_policies").await, 1);
+    assert_eq!(leaked_in(&moved).await, 1);
+}
+
+/// Tokens marked as reported leaked.
+async fn leaked_in(app: &TestApp) -> i64 {
+    app.db
+        .read(|conn| {
+            use diesel::prelude::*;
+            use whm_tokens::db::schema::tokens;
+            tokens::table
+                .filter(tokens::leaked_at.is_not_null())
+                .count()
+                .get_result::<i64>(conn)
+                .map_err(anyhow::Error::from)
+        })
+        .await
+        .unwrap()
 }
 
 #[actix_web::test]
@@ -191,6 +236,21 @@ async fn backup_and_restore_round_trip_and_bad_backups_or_targets_change_nothing
     assert!(ok, "{said}");
     let text = std::fs::read_to_string(&file).unwrap();
     let lines: Vec<&str> = text.lines().collect();
+    let header: Value = serde_json::from_str(lines[0]).unwrap();
+    let rows_in = |name: &str| {
+        header["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .map(|t| t["rows"].as_u64().unwrap())
+    };
+    assert_eq!(rows_in("passkeys"), Some(1), "{header}");
+    assert_eq!(rows_in("token_policies"), Some(1), "{header}");
+    assert!(
+        text.contains("192.0.2.7"),
+        "the leak report's address is in the backup"
+    );
 
     // A backup changed in any of these ways is refused, naming why, and
     // the empty target stays empty.
