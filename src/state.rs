@@ -23,6 +23,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub passwords: PasswordWorkers,
     pub tokens: Arc<TokenCache>,
+    /// Every account's user name, for the account search.
+    pub account_names: Arc<crate::ops::account_names::AccountNames>,
     /// Answers built in memory in one piece (a full `api_token_list`): as
     /// many at once as there are cores, so that many large lists at once
     /// queue instead of each holding its rows and its answer.
@@ -78,6 +80,7 @@ impl AppState {
             config: Arc::new(config),
             passwords,
             tokens: Arc::new(TokenCache::default()),
+            account_names: Arc::default(),
             large_answers: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             )),

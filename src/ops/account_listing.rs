@@ -9,6 +9,7 @@ use crate::db::schema::accounts;
 use crate::db::DbConnection;
 use crate::domain::{EmailAddress, Username};
 
+use super::account_names::AccountNames;
 use super::accounts::LIST_ACCOUNTS;
 use super::{Account, Actor, OpError};
 
@@ -141,9 +142,9 @@ fn far_page<'a>(
     // A page and one more row: whether there is more beyond it.
     let limit = per_page + 1;
     let (mut found, forward) = match at {
-        PageAt::First => (names(conn, scoped(), true, limit)?, true),
+        PageAt::First => (names_along(conn, scoped(), true, limit)?, true),
         PageAt::After(name) => (
-            names(
+            names_along(
                 conn,
                 scoped().filter(accounts::username.gt(name.clone())),
                 true,
@@ -152,7 +153,7 @@ fn far_page<'a>(
             true,
         ),
         PageAt::Before(name) => (
-            names(
+            names_along(
                 conn,
                 scoped().filter(accounts::username.lt(name.clone())),
                 false,
@@ -160,7 +161,7 @@ fn far_page<'a>(
             )?,
             false,
         ),
-        PageAt::Last => (names(conn, scoped(), false, limit)?, false),
+        PageAt::Last => (names_along(conn, scoped(), false, limit)?, false),
     };
     let beyond = found.len() as i64 > per_page;
     found.truncate(per_page as usize);
@@ -183,7 +184,7 @@ fn far_page<'a>(
 
 /// Up to `limit` ids and names from `query`, along the user-name index one
 /// way or the other.
-fn names(
+fn names_along(
     conn: &mut DbConnection,
     query: AccountsQuery<'_>,
     forward: bool,
@@ -207,21 +208,31 @@ pub const COUNT_CAP: i64 = 1000;
 /// One page of the accounts the actor manages, by user name. Cost: a count
 /// of at most [`COUNT_CAP`] entries of the user-name index (root) or the
 /// owner's range of it (a reseller), and one page read from the page's
-/// place in it, whatever the number of accounts; a search checks names
-/// along the same index.
+/// place in it, whatever the number of accounts; a search looks through
+/// the names kept in memory (or, when they cannot be, checks names along
+/// the same index).
 pub fn page(
     conn: &mut DbConnection,
     actor: &Actor,
     q: &AccountQuery,
+    names: &Names<'_>,
 ) -> Result<AccountPage, OpError> {
     actor.require(LIST_ACCOUNTS)?;
-    crate::db::snapshot(conn, |conn| page_in(conn, actor, q))
+    crate::db::snapshot(conn, |conn| page_in(conn, actor, q, names))
+}
+
+/// The user names kept in memory, and the change feed's generation read
+/// before the page (`None`: they may not be used).
+pub struct Names<'a> {
+    pub kept: &'a AccountNames,
+    pub generation: Option<u64>,
 }
 
 fn page_in(
     conn: &mut DbConnection,
     actor: &Actor,
     q: &AccountQuery,
+    names: &Names<'_>,
 ) -> Result<AccountPage, OpError> {
     let per_page = q.per_page.clamp(1, 500);
     let filter = q.filter.trim().to_ascii_lowercase();
@@ -265,8 +276,17 @@ fn page_in(
     // and every page (the matches are few); past it, the page is read from
     // its own place in the index. Without one: a count that stops at the
     // cap (no rows leave the store), and the page from its place.
-    let (total, more, page) = if pattern.is_some() {
-        let counted = names(conn, scoped(), true, COUNT_CAP + 1)?;
+    let owner = (!actor.account.is_root()).then(|| actor.id());
+    let kept = match pattern {
+        Some(_) => names.kept.search(conn, names.generation, owner, &filter)?,
+        None => None,
+    };
+    let (total, more, page) = if let Some(all) = kept {
+        // Every match, from memory: the page is a window of them.
+        let n = all.len() as i64;
+        (n.min(COUNT_CAP), n > COUNT_CAP, window(all, &at, per_page))
+    } else if pattern.is_some() {
+        let counted = names_along(conn, scoped(), true, COUNT_CAP + 1)?;
         let n = counted.len() as i64;
         let page = if n > COUNT_CAP {
             far_page(conn, &scoped, &at, per_page)?
@@ -275,7 +295,7 @@ fn page_in(
         };
         (n.min(COUNT_CAP), n > COUNT_CAP, page)
     } else {
-        let n = capped_count(conn, (!actor.account.is_root()).then(|| actor.id()))?;
+        let n = capped_count(conn, owner)?;
         let page = far_page(conn, &scoped, &at, per_page)?;
         (n.min(COUNT_CAP), n > COUNT_CAP, page)
     };
@@ -296,6 +316,7 @@ fn page_in(
                 at: end,
                 ..q.clone()
             },
+            names,
         );
     }
     let ids: Vec<i64> = found.iter().map(|(id, _)| *id).collect();

@@ -3,6 +3,7 @@
 //! runs inside the caller's transaction (see [`crate::db::Db::write`]).
 
 pub mod account_listing;
+pub mod account_names;
 pub mod accounts;
 pub mod actor;
 pub mod all_tokens;

@@ -6,6 +6,7 @@
 use reqwest::StatusCode;
 
 use crate::helpers::*;
+use whm_tokens::ops::AccountKind;
 
 /// Calls `version` twice so that the token is surely held in memory.
 async fn warm(address: &str, user: &str, secret: &str) {
@@ -195,4 +196,77 @@ async fn an_expired_token_is_refused_even_when_it_was_held_in_memory() {
             .unwrap();
     }
     assert_refused_soon(&app.address, "root", &secret).await;
+}
+
+#[actix_web::test]
+async fn the_account_search_kept_in_memory_sees_renames_new_accounts_and_other_processes_at_once() {
+    let app = spawn_app().await;
+    app.bulk_accounts(3).await;
+    app.create_reseller("bob", Some("all")).await;
+    app.create_account("shop1", AccountKind::User, None).await;
+    app.create_account("shop2", AccountKind::User, None).await;
+    let bob_id = app.actor("bob").await.account.id;
+    app.db
+        .write(move |conn| {
+            use diesel::prelude::*;
+            use whm_tokens::db::schema::accounts;
+            diesel::update(accounts::table.filter(accounts::username.eq("shop1")))
+                .set(accounts::owner_id.eq(Some(bob_id)))
+                .execute(conn)?;
+            Ok::<_, anyhow::Error>(())
+        })
+        .await
+        .unwrap();
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let bob = app.sign_in("bob", USER_PASSWORD).await;
+    let search = |who: &'static str, q: &'static str| {
+        let client = if who == "root" { &root } else { &bob };
+        async move {
+            let html = client
+                .get_htmx(&format!("/accounts?q={q}"))
+                .await
+                .text()
+                .await
+                .unwrap();
+            html.split("data-account=\"")
+                .skip(1)
+                .map(|s| s.split('"').next().unwrap().to_owned())
+                .collect::<std::collections::BTreeSet<String>>()
+                .into_iter()
+                .collect::<Vec<_>>()
+        }
+    };
+    // The first search reads the names; the next ones are served from them.
+    assert_eq!(
+        search("root", "user").await,
+        ["user0000", "user0001", "user0002"]
+    );
+    assert_eq!(search("root", "bob").await, ["bob"]);
+    assert_eq!(
+        search("root", "ser000").await,
+        ["user0000", "user0001", "user0002"]
+    );
+    // A reseller's search holds only its own accounts.
+    assert_eq!(search("root", "shop").await, ["shop1", "shop2"]);
+    assert_eq!(search("bob", "shop").await, ["shop1"]);
+
+    // Renamed on the page: the next search finds the new name only.
+    let renamed = root
+        .post("/accounts/shop1/rename", &[("new_name", "store1")])
+        .await;
+    assert_eq!(renamed.status(), StatusCode::SEE_OTHER);
+    assert_eq!(search("root", "shop").await, ["shop2"]);
+    assert_eq!(search("bob", "store").await, ["store1"]);
+
+    // Made by another process (the command line): found on the next search.
+    let out = app
+        .command(&["create-account", "bobby", "--reseller"])
+        .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(search("root", "bob").await, ["bob", "bobby"]);
+    assert!(search("bob", "bob").await.is_empty());
 }

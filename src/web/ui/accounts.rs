@@ -216,9 +216,14 @@ async fn load_table(
     query: AccountQuery,
 ) -> Result<AccountsTable, UiError> {
     let (filter, per_page) = (query.filter.clone(), query.per_page);
+    let (kept, changes) = (state.account_names.clone(), state.db.changes().clone());
     let listed = state
         .read_as(&user.actor, move |conn, actor| {
-            listing::page(conn, actor, &query)
+            let names = listing::Names {
+                kept: &kept,
+                generation: changes.current(),
+            };
+            listing::page(conn, actor, &query, &names)
         })
         .await;
     let (rows, (total, more), (has_previous, has_next), list_error) = match listed {

@@ -1,0 +1,1 @@
+DROP TRIGGER accounts_changed_insert ON accounts;
