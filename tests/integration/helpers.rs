@@ -216,6 +216,21 @@ where
     }
 }
 
+/// Waits, if need be, for the next wall-clock minute, so that at least
+/// `room` of the minute is left: limits the server counts per minute then
+/// cannot start over in the middle of a test's burst.
+pub async fn with_room_in_this_minute(room: std::time::Duration) {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let into_minute = std::time::Duration::from_millis((since_epoch.as_millis() % 60_000) as u64);
+    let left = std::time::Duration::from_secs(60) - into_minute;
+    if left < room {
+        // The event waited for is the minute's turn.
+        tokio::time::sleep(left + std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// Waits until `done` holds (see [`wait_for_value`]).
 pub async fn wait_until<F, Fut>(what: &str, limit: std::time::Duration, mut done: F)
 where
