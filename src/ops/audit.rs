@@ -329,9 +329,10 @@ impl Cursor {
     }
 }
 
-/// The most events a view counts: past it the page says "1000+". Counting
-/// ten million events for a number nobody reads would cost the page.
-pub const COUNT_CAP: i64 = 1_000;
+/// The most events a view counts: past it the page says "200+". Counting
+/// ten million events for a number nobody reads would cost the page (and
+/// at 1,000, counting a busy day cost a big host's page half its speed).
+pub const COUNT_CAP: i64 = 200;
 
 pub struct EventPage {
     pub events: Vec<Event>,

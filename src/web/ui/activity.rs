@@ -102,7 +102,7 @@ pub struct ActivityTable {
     /// Links to the next newer and older pages, when there are any.
     pub newer: Option<String>,
     pub older: Option<String>,
-    /// Matching events, counted up to a cap ("1000+").
+    /// Matching events, counted up to a cap ("200+").
     pub total: String,
     pub zone: String,
 }
