@@ -236,6 +236,21 @@ pub fn updated_record(stored: &str, result: &AuthenticationResult) -> Option<Str
     }
 }
 
+/// Whether a sign-in's signature counter fails to move past the one
+/// stored now (a cloned authenticator, or an answer that raced another):
+/// when either is non-zero, the answer's must be higher. A record whose
+/// counter cannot be read is taken as gone back.
+pub fn counter_went_back(stored: &str, result: &AuthenticationResult) -> bool {
+    let stored = serde_json::from_str::<Value>(stored)
+        .ok()
+        .and_then(|v| v["cred"]["counter"].as_u64());
+    let Some(stored) = stored else {
+        return true;
+    };
+    let answered = u64::from(result.counter());
+    (stored != 0 || answered != 0) && answered <= stored
+}
+
 /// The digest a used challenge is kept under.
 pub fn challenge_digest(challenge: &str) -> Vec<u8> {
     Sha256::digest(challenge.as_bytes()).to_vec()
@@ -276,6 +291,34 @@ fn from_json<T: serde::de::DeserializeOwned>(raw: &str) -> Result<T, Refused> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn answered_with(counter: u32) -> AuthenticationResult {
+        serde_json::from_value(serde_json::json!({
+            "cred_id": "AAAA",
+            "needs_update": false,
+            "user_verified": true,
+            "backup_state": false,
+            "backup_eligible": false,
+            "counter": counter,
+            "extensions": {},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_counter_that_does_not_move_past_the_stored_one_went_back() {
+        let stored = |n: u32| format!(r#"{{"cred":{{"counter":{n}}}}}"#);
+        // Authenticators without a counter answer 0 every time.
+        assert!(!counter_went_back(&stored(0), &answered_with(0)));
+        assert!(!counter_went_back(&stored(4), &answered_with(5)));
+        assert!(!counter_went_back(&stored(0), &answered_with(1)));
+        assert!(counter_went_back(&stored(5), &answered_with(5)));
+        assert!(counter_went_back(&stored(5), &answered_with(3)));
+        assert!(counter_went_back(&stored(5), &answered_with(0)));
+        // A record whose counter cannot be read refuses.
+        assert!(counter_went_back("{}", &answered_with(9)));
+        assert!(counter_went_back("not json", &answered_with(9)));
+    }
 
     #[test]
     fn without_a_public_url_passkeys_are_offered_only_on_localhost() {

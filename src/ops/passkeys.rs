@@ -117,6 +117,7 @@ pub fn add(
 /// without an authenticator app stays.
 pub fn remove(conn: &mut DbConnection, actor: &Actor, id: i64) -> Result<String, OpError> {
     let account_id = actor.id();
+    super::two_factor::lock_second_factors(conn, account_id)?;
     let name: Option<String> = passkeys::table
         .filter(passkeys::id.eq(id))
         .filter(passkeys::account_id.eq(account_id))
@@ -153,26 +154,52 @@ pub fn remove(conn: &mut DbConnection, actor: &Actor, id: i64) -> Result<String,
     Ok(name)
 }
 
-/// Records a sign-in with the passkey, and its updated record (a new
-/// signature counter or backup state) when webauthn-rs says it changed.
+/// What a sign-in does to a stored passkey, decided on its record as stored
+/// at that moment.
+pub enum Use {
+    /// Its counter went back: the sign-in is refused.
+    Refused,
+    Unchanged,
+    /// A new record (a new signature counter or backup state).
+    Updated(String),
+}
+
+/// Records a sign-in with the passkey. Its row is locked first, so that two
+/// sign-ins at once are applied one after the other, and `decide` sees the
+/// record as stored now, not as read when the ceremony began. False when
+/// `decide` refused it.
 pub fn record_use(
     conn: &mut DbConnection,
     id: i64,
-    updated: Option<String>,
     now: i64,
-) -> Result<(), OpError> {
-    match updated {
-        Some(passkey) => diesel::update(passkeys::table.find(id))
+    decide: impl Fn(&str) -> Use,
+) -> Result<bool, OpError> {
+    // A write that changes nothing takes the row's lock (PostgreSQL) or
+    // the store's (SQLite) before the read below.
+    diesel::update(passkeys::table.find(id))
+        .set(passkeys::last_used_at.eq(passkeys::last_used_at))
+        .execute(conn)?;
+    let stored: Option<String> = passkeys::table
+        .find(id)
+        .select(passkeys::passkey)
+        .first(conn)
+        .optional()?;
+    let Some(stored) = stored else {
+        return Ok(false);
+    };
+    match decide(&stored) {
+        Use::Refused => return Ok(false),
+        Use::Updated(passkey) => diesel::update(passkeys::table.find(id))
             .set((
                 passkeys::last_used_at.eq(Some(now)),
                 passkeys::passkey.eq(passkey),
             ))
             .execute(conn)?,
-        None => diesel::update(passkeys::table.find(id))
+        Use::Unchanged => diesel::update(passkeys::table.find(id))
             .set(passkeys::last_used_at.eq(Some(now)))
             .execute(conn)?,
     };
-    Ok(())
+    Ok(true)
 }
 
 /// Takes the challenge of a passwordless sign-in once: false when it was

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 
 use crate::db::schema::{accounts, passkeys, recovery_codes, sessions, settings};
 use crate::db::DbConnection;
-use crate::domain::AuditEvent;
+use crate::domain::{AccountKind, AuditEvent};
 
 use super::audit::{self, About};
 use super::{Account, Actor, OpError};
@@ -50,9 +50,32 @@ pub fn enable(
     )
 }
 
+/// Takes the lock on the account's second factors for the rest of the
+/// transaction: a write that changes nothing locks its row (PostgreSQL) or
+/// the store (SQLite), so that removing the last passkey and turning the
+/// app off at once cannot both see the other factor still there.
+pub fn lock_second_factors(conn: &mut DbConnection, account_id: i64) -> Result<(), OpError> {
+    diesel::update(accounts::table.find(account_id))
+        .set(accounts::totp_last_step.eq(accounts::totp_last_step))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// Turns two-factor off (the account's own choice) and forgets the
-/// recovery codes.
+/// recovery codes; not for a reseller root requires two factors of, unless
+/// a passkey remains.
 pub fn disable(conn: &mut DbConnection, actor: &Actor) -> Result<(), OpError> {
+    lock_second_factors(conn, actor.id())?;
+    let passkeys: i64 = accounts::table
+        .find(actor.id())
+        .select(accounts::passkey_count)
+        .first(conn)?;
+    if passkeys == 0 && actor.account.kind == AccountKind::Reseller && required_for_resellers(conn)?
+    {
+        return Err(OpError::NotAllowed(
+            "Root requires two-factor sign-in of resellers: it cannot be turned off.",
+        ));
+    }
     turn_off(conn, actor.id())?;
     audit::record(
         conn,

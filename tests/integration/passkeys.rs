@@ -301,3 +301,72 @@ async fn a_passkey_is_removed_only_with_the_password_and_only_by_its_owner() {
     let page = root.get("/account/two-factor").await.text().await.unwrap();
     assert!(page.contains("Passkey “Laptop” removed."), "{page}");
 }
+
+#[actix_web::test]
+async fn root_s_rule_for_resellers_is_kept_by_the_operations_themselves_one_factor_at_a_time() {
+    use whm_tokens::ops::{passkeys, two_factor, OpError};
+    let app = spawn_app().await;
+    app.create_reseller("bob", None).await;
+    let root = app.actor("root").await;
+    app.db
+        .write(move |conn| two_factor::set_required_for_resellers(conn, &root, true))
+        .await
+        .unwrap();
+    // Bob has the authenticator app and one passkey.
+    stored_passkey(&app, "bob", "Bob's key").await;
+    let key = passkey_id(&app, "Bob's key").await;
+    let bob = app.actor("bob").await;
+    let b = bob.clone();
+    app.db
+        .write(move |conn| two_factor::enable(conn, &b, b"sealed", 1, &[]))
+        .await
+        .unwrap();
+
+    // Either factor may go while the other stays (the page's own check
+    // aside: these are the operations both pages call, in one transaction
+    // each, under the account's lock).
+    let b = bob.clone();
+    app.db
+        .write(move |conn| two_factor::disable(conn, &b))
+        .await
+        .unwrap();
+    // The last one may not: neither the passkey nor, once there is no
+    // passkey, the app.
+    let b = bob.clone();
+    let refused = app
+        .db
+        .write(move |conn| passkeys::remove(conn, &b, key))
+        .await;
+    assert!(
+        matches!(refused, Err(OpError::NotAllowed(_))),
+        "{refused:?}"
+    );
+    assert_eq!(app.count("passkeys").await, 1);
+
+    let b = bob.clone();
+    app.db
+        .write(move |conn| two_factor::enable(conn, &b, b"sealed", 1, &[]))
+        .await
+        .unwrap();
+    let b = bob.clone();
+    app.db
+        .write(move |conn| passkeys::remove(conn, &b, key))
+        .await
+        .unwrap();
+    let b = bob.clone();
+    let refused = app
+        .db
+        .write(move |conn| two_factor::disable(conn, &b))
+        .await;
+    assert!(
+        matches!(refused, Err(OpError::NotAllowed(_))),
+        "{refused:?}"
+    );
+    let b = bob.clone();
+    let secret = app
+        .db
+        .read(move |conn| two_factor::secret(conn, b.id()))
+        .await
+        .unwrap();
+    assert!(secret.is_some(), "the app stays on");
+}

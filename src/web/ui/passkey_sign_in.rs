@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::cookies::CookieNames;
 use crate::auth::passkeys::{
-    challenge_digest, passkey_from_store, updated_record, Refused, CEREMONY_SECS, NOT_VERIFIED,
+    challenge_digest, counter_went_back, passkey_from_store, updated_record, Refused,
+    CEREMONY_SECS, NOT_VERIFIED,
 };
 use crate::auth::{client_ip, device, throttle};
 use crate::domain::AuditEvent;
@@ -126,6 +127,21 @@ pub async fn second_step(
     };
     let account_id = account.id;
     let ceremony: Option<Ceremony> = session.remove_as(SECOND_STEP).and_then(Result::ok);
+    // Each ceremony is answered once, even by two requests at once on the
+    // same session (its removal from the session is saved only with the
+    // answer).
+    let ceremony = match ceremony {
+        Some(c) => {
+            let digest = challenge_digest(&c.state);
+            let expires = c.since + CEREMONY_SECS;
+            let fresh = state
+                .db
+                .write_bookkeeping(move |conn| store::take_challenge(conn, &digest, expires, now))
+                .await?;
+            fresh.then_some(c)
+        }
+        None => None,
+    };
     let verified = match (relying_party(&req, &state), ceremony) {
         (Some(rp), Some(c)) if now - c.since <= CEREMONY_SECS => rp
             .finish_authentication(&form.credential, &c.state)
@@ -156,22 +172,28 @@ pub async fn second_step(
             Ok(u)
         }
     });
-    let (stored, result) = match usable {
-        Ok(used) => used,
-        Err(message) => {
-            tracing::warn!(user = %account.username, "passkey refused as the second factor");
-            return second_step_refused(
-                &req,
-                &session,
-                &state,
-                &account,
-                "a passkey that was not accepted, after the right password",
-                message,
-            )
-            .await;
+    let usable = match usable {
+        Ok((stored, result)) => {
+            if record_use(&state, &stored, &result, now).await? {
+                Ok(())
+            } else {
+                Err(NOT_VERIFIED.0)
+            }
         }
+        Err(message) => Err(message),
     };
-    record_use(&state, &stored, &result, now).await?;
+    if let Err(message) = usable {
+        tracing::warn!(user = %account.username, "passkey refused as the second factor");
+        return second_step_refused(
+            &req,
+            &session,
+            &state,
+            &account,
+            "a passkey that was not accepted, after the right password",
+            message,
+        )
+        .await;
+    }
     throttle::succeeded_in(&state.db, attempt).await?;
     finish_sign_in(
         &req,
@@ -183,20 +205,35 @@ pub async fn second_step(
     .await
 }
 
-/// Stores a sign-in with the passkey: when, and its new counter.
+/// Stores a sign-in with the passkey: when, and its new counter, decided
+/// on the record as stored now. False when its counter went back.
 async fn record_use(
     state: &AppState,
     stored: &StoredPasskey,
     result: &webauthn_rs::prelude::AuthenticationResult,
     now: i64,
-) -> Result<(), UiError> {
-    let updated = updated_record(&stored.passkey, result);
-    let id = stored.id;
-    state
+) -> Result<bool, UiError> {
+    let (id, result) = (stored.id, result.clone());
+    let taken = state
         .db
-        .write_bookkeeping(move |conn| store::record_use(conn, id, updated, now))
+        .write_bookkeeping(move |conn| {
+            store::record_use(conn, id, now, |record| {
+                if counter_went_back(record, &result) {
+                    store::Use::Refused
+                } else {
+                    updated_record(record, &result)
+                        .map_or(store::Use::Unchanged, store::Use::Updated)
+                }
+            })
+        })
         .await?;
-    Ok(())
+    if !taken {
+        tracing::warn!(
+            passkey = id,
+            "a passkey whose counter went back was refused"
+        );
+    }
+    Ok(taken)
 }
 
 // --- Alone, without a password ----------------------------------------------
@@ -424,7 +461,9 @@ async fn try_passwordless(
     if account.suspended || !account.kind.may_own_tokens() {
         return Ok(Err(Failed::Account(account, "the account is suspended")));
     }
-    record_use(state, &stored, &result, now).await?;
+    if !record_use(state, &stored, &result, now).await? {
+        return Ok(Err(Failed::Account(account, "its counter went back")));
+    }
     throttle::succeeded_in(&state.db, attempt).await?;
     Ok(Ok(account))
 }
