@@ -6,7 +6,7 @@
 
 use actix_session::Session;
 use actix_web::cookie::{time::Duration as CookieAge, Cookie, SameSite};
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -24,8 +24,8 @@ use crate::ops::{accounts, audit, Account, OpError};
 use crate::state::AppState;
 
 use super::form::Form;
-use super::passkey_site::relying_party;
-use super::session::login_page;
+use super::passkey_site::{json_refusal, options_answer, relying_party};
+use super::session::{login_page, too_many_sign_ins};
 use super::sign_in::{finish_sign_in, pending};
 use super::two_factor::{begin_second_step, second_step_refused};
 use super::UiError;
@@ -39,18 +39,6 @@ struct Ceremony {
     /// The challenge (passwordless only), and when the ceremony began.
     challenge: String,
     since: i64,
-}
-
-fn json_refusal(status: StatusCode, message: &str) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(serde_json::json!({ "field": "passkey", "message": message }))
-}
-
-fn options_answer(options: serde_json::Value) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(options)
 }
 
 #[derive(Deserialize, Default)]
@@ -70,12 +58,14 @@ pub async fn second_step_options(
     let Some(account_id) = pending(&session, state.clock.now()) else {
         return Ok(json_refusal(
             StatusCode::UNAUTHORIZED,
+            "passkey",
             "Your sign-in has expired: sign in again.",
         ));
     };
     let Some(rp) = relying_party(&req, &state) else {
         return Ok(json_refusal(
             StatusCode::NOT_FOUND,
+            "passkey",
             "Passkeys are not offered here.",
         ));
     };
@@ -90,13 +80,18 @@ pub async fn second_step_options(
     if passkeys.is_empty() {
         return Ok(json_refusal(
             StatusCode::UNPROCESSABLE_ENTITY,
+            "passkey",
             "This account has no passkey.",
         ));
     }
     let (options, ceremony) = match rp.start_authentication(&passkeys) {
         Ok(started) => started,
         Err(Refused(message)) => {
-            return Ok(json_refusal(StatusCode::UNPROCESSABLE_ENTITY, message))
+            return Ok(json_refusal(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "passkey",
+                message,
+            ))
         }
     };
     session
@@ -131,16 +126,8 @@ pub async fn second_step(
     // same session (its removal from the session is saved only with the
     // answer).
     let ceremony = match ceremony {
-        Some(c) => {
-            let digest = challenge_digest(&c.state);
-            let expires = c.since + CEREMONY_SECS;
-            let fresh = state
-                .db
-                .write_bookkeeping(move |conn| store::take_challenge(conn, &digest, expires, now))
-                .await?;
-            fresh.then_some(c)
-        }
-        None => None,
+        Some(c) if answered_first(&state, &c.state, c.since, now).await? => Some(c),
+        _ => None,
     };
     let verified = match (relying_party(&req, &state), ceremony) {
         (Some(rp), Some(c)) if now - c.since <= CEREMONY_SECS => rp
@@ -236,6 +223,22 @@ async fn record_use(
     Ok(taken)
 }
 
+/// Takes a ceremony's answer once, by what identifies the ceremony (its
+/// challenge, or its state): false when it was answered before.
+async fn answered_first(
+    state: &AppState,
+    ceremony: &str,
+    since: i64,
+    now: i64,
+) -> Result<bool, UiError> {
+    let digest = challenge_digest(ceremony);
+    let expires = since + CEREMONY_SECS;
+    Ok(state
+        .db
+        .write_bookkeeping(move |conn| store::take_challenge(conn, &digest, expires, now))
+        .await?)
+}
+
 // --- Alone, without a password ----------------------------------------------
 
 fn b64() -> base64::engine::GeneralPurpose {
@@ -251,6 +254,7 @@ pub async fn passwordless_options(
     let Some(rp) = relying_party(&req, &state) else {
         return Ok(json_refusal(
             StatusCode::NOT_FOUND,
+            "passkey",
             "Passkeys are not offered here.",
         ));
     };
@@ -266,16 +270,18 @@ pub async fn passwordless_options(
         state.metrics.sign_in(SignInOutcome::Throttled);
         return Ok(json_refusal(
             StatusCode::TOO_MANY_REQUESTS,
-            &format!(
-                "Too many failed sign-ins. Try again in {} minute(s).",
-                (wait + 59) / 60
-            ),
+            "passkey",
+            too_many_sign_ins(wait),
         ));
     }
     let (options, ceremony, challenge) = match rp.start_discoverable() {
         Ok(started) => started,
         Err(Refused(message)) => {
-            return Ok(json_refusal(StatusCode::UNPROCESSABLE_ENTITY, message))
+            return Ok(json_refusal(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "passkey",
+                message,
+            ))
         }
     };
     let sealed = serde_json::to_vec(&Ceremony {
@@ -341,13 +347,9 @@ pub async fn passwordless(
         Err(failed) => {
             let addr = client_ip::of_request(&req, &state.config.trusted_proxies);
             let (status, message) = match &failed {
-                Failed::Throttled(wait) => (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    format!(
-                        "Too many failed sign-ins. Try again in {} minute(s).",
-                        (wait + 59) / 60
-                    ),
-                ),
+                Failed::Throttled(wait) => {
+                    (StatusCode::TOO_MANY_REQUESTS, too_many_sign_ins(*wait))
+                }
                 Failed::Expired => (
                     StatusCode::UNAUTHORIZED,
                     "That took too long. Sign in with your passkey again.".to_owned(),
@@ -439,13 +441,7 @@ async fn try_passwordless(
         return Ok(Err(Failed::Throttled(wait)));
     }
     // Each challenge is answered once: a replayed answer finds it taken.
-    let digest = challenge_digest(&ceremony.challenge);
-    let expires = ceremony.since + CEREMONY_SECS;
-    let fresh = state
-        .db
-        .write_bookkeeping(move |conn| store::take_challenge(conn, &digest, expires, now))
-        .await?;
-    if !fresh {
+    if !answered_first(state, &ceremony.challenge, ceremony.since, now).await? {
         return Ok(Err(Failed::Account(account, "an answer used before")));
     }
     let Some(passkey) = passkey_from_store(&stored.passkey) else {

@@ -2,8 +2,8 @@
 //! asked for) and how the page shows one: what the Two-factor page, the
 //! sign-in pages and the passkey handlers share.
 
-use actix_web::http::header;
-use actix_web::HttpRequest;
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpRequest, HttpResponse};
 
 use crate::auth::passkeys::RelyingParty;
 use crate::ops::passkeys::StoredPasskey;
@@ -67,4 +67,22 @@ pub(super) fn offered(req: &HttpRequest, state: &AppState) -> (bool, String) {
                 .to_owned(),
         ),
     }
+}
+
+/// A refusal as the passkey script reads it: which field, and why.
+pub(super) fn json_refusal(
+    status: StatusCode,
+    field: &str,
+    message: impl std::fmt::Display,
+) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({ "field": field, "message": message.to_string() }))
+}
+
+/// A ceremony's options for the browser.
+pub(super) fn options_answer(options: serde_json::Value) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(options)
 }

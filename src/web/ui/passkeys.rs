@@ -3,11 +3,9 @@
 //! removing one (the password).
 
 use actix_session::Session;
-use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use webauthn_rs::prelude::Uuid;
 
 use crate::auth::passkeys::{passkey_from_store, CEREMONY_SECS};
@@ -17,9 +15,9 @@ use crate::ops::OpError;
 use crate::state::AppState;
 
 use super::form::{FieldErrors, Form};
-use super::passkey_site::{offered, relying_party};
+use super::passkey_site::{json_refusal, offered, options_answer, relying_party};
 use super::password::{check_current, CurrentPassword};
-use super::two_factor::with_errors;
+use super::two_factor::{password_refused, with_errors};
 use super::{flash, redirect, SignedIn, UiError};
 
 /// A registration under way, kept in the (server-side) session.
@@ -40,13 +38,6 @@ pub struct OptionsForm {
     password: String,
 }
 
-/// An answer to the script: what is wrong, and with which field.
-fn refused_json(status: StatusCode, field: &str, message: impl std::fmt::Display) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(json!({ "field": field, "message": message.to_string() }))
-}
-
 /// The options for the browser to register a new passkey, after its name
 /// and the password check out. The state stays in the session.
 pub async fn register_options(
@@ -57,7 +48,7 @@ pub async fn register_options(
     Form(form): Form<OptionsForm>,
 ) -> Result<HttpResponse, UiError> {
     let Some(rp) = relying_party(&req, &state) else {
-        return Ok(refused_json(
+        return Ok(json_refusal(
             StatusCode::NOT_FOUND,
             "passkey",
             offered(&req, &state).1,
@@ -66,34 +57,21 @@ pub async fn register_options(
     let name = match PasskeyName::parse(&form.name) {
         Ok(name) => name,
         Err(message) => {
-            return Ok(refused_json(
+            return Ok(json_refusal(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "passkey_name",
                 message,
             ))
         }
     };
-    match check_current(&user, &state, form.password).await? {
-        CurrentPassword::Right => {}
-        CurrentPassword::TooManyTries { minutes } => {
-            return Ok(refused_json(
-                StatusCode::TOO_MANY_REQUESTS,
-                "passkey_password",
-                CurrentPassword::too_many(minutes),
-            ))
-        }
-        CurrentPassword::Wrong => {
-            return Ok(refused_json(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "passkey_password",
-                CurrentPassword::WRONG,
-            ))
-        }
+    let checked = check_current(&user, &state, form.password).await?;
+    if let Some((status, message)) = checked.refusal() {
+        return Ok(json_refusal(status, "passkey_password", message));
     }
     let id = user.actor.id();
     let existing = state.db.read(move |conn| store::list(conn, id)).await?;
     if existing.len() as i64 >= store::MAX_PER_ACCOUNT {
-        return Ok(refused_json(
+        return Ok(json_refusal(
             StatusCode::UNPROCESSABLE_ENTITY,
             "passkey",
             "You have ten passkeys already: remove one before adding another.",
@@ -111,7 +89,7 @@ pub async fn register_options(
     let (options, ceremony) = match rp.start_registration(handle, &username, &passkeys) {
         Ok(started) => started,
         Err(refused) => {
-            return Ok(refused_json(
+            return Ok(json_refusal(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "passkey",
                 refused.0,
@@ -129,9 +107,7 @@ pub async fn register_options(
             },
         )
         .map_err(|e| UiError::Internal(anyhow::anyhow!("{e}")))?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(options))
+    Ok(options_answer(options))
 }
 
 #[derive(Deserialize, Default)]
@@ -213,20 +189,9 @@ pub async fn remove(
     Form(form): Form<RemoveForm>,
 ) -> Result<HttpResponse, UiError> {
     let field = "remove_password";
-    let status = match check_current(&user, &state, form.password).await? {
-        CurrentPassword::Right => None,
-        CurrentPassword::TooManyTries { minutes } => Some((
-            StatusCode::TOO_MANY_REQUESTS,
-            CurrentPassword::too_many(minutes),
-        )),
-        CurrentPassword::Wrong => Some((
-            StatusCode::UNPROCESSABLE_ENTITY,
-            CurrentPassword::WRONG.to_owned(),
-        )),
-    };
-    if let Some((status, message)) = status {
-        let errors = FieldErrors::one(field, message);
-        return with_errors(&req, &user, &session, &state, status, errors).await;
+    match check_current(&user, &state, form.password).await? {
+        CurrentPassword::Right => {}
+        refused => return password_refused(&req, &user, &session, &state, field, refused).await,
     }
     let actor = user.actor.clone();
     let id = form.id;

@@ -116,6 +116,18 @@ impl CurrentPassword {
     pub(super) fn too_many(minutes: i64) -> String {
         format!("Too many wrong current passwords. Try again in {minutes} minute(s).")
     }
+
+    /// The status and message of a password that was not right (429 when
+    /// too many wrong ones came lately, else 422); `None` when it was.
+    pub(super) fn refusal(self) -> Option<(StatusCode, String)> {
+        match self {
+            Self::Right => None,
+            Self::Wrong => Some((StatusCode::UNPROCESSABLE_ENTITY, Self::WRONG.to_owned())),
+            Self::TooManyTries { minutes } => {
+                Some((StatusCode::TOO_MANY_REQUESTS, Self::too_many(minutes)))
+            }
+        }
+    }
 }
 
 /// Checks `candidate` against the signed-in account's password. Every

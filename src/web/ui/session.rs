@@ -154,11 +154,7 @@ async fn try_login(
     if let Some(wait) = blocked {
         tracing::warn!(?addr, user = %loggable(&typed), known_device, "sign-in throttled");
         state.metrics.sign_in(SignInOutcome::Throttled);
-        let minutes = (wait + 59) / 60;
-        return failure(
-            format!("Too many failed sign-ins. Try again in {minutes} minute(s)."),
-            StatusCode::TOO_MANY_REQUESTS,
-        );
+        return failure(too_many_sign_ins(wait), StatusCode::TOO_MANY_REQUESTS);
     }
     let (account, hash) = match found {
         Some((account, hash)) => (Some(account), hash),
@@ -317,4 +313,13 @@ async fn use_link(
 pub async fn logout(session: Session) -> HttpResponse {
     session.purge();
     redirect("/login?signed_out=1")
+}
+
+/// What a throttled sign-in (with a password or a passkey) is told, given
+/// the seconds to wait.
+pub(super) fn too_many_sign_ins(wait: i64) -> String {
+    format!(
+        "Too many failed sign-ins. Try again in {} minute(s).",
+        (wait + 59) / 60
+    )
 }

@@ -176,7 +176,7 @@ pub struct EnableForm {
 
 /// The page again with the password's outcome as `field`'s error: 429
 /// when too many wrong passwords came lately, else 422.
-async fn password_refused(
+pub(super) async fn password_refused(
     req: &HttpRequest,
     user: &SignedIn,
     session: &Session,
@@ -184,16 +184,10 @@ async fn password_refused(
     field: &'static str,
     outcome: CurrentPassword,
 ) -> Result<HttpResponse, UiError> {
-    let (status, message) = match outcome {
-        CurrentPassword::TooManyTries { minutes } => (
-            StatusCode::TOO_MANY_REQUESTS,
-            CurrentPassword::too_many(minutes),
-        ),
-        _ => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            CurrentPassword::WRONG.to_owned(),
-        ),
-    };
+    let (status, message) = outcome.refusal().unwrap_or((
+        StatusCode::UNPROCESSABLE_ENTITY,
+        CurrentPassword::WRONG.to_owned(),
+    ));
     let errors = FieldErrors::one(field, message);
     with_errors(req, user, session, state, status, errors).await
 }
