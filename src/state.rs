@@ -25,6 +25,9 @@ pub struct AppState {
     pub tokens: Arc<TokenCache>,
     /// Every account's user name, for the account search.
     pub account_names: Arc<crate::ops::account_names::AccountNames>,
+    /// Each owner's token names and descriptions, for the tokens page's
+    /// search.
+    pub token_names: Arc<crate::ops::token_names::TokenNames>,
     /// Answers built in memory in one piece (a full `api_token_list`): as
     /// many at once as there are cores, so that many large lists at once
     /// queue instead of each holding its rows and its answer.
@@ -81,6 +84,7 @@ impl AppState {
             passwords,
             tokens: Arc::new(TokenCache::default()),
             account_names: Arc::default(),
+            token_names: Arc::default(),
             large_answers: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             )),

@@ -13,8 +13,9 @@
 //! a session in a copied store would outlive a sign-out in the old one),
 //! one-time sign-in links (they last a minute), sign-in throttling and the
 //! challenges of passwordless sign-ins answered (they last five minutes).
-//! `accounts.token_count` is not stored: the target's triggers count the
-//! tokens as they are restored.
+//! `accounts.token_count` and `accounts.token_names_version` are not
+//! stored: the target's triggers count the tokens as they are restored,
+//! and the version only tells a running server when to read names again.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

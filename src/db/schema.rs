@@ -21,6 +21,9 @@ diesel::table! {
         passkey_count -> BigInt,
         /// Where expiry notices go; NULL: nowhere.
         contact_email -> Nullable<Text>,
+        /// Bumped by triggers on `tokens` whenever one of the account's
+        /// tokens is made, removed, renamed or described anew.
+        token_names_version -> BigInt,
     }
 }
 

@@ -113,14 +113,7 @@ impl Snapshot {
 
     fn search(&self, owner: Option<i64>, term: &str) -> Vec<(i64, String)> {
         let mut found = Vec::new();
-        let mut last = usize::MAX;
-        // A term holds no `\n`, so no match spans two names.
-        for at in memchr::memmem::find_iter(&self.text, term.as_bytes()) {
-            let i = self.starts.partition_point(|&s| s as usize <= at) - 1;
-            if i == last {
-                continue;
-            }
-            last = i;
+        for i in super::kept_text::entries_holding(&self.text, &self.starts, term) {
             if owner.is_some() && self.owners[i] != owner {
                 continue;
             }

@@ -9,6 +9,7 @@ use crate::db::schema::{accounts as account_rows, tokens};
 use crate::db::{Backend, DbConnection};
 use crate::domain::Username;
 
+use super::token_names::{self, Found, TokenNames, Version};
 use super::tokens::{Token, MANAGE_TOKENS};
 use super::{Actor, OpError};
 
@@ -103,10 +104,15 @@ impl TokenPage {
 /// search, up to [`SELECTIVE`] + 1 of the trigram index's matches and then
 /// either those few, or a walk of the sort's index that stops at a page
 /// and counts to [`SEARCH_COUNT_CAP`]; never a pass over every token.
-pub fn list(conn: &mut DbConnection, actor: &Actor, q: &ListQuery) -> Result<TokenPage, OpError> {
+pub fn list(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    q: &ListQuery,
+    kept: &TokenNames,
+) -> Result<TokenPage, OpError> {
     actor.require(MANAGE_TOKENS)?;
     // The count and the page it counts, from one snapshot.
-    crate::db::snapshot(conn, |conn| list_in(conn, Scope::Of(actor.id()), q))
+    crate::db::snapshot(conn, |conn| list_in(conn, Scope::Of(actor.id()), q, kept))
 }
 
 /// Whose tokens a listing reads.
@@ -129,6 +135,7 @@ pub fn list_every(
     actor: &Actor,
     q: &ListQuery,
     owner: Option<&str>,
+    kept: &TokenNames,
 ) -> Result<(TokenPage, Vec<(i64, Username)>), OpError> {
     actor.require(MANAGE_TOKENS)?;
     crate::db::snapshot(conn, |conn| {
@@ -153,7 +160,7 @@ pub fn list_every(
                 }
             }
         };
-        let page = list_in(conn, scope, q)?;
+        let page = list_in(conn, scope, q, kept)?;
         let ids: Vec<i64> = page.tokens.iter().map(|t| t.account_id).collect();
         let owners: Vec<(i64, Username)> = account_rows::table
             .filter(account_rows::id.eq_any(ids))
@@ -169,7 +176,12 @@ fn sum_of_token_counts(
     diesel::dsl::sql("CAST(SUM(accounts.token_count) AS BIGINT)")
 }
 
-fn list_in(conn: &mut DbConnection, scope: Scope, q: &ListQuery) -> Result<TokenPage, OpError> {
+fn list_in(
+    conn: &mut DbConnection,
+    scope: Scope,
+    q: &ListQuery,
+    kept: &TokenNames,
+) -> Result<TokenPage, OpError> {
     // Names and descriptions hold no control characters: a search with one
     // (a NUL, say) matches nothing, and never reaches SQL.
     let searchable = !q.filter.chars().any(char::is_control);
@@ -188,11 +200,14 @@ fn list_in(conn: &mut DbConnection, scope: Scope, q: &ListQuery) -> Result<Token
     let backend = conn.backend();
     let mut search = match (&pattern, backend) {
         (None, _) => Search::Nothing,
-        (Some(p), Backend::Sqlite) => probe(conn, &filter, p)?,
-        // PostgreSQL's planner chooses per query between the trigram
-        // indexes and a walk of the scope's own index: the capped count
-        // below is the probe, within the scope.
-        (Some(_), Backend::Postgres) => Search::Everywhere,
+        (Some(p), _) => match in_memory(conn, scope, &filter, kept)? {
+            Some(found) => found,
+            None if backend == Backend::Sqlite => probe(conn, &filter, p)?,
+            // PostgreSQL's planner chooses per query between the trigram
+            // indexes and a walk of the scope's own index: the capped
+            // count below is the probe, within the scope.
+            None => Search::Everywhere,
+        },
     };
     let filtered = |search: &Search| {
         let mut query = tokens::table.into_boxed();
@@ -239,6 +254,7 @@ fn list_in(conn: &mut DbConnection, scope: Scope, q: &ListQuery) -> Result<Token
     // not a pass over the tokens. A search among the trigram index's few
     // matches counts them; one that matches many counts up to the cap.
     let mut more = false;
+    let mut many = false;
     let mut capped = |conn: &mut DbConnection, search: &Search| -> Result<Vec<i64>, OpError> {
         let found: Vec<i64> = filtered(search)
             .select(tokens::id)
@@ -259,6 +275,11 @@ fn list_in(conn: &mut DbConnection, scope: Scope, q: &ListQuery) -> Result<Token
             total
         }
         (Search::Everywhere, _) => (capped(conn, &search)?.len() as i64).min(SEARCH_COUNT_CAP),
+        // More than SELECTIVE match: no need to count them again.
+        (Search::Many, _) if !q.hide_disabled => {
+            many = true;
+            SEARCH_COUNT_CAP
+        }
         _ if q.hide_disabled => (capped(conn, &search)?.len() as i64).min(SEARCH_COUNT_CAP),
         (Search::Nothing, Scope::Of(id)) => account_rows::table
             .find(id)
@@ -275,8 +296,15 @@ fn list_in(conn: &mut DbConnection, scope: Scope, q: &ListQuery) -> Result<Token
             .select(sum_of_token_counts())
             .first::<Option<i64>>(conn)?
             .unwrap_or(0),
+        // Among more than the cap (a reseller's own tokens, from memory):
+        // counted up to the cap, as a broad search is.
+        (Search::Among(ids), _) if ids.len() as i64 > SEARCH_COUNT_CAP => {
+            (capped(conn, &search)?.len() as i64).min(SEARCH_COUNT_CAP)
+        }
         (Search::Among(_), _) => filtered(&search).count().get_result(conn)?,
+        (Search::Many, _) => unreachable!("counted above"),
     };
+    let more = more || many;
     let pages = ((total + per_page - 1) / per_page).max(1);
     let page = q.page.clamp(1, pages);
     let start = (page - 1) * per_page;
@@ -338,6 +366,47 @@ enum Search {
     /// Matches many (or is too short for a trigram): checked on each row
     /// of the sort's index, which stops at a page.
     Everywhere,
+    /// Known to match more than [`SELECTIVE`] (by the names kept in
+    /// memory): checked on each row of the sort's index, not counted.
+    Many,
+}
+
+/// Searches one owner's token names kept in memory (read again first if
+/// the owner's tokens changed): `None` when they cannot be kept, or the
+/// listing is not one owner's.
+fn in_memory(
+    conn: &mut DbConnection,
+    scope: Scope,
+    filter: &str,
+    kept: &TokenNames,
+) -> Result<Option<Search>, OpError> {
+    let Scope::Of(owner) = scope else {
+        return Ok(None);
+    };
+    let Some((account_created_at, names_version, token_count)) = account_rows::table
+        .find(owner)
+        .select((
+            account_rows::created_at,
+            account_rows::token_names_version,
+            account_rows::token_count,
+        ))
+        .first::<(i64, i64, i64)>(conn)
+        .optional()?
+    else {
+        return Ok(Some(Search::Among(Vec::new())));
+    };
+    let version = Version {
+        account_created_at,
+        names_version,
+    };
+    let term = token_names::fold(conn.backend(), filter);
+    Ok(
+        match kept.search(conn, owner, version, token_count, &term, SELECTIVE as usize)? {
+            Some(Found::Few(ids)) => Some(Search::Among(ids)),
+            Some(Found::Many) => Some(Search::Many),
+            None => None,
+        },
+    )
 }
 
 /// Asks the trigram index for up to [`SELECTIVE`] + 1 matches store-wide,

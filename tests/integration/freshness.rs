@@ -222,15 +222,11 @@ async fn the_account_search_kept_in_memory_sees_renames_new_accounts_and_other_p
     let search = |who: &'static str, q: &'static str| {
         let client = if who == "root" { &root } else { &bob };
         async move {
-            let html = client
-                .get_htmx(&format!("/accounts?q={q}"))
-                .await
-                .text()
-                .await
-                .unwrap();
-            html.split("data-account=\"")
-                .skip(1)
-                .map(|s| s.split('"').next().unwrap().to_owned())
+            let names = client
+                .listed(&format!("/accounts?q={q}"), "data-account")
+                .await;
+            names
+                .into_iter()
                 .collect::<std::collections::BTreeSet<String>>()
                 .into_iter()
                 .collect::<Vec<_>>()
@@ -269,4 +265,70 @@ async fn the_account_search_kept_in_memory_sees_renames_new_accounts_and_other_p
     );
     assert_eq!(search("root", "bob").await, ["bob", "bobby"]);
     assert!(search("bob", "bob").await.is_empty());
+}
+
+#[actix_web::test]
+async fn the_token_search_kept_in_memory_sees_new_renamed_described_and_removed_tokens_at_once() {
+    let app = spawn_app().await;
+    let other = app.second_instance().await;
+    app.create_reseller("bob", None).await;
+    let admin = app.token("root", "admin").await;
+    app.token("root", "alpha").await;
+    app.token("root", "beta").await;
+    app.token("bob", "alpha-of-bob").await;
+    let here = app.sign_in("root", ROOT_PASSWORD).await;
+    let there = TestApp::at(&other.address)
+        .sign_in("root", ROOT_PASSWORD)
+        .await;
+    let search = |client: &'static str, q: &'static str| {
+        let client = if client == "here" { &here } else { &there };
+        async move {
+            client
+                .listed(&format!("/tokens?q={q}&sort=name&dir=asc"), "data-token")
+                .await
+        }
+    };
+    // The first search reads root's names on each instance; bob's are not
+    // root's to see.
+    assert_eq!(search("here", "alp").await, ["alpha"]);
+    assert_eq!(search("there", "ALP").await, ["alpha"]);
+
+    // Made through the API, renamed through the API: seen on both at once.
+    app.token("root", "alpine").await;
+    ok_data(
+        &app.api(
+            "root",
+            &admin,
+            "api_token_update",
+            &[("token_name", "beta"), ("new_name", "alpaca")],
+        )
+        .await,
+    );
+    assert_eq!(search("here", "alp").await, ["alpaca", "alpha", "alpine"]);
+    assert_eq!(search("there", "alp").await, ["alpaca", "alpha", "alpine"]);
+
+    // Described anew straight in the store, as another process would.
+    let mut store = whm_tokens::db::establish(&app.database.url()).unwrap();
+    {
+        use diesel::prelude::*;
+        use whm_tokens::db::schema::tokens;
+        diesel::update(tokens::table.filter(tokens::name.eq("admin")))
+            .set(tokens::description.eq("Alpine route"))
+            .execute(&mut store)
+            .unwrap();
+    }
+    assert_eq!(search("there", "ine r").await, ["admin"]);
+
+    // Revoked by the command line: gone from both.
+    let out = app
+        .command(&["api", "api_token_revoke", "token_name=alpha"])
+        .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(search("here", "alp").await, ["admin", "alpaca", "alpine"]);
+    assert_eq!(search("there", "alp").await, ["admin", "alpaca", "alpine"]);
+    assert!(search("here", "of-bob").await.is_empty());
 }

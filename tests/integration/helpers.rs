@@ -645,6 +645,16 @@ impl UiClient {
             .unwrap()
     }
 
+    /// The values of `attribute` (`data-token`, say) in the partial htmx
+    /// gets for `path`, in page order: the rows a table shows.
+    pub async fn listed(&self, path: &str, attribute: &str) -> Vec<String> {
+        let html = self.get_htmx(path).await.text().await.unwrap();
+        html.split(&format!("{attribute}=\""))
+            .skip(1)
+            .map(|s| s.split('"').next().unwrap().to_owned())
+            .collect()
+    }
+
     pub async fn try_sign_in(&mut self, user: &str, password: &str) -> reqwest::Response {
         let page = self.get("/login").await.text().await.unwrap();
         self.csrf = csrf_in(&page);

@@ -324,7 +324,11 @@ async fn listing_filters_by_name_case_insensitively_sorts_and_pages() {
     let list = |q: ListQuery| {
         let root = root.clone();
         let db = app.db.clone();
-        async move { db.read(move |c| listing::list(c, &root, &q)).await.unwrap() }
+        async move {
+            db.read(move |c| listing::list(c, &root, &q, &Default::default()))
+                .await
+                .unwrap()
+        }
     };
     let page = list(ListQuery {
         filter: "BET".into(),
@@ -414,7 +418,7 @@ async fn all_pages(app: &TestApp, q: ListQuery) -> (Vec<String>, i64) {
         let (actor, q) = (actor.clone(), ListQuery { page, ..q.clone() });
         let got = app
             .db
-            .read(move |conn| listing::list(conn, &actor, &q))
+            .read(move |conn| listing::list(conn, &actor, &q, &Default::default()))
             .await
             .unwrap();
         total = got.total;
@@ -547,7 +551,7 @@ async fn a_search_with_quotes_is_answered_not_an_error() {
         );
         let found = app
             .db
-            .read(move |conn| listing::list(conn, &actor, &q))
+            .read(move |conn| listing::list(conn, &actor, &q, &Default::default()))
             .await;
         let page = found.unwrap_or_else(|e| panic!("{filter:?}: {e:?}"));
         assert_eq!(page.total, 0, "{filter:?}: no name holds a quote");
@@ -560,7 +564,7 @@ async fn a_search_with_quotes_is_answered_not_an_error() {
     };
     let page = app
         .db
-        .read(move |conn| listing::list(conn, &actor, &q))
+        .read(move |conn| listing::list(conn, &actor, &q, &Default::default()))
         .await
         .unwrap();
     assert_eq!(page.total, 1);

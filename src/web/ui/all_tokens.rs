@@ -34,9 +34,10 @@ async fn load(
     query.base = "/tokens/all";
     let owner = (!query.owner.is_empty()).then(|| query.owner.clone());
     let list = query.list.clone();
+    let kept = state.token_names.clone();
     let (page, owners) = state
         .read_as(&user.actor, move |conn, actor| {
-            crate::ops::token_listing::list_every(conn, actor, &list, owner.as_deref())
+            crate::ops::token_listing::list_every(conn, actor, &list, owner.as_deref(), &kept)
         })
         .await?;
     Ok(TokensTable::of(state, user, query, page, Some(&owners)))

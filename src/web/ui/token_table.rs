@@ -220,9 +220,10 @@ pub(super) async fn load_table(
     query: TableQuery,
 ) -> Result<TokensTable, UiError> {
     let list = query.list.clone();
+    let kept = state.token_names.clone();
     let (page, policy) = state
         .read_as(&user.actor, move |conn, actor| {
-            let page = listing::list(conn, actor, &list)?;
+            let page = listing::list(conn, actor, &list, &kept)?;
             Ok((
                 page,
                 crate::ops::policies::for_account(conn, &actor.account)?,
