@@ -205,8 +205,12 @@ fn list_in(
             None if backend == Backend::Sqlite => probe(conn, &filter, p)?,
             // PostgreSQL's planner chooses per query between the trigram
             // indexes and a walk of the scope's own index: the capped
-            // count below is the probe, within the scope.
-            None => Search::Everywhere,
+            // count below is the probe, within the scope. The index is
+            // asked only for the term's rare part, if it has common words.
+            None => match kept.rare_part(conn, &filter)? {
+                Some(part) => Search::Narrowed(like_pattern(&part).expect("not empty")),
+                None => Search::Everywhere,
+            },
         },
     };
     let filtered = |search: &Search| {
@@ -232,15 +236,29 @@ fn list_in(
             if let Search::Among(ids) = search {
                 query = query.filter(tokens::id.eq_any(ids.clone()));
             }
-            query = match backend {
-                Backend::Postgres => query.filter(
+            query = match (backend, search) {
+                // The rare part through the trigram indexes, the whole
+                // term on each row they give (`lower(…) LIKE`, which the
+                // indexes cannot serve, is how ILIKE folds case).
+                (Backend::Postgres, Search::Narrowed(part)) => query.filter(
+                    diesel::dsl::sql::<diesel::sql_types::Bool>("(tokens.name ILIKE ")
+                        .bind::<diesel::sql_types::Text, _>(part.clone())
+                        .sql(" ESCAPE '\\' OR tokens.description ILIKE ")
+                        .bind::<diesel::sql_types::Text, _>(part.clone())
+                        .sql(" ESCAPE '\\') AND (lower(tokens.name) LIKE lower(")
+                        .bind::<diesel::sql_types::Text, _>(p.clone())
+                        .sql(") ESCAPE '\\' OR lower(tokens.description) LIKE lower(")
+                        .bind::<diesel::sql_types::Text, _>(p.clone())
+                        .sql(") ESCAPE '\\')"),
+                ),
+                (Backend::Postgres, _) => query.filter(
                     diesel::dsl::sql::<diesel::sql_types::Bool>("(tokens.name ILIKE ")
                         .bind::<diesel::sql_types::Text, _>(p.clone())
                         .sql(" ESCAPE '\\' OR tokens.description ILIKE ")
                         .bind::<diesel::sql_types::Text, _>(p.clone())
                         .sql(" ESCAPE '\\')"),
                 ),
-                Backend::Sqlite => query.filter(
+                (Backend::Sqlite, _) => query.filter(
                     tokens::name
                         .like(p.clone())
                         .escape('\\')
@@ -264,17 +282,22 @@ fn list_in(
         Ok(found)
     };
     let total: i64 = match (&search, scope) {
-        (Search::Everywhere, _) if backend == Backend::Postgres => {
+        (Search::Everywhere | Search::Narrowed(_), _) if backend == Backend::Postgres => {
             // Up to the cap, the matches found are every match: the page
-            // is read from among them.
+            // is read from among them; past it, the page walks the sort's
+            // index or asks the trigram indexes, as the planner thinks best.
             let found = capped(conn, &search)?;
             let total = (found.len() as i64).min(SEARCH_COUNT_CAP);
-            if !more {
-                search = Search::Among(found);
-            }
+            search = if more {
+                Search::Everywhere
+            } else {
+                Search::Among(found)
+            };
             total
         }
-        (Search::Everywhere, _) => (capped(conn, &search)?.len() as i64).min(SEARCH_COUNT_CAP),
+        (Search::Everywhere | Search::Narrowed(_), _) => {
+            (capped(conn, &search)?.len() as i64).min(SEARCH_COUNT_CAP)
+        }
         // More than SELECTIVE match: no need to count them again.
         (Search::Many, _) if !q.hide_disabled => {
             many = true;
@@ -369,6 +392,10 @@ enum Search {
     /// Known to match more than [`SELECTIVE`] (by the names kept in
     /// memory): checked on each row of the sort's index, not counted.
     Many,
+    /// PostgreSQL, a term with common words: the trigram indexes are asked
+    /// for this `LIKE` pattern of its rare part, and the whole term is
+    /// checked on each row they give.
+    Narrowed(String),
 }
 
 /// Searches one owner's token names kept in memory (read again first if

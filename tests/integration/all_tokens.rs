@@ -154,3 +154,71 @@ async fn a_reseller_sees_its_accounts_tokens_read_only_and_never_anothers() {
     );
     assert_eq!(app.count("tokens").await, 3);
 }
+
+#[actix_web::test]
+async fn a_search_with_a_common_word_finds_every_match_in_names_and_descriptions() {
+    let app = spawn_app().await;
+    app.create_reseller("bob", None).await;
+    app.bulk_tokens("root", 300).await;
+    app.bulk_tokens("bob", 200).await;
+    let url = app.database.url();
+    let bob_id = app.actor("bob").await.account.id;
+    app.db
+        .write(move |conn| {
+            use diesel::connection::SimpleConnection;
+            use diesel::prelude::*;
+            use whm_tokens::db::schema::tokens;
+            diesel::update(tokens::table.filter(tokens::name.eq("bulk-00100")))
+                .filter(tokens::account_id.eq(bob_id))
+                .set(tokens::description.eq("copy of Bulk-00295"))
+                .execute(conn)?;
+            // The planner's statistics, as autovacuum would gather them.
+            conn.batch_execute("ANALYZE")?;
+            Ok::<_, anyhow::Error>(())
+        })
+        .await
+        .unwrap();
+    if whm_tokens::db::Backend::of_url(&url) == whm_tokens::db::Backend::Postgres {
+        // "bulk-00" is in every name: the trigram index is asked for the
+        // rest of the term only.
+        let part = app
+            .db
+            .read(|conn| {
+                whm_tokens::ops::token_names::TokenNames::default()
+                    .rare_part(conn, "bulk-00295")
+                    .map_err(anyhow::Error::from)
+            })
+            .await
+            .unwrap();
+        let part = part.expect("a rare part");
+        assert!(
+            !part.contains("bulk") && "bulk-00295".contains(&part),
+            "{part}"
+        );
+    }
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let found = |q: &'static str| {
+        let root = &root;
+        async move {
+            let html = root
+                .get_htmx(&format!("/tokens/all?q={q}&sort=name&dir=asc"))
+                .await
+                .text()
+                .await
+                .unwrap();
+            owners_of(&html)
+        }
+    };
+    let pair = |o: &str, t: &str| (o.to_owned(), t.to_owned());
+    assert_eq!(
+        found("bulk-00295").await,
+        [pair("bob", "bulk-00100"), pair("root", "bulk-00295")]
+    );
+    let broader = found("BULK-0029").await;
+    assert_eq!(broader.len(), 11, "{broader:?}");
+    assert_eq!(broader[0], pair("bob", "bulk-00100"));
+    assert!(broader[1..]
+        .iter()
+        .all(|(o, t)| o == "root" && t.starts_with("bulk-0029")));
+    assert!(found("bulk-00295x").await.is_empty());
+}
