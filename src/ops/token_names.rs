@@ -317,6 +317,10 @@ impl Snapshot {
                 break;
             }
         }
+        // Grown by doubling: what is kept is what [`Snapshot::bytes`] counts.
+        snapshot.text.shrink_to_fit();
+        snapshot.starts.shrink_to_fit();
+        snapshot.ids.shrink_to_fit();
         Ok(snapshot)
     }
 
