@@ -2,7 +2,9 @@
 //! carry a fingerprint of the file's content, so they can be cached for a
 //! year and still change the moment the file does.
 
+use actix_web::dev::ServiceRequest;
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::Method;
 use actix_web::web::Bytes;
 use actix_web::{web, HttpResponse};
 
@@ -53,26 +55,35 @@ pub fn url(name: &str) -> String {
     format!("/static/{}/{name}", fingerprint(asset))
 }
 
-/// Each asset at its exact address: a route without parameters is matched
-/// by comparing strings, where one with `{fingerprint}` runs a regex for
-/// every request. Any other address under `/static/` (an old fingerprint,
-/// a file that does not exist) is 404, without a session.
+/// Each asset at its exact address is answered by [`answer`], before the
+/// router. Any other address under `/static/` (an old fingerprint, a file
+/// that does not exist) is 404, without a session.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    for (asset, body) in ASSETS.iter().zip(bodies()) {
-        let (content_type, body) = (asset.content_type, body.clone());
-        cfg.route(
-            &url(asset.name),
-            web::get().to(move || {
-                let body = body.clone();
-                async move { serve(content_type, body) }
-            }),
-        );
-    }
     cfg.route(
         "/static/{tail:.*}",
         web::get().to(|| async { HttpResponse::NotFound().finish() }),
     )
     .route("/favicon.ico", web::get().to(favicon));
+}
+
+/// The answer to a GET of an asset's exact address (fingerprint
+/// included), or `None` for any other request. The outermost middleware
+/// asks this first: an asset needs no route match, request context or body
+/// deadline.
+pub fn answer(req: &ServiceRequest) -> Option<HttpResponse> {
+    let path = req.path();
+    if !path.starts_with("/static/") || req.method() != Method::GET {
+        return None;
+    }
+    let index = urls().iter().position(|url| url == path)?;
+    Some(serve(ASSETS[index].content_type, bodies()[index].clone()))
+}
+
+/// Every asset's URL, in the order of `ASSETS`.
+fn urls() -> &'static [String] {
+    static URLS: std::sync::LazyLock<Vec<String>> =
+        std::sync::LazyLock::new(|| ASSETS.iter().map(|a| url(a.name)).collect());
+    &URLS
 }
 
 /// The assets' bytes, shared: a response holds a reference to them.
@@ -111,4 +122,32 @@ fn serve(content_type: &'static str, body: Bytes) -> HttpResponse {
             HeaderValue::from_static("public, max-age=31536000, immutable"),
         ))
         .body(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    #[test]
+    fn every_asset_is_answered_at_its_fingerprinted_address_and_nothing_else_is() {
+        for asset in ASSETS {
+            let address = url(asset.name);
+            let answered = answer(&TestRequest::get().uri(&address).to_srv_request())
+                .expect("a GET of the asset's address is answered");
+            assert_eq!(answered.status(), actix_web::http::StatusCode::OK);
+            assert_eq!(
+                answered.headers().get(header::CONTENT_TYPE).unwrap(),
+                asset.content_type
+            );
+            assert!(
+                answer(&TestRequest::post().uri(&address).to_srv_request()).is_none(),
+                "only GET is an asset's"
+            );
+            let stale = format!("/static/000000000000/{}", asset.name);
+            assert!(answer(&TestRequest::get().uri(&stale).to_srv_request()).is_none());
+        }
+        assert!(answer(&TestRequest::get().uri("/tokens").to_srv_request()).is_none());
+    }
 }
