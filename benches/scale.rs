@@ -792,8 +792,11 @@ async fn missed_calls_us(small: (&Db, &Served), big: (&Db, &Served)) -> (f64, f6
             assert!(answer.contains("\"result\":1"), "{answer}");
         }
         rounds.push(started.elapsed().as_secs_f64() * 1e6 / MISSED as f64);
-        db.write(|conn| {
-            exec(conn, "DELETE FROM tokens WHERE name LIKE 'miss-%'");
+        db.write(move |conn| {
+            exec(
+                conn,
+                &format!("DELETE FROM tokens WHERE name LIKE 'miss-{now}-{round}-%'"),
+            );
             Ok::<_, anyhow::Error>(())
         })
         .await
