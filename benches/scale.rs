@@ -381,6 +381,17 @@ async fn serve(url: &str, shape: Shape, kept: Option<PathBuf>) -> Served {
             gathering.elapsed().as_secs_f64()
         );
     }
+    // It also merges the search index's segments in the background: one
+    // more round here waits for that (or shares it), so the views see the
+    // index as a server that has run for an hour keeps it.
+    let merging = Instant::now();
+    let steps = db.merge_search_index_now().await.unwrap();
+    if steps > 0 {
+        eprintln!(
+            "the search index took {steps} more merge steps ({:.1} s)",
+            merging.elapsed().as_secs_f64()
+        );
+    }
     drop(db);
     let big_cookie = sign_in(&server.base, "big", USER_PASSWORD).await;
     let root_cookie = sign_in(&server.base, "root", ROOT_PASSWORD).await;

@@ -127,6 +127,18 @@ impl Application {
                 every.tick().await;
             }
         });
+        // And its search index's segments are merged: at once (in the
+        // background), and every few minutes.
+        if state.db.backend() == db::Backend::Sqlite {
+            let merger = state.db.clone();
+            actix_web::rt::spawn(async move {
+                let mut every = actix_web::rt::time::interval(db::SEARCH_MERGE_EVERY);
+                loop {
+                    every.tick().await;
+                    merger.merge_search_index_logged().await;
+                }
+            });
+        }
         let notices = crate::notices::spawn(crate::notices::Notifier {
             db: state.db.clone(),
             clock: state.clock,

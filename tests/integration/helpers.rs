@@ -720,27 +720,39 @@ impl TestApp {
         let owner_id = self.actor(owner).await.account.id;
         self.db
             .write(move |conn| {
-                use whm_tokens::db::schema::tokens;
                 let started = now();
                 for i in 0..n {
-                    let mut digest = vec![0u8; 32];
-                    rand::rng().fill(&mut digest[..]);
-                    diesel::insert_into(tokens::table)
-                        .values((
-                            tokens::account_id.eq(owner_id),
-                            tokens::name.eq(format!("bulk-{i:05}")),
-                            tokens::digest.eq(digest),
-                            tokens::created_at.eq(started - i as i64),
-                            tokens::allowed_ips.eq(""),
-                            tokens::privileges.eq("all"),
-                        ))
-                        .execute(conn)?;
+                    insert_token(conn, owner_id, &format!("bulk-{i:05}"), started - i as i64)?;
                 }
                 Ok::<_, anyhow::Error>(())
             })
             .await
             .unwrap();
     }
+}
+
+/// Inserts a token named `name` for the account `owner_id`, with a random
+/// digest (its secret is never needed), behind the server's back.
+pub fn insert_token(
+    conn: &mut whm_tokens::db::DbConnection,
+    owner_id: i64,
+    name: &str,
+    created_at: i64,
+) -> diesel::QueryResult<()> {
+    use whm_tokens::db::schema::tokens;
+    let mut digest = vec![0u8; 32];
+    rand::rng().fill(&mut digest[..]);
+    diesel::insert_into(tokens::table)
+        .values((
+            tokens::account_id.eq(owner_id),
+            tokens::name.eq(name),
+            tokens::digest.eq(digest),
+            tokens::created_at.eq(created_at),
+            tokens::allowed_ips.eq(""),
+            tokens::privileges.eq("all"),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// Another instance of the application on the same database as a test's

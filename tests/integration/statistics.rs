@@ -74,3 +74,102 @@ async fn statistics_for_tokens_added_outside_the_server_are_gathered_when_it_sta
         assert!((1_000..=4_000).contains(&rows), "{index}: {stat}");
     }
 }
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// The segments of SQLite's search index (FTS5 keeps at least one row of
+/// its `_idx` table for each).
+async fn search_segments(db: &whm_tokens::db::Db) -> i64 {
+    db.read(|conn| {
+        Ok::<_, anyhow::Error>(
+            diesel::sql_query("SELECT COUNT(DISTINCT segid) AS n FROM tokens_search_idx")
+                .get_result::<Count>(conn)?,
+        )
+    })
+    .await
+    .unwrap()
+    .n
+}
+
+#[actix_web::test]
+async fn the_search_index_of_a_store_that_grew_is_merged_in_steps_when_a_server_starts() {
+    let database = TestDatabase::create();
+    if Backend::of_url(&database.url()) != Backend::Sqlite {
+        eprintln!("SKIPPED: pg_trgm's indexes are kept by autovacuum");
+        return;
+    }
+    // Tokens made one write at a time, as a store grows, before a server
+    // serves it: FTS5 adds a segment for each write and merges them only
+    // four at a time.
+    let (db, _) = whm_tokens::startup::prepare(&test_config(database.url()))
+        .await
+        .unwrap();
+    for i in 0..15 {
+        db.write(move |conn| {
+            use whm_tokens::db::schema::accounts;
+            let root: i64 = accounts::table
+                .filter(accounts::username.eq("root"))
+                .select(accounts::id)
+                .first(conn)?;
+            insert_token(conn, root, &format!("grown-{i:02}"), now())?;
+            Ok::<_, anyhow::Error>(())
+        })
+        .await
+        .unwrap();
+    }
+    let before = search_segments(&db).await;
+    assert!(before >= 4, "{before} segments");
+    drop(db);
+
+    // A server starting on the store merges them, a step at a time.
+    let app = spawn_app_on(database, |_| {}).await;
+    let after = wait_for_value(
+        "the search index merged",
+        std::time::Duration::from_secs(30),
+        || async {
+            let n = search_segments(&app.db).await;
+            (n <= 2).then_some(n)
+        },
+    )
+    .await;
+    assert!(after < before, "{before} -> {after}");
+    // And the merged index still finds every token, and only those.
+    let found = app
+        .db
+        .read(|conn| {
+            Ok::<_, anyhow::Error>(
+                diesel::sql_query(
+                    "SELECT COUNT(*) AS n FROM tokens_search WHERE tokens_search MATCH '\"grown-\"'",
+                )
+                .get_result::<Count>(conn)?,
+            )
+        })
+        .await
+        .unwrap()
+        .n;
+    assert_eq!(found, 15);
+}
+
+#[actix_web::test]
+async fn a_step_of_merging_reports_whether_it_found_work() {
+    let app = spawn_app().await;
+    if Backend::of_url(&app.database.url()) != Backend::Sqlite {
+        let did = app
+            .db
+            .write(whm_tokens::db::Db::merge_search_index)
+            .await
+            .unwrap();
+        assert!(!did, "nothing to merge on PostgreSQL");
+        return;
+    }
+    // However many steps a round takes, it ends when nothing is left to
+    // merge, and the next round finds nothing to do.
+    app.bulk_tokens("root", 50).await;
+    app.db.merge_search_index_now().await.unwrap();
+    assert_eq!(app.db.merge_search_index_now().await.unwrap(), 0);
+    assert_eq!(search_segments(&app.db).await, 1);
+}

@@ -1,0 +1,1 @@
+INSERT INTO tokens_search (tokens_search, rank) VALUES ('usermerge', 4);
