@@ -152,6 +152,8 @@ pub const SEARCH_MERGE_EVERY: Duration = Duration::from_secs(300);
 /// Pages of work in one step of merging SQLite's search index: about
 /// 10-20 ms of holding the write lock.
 pub const SEARCH_MERGE_PAGES: u32 = 100;
+/// The pause between two steps of merging.
+const SEARCH_MERGE_PAUSE: Duration = Duration::from_millis(20);
 /// Steps in one round of merging at most (a round ends when nothing is
 /// left to merge: one to a few steps on the scale bench's stores).
 const SEARCH_MERGE_MAX_STEPS: usize = 10_000;
@@ -412,6 +414,10 @@ impl Db {
             && self.write_bookkeeping(Self::merge_search_index).await?
         {
             steps += 1;
+            // A pause between steps, so that a request's write waiting
+            // in SQLite's busy handler (which retries, first come or not)
+            // finds the lock free.
+            tokio::time::sleep(SEARCH_MERGE_PAUSE).await;
         }
         Ok(steps)
     }

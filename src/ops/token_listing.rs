@@ -382,8 +382,9 @@ pub const SELECTIVE: i64 = 500;
 #[derive(Debug)]
 enum Search {
     Nothing,
-    /// Selective: among these ids (on SQLite every match in the store, by
-    /// the trigram index; on PostgreSQL every match in the scope, up to
+    /// Selective: among these ids (on SQLite every match in the store and
+    /// perhaps a few rows more, by the trigram index, the term checked on
+    /// each; on PostgreSQL every match in the scope, up to
     /// [`SEARCH_COUNT_CAP`]).
     Among(Vec<i64>),
     /// Matches many (or is too short for a trigram): checked on each row
@@ -452,7 +453,7 @@ fn probe(conn: &mut DbConnection, filter: &str, pattern: &str) -> Result<Search,
         Backend::Sqlite => {
             let found = fts_match(conn, &trigram_cover(filter))?;
             if found.len() as i64 > SELECTIVE && filter.chars().count() > 3 {
-                fts_match(conn, &format!("\"{}\"", filter.replace('"', "\"\"")))?
+                fts_match(conn, &fts_phrase(filter))?
             } else {
                 found
             }
@@ -502,18 +503,24 @@ fn fts_match(conn: &mut DbConnection, query: &str) -> Result<Vec<i64>, OpError> 
 /// rows for 3 matches); at 1,000 tokens 40-158 against 19-71 us.
 fn trigram_cover(filter: &str) -> String {
     let chars: Vec<char> = filter.chars().collect();
+    if chars.len() < 3 {
+        // No trigram: the phrase (which finds nothing).
+        return fts_phrase(filter);
+    }
     let mut starts: Vec<usize> = (0..=chars.len() - 3).step_by(3).collect();
     if starts.last() != Some(&(chars.len() - 3)) {
         starts.push(chars.len() - 3);
     }
     starts
         .into_iter()
-        .map(|i| {
-            let gram: String = chars[i..i + 3].iter().collect();
-            format!("\"{}\"", gram.replace('"', "\"\""))
-        })
+        .map(|i| fts_phrase(&chars[i..i + 3].iter().collect::<String>()))
         .collect::<Vec<_>>()
         .join(" AND ")
+}
+
+/// `text` as an FTS5 phrase: the substring itself.
+fn fts_phrase(text: &str) -> String {
+    format!("\"{}\"", text.replace('"', "\"\""))
 }
 
 #[derive(QueryableByName)]
@@ -555,6 +562,7 @@ mod tests {
         assert_eq!(trigram_cover("a\"bcd"), "\"a\"\"b\" AND \"bcd\"");
         // Characters, not bytes.
         assert_eq!(trigram_cover("ünï"), "\"ünï\"");
+        assert_eq!(trigram_cover("ab"), "\"ab\"");
     }
 
     #[test]
