@@ -157,6 +157,7 @@ const SEARCH_MERGE_PAUSE: Duration = Duration::from_millis(20);
 /// Steps in one round of merging at most (a round ends when nothing is
 /// left to merge: one to a few steps on the scale bench's stores).
 const SEARCH_MERGE_MAX_STEPS: usize = 10_000;
+/// One number a query answers as `n`.
 #[derive(diesel::QueryableByName)]
 struct Count {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -453,15 +454,10 @@ impl Db {
     /// one that never had any would take seconds to minutes.
     pub fn statistics_are_quick(conn: &mut DbConnection) -> anyhow::Result<bool> {
         use diesel::RunQueryDsl;
-        #[derive(diesel::QueryableByName)]
-        struct Highest {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            n: i64,
-        }
         let highest = |conn: &mut DbConnection, table: &str| -> anyhow::Result<i64> {
             Ok(
                 diesel::sql_query(format!("SELECT COALESCE(MAX(id), 0) AS n FROM {table}"))
-                    .get_result::<Highest>(conn)?
+                    .get_result::<Count>(conn)?
                     .n,
             )
         };
@@ -471,18 +467,13 @@ impl Db {
     /// Whether SQLite has gathered statistics in this store before.
     pub fn has_statistics(conn: &mut DbConnection) -> anyhow::Result<bool> {
         use diesel::RunQueryDsl;
-        #[derive(diesel::QueryableByName)]
-        struct Found {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            n: i64,
-        }
         Ok(match conn {
             DbConnection::Pg(_) => true,
             DbConnection::Sqlite(_) => {
                 diesel::sql_query(
                     "SELECT COUNT(*) AS n FROM sqlite_master WHERE name = 'sqlite_stat1'",
                 )
-                .get_result::<Found>(conn)?
+                .get_result::<Count>(conn)?
                 .n > 0
             }
         })
