@@ -55,7 +55,13 @@ async fn run() -> anyhow::Result<()> {
     let quiet = !matches!(command, Command::Serve(_));
     // Log lines go through a queue to a thread of their own, so a slow
     // terminal or pipe never holds up a request; colours only on a terminal.
-    let (writer, _log_guard) = tracing_appender::non_blocking(std::io::stderr());
+    // That thread writes what is queued through a buffer and flushes when
+    // the queue is empty: one write for many lines under load (an API
+    // call's line was a write of its own), at once when it is quiet.
+    let (writer, _log_guard) = tracing_appender::non_blocking(std::io::BufWriter::with_capacity(
+        64 * 1024,
+        std::io::stderr(),
+    ));
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(if quiet { "warn" } else { "info" }));
     let logs = tracing_subscriber::fmt()

@@ -28,13 +28,18 @@ impl RequestId {
     /// The id as `X-Request-Id`'s value: 16 hex digits, written without
     /// the formatting machinery.
     pub fn header_value(self) -> actix_web::http::header::HeaderValue {
+        actix_web::http::header::HeaderValue::from_bytes(&self.hex())
+            .expect("hex digits are a valid header value")
+    }
+
+    /// Its 16 hex digits, most significant first.
+    fn hex(self) -> [u8; 16] {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut digits = [0u8; 16];
         for (i, digit) in digits.iter_mut().enumerate() {
             *digit = HEX[((self.0 >> (60 - 4 * i)) & 0xf) as usize];
         }
-        actix_web::http::header::HeaderValue::from_bytes(&digits)
-            .expect("hex digits are a valid header value")
+        digits
     }
 }
 
@@ -46,7 +51,10 @@ impl Default for RequestId {
 
 impl fmt::Display for RequestId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:016x}", self.0)
+        // Every request's span and log line shows it: written as one piece
+        // rather than through the integer formatter's padding.
+        let digits = self.hex();
+        f.write_str(std::str::from_utf8(&digits).expect("hex digits are ASCII"))
     }
 }
 

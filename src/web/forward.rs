@@ -114,7 +114,7 @@ async fn forward(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
                 request = %loggable(&shown),
                 user = %authenticated.actor.account.username,
                 token = %authenticated.token.name,
-                client = ?authenticated.actor.origin.ip,
+                client = %authenticated.actor.origin.ip.as_deref().unwrap_or("-"),
                 "forward auth allowed"
             );
             allowed(&authenticated)

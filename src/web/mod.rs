@@ -26,10 +26,12 @@ use actix_web::{web, HttpResponse};
 /// What needs no session: the probes, assets and the API. The page's
 /// routes ([`ui::routes`]) are mounted behind sessions and CSRF.
 pub fn open_routes(cfg: &mut web::ServiceConfig) {
+    // The API first: its calls are the hot path, and the router tries
+    // routes in this order.
+    api::routes(cfg);
     cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz));
     assets::routes(cfg);
-    api::routes(cfg);
     forward::routes(cfg);
     introspect::routes(cfg);
     report_leaked::routes(cfg);

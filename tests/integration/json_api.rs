@@ -197,6 +197,39 @@ async fn an_unknown_function_is_refused_in_the_envelope() {
 }
 
 #[actix_web::test]
+async fn a_path_that_names_no_function_is_not_found_and_another_method_is_not_allowed() {
+    let app = spawn_app().await;
+    let secret = app.token("root", "ci").await;
+    let client = reqwest::Client::new();
+    let send = |method: reqwest::Method, path: &str| {
+        client
+            .request(method, format!("{}{path}", app.address))
+            .header("Authorization", format!("whm root:{secret}"))
+            .send()
+    };
+    for path in ["/json-api", "/json-api/", "/json-api/version/extra"] {
+        let response = send(reqwest::Method::GET, path).await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    let before = app.count("tokens").await;
+    let response = send(
+        reqwest::Method::DELETE,
+        "/json-api/api_token_create?api.version=1&token_name=x",
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(app.count("tokens").await, before, "nothing ran");
+    // GET and POST still reach the function.
+    let response = send(reqwest::Method::POST, "/json-api/version?api.version=1")
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["metadata"], metadata("version"));
+}
+
+#[actix_web::test]
 async fn parameters_come_from_a_form_body_and_a_cpsess_segment_is_accepted() {
     let app = spawn_app().await;
     let secret = app.token("root", "ci").await;

@@ -62,14 +62,29 @@ pub fn route_of_path(path: &str) -> Option<&'static str> {
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    // One pattern per resource, so that each has a pattern of its own.
-    for pattern in [ROUTE, SESSION_ROUTE] {
-        cfg.service(
-            web::resource(pattern)
-                .route(web::get().to(handle))
-                .route(web::post().to(handle)),
-        );
+    // WHM's own path is found by its static prefix: a `{function}` segment
+    // would cost every call a regular expression in the router (2% of a
+    // cached call's CPU). `at_prefix` answers what the pattern did not
+    // match as the router did: 404, or 405 for another method.
+    cfg.service(web::scope("/json-api").default_service(web::to(at_prefix)));
+    cfg.service(
+        web::resource(SESSION_ROUTE)
+            .route(web::get().to(handle))
+            .route(web::post().to(handle)),
+    );
+}
+
+/// Everything under `/json-api`: a call to one function by GET or POST,
+/// or what `ROUTE` does not match.
+async fn at_prefix(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    if function_of_path(req.path()).is_none() {
+        return HttpResponse::NotFound().finish();
     }
+    if req.method() != actix_web::http::Method::GET && req.method() != actix_web::http::Method::POST
+    {
+        return HttpResponse::MethodNotAllowed().finish();
+    }
+    handle(req, body, state).await
 }
 
 /// Counts a call refused for a missing privilege, as the token's owner
@@ -156,7 +171,7 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) 
     }
     tracing::info!(
         %function, user = %authenticated.actor.account.username,
-        token = %authenticated.token.name, client = ?authenticated.actor.origin.ip,
+        token = %authenticated.token.name, client = %authenticated.actor.origin.ip.as_deref().unwrap_or("-"),
         status = answer.status.as_u16(),
         result = answer.result,
         elapsed_us = started.elapsed().as_micros() as u64,
