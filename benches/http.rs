@@ -215,6 +215,10 @@ fn start_bare_server(bytes: Vec<u8>) -> (String, actix_web::dev::ServerHandle) {
 
 // ---------------------------------------------------------------- the scenario
 
+/// How many rounds of bare route, static asset and `version` the fixed
+/// cost of a request is measured in.
+const FIXED_COST_ROUNDS: usize = 5;
+
 /// Debian's PgBouncer in transaction mode in front of the server `url`
 /// names, on a free port: returns the process and the pooled URL.
 fn start_pgbouncer(url: &str, dir: &std::path::Path) -> (Child, String) {
@@ -354,7 +358,11 @@ async fn scenario(backend: &str, url: &str, knobs: &Knobs) {
         .to_vec();
     let (bare_url, bare) = start_bare_server(css);
     let k = knobs;
-    let (bare_m, static_m, version_m) = {
+    // Rounds of bare, static, version in turn; each ratio is taken within
+    // a round and the median round's is shown with the range: two cores
+    // shared with wrk make single runs vary by ±10%, and a ratio within a
+    // round keeps the machine's drift out of it.
+    let rounds = {
         let (bare_url, static_url) = (bare_url.clone(), format!("{base}{css_path}"));
         let version_url = format!("{base}/json-api/version?api.version=1");
         let auth = vec![format!(
@@ -362,21 +370,16 @@ async fn scenario(backend: &str, url: &str, knobs: &Knobs) {
             small.name, small.secret
         )];
         let knobs = *k;
-        // Twice each, interleaved, keeping the better run: two cores shared
-        // with wrk make single runs noisy.
         actix_web::web::block(move || {
-            let best = |a: Measured, b: Measured| if a.rps >= b.rps { a } else { b };
-            let mut runs = Vec::new();
-            for _ in 0..2 {
-                runs.push((
-                    wrk(&knobs, &bare_url, &[], secs),
-                    wrk(&knobs, &static_url, &[], secs),
-                    wrk(&knobs, &version_url, &auth, secs),
-                ));
-            }
-            let (b2, s2, v2) = runs.pop().unwrap();
-            let (b1, s1, v1) = runs.pop().unwrap();
-            (best(b1, b2), best(s1, s2), best(v1, v2))
+            (0..FIXED_COST_ROUNDS)
+                .map(|_| {
+                    (
+                        wrk(&knobs, &bare_url, &[], secs),
+                        wrk(&knobs, &static_url, &[], secs),
+                        wrk(&knobs, &version_url, &auth, secs),
+                    )
+                })
+                .collect::<Vec<_>>()
         })
         .await
         .unwrap()
@@ -406,27 +409,18 @@ async fn scenario(backend: &str, url: &str, knobs: &Knobs) {
         drop(counting);
         measured
     };
+    let of_bare: Vec<_> = rounds.iter().map(|(b, s, _)| (b, s)).collect();
+    let of_static: Vec<_> = rounds.iter().map(|(_, s, v)| (s, v)).collect();
+    let (asset, version) = (median_ratio(&of_bare), median_ratio(&of_static));
     row(
         backend,
         "bare actix-web route, same bytes",
-        &bare_m,
-        bare_m.rps,
+        of_bare[asset.round].0,
+        of_bare[asset.round].0.rps,
         "bare",
     );
-    row(
-        backend,
-        "static asset (app.css)",
-        &static_m,
-        bare_m.rps,
-        "bare",
-    );
-    row(
-        backend,
-        "API `version`, authenticated",
-        &version_m,
-        static_m.rps,
-        "static",
-    );
+    row_median(backend, "static asset (app.css)", &asset, "bare");
+    row_median(backend, "API `version`, authenticated", &version, "static");
     row(
         backend,
         "API `version`, Last used not recorded",
@@ -570,7 +564,7 @@ async fn scenario(backend: &str, url: &str, knobs: &Knobs) {
         backend,
         "API `version` during the sign-in storm",
         &during,
-        version_m.rps,
+        version.measured.rps,
         "alone",
     );
     println!(

@@ -242,6 +242,41 @@ pub fn row(backend: &str, what: &str, m: &Measured, baseline: f64, of: &str) {
     );
 }
 
+/// The median of some rounds' ratios (each round's second measurement
+/// against its first), the lowest and highest, and the median's round.
+pub struct Ratio<'a> {
+    pub median: f64,
+    pub low: f64,
+    pub high: f64,
+    pub round: usize,
+    pub measured: &'a Measured,
+}
+
+pub fn median_ratio<'a>(rounds: &[(&Measured, &'a Measured)]) -> Ratio<'a> {
+    let mut ratios: Vec<(f64, usize)> = rounds
+        .iter()
+        .enumerate()
+        .map(|(i, (base, m))| (m.rps / base.rps, i))
+        .collect();
+    ratios.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (median, round) = ratios[ratios.len() / 2];
+    Ratio {
+        median,
+        low: ratios[0].0,
+        high: ratios[ratios.len() - 1].0,
+        round,
+        measured: rounds[round].1,
+    }
+}
+
+/// A row whose ratio is the median of rounds, with their range.
+pub fn row_median(backend: &str, what: &str, r: &Ratio, of: &str) {
+    println!(
+        "| {backend} | {what} | {:.0} | {} | {} | {:.2}× {of} (median; {:.2}–{:.2}×) |",
+        r.measured.rps, r.measured.p50, r.measured.p99, r.median, r.low, r.high
+    );
+}
+
 pub async fn median_ms(http: &reqwest::Client, url: &str, auth: &str, n: usize) -> (f64, usize) {
     let mut times = Vec::new();
     let mut size = 0;
