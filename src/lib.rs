@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod log_writer;
 pub mod metrics;
 pub mod notices;
 pub mod ops;

@@ -53,15 +53,10 @@ async fn run() -> anyhow::Result<()> {
     let cli = parse_cli();
     let (settings, server, command) = cli.into_parts()?;
     let quiet = !matches!(command, Command::Serve(_));
-    // Log lines go through a queue to a thread of their own, so a slow
-    // terminal or pipe never holds up a request; colours only on a terminal.
-    // That thread writes what is queued through a buffer and flushes when
-    // the queue is empty: one write for many lines under load (an API
-    // call's line was a write of its own), at once when it is quiet.
-    let (writer, _log_guard) = tracing_appender::non_blocking(std::io::BufWriter::with_capacity(
-        64 * 1024,
-        std::io::stderr(),
-    ));
+    // Log lines are written by a thread of their own, in batches, so a
+    // slow terminal or pipe never holds up a request (see `log_writer`);
+    // colours only on a terminal.
+    let (writer, log_guard) = whm_tokens::log_writer::spawn(std::io::stderr())?;
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(if quiet { "warn" } else { "info" }));
     let logs = tracing_subscriber::fmt()
@@ -187,6 +182,7 @@ async fn run() -> anyhow::Result<()> {
                     "{}",
                     answer["metadata"]["reason"].as_str().unwrap_or("refused")
                 );
+                drop(log_guard); // what was logged is written first
                 std::process::exit(1);
             }
             println!("{}", cli::policy_in_words(&answer["data"]));
@@ -201,6 +197,7 @@ async fn run() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&answer)?);
             changes_settle().await;
             if answer["metadata"]["result"] != 1 {
+                drop(log_guard); // what was logged is written first
                 std::process::exit(1);
             }
         }

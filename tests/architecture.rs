@@ -6,7 +6,7 @@
 //!
 //! | layer | modules |
 //! |---|---|
-//! | 0 | `domain` (pure types and rules), `private_files`, `metrics` (counters, a leaf) |
+//! | 0 | `domain` (pure types and rules), `private_files`, `metrics` (counters, a leaf), `log_writer` (where log lines go) |
 //! | 1 | `config` (settings, read once), `db` (connection, schema) |
 //! | 2 | `ops` (the operations both front ends call) |
 //! | 3 | `auth` (passwords, sessions, CSRF, the token check) |
@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 /// The layer of a top-level module, or `None` for the crate root.
 fn layer(top: &str) -> Option<u8> {
     Some(match top {
-        "domain" | "private_files" | "metrics" => 0,
+        "domain" | "private_files" | "metrics" | "log_writer" => 0,
         "config" | "db" => 1,
         "ops" => 2,
         "auth" => 3,
