@@ -825,9 +825,14 @@ async fn flush_ms(db: &Db) -> f64 {
     }
     let batch = usage.take();
     let started = Instant::now();
-    db.write_bookkeeping(move |conn| batch.write(conn).map_err(|e| anyhow::anyhow!("{e}")))
-        .await
-        .unwrap();
+    db.write_bookkeeping(move |conn| {
+        batch
+            .write(conn)
+            .map(|w| w.tokens)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    })
+    .await
+    .unwrap();
     started.elapsed().as_secs_f64() * 1e3
 }
 

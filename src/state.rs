@@ -161,13 +161,17 @@ impl AppState {
             let written = self
                 .db
                 .write_bookkeeping(move |conn| {
-                    writing.0.write(conn)?;
+                    let held = writing.0.write(conn)?.held;
                     writing.1.write(conn)?;
-                    Ok::<_, OpError>(())
+                    Ok::<_, OpError>(held)
                 })
                 .await;
-            let Err(e) = written else {
-                break Ok(());
+            let e = match written {
+                Ok(held) => {
+                    self.usage.put_back(held);
+                    break Ok(());
+                }
+                Err(e) => e,
             };
             let (uses, refusals) =
                 std::sync::Arc::try_unwrap(batch).unwrap_or_else(|shared| (*shared).clone());

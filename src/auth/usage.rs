@@ -90,9 +90,16 @@ impl Usage {
     /// [`UsageBatch::write`]); what cannot be written is put back.
     pub fn flush(&self, conn: &mut DbConnection) -> Result<usize, OpError> {
         let batch = self.take();
-        batch
-            .write(conn)
-            .inspect_err(|_| self.put_back(batch.clone()))
+        match batch.write(conn) {
+            Ok(written) => {
+                self.put_back(written.held);
+                Ok(written.tokens)
+            }
+            Err(e) => {
+                self.put_back(batch);
+                Err(e)
+            }
+        }
     }
 }
 
@@ -101,12 +108,58 @@ impl Usage {
 pub struct UsageBatch(HashMap<i64, Pending>);
 
 impl UsageBatch {
-    /// Writes the batch, with an audit event for each new address seen,
-    /// and returns how many tokens it wrote. Run in a transaction, it
-    /// writes all or nothing, and may be run again after a failure.
-    pub fn write(&self, conn: &mut DbConnection) -> Result<usize, OpError> {
+    /// Writes the batch, with an audit event for each new address seen.
+    /// Run in a transaction, it writes all or nothing, and may be run
+    /// again after a failure.
+    ///
+    /// Tokens are written in the order of their ids, so two instances'
+    /// writes never wait for each other in a cycle. On PostgreSQL a token
+    /// that another transaction holds (being edited or revoked) is not
+    /// waited for: its use is handed back in [`Written::held`] for the
+    /// next write. A write never waits on a person's change, so it cannot
+    /// deadlock with one (a "Revoke All" that deletes rows in another order
+    /// did, under the scale bench).
+    pub fn write(&self, conn: &mut DbConnection) -> Result<Written, OpError> {
+        let mut ids: Vec<i64> = self.0.keys().copied().collect();
+        ids.sort_unstable();
+        let (ids, held) = match conn {
+            DbConnection::Pg(c) => {
+                let free: Vec<i64> = tokens::table
+                    .filter(tokens::id.eq_any(&ids))
+                    .order(tokens::id)
+                    .select(tokens::id)
+                    .for_update()
+                    .skip_locked()
+                    .load(c)?;
+                let not_free: Vec<i64> = ids
+                    .iter()
+                    .filter(|id| free.binary_search(id).is_err())
+                    .copied()
+                    .collect();
+                // Of those, the ones still there were held; the rest are
+                // revoked and their use goes with them.
+                let held: Vec<i64> = if not_free.is_empty() {
+                    Vec::new()
+                } else {
+                    tokens::table
+                        .filter(tokens::id.eq_any(&not_free))
+                        .select(tokens::id)
+                        .load(c)?
+                };
+                (free, held)
+            }
+            DbConnection::Sqlite(_) => (ids, Vec::new()),
+        };
+        let held = UsageBatch(
+            held.into_iter()
+                .filter_map(|id| Some((id, self.0.get(&id)?.clone())))
+                .collect(),
+        );
         let mut written = 0;
-        for (&token_id, used) in &self.0 {
+        for token_id in ids {
+            let Some(used) = self.0.get(&token_id) else {
+                continue;
+            };
             let counted = diesel::update(tokens::table.find(token_id))
                 .set(tokens::use_count.eq(tokens::use_count + used.count))
                 .execute(conn)?;
@@ -132,8 +185,19 @@ impl UsageBatch {
                 }
             }
         }
-        Ok(written)
+        Ok(Written {
+            tokens: written,
+            held,
+        })
     }
+}
+
+/// What a [`UsageBatch::write`] did.
+pub struct Written {
+    /// Tokens whose use was written.
+    pub tokens: usize,
+    /// Uses of tokens another transaction held, to be written next time.
+    pub held: UsageBatch,
 }
 
 /// Keeps `address` among the token's; `Some` when it is new and the token

@@ -214,3 +214,68 @@ async fn with_recording_off_calls_leave_no_trace_of_use() {
     assert_eq!(data["tokens"]["quiet"]["use_count"], 0);
     assert!(data["tokens"]["quiet"]["last_used_at"].is_null());
 }
+
+#[actix_web::test]
+async fn writing_use_skips_a_token_another_transaction_holds_and_writes_it_next_time() {
+    use diesel::prelude::*;
+    use whm_tokens::db::schema::tokens;
+    let app = spawn_app().await;
+    let TestDatabase::Postgres { url, .. } = &app.database else {
+        eprintln!("SKIPPED: row locks are PostgreSQL's; SQLite has one writer");
+        return;
+    };
+    app.token("root", "held").await;
+    app.token("root", "free").await;
+    let ids: Vec<(String, i64)> = app
+        .db
+        .read(|conn| {
+            tokens::table
+                .select((tokens::name, tokens::id))
+                .order(tokens::name)
+                .load(conn)
+                .map_err(anyhow::Error::from)
+        })
+        .await
+        .unwrap();
+    let (free, held) = (ids[0].1, ids[1].1);
+    // A person's change under way: another transaction holds the row.
+    let mut other = diesel::PgConnection::establish(url).unwrap();
+    diesel::sql_query("BEGIN").execute(&mut other).unwrap();
+    diesel::sql_query(format!(
+        "SELECT id FROM tokens WHERE id = {held} FOR UPDATE"
+    ))
+    .execute(&mut other)
+    .unwrap();
+    let usage = std::sync::Arc::new(Usage::default());
+    for id in [held, free] {
+        usage.record(id, 2_000_000_000, Some("198.51.100.1".parse().unwrap()));
+    }
+    let flush = || {
+        let (db, usage) = (app.db.clone(), usage.clone());
+        async move {
+            tokio::time::timeout(
+                Duration::from_secs(10),
+                db.write_bookkeeping(move |conn| usage.flush(conn)),
+            )
+            .await
+            .expect("the write does not wait for the held row")
+            .unwrap()
+        }
+    };
+    assert_eq!(flush().await, 1, "the free token is written");
+    assert_eq!(usage.pending(), 1, "the held token's use is kept");
+    diesel::sql_query("COMMIT").execute(&mut other).unwrap();
+    assert_eq!(flush().await, 1, "then the held one is written");
+    let counts: Vec<i64> = app
+        .db
+        .read(|conn| {
+            tokens::table
+                .select(tokens::use_count)
+                .order(tokens::name)
+                .load(conn)
+                .map_err(anyhow::Error::from)
+        })
+        .await
+        .unwrap();
+    assert_eq!(counts, vec![1, 1]);
+}
