@@ -51,14 +51,26 @@ macro_rules! policy_rows {
 /// The policy in force for `account`'s tokens: everyone's, then its
 /// owner's override, then its own. One indexed query.
 pub fn for_account(conn: &mut DbConnection, account: &Account) -> Result<TokenPolicy, OpError> {
-    let ids = [Some(account.id), account.owner_id];
-    let rows: Vec<Row> = policy_rows!()
-        .filter(
-            accounts::kind
-                .eq(AccountKind::Root.as_str())
-                .or(token_policies::account_id.eq_any(ids.iter().flatten().copied())),
-        )
-        .load(conn)?;
+    // Two fixed comparisons rather than `IN (…)`: a query of one shape is
+    // kept prepared, and this one runs on every call the token cache
+    // cannot answer (an `IN` list was parsed and planned each time).
+    // It runs on the concrete connection too, as the digest lookup does:
+    // the multi-backend wrapper's statements are not kept.
+    let owner = account.owner_id.unwrap_or(account.id);
+    macro_rules! in_force {
+        () => {
+            policy_rows!().filter(
+                accounts::kind
+                    .eq(AccountKind::Root.as_str())
+                    .or(token_policies::account_id.eq(account.id))
+                    .or(token_policies::account_id.eq(owner)),
+            )
+        };
+    }
+    let rows: Vec<Row> = match conn {
+        DbConnection::Pg(c) => in_force!().load(c)?,
+        DbConnection::Sqlite(c) => in_force!().load(c)?,
+    };
     let root = rows.iter().find(|r| r.5 == AccountKind::Root.as_str());
     let mut policy = root.map_or_else(TokenPolicy::default, |r| {
         TokenPolicy::default().with(&override_of(r))
