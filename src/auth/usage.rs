@@ -152,14 +152,12 @@ impl UsageBatch {
         };
         let held = UsageBatch(
             held.into_iter()
-                .filter_map(|id| Some((id, self.0.get(&id)?.clone())))
+                .map(|id| (id, self.0[&id].clone()))
                 .collect(),
         );
         let mut written = 0;
         for token_id in ids {
-            let Some(used) = self.0.get(&token_id) else {
-                continue;
-            };
+            let used = &self.0[&token_id];
             let counted = diesel::update(tokens::table.find(token_id))
                 .set(tokens::use_count.eq(tokens::use_count + used.count))
                 .execute(conn)?;
