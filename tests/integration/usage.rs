@@ -279,3 +279,101 @@ async fn writing_use_skips_a_token_another_transaction_holds_and_writes_it_next_
         .unwrap();
     assert_eq!(counts, vec![1, 1]);
 }
+
+#[actix_web::test]
+async fn one_write_adds_each_tokens_count_keeps_the_newest_use_drops_revoked_tokens_and_notes_only_new_addresses(
+) {
+    use diesel::prelude::*;
+    use whm_tokens::db::schema::{audit_events, token_addresses, tokens};
+    use whm_tokens::domain::audit_event::AuditEvent;
+    let app = spawn_app().await;
+    for name in ["a", "b", "c"] {
+        app.token("root", name).await;
+    }
+    let ids: Vec<i64> = app
+        .db
+        .read(|conn| {
+            tokens::table
+                .select(tokens::id)
+                .order(tokens::name)
+                .load(conn)
+                .map_err(anyhow::Error::from)
+        })
+        .await
+        .unwrap();
+    let (a, b, c) = (ids[0], ids[1], ids[2]);
+    let usage = std::sync::Arc::new(Usage::default());
+    let flush = || {
+        let (db, usage) = (app.db.clone(), usage.clone());
+        async move {
+            db.write_bookkeeping(move |conn| usage.flush(conn))
+                .await
+                .unwrap()
+        }
+    };
+    let ip = |s: &str| Some(s.parse().unwrap());
+    // First uses: each token's first address is not news.
+    usage.record(a, 1_000, ip("198.51.100.1"));
+    usage.record(b, 1_000, ip("198.51.100.2"));
+    assert_eq!(flush().await, 2);
+    // Then: `a` twice from its known address, `b` from a new one but at an
+    // older time than stored, `c` revoked before the write.
+    usage.record(a, 2_000, ip("198.51.100.1"));
+    usage.record(a, 1_500, ip("198.51.100.1"));
+    usage.record(b, 500, ip("198.51.100.3"));
+    usage.record(c, 2_000, ip("198.51.100.4"));
+    app.db
+        .write(move |conn| {
+            diesel::delete(tokens::table.find(c))
+                .execute(conn)
+                .map_err(anyhow::Error::from)
+        })
+        .await
+        .unwrap();
+    assert_eq!(flush().await, 2, "the revoked token is not counted");
+    assert_eq!(usage.pending(), 0, "nor kept for later");
+    let (rows, addresses, news) = app
+        .db
+        .read(|conn| {
+            let rows: Vec<(i64, Option<i64>, Option<String>)> = tokens::table
+                .select((
+                    tokens::use_count,
+                    tokens::last_used_at,
+                    tokens::last_used_ip,
+                ))
+                .order(tokens::name)
+                .load(conn)?;
+            let addresses: Vec<(i64, String)> = token_addresses::table
+                .select((token_addresses::token_id, token_addresses::address))
+                .order((token_addresses::token_id, token_addresses::address))
+                .load(conn)?;
+            let news: Vec<Option<String>> = audit_events::table
+                .filter(audit_events::event.eq(AuditEvent::TokenNewAddress.as_str()))
+                .select(audit_events::ip)
+                .load(conn)?;
+            Ok::<_, anyhow::Error>((rows, addresses, news))
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            (3, Some(2_000), Some("198.51.100.1".to_owned())),
+            (2, Some(1_000), Some("198.51.100.2".to_owned())),
+        ],
+        "counts add up; an older use does not replace the newer one"
+    );
+    assert_eq!(
+        addresses,
+        vec![
+            (a, "198.51.100.1".to_owned()),
+            (b, "198.51.100.2".to_owned()),
+            (b, "198.51.100.3".to_owned()),
+        ]
+    );
+    assert_eq!(
+        news,
+        vec![Some("198.51.100.3".to_owned())],
+        "one notice, for the one address that was new"
+    );
+}
