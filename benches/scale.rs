@@ -716,16 +716,20 @@ fn millis(text: &str) -> f64 {
 }
 
 /// Some existing tokens' ids, spread over the store.
+/// The one number a query answers, named `id`.
+async fn one_value(db: &Db, sql: &'static str) -> i64 {
+    db.read(move |conn| {
+        diesel::sql_query(sql)
+            .get_result::<Id>(conn)
+            .map(|r| r.id)
+            .map_err(anyhow::Error::from)
+    })
+    .await
+    .unwrap()
+}
+
 async fn sample_ids(db: &Db, n: i64) -> Vec<i64> {
-    let max: i64 = db
-        .read(|conn| {
-            diesel::sql_query("SELECT MAX(id) AS id FROM tokens")
-                .get_result::<Id>(conn)
-                .map(|r| r.id)
-                .map_err(anyhow::Error::from)
-        })
-        .await
-        .unwrap();
+    let max = one_value(db, "SELECT MAX(id) AS id FROM tokens").await;
     let wanted: Vec<i64> = (0..n).map(|_| rand::rng().random_range(1..=max)).collect();
     db.read(move |conn| {
         use whm_tokens::db::schema::tokens;
@@ -781,8 +785,9 @@ const MISSED: usize = 300;
 /// store, and the range of the four pairs' ratios.
 async fn missed_calls_us(small: (&Db, &Served), big: (&Db, &Served)) -> (f64, f64, f64, f64) {
     let (mut smalls, mut bigs) = (Vec::new(), Vec::new());
-    let order = [small, big, big, small, small, big, big, small];
-    for (round, (db, served)) in order.into_iter().enumerate() {
+    let on_small = [true, false, false, true, true, false, false, true];
+    for (round, on_small) in on_small.into_iter().enumerate() {
+        let (db, served) = if on_small { small } else { big };
         let owner = actor(db, TYPICAL).await;
         let now = chrono::Utc::now().timestamp();
         let mut secrets = Vec::with_capacity(MISSED);
@@ -806,11 +811,7 @@ async fn missed_calls_us(small: (&Db, &Served), big: (&Db, &Served)) -> (f64, f6
             assert!(answer.contains("\"result\":1"), "{answer}");
         }
         let us = started.elapsed().as_secs_f64() * 1e6 / MISSED as f64;
-        if matches!(round, 0 | 3 | 4 | 7) {
-            smalls.push(us);
-        } else {
-            bigs.push(us);
-        }
+        if on_small { &mut smalls } else { &mut bigs }.push(us);
         db.write(move |conn| {
             exec(
                 conn,
@@ -975,15 +976,7 @@ async fn housekeeping(
 /// most PRUNE_BATCHES batches, one round every FLUSH_EVERY), for
 /// `seconds`: events deleted, days and seconds taken.
 async fn prune_for(big: &Db, seconds: u64) -> (usize, i64, f64) {
-    let oldest: i64 = big
-        .read(|conn| {
-            diesel::sql_query("SELECT MIN(at) AS id FROM audit_events")
-                .get_result::<Id>(conn)
-                .map(|r| r.id)
-                .map_err(anyhow::Error::from)
-        })
-        .await
-        .unwrap();
+    let oldest = one_value(big, "SELECT MIN(at) AS id FROM audit_events").await;
     let now = chrono::Utc::now().timestamp();
     let started = Instant::now();
     let (mut deleted, mut days) = (0usize, 0);

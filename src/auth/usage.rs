@@ -219,7 +219,7 @@ impl UsageBatch {
                         .bind::<BigInt, _>(used.last_at)
                         .bind::<BigInt, _>(token_id)
                         .execute(c)?;
-                    // None when revoked meanwhile.
+                    // No row when revoked meanwhile.
                     if counted == 1 {
                         done.push(token_id);
                     }
@@ -231,10 +231,13 @@ impl UsageBatch {
         // and kept, so that a token used from its usual address costs
         // nothing more.
         for chunk in written.chunks(ADDRESS_CHECK_CHUNK) {
-            let wanted: Vec<&str> = chunk
+            let mut wanted: Vec<&str> = chunk
                 .iter()
                 .flat_map(|id| self.0[id].addresses.iter().map(String::as_str))
                 .collect();
+            // Many tokens share an address (one host's scripts): ask once.
+            wanted.sort_unstable();
+            wanted.dedup();
             if wanted.is_empty() {
                 continue;
             }
