@@ -11,6 +11,13 @@ use crate::ops::{Actor, OpError};
 /// [`crate::ops::audit::PRUNE_BATCH`] events): 50,000 every 2 s outruns
 /// any host's rate of new events.
 pub const PRUNE_BATCHES: usize = 25;
+/// How long one flush round may spend pruning before it leaves the rest
+/// to the next: a tenth of [`crate::auth::usage::FLUSH_EVERY`]. The first
+/// batch always runs (2,000 events every 2 s still outruns any host), so
+/// a backlog (the first start after an upgrade, or a shorter retention)
+/// is worked off in the background at a tenth of the machine, not half
+/// of it while every request waits for a core.
+pub const PRUNE_BUDGET: std::time::Duration = std::time::Duration::from_millis(200);
 /// Tokens the policy's housekeeping reads a transaction, per rule and scope.
 pub const POLICY_BATCH: i64 = 200;
 
@@ -232,21 +239,35 @@ impl AppState {
         Ok((disabled, removed))
     }
 
-    /// Deletes events older than `keep` seconds, a batch per transaction, at most
-    /// [`PRUNE_BATCHES`] batches a round: a backlog is worked off over the
-    /// following rounds, and writes by requests get the lock between
-    /// batches.
-    pub async fn prune_audit(&self, keep: i64) -> Result<(), OpError> {
-        for _ in 0..PRUNE_BATCHES {
-            let now = self.clock.now();
-            let deleted = self
-                .db
-                .write_bookkeeping(move |conn| crate::ops::audit::prune(conn, now, keep))
-                .await?;
-            if (deleted as i64) < crate::ops::audit::PRUNE_BATCH {
-                break;
-            }
-        }
-        Ok(())
+    /// One round of pruning events older than `keep` seconds (see
+    /// [`prune_round`]), within [`PRUNE_BUDGET`].
+    pub async fn prune_audit(&self, keep: i64) -> Result<usize, OpError> {
+        prune_round(&self.db, &self.clock, keep, PRUNE_BUDGET).await
     }
+}
+
+/// Deletes events older than `keep` seconds, a batch per transaction,
+/// until none is left, [`PRUNE_BATCHES`] batches ran, or `budget` is spent
+/// (the first batch always runs): a backlog is worked off over the
+/// following rounds, and writes by requests get the lock between batches.
+/// Returns how many events it deleted.
+pub async fn prune_round(
+    db: &Db,
+    clock: &ServerClock,
+    keep: i64,
+    budget: std::time::Duration,
+) -> Result<usize, OpError> {
+    let started = std::time::Instant::now();
+    let mut deleted = 0;
+    for _ in 0..PRUNE_BATCHES {
+        let now = clock.now();
+        let batch = db
+            .write_bookkeeping(move |conn| crate::ops::audit::prune(conn, now, keep))
+            .await?;
+        deleted += batch;
+        if (batch as i64) < crate::ops::audit::PRUNE_BATCH || started.elapsed() >= budget {
+            break;
+        }
+    }
+    Ok(deleted)
 }

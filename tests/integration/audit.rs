@@ -348,15 +348,39 @@ async fn a_prune_deletes_the_oldest_events_one_batch_per_transaction() {
 #[actix_web::test]
 async fn a_backlog_of_old_events_is_pruned_over_several_rounds_leaving_recent_ones() {
     use whm_tokens::ops::audit::PRUNE_BATCH;
-    use whm_tokens::state::PRUNE_BATCHES;
+    use whm_tokens::state::{prune_round, PRUNE_BATCHES};
     let app = spawn_app().await;
     app.token("root", "fresh").await;
     let recent = app.count("audit_events").await;
     events_from(&app, two_days_ago(), PRUNE_BATCH * PRUNE_BATCHES as i64 + 5).await;
-    // One round (with a day's retention) deletes its share and no more.
-    app.state.prune_audit(86_400).await.unwrap();
+    // One round (with a day's retention and time to spare) deletes its
+    // share and no more.
+    let round = || prune_round(&app.state.db, &app.state.clock, 86_400, Duration::MAX);
+    assert_eq!(
+        round().await.unwrap() as i64,
+        PRUNE_BATCH * PRUNE_BATCHES as i64
+    );
     assert_eq!(app.count("audit_events").await, recent + 5);
-    app.state.prune_audit(86_400).await.unwrap();
+    assert_eq!(round().await.unwrap(), 5);
+    assert_eq!(app.count("audit_events").await, recent);
+}
+
+#[actix_web::test]
+async fn a_pruning_round_whose_time_is_spent_stops_after_one_batch_and_the_next_round_goes_on() {
+    use whm_tokens::ops::audit::PRUNE_BATCH;
+    use whm_tokens::state::prune_round;
+    let app = spawn_app().await;
+    app.token("root", "fresh").await;
+    let recent = app.count("audit_events").await;
+    events_from(&app, two_days_ago(), PRUNE_BATCH * 2 + 5).await;
+    // No time at all: the first batch still runs (a backlog always moves),
+    // the rest waits for the next rounds.
+    let round = || prune_round(&app.state.db, &app.state.clock, 86_400, Duration::ZERO);
+    assert_eq!(round().await.unwrap() as i64, PRUNE_BATCH);
+    assert_eq!(app.count("audit_events").await, recent + PRUNE_BATCH + 5);
+    assert_eq!(round().await.unwrap() as i64, PRUNE_BATCH);
+    assert_eq!(round().await.unwrap(), 5);
+    assert_eq!(round().await.unwrap(), 0);
     assert_eq!(app.count("audit_events").await, recent);
 }
 
