@@ -285,7 +285,7 @@ impl Metrics {
         );
         registry.register(
             "whm_tokens_flush_duration_seconds",
-            "Time to write what was counted in memory (last use, refused calls)",
+            "Time to write what was counted in memory (last use, refused calls), in rounds that had any",
             flush_duration.clone(),
         );
         registry.register(

@@ -217,6 +217,11 @@ impl Refusals {
 pub struct RefusalBatch(HashMap<String, Row>);
 
 impl RefusalBatch {
+    /// No refusal was counted.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Writes the rows and returns how many. Run in a transaction, it
     /// writes all or nothing, and may be run again after a failure.
     pub fn write(&self, conn: &mut DbConnection) -> Result<usize, OpError> {

@@ -136,6 +136,11 @@ impl Usage {
 pub struct UsageBatch(HashMap<i64, Pending>);
 
 impl UsageBatch {
+    /// No use was counted.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Writes the batch, with an audit event for each new address seen.
     /// Run in a transaction, it writes all or nothing, and may be run
     /// again after a failure.
@@ -148,6 +153,12 @@ impl UsageBatch {
     /// deadlock with one (a "Revoke All" that deletes rows in another order
     /// did, under the scale bench).
     pub fn write(&self, conn: &mut DbConnection) -> Result<Written, OpError> {
+        if self.is_empty() {
+            return Ok(Written {
+                tokens: 0,
+                held: Self::default(),
+            });
+        }
         let mut ids: Vec<i64> = self.0.keys().copied().collect();
         ids.sort_unstable();
         let (ids, held) = match conn {

@@ -37,12 +37,16 @@ fn kill_backends_from(conn: &mut diesel::PgConnection) -> i64 {
     .n
 }
 
-/// Connections to `url`'s database waiting for a lock.
-fn waiting_for_locks(url: &str) -> i64 {
+/// Connections to `url`'s database waiting for a lock to insert a token.
+/// Only those: the server's background writes (the use of tokens, every
+/// 2 s) may wait for the same lock, and taking one of them for the create
+/// would end the backends before the create waits (it then succeeds).
+fn waiting_to_insert_a_token(url: &str) -> i64 {
     let mut conn = diesel::PgConnection::establish(url).unwrap();
     diesel::sql_query(
         "SELECT COUNT(*) AS n FROM pg_stat_activity \
-         WHERE datname = current_database() AND wait_event_type = 'Lock'",
+         WHERE datname = current_database() AND wait_event_type = 'Lock' \
+         AND query LIKE 'INSERT INTO \"tokens\"%'",
     )
     .get_result::<Count>(&mut conn)
     .unwrap()
@@ -177,7 +181,7 @@ async fn a_write_cut_off_by_the_database_is_a_503_with_retry_after_and_changes_n
         Duration::from_secs(10),
         || {
             let url = url.clone();
-            async move { (waiting_for_locks(&url) > 0).then_some(()) }
+            async move { (waiting_to_insert_a_token(&url) > 0).then_some(()) }
         },
     );
     waiting.await;

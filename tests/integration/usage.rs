@@ -281,6 +281,34 @@ async fn writing_use_skips_a_token_another_transaction_holds_and_writes_it_next_
 }
 
 #[actix_web::test]
+async fn a_round_with_no_use_counted_writes_nothing_and_waits_for_no_lock() {
+    use diesel::prelude::*;
+    let app = spawn_app().await;
+    let TestDatabase::Postgres { url, .. } = &app.database else {
+        eprintln!("SKIPPED: table locks are PostgreSQL's");
+        return;
+    };
+    app.token("root", "idle").await;
+    // Writes to the tokens table wait while another session holds it (as
+    // a migration or a person's bulk change might).
+    let mut other = diesel::PgConnection::establish(url).unwrap();
+    diesel::sql_query("BEGIN").execute(&mut other).unwrap();
+    diesel::sql_query("LOCK TABLE tokens IN EXCLUSIVE MODE")
+        .execute(&mut other)
+        .unwrap();
+    let usage = std::sync::Arc::new(Usage::default());
+    let written = tokio::time::timeout(
+        Duration::from_secs(10),
+        app.db.write_bookkeeping(move |conn| usage.flush(conn)),
+    )
+    .await
+    .expect("nothing to write waits for nothing")
+    .unwrap();
+    assert_eq!(written, 0);
+    diesel::sql_query("COMMIT").execute(&mut other).unwrap();
+}
+
+#[actix_web::test]
 async fn one_write_adds_each_tokens_count_keeps_the_newest_use_drops_revoked_tokens_and_notes_only_new_addresses(
 ) {
     use diesel::prelude::*;
