@@ -274,6 +274,16 @@ pub fn prune(conn: &mut DbConnection, now: i64, keep_secs: i64) -> Result<usize,
     )
 }
 
+/// Whether any event is older than `keep_secs`: one step of the `at`
+/// index, read without a write lock, so that a round with nothing to
+/// prune takes none.
+pub fn any_to_prune(conn: &mut DbConnection, now: i64, keep_secs: i64) -> Result<bool, OpError> {
+    Ok(diesel::select(diesel::dsl::exists(
+        audit_events::table.filter(audit_events::at.lt(now - keep_secs)),
+    ))
+    .get_result(conn)?)
+}
+
 /// One event as the Activity page and the `audit` command show it.
 #[derive(Clone, Debug, Queryable, Selectable, serde::Serialize)]
 #[diesel(table_name = audit_events)]

@@ -366,6 +366,32 @@ async fn a_backlog_of_old_events_is_pruned_over_several_rounds_leaving_recent_on
 }
 
 #[actix_web::test]
+async fn a_pruning_round_with_nothing_old_takes_no_write_lock() {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    use whm_tokens::state::prune_round;
+    let app = spawn_app().await;
+    let TestDatabase::Sqlite(_) = &app.database else {
+        eprintln!("SKIPPED: SQLite's one write lock (PostgreSQL's prune reads without one)");
+        return;
+    };
+    app.token("root", "fresh").await;
+    let recent = app.count("audit_events").await;
+    // Another process holds the write lock past the busy timeout (10 s):
+    // a round that took it would wait, then fail.
+    let mut holder = diesel::SqliteConnection::establish(&app.database.url()).unwrap();
+    holder.batch_execute("BEGIN IMMEDIATE").unwrap();
+    let round = prune_round(&app.state.db, &app.state.clock, 86_400, Duration::MAX);
+    let deleted = tokio::time::timeout(Duration::from_secs(5), round)
+        .await
+        .expect("nothing to prune waits for nothing")
+        .unwrap();
+    assert_eq!(deleted, 0);
+    holder.batch_execute("ROLLBACK").unwrap();
+    assert_eq!(app.count("audit_events").await, recent);
+}
+
+#[actix_web::test]
 async fn a_pruning_round_whose_time_is_spent_stops_after_one_batch_and_the_next_round_goes_on() {
     use whm_tokens::ops::audit::PRUNE_BATCH;
     use whm_tokens::state::prune_round;
