@@ -715,7 +715,6 @@ fn millis(text: &str) -> f64 {
     }
 }
 
-/// Some existing tokens' ids, spread over the store.
 /// The one number a query answers, named `id`.
 async fn one_value(db: &Db, sql: &'static str) -> i64 {
     db.read(move |conn| {
@@ -728,6 +727,7 @@ async fn one_value(db: &Db, sql: &'static str) -> i64 {
     .unwrap()
 }
 
+/// Some existing tokens' ids, spread over the store.
 async fn sample_ids(db: &Db, n: i64) -> Vec<i64> {
     let max = one_value(db, "SELECT MAX(id) AS id FROM tokens").await;
     let wanted: Vec<i64> = (0..n).map(|_| rand::rng().random_range(1..=max)).collect();
