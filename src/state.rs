@@ -21,6 +21,15 @@ pub const PRUNE_BUDGET: std::time::Duration = std::time::Duration::from_millis(2
 /// Tokens the policy's housekeeping reads a transaction, per rule and scope.
 pub const POLICY_BATCH: i64 = 200;
 
+/// What a round of writing counted use did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wrote {
+    /// Nothing was counted: no statement was sent.
+    Nothing,
+    /// The counts were written (or handed back for the next round).
+    Counted,
+}
+
 /// What every handler shares: the store, the clock, the settings, the
 /// password workers and the cache of checked tokens.
 #[derive(Clone)]
@@ -161,45 +170,9 @@ impl AppState {
     pub async fn flush_usage(&self) -> Result<(), OpError> {
         let keep = self.config.audit_retention.as_secs() as i64;
         let started = std::time::Instant::now();
-        let mut tries = 0;
-        let mut idle = false;
-        let written = loop {
-            let batch = std::sync::Arc::new((self.usage.take(), self.refusals.take()));
-            // Nothing counted, nothing written (and no flush counted): an
-            // idle server takes no write lock and no row locks every round.
-            if batch.0.is_empty() && batch.1.is_empty() {
-                idle = true;
-                break Ok(());
-            }
-            let writing = batch.clone();
-            let written = self
-                .db
-                .write_bookkeeping(move |conn| {
-                    let held = writing.0.write(conn)?.held;
-                    writing.1.write(conn)?;
-                    Ok::<_, OpError>(held)
-                })
-                .await;
-            let e = match written {
-                Ok(held) => {
-                    self.usage.put_back(held);
-                    break Ok(());
-                }
-                Err(e) => e,
-            };
-            let (uses, refusals) =
-                std::sync::Arc::try_unwrap(batch).unwrap_or_else(|shared| (*shared).clone());
-            self.usage.put_back(uses);
-            self.refusals.put_back(refusals);
-            tries += 1;
-            // Each try takes another connection, and a dead one leaves the
-            // pool: the pool's size and one more reach a live one.
-            if !e.is_unavailable() || tries > self.config.db_pool_size as usize + 1 {
-                break Err(e);
-            }
-            tracing::warn!(error = %e, "writing counted use failed; trying again");
-        };
-        if !idle {
+        let written = self.write_counted().await;
+        // An idle round is not a flush: it wrote nothing.
+        if !matches!(written, Ok(Wrote::Nothing)) {
             self.metrics.flushed(started.elapsed().as_secs_f64());
         }
         written?;
@@ -221,6 +194,61 @@ impl AppState {
             self.enforce_policies_now().await?;
         }
         Ok(())
+    }
+
+    /// Writes the token use and refused calls counted in memory, in one
+    /// transaction. What is not written is counted again, by how the write
+    /// really ended: a write past the deadline goes on and may still
+    /// commit, so it is not tried again and its counts are not handed back
+    /// unless it fails (handed back at once, they would be written twice).
+    async fn write_counted(&self) -> Result<Wrote, OpError> {
+        let mut tries = 0;
+        loop {
+            let batch = std::sync::Arc::new((self.usage.take(), self.refusals.take()));
+            // Nothing counted, nothing written: an idle server takes no
+            // write lock and no row locks every round.
+            if batch.0.is_empty() && batch.1.is_empty() {
+                return Ok(Wrote::Nothing);
+            }
+            let writing = batch.clone();
+            let (usage, refusals) = (self.usage.clone(), self.refusals.clone());
+            let taken = batch.clone();
+            let written = self
+                .db
+                .write_bookkeeping_settled(
+                    move |conn| {
+                        let held = writing.0.write(conn)?.held;
+                        writing.1.write(conn)?;
+                        Ok::<_, OpError>(held)
+                    },
+                    move |outcome| {
+                        match outcome {
+                            // Held by another transaction: the next round.
+                            Ok(held) => usage.put_back(held.clone()),
+                            // Its transaction wrote nothing.
+                            Err(_) => {
+                                usage.put_back(taken.0.clone());
+                                refusals.put_back(taken.1.clone());
+                            }
+                        }
+                    },
+                )
+                .await;
+            let e = match written {
+                Ok(_) => return Ok(Wrote::Counted),
+                Err(e) => e,
+            };
+            // Still held by the work: it has not ended (the deadline
+            // passed) and settles the counts itself when it does.
+            let ended = std::sync::Arc::strong_count(&batch) == 1;
+            tries += 1;
+            // Each try takes another connection, and a dead one leaves the
+            // pool: the pool's size and one more reach a live one.
+            if !ended || !e.is_unavailable() || tries > self.config.db_pool_size as usize + 1 {
+                return Err(e);
+            }
+            tracing::warn!(error = %e, "writing counted use failed; trying again");
+        }
     }
 
     /// Disables tokens unused and removes tokens expired past what root's

@@ -541,7 +541,7 @@ impl Db {
         T: Send + 'static,
         E: From<anyhow::Error> + From<diesel::result::Error> + Send + 'static,
     {
-        self.write_then(f, true).await
+        self.write_then(f, true, |_: &Result<T, E>| {}).await
     }
 
     /// Runs `f` in one transaction on a blocking thread, for tables no token
@@ -553,33 +553,54 @@ impl Db {
         T: Send + 'static,
         E: From<anyhow::Error> + From<diesel::result::Error> + Send + 'static,
     {
-        self.write_then(f, false).await
+        self.write_then(f, false, |_: &Result<T, E>| {}).await
     }
 
-    async fn write_then<T, E, F>(&self, f: F, announce: bool) -> Result<T, E>
+    /// [`Db::write_bookkeeping`], then `settle` with the work's outcome, on
+    /// the work's own thread, whether or not anyone still waits for it.
+    /// Past [`WORK_DEADLINE`] the caller is told the database did not
+    /// answer, but the work goes on and may still commit: what it took
+    /// must be handed back (or not) by how it really ended, not by the
+    /// caller's guess.
+    pub async fn write_bookkeeping_settled<T, E, F, S>(&self, f: F, settle: S) -> Result<T, E>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        S: FnOnce(&Result<T, E>) + Send + 'static,
+        T: Send + 'static,
+        E: From<anyhow::Error> + From<diesel::result::Error> + Send + 'static,
+    {
+        self.write_then(f, false, settle).await
+    }
+
+    async fn write_then<T, E, F, S>(&self, f: F, announce: bool, settle: S) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        S: FnOnce(&Result<T, E>) + Send + 'static,
         T: Send + 'static,
         E: From<anyhow::Error> + From<diesel::result::Error> + Send + 'static,
     {
         let db = self.clone();
         self.blocking(move || {
-            let mut conn = db.get().map_err(anyhow::Error::from)?;
-            let result = transaction(&mut conn, f);
-            // Here, not after the await: a request that goes away must not
-            // leave its change unannounced.
-            if announce {
-                db.changes.bump();
-            }
-            match result {
-                // Its connection died under it: the transaction did not
-                // commit, and the caller may try again (503).
-                Err(e) if db.backend == Backend::Postgres && !conn.check_alive() => {
-                    drop(e);
-                    Err(cut_off("a write"))
+            let outcome = (|| {
+                let mut conn = db.get().map_err(anyhow::Error::from)?;
+                let result = transaction(&mut conn, f);
+                // Here, not after the await: a request that goes away must
+                // not leave its change unannounced.
+                if announce {
+                    db.changes.bump();
                 }
-                done => done,
-            }
+                match result {
+                    // Its connection died under it: the transaction did not
+                    // commit, and the caller may try again (503).
+                    Err(e) if db.backend == Backend::Postgres && !conn.check_alive() => {
+                        drop(e);
+                        Err(cut_off("a write"))
+                    }
+                    done => done,
+                }
+            })();
+            settle(&outcome);
+            outcome
         })
         .await
     }

@@ -299,3 +299,59 @@ async fn a_write_the_database_never_answers_is_a_503_after_the_deadline_not_a_ha
     assert_eq!(answer["metadata"]["result"], 0, "{answer}");
     holder.batch_execute("ROLLBACK").unwrap();
 }
+
+#[actix_web::test]
+async fn use_counted_while_its_write_outlives_the_deadline_is_written_once() {
+    let app = spawn_app_with(|c| c.metrics_listen = Some("127.0.0.1:0".parse().unwrap())).await;
+    let url = app.database.url();
+    if !on_postgres(&url) {
+        return;
+    }
+    let secret = app.token("root", "counted").await;
+    let scrape = format!("{}/metrics", app.metrics_address.clone().unwrap());
+    let flush_rounds = || {
+        let scrape = scrape.clone();
+        async move {
+            let text = reqwest::get(scrape).await.unwrap().text().await.unwrap();
+            metric_value(&text, "whm_tokens_flush_duration_seconds_count").unwrap_or(0.0)
+        }
+    };
+    let use_count = || {
+        let db = app.db.clone();
+        async move {
+            db.read(|c| {
+                use whm_tokens::db::schema::tokens;
+                tokens::table
+                    .filter(tokens::name.eq("counted"))
+                    .select(tokens::use_count)
+                    .first::<i64>(c)
+                    .map_err(anyhow::Error::from)
+            })
+            .await
+            .unwrap()
+        }
+    };
+    // The use is counted in memory; the write that takes it waits for
+    // the table past the deadline: its round ends, refused, but the write
+    // itself goes on.
+    let mut holder = hold_tokens_table(&url);
+    let before = flush_rounds().await;
+    ok_data(&app.api("root", &secret, "version", &[]).await);
+    wait_until(
+        "a round of writing use that ends past the deadline",
+        whm_tokens::db::WORK_DEADLINE + Duration::from_secs(20),
+        || async { flush_rounds().await > before },
+    )
+    .await;
+    assert_eq!(use_count().await, 0);
+    holder.batch_execute("ROLLBACK").unwrap();
+    // Let go, it commits: the use is written by it, and not again by a
+    // later round (it was not handed back meanwhile).
+    wait_until("the late write", Duration::from_secs(10), || async {
+        use_count().await == 1
+    })
+    .await;
+    app.flush().await;
+    app.flush().await;
+    assert_eq!(use_count().await, 1);
+}
