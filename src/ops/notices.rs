@@ -520,6 +520,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_walks_next_page_starts_in_the_index_where_the_last_ended() {
+        let now = 1_000_000_000;
+        let grace = now - EXPIRED_GRACE + 1;
+        // The first page: the grace period's start.
+        assert_eq!(walk_from(now, None), grace);
+        // The next: the cursor's time, the one lower bound (not the grace
+        // period's, which would read the range from its start each page).
+        assert_eq!(walk_from(now, Some((now + DAY, 7))), now + DAY);
+        // A cursor the grace period has passed meanwhile: the grace.
+        assert_eq!(walk_from(now, Some((grace - 10, 7))), grace);
+    }
+
+    #[test]
     fn a_token_is_due_the_nearest_threshold_it_has_passed() {
         let now = 1_000_000_000;
         assert_eq!(Threshold::nearest(now + 8 * DAY, now), None);

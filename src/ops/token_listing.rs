@@ -207,8 +207,11 @@ fn list_in(
             // indexes and a walk of the scope's own index: the capped
             // count below is the probe, within the scope. The index is
             // asked only for the term's rare part, if it has common words.
-            None => match kept.rare_part(conn, &filter)? {
-                Some(part) => Search::Narrowed(like_pattern(&part).expect("not empty")),
+            None => match kept
+                .rare_part(conn, &filter)?
+                .and_then(|p| like_pattern(&p))
+            {
+                Some(part) => Search::Narrowed(part),
                 None => Search::Everywhere,
             },
         },

@@ -274,14 +274,24 @@ fn rare_part_of(sample: &[String], term: &str) -> Option<String> {
         }
     }
     let (first, n) = best?;
-    Some(chars[first..first + n + 2].iter().collect())
+    let part: String = chars[first..first + n + 2].iter().collect();
+    // Spaces around it say nothing to the index (the pattern is trimmed),
+    // and fewer than three letters have no trigram to ask for.
+    (part.trim().chars().count() >= 3).then_some(part)
 }
 
 /// Folds `text` to lower case as the backend's search does: PostgreSQL's
-/// `ILIKE` folds every letter, SQLite's `LIKE` only ASCII ones.
+/// `ILIKE` folds every letter, one for one (its `lower()`, by the C
+/// library's `towlower`), SQLite's `LIKE` only ASCII ones. Not Rust's
+/// full mapping, which differs where a letter's lower case is two
+/// characters or depends on the next (`İ` is `i̇`, a final `Σ` is `ς`): the
+/// kept names would then miss tokens the store's own search finds.
 pub fn fold(backend: Backend, text: &str) -> String {
     match backend {
-        Backend::Postgres => text.to_lowercase(),
+        Backend::Postgres => text
+            .chars()
+            .map(|c| c.to_lowercase().next().unwrap_or(c))
+            .collect(),
         Backend::Sqlite => text.to_ascii_lowercase(),
     }
 }
@@ -420,6 +430,15 @@ mod tests {
     }
 
     #[test]
+    fn a_rare_part_of_spaces_alone_is_not_asked_for() {
+        // "x  " and "  y" common, "   " rare: three spaces, which the
+        // pattern trims to nothing.
+        let mut names = sample(&[("x  a", 10), ("b  y", 10)]);
+        names.extend((0..80).map(|i| format!("other-{i:03}")));
+        assert_eq!(rare_part_of(&names, "x   y"), None);
+    }
+
+    #[test]
     fn a_small_or_missing_sample_says_nothing() {
         let few = sample(&[("deploy-1", 10)]);
         assert_eq!(rare_part_of(&few, "deploy-000050"), None);
@@ -472,5 +491,19 @@ mod tests {
             lite.search(&fold(Backend::Sqlite, "Ét"), 10),
             Found::Few(vec![4])
         );
+    }
+
+    #[test]
+    fn postgresql_folds_one_letter_for_one_as_its_lower_does() {
+        // PostgreSQL's lower('İZMİR ΟΣ') is 'izmir οσ'; Rust's full
+        // mapping would give 'i̇zmi̇r ος', and miss a search for "izmir".
+        assert_eq!(fold(Backend::Postgres, "İZMİR ΟΣ"), "izmir οσ");
+        let s = Snapshot::of(
+            V,
+            Backend::Postgres,
+            vec![(7, "office".to_owned(), "İzmir ΟΣ".to_owned())],
+        );
+        assert_eq!(s.search("izmir", 10), Found::Few(vec![7]));
+        assert_eq!(s.search("οσ", 10), Found::Few(vec![7]));
     }
 }
