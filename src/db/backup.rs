@@ -15,7 +15,8 @@
 //! challenges of passwordless sign-ins answered (they last five minutes).
 //! `accounts.token_count` and `accounts.token_names_version` are not
 //! stored: the target's triggers count the tokens as they are restored,
-//! and the version only tells a running server when to read names again.
+//! and the version only tells a running server when to read names again
+//! (a restore sets it to its own time, past any version kept before).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -656,6 +657,16 @@ pub fn restore(conn: &mut DbConnection, file: &Path) -> anyhow::Result<Summary> 
             conn.batch_execute("ALTER TABLE tokens DISABLE TRIGGER tokens_counted")?;
         }
         insert_rows(conn, file, &header)?;
+        // A server may keep an account's names from a store this one
+        // replaces (dropped and restored under it): the same id and
+        // creation time, and perhaps the same version (0 here on
+        // PostgreSQL, its counting trigger off). The restore's own time in
+        // milliseconds is a version no count of changes reaches, so every
+        // account's names are read again.
+        conn.batch_execute(&format!(
+            "UPDATE accounts SET token_names_version = {}",
+            chrono::Utc::now().timestamp_millis()
+        ))?;
         if backend == Backend::Postgres {
             conn.batch_execute(
                 "UPDATE accounts SET token_count = \

@@ -378,3 +378,37 @@ fn rows_of(file: &Path) -> Vec<String> {
         .map(|l| l.to_string())
         .collect()
 }
+
+#[actix_web::test]
+async fn names_kept_from_a_store_before_its_restore_are_read_again_after_it() {
+    use whm_tokens::ops::token_listing::{self as listing, ListQuery};
+    let app = spawn_app().await;
+    let root = app.actor("root").await;
+    // A server's kept names: root's, searched while it had no token.
+    let kept = whm_tokens::ops::token_names::TokenNames::default();
+    let search = |url: &str, kept: &whm_tokens::ops::token_names::TokenNames| {
+        let mut conn = whm_tokens::db::establish(url).unwrap();
+        let q = ListQuery {
+            filter: "deploy".into(),
+            ..Default::default()
+        };
+        listing::list(&mut conn, &root, &q, kept)
+            .unwrap()
+            .tokens
+            .iter()
+            .map(|t| t.name.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert!(search(&app.database.url(), &kept).is_empty());
+    app.token("root", "deploy").await;
+    let dir = ScratchDir::new("kept-names");
+    let file = dir.join("store.jsonl").display().to_string();
+    let (ok, said) = cli(&app.database.url(), &["backup", &file]).await;
+    assert!(ok, "{said}");
+    // The same account (id, creation time) in a restored store, under the
+    // same memory: its names are read again, not taken for the kept ones.
+    let target = TestDatabase::create();
+    let (ok, said) = cli(&target.url(), &["restore", &file]).await;
+    assert!(ok, "{said}");
+    assert_eq!(search(&target.url(), &kept), ["deploy"]);
+}
