@@ -336,26 +336,39 @@ pub fn set_suspended(
 ) -> Result<Account, OpError> {
     let account = managed_other(conn, actor, username, SUSPEND_ACCOUNT)?;
     let root = actor.account.is_root();
-    if !suspended && !root {
-        let locked: bool = accounts::table
-            .find(account.id)
-            .select(accounts::suspension_locked)
-            .first(conn)?;
-        if locked {
-            return Err(OpError::NotAllowed(
-                "Root suspended this account and locked the suspension: only root can unsuspend it.",
-            ));
-        }
+    const LOCKED: &str =
+        "Root suspended this account and locked the suspension: only root can unsuspend it.";
+    let was_locked: bool = accounts::table
+        .find(account.id)
+        .select(accounts::suspension_locked)
+        .first(conn)?;
+    if !suspended && !root && was_locked {
+        return Err(OpError::NotAllowed(LOCKED));
     }
-    let locked = suspended && root && lock.unwrap_or(account.owner_id != Some(actor.id()));
-    let updated: Account = diesel::update(accounts::table.find(account.id))
-        .set((
-            accounts::suspended.eq(suspended),
-            accounts::suspension_locked.eq(locked),
-        ))
-        .returning(crate::db::columns::<AccountRow>())
-        .get_result::<AccountRow>(conn)?
-        .into();
+    // Root's lock is root's: a reseller suspending the account again
+    // keeps it, and never sets or clears one.
+    let locked = if root {
+        suspended && lock.unwrap_or(account.owner_id != Some(actor.id()))
+    } else {
+        suspended && was_locked
+    };
+    // Written only if the lock is still as read: root locking it meanwhile
+    // (PostgreSQL's transactions do not hold the row from the read) is not
+    // undone by a reseller's change.
+    let updated: Account = diesel::update(
+        accounts::table
+            .find(account.id)
+            .filter(accounts::suspension_locked.eq(was_locked)),
+    )
+    .set((
+        accounts::suspended.eq(suspended),
+        accounts::suspension_locked.eq(locked),
+    ))
+    .returning(crate::db::columns::<AccountRow>())
+    .get_result::<AccountRow>(conn)
+    .optional()?
+    .ok_or(OpError::NotAllowed(LOCKED))?
+    .into();
     if suspended {
         end_sessions(conn, account.id)?;
     }

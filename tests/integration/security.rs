@@ -389,6 +389,10 @@ async fn a_reseller_cannot_lift_roots_suspension_of_its_account() {
     );
     let reason = refused(&app.api("ra", &ra, "unsuspendacct", &[("user", "ua")]).await);
     assert!(reason.contains("only root can unsuspend"), "{reason}");
+    // Suspending it again does not turn root's lock into its own.
+    ok_data(&app.api("ra", &ra, "suspendacct", &[("user", "ua")]).await);
+    let reason = refused(&app.api("ra", &ra, "unsuspendacct", &[("user", "ua")]).await);
+    assert!(reason.contains("only root can unsuspend"), "{reason}");
     // Root may say the owner may lift it.
     ok_data(
         &app.api("root", &root, "unsuspendacct", &[("user", "ua")])
