@@ -174,6 +174,24 @@ pub fn by_ids(conn: &mut DbConnection, actor: &Actor, ids: &[i64]) -> Result<Vec
         .map_err(OpError::from)
 }
 
+/// Holds the token's row to the end of the transaction on PostgreSQL, so
+/// that the row read next is the one the write replaces: its transactions
+/// read what is committed at each statement, and a leak report or another
+/// edit landing between the read and the write would be undone (a leaked
+/// token enabled again by an edit of its description). SQLite's writes
+/// take turns already.
+fn hold(conn: &mut DbConnection, owner_id: i64, name: &TokenName) -> Result<(), OpError> {
+    if let DbConnection::Pg(c) = conn {
+        tokens::table
+            .filter(tokens::account_id.eq(owner_id))
+            .filter(tokens::name.eq(name))
+            .select(tokens::id)
+            .for_update()
+            .load::<i64>(c)?;
+    }
+    Ok(())
+}
+
 fn find(
     conn: &mut DbConnection,
     owner_id: i64,
@@ -287,6 +305,7 @@ pub fn update(
         return Err(OpError::NothingToChange);
     }
     let owner = accounts::load(conn, actor.id())?;
+    hold(conn, owner.id, name)?;
     let current =
         find(conn, owner.id, name)?.ok_or_else(|| OpError::TokenNotFound(name.to_string()))?;
     check_covers(actor, [(&current.name, current.privileges)])?;
@@ -498,11 +517,16 @@ pub fn set_enabled(
             return Err(OpError::TokenLeaked(name.to_string()));
         }
     }
+    // A disabled token is enabled only if it is not reported leaked, even
+    // by a report that lands after the check above: the condition is
+    // checked again on the row as it then is. (A row enabled now is one
+    // being disabled.)
     let changed: Vec<TokenName> = diesel::update(
         tokens::table
             .filter(tokens::account_id.eq(actor.id()))
             .filter(tokens::name.eq_any(names))
-            .filter(tokens::enabled.ne(enabled)),
+            .filter(tokens::enabled.ne(enabled))
+            .filter(tokens::leaked_at.is_null().or(tokens::enabled.eq(true))),
     )
     .set(tokens::enabled.eq(enabled))
     .returning(tokens::name)
