@@ -8,7 +8,9 @@
 //! `X-Original-URI` (nginx, as the recipe sets them), else
 //! `X-Forwarded-Method` and `X-Forwarded-Uri` (Traefik, Caddy), and only
 //! from a trusted proxy: from anyone else the original request is unknown,
-//! and no rule allows it.
+//! and no rule allows it. A request with both families is refused: the
+//! proxy set one, and the other came from the client. The query string is
+//! never logged nor kept (it may carry a password or a secret).
 
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -52,6 +54,17 @@ fn original(req: &HttpRequest, state: &AppState) -> Option<(String, String)> {
                 .map(str::to_owned)
         })
     };
+    // One family or the other, never both: a proxy sets its own (nginx
+    // `X-Original-*`, Caddy and Traefik `X-Forwarded-*`) and passes on the
+    // client's other headers, so the second family in a request is the
+    // client's own, and believing it would check another call than the
+    // one the backend runs.
+    let has = |names: [&str; 2]| names.iter().any(|n| req.headers().contains_key(*n));
+    let original_family = has(["x-original-method", "x-original-uri"]);
+    let forwarded_family = has(["x-forwarded-method", "x-forwarded-uri"]);
+    if original_family && forwarded_family {
+        return None;
+    }
     let method = one(["x-original-method", "x-forwarded-method"])?;
     let uri = one(["x-original-uri", "x-forwarded-uri"])?;
     Some((method, uri))
@@ -76,9 +89,12 @@ fn denied(no_credential: bool) -> HttpResponse {
 async fn forward(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let request_id = context::current_id();
     let original = original(&req, &state);
-    let shown = original
-        .as_ref()
-        .map_or_else(|| "(unknown)".to_owned(), |(m, u)| format!("{m} {u}"));
+    // The path only: a query string may carry secrets (a password, a
+    // token), and is never logged nor kept in the audit trail.
+    let shown = original.as_ref().map_or_else(
+        || "(unknown)".to_owned(),
+        |(m, u)| format!("{m} {}", u.split(['?', '#']).next().unwrap_or_default()),
+    );
     let authenticated =
         match token_check::check_request(&state, &req, Front::ForwardAuth, &shown, &request_id)
             .await
@@ -163,7 +179,8 @@ fn permitted(
                 .to_owned(),
         );
     };
-    let shown: String = loggable(&format!("{method} {uri}"))
+    let path = uri.split(['?', '#']).next().unwrap_or_default();
+    let shown: String = loggable(&format!("{method} {path}"))
         .chars()
         .take(200)
         .collect();

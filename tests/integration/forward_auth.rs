@@ -223,12 +223,13 @@ async fn forward_auth_allows_what_a_rule_allows_and_refuses_the_rest_alike() {
         (StatusCode::UNAUTHORIZED, "Access denied\n")
     );
     let no_rule = denied_body(ask(a, Some(("root", &root)), "GET", "/elsewhere", from).await).await;
+    // Its query string carries a secret: it is not logged nor kept.
     let no_privilege = denied_body(
         ask(
             a,
             Some(("bob", &narrow)),
             "GET",
-            "/json-api/api_token_list",
+            "/json-api/api_token_list?api.version=1&password=hunter2-secret",
             from,
         )
         .await,
@@ -267,6 +268,11 @@ async fn forward_auth_allows_what_a_rule_allows_and_refuses_the_rest_alike() {
         "GET /admin/users: denied by rule 4",
     ])
     .await;
+    let kept = app.refusal_details().await;
+    assert!(
+        !kept.iter().any(|d| d.contains("hunter2")),
+        "a query string in the audit trail: {kept:?}"
+    );
     let metrics = scrape(app.metrics_address.as_deref().unwrap()).await;
     for (series, at_least) in [
         (
@@ -338,6 +344,21 @@ async fn forward_auth_checks_the_original_clients_address_and_believes_only_trus
         .await
         .unwrap();
     assert_eq!(traefik.status(), StatusCode::OK);
+    // Caddy and Traefik pass on the client's other headers: an
+    // `X-Original-URI` beside theirs is the client's own, and the call
+    // is refused rather than judged by what the client says it is.
+    let injected = reqwest::Client::new()
+        .get(format!("{a}/auth/forward"))
+        .header("Authorization", format!("whm root:{listed}"))
+        .header("X-Forwarded-Method", "GET")
+        .header("X-Forwarded-Uri", "/json-api/version?api.version=1")
+        .header("X-Original-Method", "GET")
+        .header("X-Original-URI", "/json-api/version?api.version=1")
+        .header("X-Forwarded-For", "192.0.2.10")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(injected.status(), StatusCode::FORBIDDEN);
 }
 
 #[actix_web::test]
