@@ -432,7 +432,14 @@ pub fn set_password(
     end_sessions(conn, account_id)
 }
 
+/// Ends the account's sessions, and its one-time sign-in links not used
+/// yet (each would open a new one).
 pub fn end_sessions(conn: &mut DbConnection, account_id: i64) -> Result<(), OpError> {
     diesel::delete(sessions::table.filter(sessions::account_id.eq(account_id))).execute(conn)?;
+    diesel::delete(
+        crate::db::schema::login_links::table
+            .filter(crate::db::schema::login_links::account_id.eq(account_id)),
+    )
+    .execute(conn)?;
     Ok(())
 }

@@ -17,6 +17,14 @@ pub const LINK_LIFETIME_SECS: i64 = 300;
 /// Makes a link for the actor's own account.
 pub fn create(conn: &mut DbConnection, actor: &Actor, now: i64) -> Result<TokenSecret, OpError> {
     actor.require(CREATE_USER_SESSION)?;
+    // A session holds every privilege of the account: a token narrower
+    // than its owner must not open one (it could then make a broader
+    // token, or anything else the account may).
+    if !actor.follows_owner {
+        return Err(OpError::NotAllowed(
+            "Only a token with all of the account's privileges can create a session: a session has them all.",
+        ));
+    }
     diesel::delete(login_links::table.filter(login_links::expires_at.le(now))).execute(conn)?;
     let secret = TokenSecret::generate();
     diesel::insert_into(login_links::table)

@@ -581,3 +581,70 @@ async fn over_https_the_session_cookie_is_secure_and_host_only() {
     );
     assert!(!cookie.contains("Domain"), "{cookie}");
 }
+
+/// A one-time link for `user`, made with the token `secret`.
+async fn link_for(app: &TestApp, user: &str, secret: &str) -> String {
+    let data = ok_data(
+        &app.api(
+            user,
+            secret,
+            "create_user_session",
+            &[("user", user), ("service", "whostmgrd")],
+        )
+        .await,
+    );
+    data["url"].as_str().unwrap().replace(&app.address, "")
+}
+
+#[actix_web::test]
+async fn a_one_time_link_needs_a_full_token_asks_for_the_second_factor_and_dies_with_the_password()
+{
+    let app = spawn_app().await;
+    // A token narrower than its owner cannot open a session, which would
+    // hold every privilege of the account.
+    let narrow = app
+        .token_with(
+            "root",
+            "narrow",
+            whm_tokens::domain::Expiry::Never,
+            "",
+            Some("create-user-session"),
+        )
+        .await
+        .unwrap();
+    let reason = refused(
+        &app.api(
+            "root",
+            &narrow,
+            "create_user_session",
+            &[("user", "root"), ("service", "whostmgrd")],
+        )
+        .await,
+    );
+    assert!(
+        reason.contains("all of the account's privileges"),
+        "{reason}"
+    );
+
+    // A link made before the password changed does not sign in after.
+    let full = app.token("root", "full").await;
+    let before = link_for(&app, "root", &full).await;
+    let root_id = app.actor("root").await.account.id;
+    let hash = whm_tokens::auth::password::hash(&Password::parse(ROOT_PASSWORD).unwrap()).unwrap();
+    app.db
+        .write(move |c| accounts::set_password(c, root_id, &hash))
+        .await
+        .unwrap();
+    let stale = app.browser();
+    assert_eq!(location(&stale.get(&before).await), "/login?expired=1");
+
+    // With two-factor on, the link stands for the password only: the
+    // code is asked before any page opens.
+    let signed_in = app.sign_in("root", ROOT_PASSWORD).await;
+    crate::two_factor::set_up(&signed_in, ROOT_PASSWORD).await;
+    let url = link_for(&app, "root", &full).await;
+    let client = app.browser();
+    let followed = client.get(&url).await;
+    assert_eq!(location(&followed), "/login/two-factor");
+    assert_eq!(client.get("/tokens").await.status(), StatusCode::SEE_OTHER);
+}

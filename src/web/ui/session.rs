@@ -300,6 +300,14 @@ async fn use_link(
         .write_bookkeeping(move |conn| login_links::consume(conn, &secret, now))
         .await?;
     match account {
+        // The link stands for the password, not for the second factor:
+        // an account that has one is asked for its code.
+        Some(account) if account.kind.may_own_tokens() && account.two_factor => {
+            await_code(session, account.id, now)?;
+            state.metrics.sign_in(SignInOutcome::SecondFactorAsked);
+            tracing::info!(user = %account.username, "one-time link used; waiting for the second factor");
+            Ok(redirect("/login/two-factor"))
+        }
         Some(account) if account.kind.may_own_tokens() => {
             start_session(session, req, state, account.id)?;
             record_sign_in(req, state, &account, "with a one-time link").await?;
