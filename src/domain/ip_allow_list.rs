@@ -101,6 +101,36 @@ impl IpAllowList {
         self.0.is_empty()
     }
 
+    /// Whether every address of IPv4 or of IPv6 gets through: no list, or
+    /// entries that together cover a whole family (`0.0.0.0/0`, `::/0`,
+    /// `0.0.0.0/1` with `128.0.0.0/1`). A rule that requires an allow-list
+    /// is not met by one.
+    pub fn allows_a_whole_family(&self) -> bool {
+        let v4: Vec<ipnet::Ipv4Net> = self
+            .0
+            .iter()
+            .filter_map(|n| match n {
+                IpNet::V4(v) => Some(*v),
+                IpNet::V6(_) => None,
+            })
+            .collect();
+        let v6: Vec<ipnet::Ipv6Net> = self
+            .0
+            .iter()
+            .filter_map(|n| match n {
+                IpNet::V6(v) => Some(*v),
+                IpNet::V4(_) => None,
+            })
+            .collect();
+        self.is_any()
+            || ipnet::Ipv4Net::aggregate(&v4)
+                .iter()
+                .any(|n| n.prefix_len() == 0)
+            || ipnet::Ipv6Net::aggregate(&v6)
+                .iter()
+                .any(|n| n.prefix_len() == 0)
+    }
+
     pub fn entries(&self) -> Vec<String> {
         self.0.iter().map(display_net).collect()
     }

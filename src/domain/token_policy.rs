@@ -69,7 +69,7 @@ impl fmt::Display for PolicyBreach {
             ),
             Self::NeedsAllowList { privileges } => write!(
                 f,
-                "The token policy requires an IP allow-list for tokens with these privileges: {}.",
+                "The token policy requires an IP allow-list (one that does not let every address in) for tokens with these privileges: {}.",
                 privileges.keys().join(", ")
             ),
         }
@@ -133,7 +133,7 @@ impl TokenPolicy {
             .iter()
             .filter(|p| self.require_ip_for.allows(*p))
             .collect();
-        (!held.is_empty() && ips.is_any()).then(|| PolicyBreach::NeedsAllowList {
+        (!held.is_empty() && ips.allows_a_whole_family()).then(|| PolicyBreach::NeedsAllowList {
             privileges: if privileges.expanded() == held {
                 self.require_ip_for
             } else {
@@ -236,6 +236,21 @@ mod tests {
         );
         assert_eq!(
             policy.breach(Expiry::Never, &any, set("list-accts"), NOW),
+            None
+        );
+        // A list that lets every address of a family in is no allow-list.
+        for everyone in ["0.0.0.0/0", "::/0 192.0.2.1", "0.0.0.0/1 128.0.0.0/1"] {
+            let ips = IpAllowList::parse(everyone).unwrap();
+            assert!(
+                policy
+                    .breach(Expiry::Never, &ips, set("manage-api-tokens"), NOW)
+                    .is_some(),
+                "{everyone}"
+            );
+        }
+        let halves = IpAllowList::parse("0.0.0.0/1 192.0.2.0/24").unwrap();
+        assert_eq!(
+            policy.breach(Expiry::Never, &halves, set("manage-api-tokens"), NOW),
             None
         );
         // A full-access token holds them all.

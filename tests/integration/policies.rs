@@ -139,7 +139,7 @@ async fn new_tokens_and_edits_that_break_the_policy_are_refused_with_the_rule() 
     .await;
     assert!(
         reason(&open).ends_with(
-            "requires an IP allow-list for tokens with these privileges: manage-api-tokens."
+            "requires an IP allow-list (one that does not let every address in) for tokens with these privileges: manage-api-tokens."
         ),
         "{}",
         reason(&open)
