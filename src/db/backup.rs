@@ -218,6 +218,20 @@ const TABLES: &[Table] = &[
 /// Tables whose ids PostgreSQL hands out from a sequence.
 const SEQUENCED: &[&str] = &["accounts", "tokens", "audit_events", "passkeys"];
 
+/// The highest id of `table` in use, as SQL. An account's id also lives on
+/// in the audit trail after the account is deleted: a restore must not
+/// hand it out again, or a new account would see the old one's history.
+fn highest_id_used(table: &str) -> String {
+    match table {
+        "accounts" => "SELECT MAX(x) FROM (SELECT MAX(id) AS x FROM accounts \
+                       UNION ALL SELECT MAX(actor_id) FROM audit_events \
+                       UNION ALL SELECT MAX(target_id) FROM audit_events \
+                       UNION ALL SELECT MAX(owner_id) FROM audit_events) AS used"
+            .to_owned(),
+        _ => format!("SELECT MAX(id) FROM {table}"),
+    }
+}
+
 /// What a backup or a copy holds: rows and a digest of them per table.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Summary {
@@ -676,9 +690,16 @@ pub fn restore(conn: &mut DbConnection, file: &Path) -> anyhow::Result<Summary> 
             for table in SEQUENCED {
                 conn.batch_execute(&format!(
                     "SELECT setval(pg_get_serial_sequence('{table}', 'id'), \
-                     COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"
+                     COALESCE(({}), 0) + 1, false)",
+                    highest_id_used(table)
                 ))?;
             }
+        } else {
+            conn.batch_execute(&format!(
+                "UPDATE sqlite_sequence SET seq = MAX(seq, COALESCE(({}), 0)) \
+                 WHERE name = 'accounts'",
+                highest_id_used("accounts")
+            ))?;
         }
         let restored = summarize(conn)?;
         for (name, want) in &expected.tables {

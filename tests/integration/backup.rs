@@ -412,3 +412,52 @@ async fn names_kept_from_a_store_before_its_restore_are_read_again_after_it() {
     assert!(ok, "{said}");
     assert_eq!(search(&target.url(), &kept), ["deploy"]);
 }
+
+#[actix_web::test]
+async fn a_restored_store_never_gives_a_deleted_accounts_id_to_a_new_one() {
+    let app = spawn_app().await;
+    // The newest account is deleted: its id lives on in the audit trail.
+    app.create_reseller("gone", None).await;
+    let gone = app.actor("gone").await.account.id;
+    let root = app.actor("root").await;
+    app.db
+        .write(move |c| {
+            whm_tokens::ops::accounts::delete(
+                c,
+                &root,
+                &whm_tokens::domain::Username::parse("gone").unwrap(),
+            )
+        })
+        .await
+        .unwrap();
+    let dir = ScratchDir::new("ids");
+    let file = dir.join("store.jsonl").display().to_string();
+    let (ok, said) = cli(&app.database.url(), &["backup", &file]).await;
+    assert!(ok, "{said}");
+    let target = TestDatabase::create_other();
+    let (ok, said) = cli(&target.url(), &["restore", &file]).await;
+    assert!(ok, "{said}");
+    let (ok, said) = cli(
+        &target.url(),
+        &[
+            "api",
+            "createacct",
+            "username=fresh",
+            "password=a-long-password",
+        ],
+    )
+    .await;
+    assert!(ok, "{said}");
+    let mut conn = whm_tokens::db::establish(&target.url()).unwrap();
+    use diesel::prelude::*;
+    use whm_tokens::db::schema::accounts;
+    let fresh: i64 = accounts::table
+        .filter(accounts::username.eq("fresh"))
+        .select(accounts::id)
+        .first(&mut conn)
+        .unwrap();
+    assert!(
+        fresh > gone,
+        "the new account took id {fresh}, the deleted one's was {gone}"
+    );
+}
