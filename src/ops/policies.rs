@@ -286,12 +286,25 @@ pub fn describe(p: &TokenPolicy) -> String {
     )
 }
 
-/// Each scope of the policy: everyone (`None`: accounts that neither are
-/// nor belong to a reseller with an override) and each reseller with an
-/// override (with the accounts it owns), with the policy in force there;
-/// and the ids of those resellers.
+/// Whose tokens one pass of the housekeeping reads.
+#[derive(Clone, Copy, Debug)]
+enum Scope {
+    /// Accounts that neither have an override nor belong to an account
+    /// that has one.
+    Everyone,
+    /// One account with an override of its own.
+    Account(i64),
+    /// The accounts owned by one with an override, but for those with an
+    /// override of their own (each is its own scope).
+    OwnedBy(i64),
+}
+
+/// Each scope of the policy with the policy in force there, as
+/// [`for_account`] works it out for each account in it (everyone's, then
+/// the owner's override, then the account's own); and the ids of the
+/// accounts with an override.
 #[allow(clippy::type_complexity)]
-fn scopes(conn: &mut DbConnection) -> Result<(Vec<(Option<i64>, TokenPolicy)>, Vec<i64>), OpError> {
+fn scopes(conn: &mut DbConnection) -> Result<(Vec<(Scope, TokenPolicy)>, Vec<i64>), OpError> {
     let rows: Vec<Row> = policy_rows!().load(conn)?;
     let everyone = rows
         .iter()
@@ -299,29 +312,47 @@ fn scopes(conn: &mut DbConnection) -> Result<(Vec<(Option<i64>, TokenPolicy)>, V
         .map_or_else(TokenPolicy::default, |r| {
             TokenPolicy::default().with(&override_of(r))
         });
-    let resellers: Vec<(Option<i64>, TokenPolicy)> = rows
+    let overridden: Vec<&Row> = rows
         .iter()
         .filter(|r| r.5 != AccountKind::Root.as_str())
-        .map(|r| (Some(r.0), everyone.with(&override_of(r))))
         .collect();
-    let ids = resellers.iter().filter_map(|(id, _)| *id).collect();
-    Ok((
-        std::iter::once((None, everyone)).chain(resellers).collect(),
-        ids,
-    ))
+    let ids: Vec<i64> = overridden.iter().map(|r| r.0).collect();
+    let owners: std::collections::HashMap<i64, Option<i64>> = accounts::table
+        .filter(accounts::id.eq_any(&ids))
+        .select((accounts::id, accounts::owner_id))
+        .load::<(i64, Option<i64>)>(conn)?
+        .into_iter()
+        .collect();
+    let mut scopes = vec![(Scope::Everyone, everyone.clone())];
+    for row in &overridden {
+        let own = override_of(row);
+        // Its owner's override first, if the owner has one.
+        let above = owners
+            .get(&row.0)
+            .copied()
+            .flatten()
+            .and_then(|owner| overridden.iter().find(|r| r.0 == owner))
+            .map_or_else(|| everyone.clone(), |r| everyone.with(&override_of(r)));
+        scopes.push((Scope::Account(row.0), above.with(&own)));
+        scopes.push((Scope::OwnedBy(row.0), everyone.with(&own)));
+    }
+    Ok((scopes, ids))
 }
 
 /// Tokens with their owners, within one scope (see [`scopes`]).
 macro_rules! in_scope {
-    ($reseller:expr, $ids:expr, $select:expr, $limit:expr) => {{
+    ($scope:expr, $ids:expr, $select:expr, $limit:expr) => {{
         let mut q = tokens::table
             .inner_join(accounts::table)
             .select($select)
             .limit($limit)
             .into_boxed();
-        q = match $reseller {
-            Some(r) => q.filter(accounts::id.eq(r).or(accounts::owner_id.eq(r))),
-            None => q
+        q = match $scope {
+            Scope::Account(a) => q.filter(accounts::id.eq(a)),
+            Scope::OwnedBy(r) => q
+                .filter(accounts::owner_id.eq(r))
+                .filter(diesel::dsl::not(accounts::id.eq_any($ids.clone()))),
+            Scope::Everyone => q
                 .filter(diesel::dsl::not(accounts::id.eq_any($ids.clone())))
                 .filter(accounts::owner_id.is_null().or(diesel::dsl::not(
                     accounts::owner_id.assume_not_null().eq_any($ids.clone()),
@@ -352,10 +383,10 @@ pub fn enforce(conn: &mut DbConnection, now: i64, limit: i64) -> Result<(usize, 
     let (scopes, ids) = scopes(conn)?;
     type Found = (i64, String, crate::db::models::AccountRow);
     let (mut disabled, mut removed) = (0, 0);
-    for (reseller, policy) in scopes {
+    for (scope, policy) in scopes {
         if policy.delete_expired_days > 0 {
             let days = policy.delete_expired_days;
-            let found: Vec<Found> = in_scope!(reseller, ids, found!(), limit)
+            let found: Vec<Found> = in_scope!(scope, ids, found!(), limit)
                 .filter(tokens::expires_at.le(now - i64::from(days) * DAY))
                 .load(conn)?;
             for (id, name, owner) in found {
@@ -378,7 +409,7 @@ pub fn enforce(conn: &mut DbConnection, now: i64, limit: i64) -> Result<(usize, 
         if policy.disable_unused_days > 0 {
             let days = policy.disable_unused_days;
             let before = now - i64::from(days) * DAY;
-            let found: Vec<Found> = in_scope!(reseller, ids, found!(), limit)
+            let found: Vec<Found> = in_scope!(scope, ids, found!(), limit)
                 .filter(tokens::enabled.eq(true))
                 .filter(
                     tokens::last_used_at.le(before).or(tokens::last_used_at
@@ -428,7 +459,7 @@ pub fn unused_soon(
 ) -> Result<Vec<UnusedSoon>, OpError> {
     let (scopes, ids) = scopes(conn)?;
     let mut soon = Vec::new();
-    for (reseller, policy) in scopes {
+    for (scope, policy) in scopes {
         let days = i64::from(policy.disable_unused_days);
         if days == 0 {
             continue;
@@ -445,7 +476,7 @@ pub fn unused_soon(
             Option<crate::domain::EmailAddress>,
         );
         let rows: Vec<Row> = in_scope!(
-            reseller,
+            scope,
             ids,
             (
                 tokens::id,

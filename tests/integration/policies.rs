@@ -426,3 +426,63 @@ async fn owners_are_told_a_week_before_the_policy_disables_an_unused_token() {
     );
     assert_eq!(body["days_left"], 5);
 }
+
+#[actix_web::test]
+async fn the_housekeeping_applies_the_policy_each_token_check_applies_to_a_resellers_reseller() {
+    let app = spawn_app().await;
+    let root = admin(&app).await;
+    app.create_reseller("bob", None).await;
+    // "sub", a reseller that bob owns.
+    let root_actor = app.actor("root").await;
+    app.db
+        .write(move |conn| {
+            whm_tokens::ops::accounts::create(
+                conn,
+                &root_actor,
+                whm_tokens::ops::accounts::NewAccount {
+                    username: user("sub"),
+                    kind: whm_tokens::ops::AccountKind::Reseller,
+                    owner: Some(user("bob")),
+                    password_hash: None,
+                    privileges: None,
+                    contact_email: None,
+                },
+                now(),
+            )
+        })
+        .await
+        .unwrap();
+    for (owner, name) in [("bob", "bobs-old"), ("sub", "subs-old")] {
+        app.token_with(owner, name, Expiry::At(now() + DAY), "", None)
+            .await
+            .unwrap();
+    }
+    app.set_expiry("bobs-old", now() - 3 * DAY).await;
+    app.set_expiry("subs-old", now() - 3 * DAY).await;
+    // bob's accounts remove tokens expired two days; sub says not its own.
+    for (user, days) in [("bob", "2"), ("sub", "0")] {
+        ok_data(
+            &set(
+                &app,
+                &root,
+                &[("user", user), ("delete_expired_days", days)],
+            )
+            .await,
+        );
+    }
+    assert_eq!(app.state.enforce_policies_now().await.unwrap(), (0, 1));
+    let left = app
+        .db
+        .read(|conn| {
+            use diesel::prelude::*;
+            use whm_tokens::db::schema::tokens;
+            tokens::table
+                .select(tokens::name)
+                .order(tokens::name)
+                .load::<String>(conn)
+                .map_err(anyhow::Error::from)
+        })
+        .await
+        .unwrap();
+    assert_eq!(left, ["admin", "subs-old"]);
+}
