@@ -323,7 +323,7 @@ fn scopes(conn: &mut DbConnection) -> Result<(Vec<(Scope, TokenPolicy)>, Vec<i64
         .load::<(i64, Option<i64>)>(conn)?
         .into_iter()
         .collect();
-    let mut scopes = vec![(Scope::Everyone, everyone.clone())];
+    let mut scopes = vec![(Scope::Everyone, everyone)];
     for row in &overridden {
         let own = override_of(row);
         // Its owner's override first, if the owner has one.
@@ -332,7 +332,7 @@ fn scopes(conn: &mut DbConnection) -> Result<(Vec<(Scope, TokenPolicy)>, Vec<i64
             .copied()
             .flatten()
             .and_then(|owner| overridden.iter().find(|r| r.0 == owner))
-            .map_or_else(|| everyone.clone(), |r| everyone.with(&override_of(r)));
+            .map_or_else(|| everyone, |r| everyone.with(&override_of(r)));
         scopes.push((Scope::Account(row.0), above.with(&own)));
         scopes.push((Scope::OwnedBy(row.0), everyone.with(&own)));
     }

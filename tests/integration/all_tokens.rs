@@ -5,34 +5,6 @@ use reqwest::StatusCode;
 
 use crate::helpers::*;
 
-/// Makes `name` a reseller owned by `owner`.
-async fn reseller_owned_by(app: &TestApp, name: &str, owner: &str) {
-    let root = app.actor("root").await;
-    let (name, owner) = (user(name), user(owner));
-    let hash = whm_tokens::auth::password::hash(
-        &whm_tokens::domain::Password::parse(USER_PASSWORD).unwrap(),
-    )
-    .unwrap();
-    app.db
-        .write(move |conn| {
-            whm_tokens::ops::accounts::create(
-                conn,
-                &root,
-                whm_tokens::ops::accounts::NewAccount {
-                    username: name,
-                    kind: whm_tokens::ops::AccountKind::Reseller,
-                    owner: Some(owner),
-                    password_hash: Some(hash),
-                    privileges: None,
-                    contact_email: None,
-                },
-                now(),
-            )
-        })
-        .await
-        .unwrap();
-}
-
 fn owners_of(html: &str) -> Vec<(String, String)> {
     html.split("<tr class=")
         .skip(1)
@@ -123,7 +95,7 @@ async fn a_reseller_sees_its_accounts_tokens_read_only_and_never_anothers() {
     let app = spawn_app().await;
     app.create_reseller("bob", None).await;
     app.create_reseller("carol", None).await;
-    reseller_owned_by(&app, "sub", "bob").await;
+    app.create_reseller_owned_by("sub", "bob").await;
     app.token("sub", "subs").await;
     app.token("carol", "carols").await;
     app.token("bob", "bobs").await;

@@ -510,6 +510,35 @@ pub fn assert_denied(answer: &(StatusCode, Value)) {
 impl TestApp {
     /// Moves a root token's expiry, straight in the store (to test instants
     /// that the API would refuse to set).
+    /// Makes `name` a reseller (with the Initial privileges and
+    /// [`USER_PASSWORD`]) that the reseller `owner` owns, as root may.
+    pub async fn create_reseller_owned_by(&self, name: &str, owner: &str) {
+        let root = self.actor("root").await;
+        let (name, owner) = (user(name), user(owner));
+        let hash = whm_tokens::auth::password::hash(
+            &whm_tokens::domain::Password::parse(USER_PASSWORD).unwrap(),
+        )
+        .unwrap();
+        self.db
+            .write(move |conn| {
+                whm_tokens::ops::accounts::create(
+                    conn,
+                    &root,
+                    whm_tokens::ops::accounts::NewAccount {
+                        username: name,
+                        kind: whm_tokens::ops::AccountKind::Reseller,
+                        owner: Some(owner),
+                        password_hash: Some(hash),
+                        privileges: None,
+                        contact_email: None,
+                    },
+                    now(),
+                )
+            })
+            .await
+            .unwrap();
+    }
+
     pub async fn set_expiry(&self, name: &'static str, at: i64) {
         self.db
             .write(move |conn| {

@@ -432,26 +432,7 @@ async fn the_housekeeping_applies_the_policy_each_token_check_applies_to_a_resel
     let app = spawn_app().await;
     let root = admin(&app).await;
     app.create_reseller("bob", None).await;
-    // "sub", a reseller that bob owns.
-    let root_actor = app.actor("root").await;
-    app.db
-        .write(move |conn| {
-            whm_tokens::ops::accounts::create(
-                conn,
-                &root_actor,
-                whm_tokens::ops::accounts::NewAccount {
-                    username: user("sub"),
-                    kind: whm_tokens::ops::AccountKind::Reseller,
-                    owner: Some(user("bob")),
-                    password_hash: None,
-                    privileges: None,
-                    contact_email: None,
-                },
-                now(),
-            )
-        })
-        .await
-        .unwrap();
+    app.create_reseller_owned_by("sub", "bob").await;
     for (owner, name) in [("bob", "bobs-old"), ("sub", "subs-old")] {
         app.token_with(owner, name, Expiry::At(now() + DAY), "", None)
             .await
