@@ -169,6 +169,8 @@ const TABLES: &[Table] = &[
             col!("description", Text),
             col!("leaked_at", Int?),
             col!("leaked_from", Text?),
+            col!("enabled_at", Int?),
+            col!("enabled_before_leak", Bool?),
         ]),
     },
     Table {

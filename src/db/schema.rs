@@ -61,6 +61,10 @@ diesel::table! {
         /// Reported leaked: when, and the reporter's address.
         leaked_at -> Nullable<BigInt>,
         leaked_from -> Nullable<Text>,
+        /// When a person last enabled it (disuse counts from it too).
+        enabled_at -> Nullable<BigInt>,
+        /// Whether it was enabled when reported leaked (NULL: not leaked).
+        enabled_before_leak -> Nullable<Bool>,
     }
 }
 

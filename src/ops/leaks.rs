@@ -46,6 +46,7 @@ pub fn report(
     let marked: Vec<i64> = diesel::update(tokens::table.filter(tokens::id.eq_any(&ids)))
         .filter(tokens::leaked_at.is_null())
         .set((
+            tokens::enabled_before_leak.eq(tokens::enabled.nullable()),
             tokens::enabled.eq(false),
             tokens::leaked_at.eq(now),
             tokens::leaked_from.eq(from),

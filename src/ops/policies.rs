@@ -416,6 +416,12 @@ pub fn enforce(conn: &mut DbConnection, now: i64, limit: i64) -> Result<(usize, 
                         .is_null()
                         .and(tokens::created_at.le(before))),
                 )
+                // Nor one a person enabled again since.
+                .filter(
+                    tokens::enabled_at
+                        .is_null()
+                        .or(tokens::enabled_at.le(before)),
+                )
                 .load(conn)?;
             for (id, name, owner) in found {
                 diesel::update(tokens::table.find(id))
@@ -464,53 +470,66 @@ pub fn unused_soon(
         if days == 0 {
             continue;
         }
-        // Disabled at (last use or creation) + days: due between now and a
-        // week from now.
+        // Disabled at (the latest of last use or creation, and being
+        // enabled again) + days: due between now and a week from now.
         let (from, to) = (now - days * DAY, now - days * DAY + 7 * DAY);
         type Row = (
             i64,
             crate::domain::TokenName,
             i64,
             Option<i64>,
+            Option<i64>,
             crate::db::models::AccountRow,
             Option<crate::domain::EmailAddress>,
         );
-        let rows: Vec<Row> = in_scope!(
-            scope,
-            ids,
-            (
-                tokens::id,
-                tokens::name,
-                tokens::created_at,
-                tokens::last_used_at,
-                crate::db::models::AccountRow::as_select(),
-                accounts::contact_email,
-            ),
-            limit
-        )
-        .filter(tokens::enabled.eq(true))
-        .filter(
-            tokens::last_used_at
-                .gt(from)
-                .and(tokens::last_used_at.le(to))
-                .or(tokens::last_used_at
-                    .is_null()
-                    .and(tokens::created_at.gt(from))
-                    .and(tokens::created_at.le(to))),
-        )
-        .load(conn)?;
-        soon.extend(
-            rows.into_iter()
-                .map(|(id, name, created, used, owner, email)| {
+        macro_rules! candidates {
+            () => {
+                in_scope!(
+                    scope,
+                    ids,
                     (
-                        id,
-                        name,
-                        used.unwrap_or(created) + days * DAY,
-                        Account::from(owner),
-                        email,
-                    )
-                }),
-        );
+                        tokens::id,
+                        tokens::name,
+                        tokens::created_at,
+                        tokens::last_used_at,
+                        tokens::enabled_at,
+                        crate::db::models::AccountRow::as_select(),
+                        accounts::contact_email,
+                    ),
+                    limit
+                )
+                .filter(tokens::enabled.eq(true))
+            };
+        }
+        // Due by their last use (or creation), unless enabled since the
+        // window's end.
+        let by_use: Vec<Row> = candidates!()
+            .filter(
+                tokens::last_used_at
+                    .gt(from)
+                    .and(tokens::last_used_at.le(to))
+                    .or(tokens::last_used_at
+                        .is_null()
+                        .and(tokens::created_at.gt(from))
+                        .and(tokens::created_at.le(to))),
+            )
+            .filter(tokens::enabled_at.is_null().or(tokens::enabled_at.le(to)))
+            .load(conn)?;
+        // Due by being enabled again, their last use older.
+        let by_enabling: Vec<Row> = candidates!()
+            .filter(tokens::enabled_at.gt(from).and(tokens::enabled_at.le(to)))
+            .filter(
+                tokens::last_used_at.le(from).or(tokens::last_used_at
+                    .is_null()
+                    .and(tokens::created_at.le(from))),
+            )
+            .load(conn)?;
+        soon.extend(by_use.into_iter().chain(by_enabling).map(
+            |(id, name, created, used, enabled_at, owner, email)| {
+                let since = used.unwrap_or(created).max(enabled_at.unwrap_or(i64::MIN));
+                (id, name, since + days * DAY, Account::from(owner), email)
+            },
+        ));
     }
     Ok(soon)
 }

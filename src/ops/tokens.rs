@@ -336,6 +336,12 @@ pub fn update(
             return Err(OpError::Policy(breach));
         }
     }
+    // Enabled again by a person: the policy counts disuse from now.
+    if enabled && !current.enabled {
+        diesel::update(tokens::table.filter(tokens::id.eq(current.id)))
+            .set(tokens::enabled_at.eq(actor.origin.at))
+            .execute(conn)?;
+    }
     let saved = diesel::update(tokens::table.filter(tokens::id.eq(current.id)))
         .set((
             tokens::name.eq(&new_name),
@@ -450,20 +456,26 @@ pub fn regenerate(
     .optional()?
     .ok_or_else(replaced)?;
     // A token reported leaked was disabled for its secret: with a new one
-    // it works again.
+    // it is as it was before the report (enabled, or disabled if it
+    // already was; a report before the column was kept: enabled).
     let (token, detail) = if token.leaked_at.is_some() {
         let token: Token = diesel::update(tokens::table.filter(tokens::id.eq(token.id)))
             .set((
-                tokens::enabled.eq(true),
+                tokens::enabled.eq(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                    "COALESCE(enabled_before_leak, TRUE)",
+                )),
+                tokens::enabled_before_leak.eq(None::<bool>),
                 tokens::leaked_at.eq(None::<i64>),
                 tokens::leaked_from.eq(None::<String>),
             ))
             .returning(crate::db::columns::<Token>())
             .get_result(conn)?;
-        (
-            token,
-            "a new secret in place of the one reported leaked; the token is enabled again",
-        )
+        let detail = if token.enabled {
+            "a new secret in place of the one reported leaked; the token is enabled again"
+        } else {
+            "a new secret in place of the one reported leaked; the token stays disabled, as it was before the report"
+        };
+        (token, detail)
     } else {
         (token, "a new secret; the old one stopped working")
     };
@@ -531,6 +543,16 @@ pub fn set_enabled(
     .set(tokens::enabled.eq(enabled))
     .returning(tokens::name)
     .get_results(conn)?;
+    // Enabled again by a person: the policy counts disuse from now.
+    if enabled && !changed.is_empty() {
+        diesel::update(
+            tokens::table
+                .filter(tokens::account_id.eq(actor.id()))
+                .filter(tokens::name.eq_any(&changed)),
+        )
+        .set(tokens::enabled_at.eq(actor.origin.at))
+        .execute(conn)?;
+    }
     for name in &changed {
         audit::record(
             conn,

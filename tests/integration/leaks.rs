@@ -254,3 +254,31 @@ async fn a_burst_of_reports_is_held_to_the_limits_and_costs_one_audit_row_per_ad
     assert!(added <= 2 * 5, "{added} audit rows for {} reports", 30 + 3);
     assert!(added >= 3, "{added}");
 }
+
+#[actix_web::test]
+async fn regenerating_a_token_that_was_disabled_before_its_leak_report_keeps_it_disabled() {
+    let app = spawn_app_with(trusting).await;
+    let keeper = app.token("root", "keeper").await;
+    let secret = app.token("root", "parked").await;
+    app.disable("root", "parked").await;
+    let (status, _) = report(&app.address, &[&secret], "203.0.113.79").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let regenerated = ok_data(
+        &app.api(
+            "root",
+            &keeper,
+            "api_token_regenerate",
+            &[("token_name", "parked")],
+        )
+        .await,
+    );
+    let fresh = regenerated["token"].as_str().expect("a new secret");
+    // As it was before the report: disabled, and refused.
+    assert_eq!(
+        version_at(&app.address, "root", fresh).await,
+        StatusCode::FORBIDDEN
+    );
+    let listed = ok_data(&app.api("root", &keeper, "api_token_list", &[]).await);
+    let parked = &listed["tokens"]["parked"];
+    assert_eq!(parked["enabled"], 0, "{parked}");
+}

@@ -305,6 +305,20 @@ async fn the_server_disables_unused_tokens_and_removes_long_expired_ones_by_the_
     assert_eq!(tokens["idle"]["enabled"], 0, "{}", tokens["idle"]);
     assert_eq!(tokens["fresh"]["enabled"], 1);
     assert_eq!(app.state.enforce_policies_now().await.unwrap(), (0, 0));
+    // Enabled again by its owner, still unused: disuse counts from now,
+    // not from its creation, so the next round leaves it.
+    ok_data(
+        &app.api(
+            "root",
+            &root,
+            "api_token_update",
+            &[("token_name", "idle"), ("enabled", "1")],
+        )
+        .await,
+    );
+    assert_eq!(app.state.enforce_policies_now().await.unwrap(), (0, 0));
+    let tokens = ok_data(&app.api("root", &root, "api_token_list", &[]).await);
+    assert_eq!(tokens["tokens"]["idle"]["enabled"], 1);
 }
 
 #[actix_web::test]
