@@ -698,6 +698,26 @@ impl UiClient {
         self.post_raw(path, &all).await
     }
 
+    /// Follows a one-time sign-in link as a person does: opens it, and if
+    /// it shows the "Continue as …" page, presses the button (the answer
+    /// to that); otherwise the answer to the opening.
+    pub async fn follow_link(&self, path: &str) -> reqwest::Response {
+        let opened = self.get(path).await;
+        if opened.status() != reqwest::StatusCode::OK {
+            return opened;
+        }
+        let page = opened.text().await.unwrap();
+        let csrf = csrf_in(&page);
+        let session = page
+            .split("name=\"session\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("the link's page holds its form");
+        let action = path.split('?').next().unwrap();
+        self.post_raw(action, &[("csrf_token", &csrf), ("session", session)])
+            .await
+    }
+
     pub async fn post_raw(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
         self.http
             .post(format!("{}{path}", self.base))

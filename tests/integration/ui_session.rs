@@ -343,12 +343,19 @@ async fn a_one_time_link_from_create_user_session_signs_in_once() {
     );
     let url = data["url"].as_str().unwrap().replace(&app.address, "");
     let client = app.browser();
-    let first = client.get(&url).await;
+    // Opening it signs no one in: it asks first (a page could load a link
+    // in the background and put its visitor to work in the maker's
+    // account).
+    let opened = client.get(&url).await;
+    assert_eq!(opened.status(), StatusCode::OK);
+    assert!(opened.text().await.unwrap().contains("Continue as root?"));
+    assert_eq!(client.get("/tokens").await.status(), StatusCode::SEE_OTHER);
+    let first = client.follow_link(&url).await;
     assert_eq!(first.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&first), "/tokens");
     assert_eq!(client.get("/tokens").await.status(), StatusCode::OK);
     let other = app.browser();
-    let second = other.get(&url).await;
+    let second = other.follow_link(&url).await;
     assert_eq!(location(&second), "/login?expired=1");
     assert_eq!(other.get("/tokens").await.status(), StatusCode::SEE_OTHER);
 }
@@ -636,7 +643,10 @@ async fn a_one_time_link_needs_a_full_token_asks_for_the_second_factor_and_dies_
         .await
         .unwrap();
     let stale = app.browser();
-    assert_eq!(location(&stale.get(&before).await), "/login?expired=1");
+    assert_eq!(
+        location(&stale.follow_link(&before).await),
+        "/login?expired=1"
+    );
 
     // With two-factor on, the link stands for the password only: the
     // code is asked before any page opens.
@@ -644,7 +654,7 @@ async fn a_one_time_link_needs_a_full_token_asks_for_the_second_factor_and_dies_
     crate::two_factor::set_up(&signed_in, ROOT_PASSWORD).await;
     let url = link_for(&app, "root", &full).await;
     let client = app.browser();
-    let followed = client.get(&url).await;
+    let followed = client.follow_link(&url).await;
     assert_eq!(location(&followed), "/login/two-factor");
     assert_eq!(client.get("/tokens").await.status(), StatusCode::SEE_OTHER);
 }

@@ -215,15 +215,19 @@ pub struct OnceQuery {
 #[template(path = "login_once.html")]
 struct SwitchPage {
     chrome: Chrome,
-    current: Username,
+    /// Who is signed in, if anyone.
+    current: Option<Username>,
     target: Username,
     action: String,
     secret: String,
 }
 
-/// Follows a one-time link. Signed out, it signs in. Signed in as another
-/// account, it asks first: a link someone else made must not silently
-/// replace the session (the link is kept until the answer).
+/// Follows a one-time link: a page that names the account the link is
+/// for, whose button uses it (a POST, with the CSRF check). Never a
+/// sign-in by GET: a link someone else made must neither silently replace
+/// a session nor put a signed-out visitor to work in the maker's account
+/// (a page that loads the link in the background could do either). The
+/// link is kept until the answer.
 pub async fn login_once(
     req: HttpRequest,
     session: Session,
@@ -233,49 +237,45 @@ pub async fn login_once(
     let Some(secret) = TokenSecret::parse(&query.session) else {
         return Ok(redirect("/login?expired=1"));
     };
-    let current = session.get::<i64>(ACCOUNT_ID).ok().flatten();
-    if let Some(current_id) = current {
-        let now = state.clock.now();
-        let peek = secret.clone();
-        let found = state
-            .db
-            .read(move |conn| {
-                let target = login_links::peek(conn, &peek, now)?;
-                // An account deleted meanwhile is no one; an outage is an
-                // outage, not "no one signed in".
-                let current = match accounts::load(conn, current_id) {
-                    Ok(account) => Some(account),
-                    Err(OpError::AccountNotFound(_)) => None,
-                    Err(e) => return Err(e),
-                };
-                Ok::<_, OpError>((target, current))
-            })
-            .await?;
-        match found {
-            (None, _) => return Ok(redirect("/login?expired=1")),
-            (Some(target), Some(current)) if target.id != current.id => {
-                let csrf = csrf::token(&session)?;
-                let mut chrome = Chrome::anonymous(csrf, None);
-                chrome.username = current.username.to_string();
-                chrome.is_root = current.is_root();
-                return render(
-                    StatusCode::OK,
-                    &SwitchPage {
-                        chrome,
-                        current: current.username,
-                        target: target.username,
-                        action: req.path().to_owned(),
-                        secret: query.session,
-                    },
-                );
-            }
-            _ => {}
-        }
+    let current_id = session.get::<i64>(ACCOUNT_ID).ok().flatten();
+    let now = state.clock.now();
+    let found = state
+        .db
+        .read(move |conn| {
+            let target = login_links::peek(conn, &secret, now)?;
+            // An account deleted meanwhile is no one; an outage is an
+            // outage, not "no one signed in".
+            let current = match current_id.map(|id| accounts::load(conn, id)) {
+                Some(Ok(account)) => Some(account),
+                None | Some(Err(OpError::AccountNotFound(_))) => None,
+                Some(Err(e)) => return Err(e),
+            };
+            Ok::<_, OpError>((target, current))
+        })
+        .await?;
+    let (target, current) = match found {
+        (None, _) => return Ok(redirect("/login?expired=1")),
+        (Some(target), current) => (target, current),
+    };
+    let csrf = csrf::token(&session)?;
+    let mut chrome = Chrome::anonymous(csrf, None);
+    if let Some(current) = &current {
+        chrome.username = current.username.to_string();
+        chrome.is_root = current.is_root();
     }
-    use_link(&req, &session, &state, secret).await
+    render(
+        StatusCode::OK,
+        &SwitchPage {
+            chrome,
+            current: current.map(|c| c.username),
+            target: target.username,
+            action: req.path().to_owned(),
+            secret: query.session,
+        },
+    )
 }
 
-/// "Continue as …": the signed-in user chose to use the link.
+/// "Continue as …": the visitor chose to use the link.
 pub async fn login_once_confirmed(
     req: HttpRequest,
     session: Session,
