@@ -78,7 +78,19 @@ pub async fn observe<B: MessageBody + 'static>(
             );
             return Err(actix_web::error::InternalError::from_response(error, response).into());
         }
-        Err(e) => return Err(e),
+        // Any other error a layer below answered with (a body that could
+        // not be read, say): its answer, with the security headers and
+        // the request id every answer carries.
+        Err(e) => {
+            let mut response = e.error_response();
+            tracing::info!(status = response.status().as_u16(), error = %e, "request");
+            super::add_security_headers(response.headers_mut());
+            response.headers_mut().insert(
+                HeaderName::from_static(REQUEST_ID_HEADER),
+                id.header_value(),
+            );
+            return Err(actix_web::error::InternalError::from_response(e, response).into());
+        }
     };
     let (method, path) = (res.request().method(), res.request().path());
     let status = res.status();

@@ -387,3 +387,31 @@ async fn the_sessions_page_says_the_configured_session_lifetime() {
     assert!(page.contains("8 hours without use"));
     assert!(!page.contains("a day after signing in"));
 }
+
+#[actix_web::test]
+async fn a_body_that_cannot_be_read_is_answered_with_the_security_headers() {
+    let app = spawn_app().await;
+    let host = app.address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    // A chunked body whose chunk size is not a number.
+    stream
+        .write_all(
+            format!(
+                "POST /login HTTP/1.1\r\nHost: {host}\r\n\
+                 Content-Type: application/x-www-form-urlencoded\r\n\
+                 Transfer-Encoding: chunked\r\nConnection: close\r\n\r\nZZ\r\nuser=x\r\n0\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+        .await
+        .expect("an answer")
+        .ok();
+    let text = String::from_utf8_lossy(&answer).to_lowercase();
+    assert!(text.starts_with("http/1.1 4"), "{text}");
+    assert!(text.contains("content-security-policy:"), "{text}");
+    assert!(text.contains("x-request-id:"), "{text}");
+}
