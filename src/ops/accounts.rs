@@ -367,13 +367,17 @@ pub fn set_suspended(
     .returning(crate::db::columns::<AccountRow>())
     .get_result::<AccountRow>(conn)
     .optional()?
-    .ok_or(OpError::NotAllowed(LOCKED))?
+    .ok_or(OpError::NotAllowed(
+        "The account's suspension changed while this was asked: look at it again.",
+    ))?
     .into();
     if suspended {
         end_sessions(conn, account.id)?;
     }
     tracing::info!(suspended, locked, "account suspension set");
-    let (event, detail) = match (suspended, locked) {
+    // "Only root can unsuspend it" when root set the lock; a reseller
+    // suspending again an account root locked only suspends.
+    let (event, detail) = match (suspended, locked && root) {
         (true, true) => (AuditEvent::AccountSuspended, "only root can unsuspend it"),
         (true, false) => (AuditEvent::AccountSuspended, ""),
         (false, _) => (AuditEvent::AccountUnsuspended, ""),

@@ -22,7 +22,7 @@ pub fn create(conn: &mut DbConnection, actor: &Actor, now: i64) -> Result<TokenS
     // token, or anything else the account may).
     if !actor.follows_owner {
         return Err(OpError::NotAllowed(
-            "Only a token with all of the account's privileges can create a session: a session has them all.",
+            "Only a full-access token (privileges: all) can create a session: a session has every privilege of the account.",
         ));
     }
     diesel::delete(login_links::table.filter(login_links::expires_at.le(now))).execute(conn)?;

@@ -424,9 +424,28 @@ pub fn enforce(conn: &mut DbConnection, now: i64, limit: i64) -> Result<(usize, 
                 )
                 .load(conn)?;
             for (id, name, owner) in found {
-                diesel::update(tokens::table.find(id))
-                    .set(tokens::enabled.eq(false))
-                    .execute(conn)?;
+                // Still as found: a use written or a person enabling it
+                // since the read (PostgreSQL) keeps it.
+                let changed = diesel::update(
+                    tokens::table
+                        .find(id)
+                        .filter(tokens::enabled.eq(true))
+                        .filter(
+                            tokens::last_used_at.le(before).or(tokens::last_used_at
+                                .is_null()
+                                .and(tokens::created_at.le(before))),
+                        )
+                        .filter(
+                            tokens::enabled_at
+                                .is_null()
+                                .or(tokens::enabled_at.le(before)),
+                        ),
+                )
+                .set(tokens::enabled.eq(false))
+                .execute(conn)?;
+                if changed == 0 {
+                    continue;
+                }
                 disabled += 1;
                 audit::record_system(
                     conn,

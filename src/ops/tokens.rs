@@ -470,6 +470,16 @@ pub fn regenerate(
             ))
             .returning(crate::db::columns::<Token>())
             .get_result(conn)?;
+        // Enabled again: the policy counts disuse from now, or the next
+        // round would disable it for the days it sat leaked.
+        let token: Token = if token.enabled {
+            diesel::update(tokens::table.filter(tokens::id.eq(token.id)))
+                .set(tokens::enabled_at.eq(actor.origin.at))
+                .returning(crate::db::columns::<Token>())
+                .get_result(conn)?
+        } else {
+            token
+        };
         let detail = if token.enabled {
             "a new secret in place of the one reported leaked; the token is enabled again"
         } else {

@@ -37,11 +37,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route(PATH, web::route().to(forward));
 }
 
-/// The original request, as a trusted proxy describes it.
-fn original(req: &HttpRequest, state: &AppState) -> Option<(String, String)> {
-    let peer = req.peer_addr()?.ip();
-    if !client_ip::is_trusted(peer, &state.config.trusted_proxies) {
-        return None;
+/// Why the original request is unknown: no proxy we trust said it.
+const UNKNOWN: &str =
+    "the original request is unknown (no X-Original-URI or X-Forwarded-Uri from a trusted proxy)";
+
+/// The original request, as a trusted proxy describes it, or why it is
+/// unknown.
+fn original(req: &HttpRequest, state: &AppState) -> Result<(String, String), &'static str> {
+    let trusted = req
+        .peer_addr()
+        .is_some_and(|peer| client_ip::is_trusted(peer.ip(), &state.config.trusted_proxies));
+    if !trusted {
+        return Err(UNKNOWN);
     }
     let one = |names: [&str; 2]| {
         names.iter().find_map(|name| {
@@ -63,11 +70,13 @@ fn original(req: &HttpRequest, state: &AppState) -> Option<(String, String)> {
     let original_family = has(["x-original-method", "x-original-uri"]);
     let forwarded_family = has(["x-forwarded-method", "x-forwarded-uri"]);
     if original_family && forwarded_family {
-        return None;
+        return Err(
+            "the original request is unknown (both X-Original-* and X-Forwarded-* were sent: one family is the client's own)",
+        );
     }
-    let method = one(["x-original-method", "x-forwarded-method"])?;
-    let uri = one(["x-original-uri", "x-forwarded-uri"])?;
-    Some((method, uri))
+    let method = one(["x-original-method", "x-forwarded-method"]).ok_or(UNKNOWN)?;
+    let uri = one(["x-original-uri", "x-forwarded-uri"]).ok_or(UNKNOWN)?;
+    Ok((method, uri))
 }
 
 /// Every refusal looks the same; 401 (with a challenge) only says that no
@@ -92,7 +101,7 @@ async fn forward(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     // The path only: a query string may carry secrets (a password, a
     // token), and is never logged nor kept in the audit trail.
     let shown = original.as_ref().map_or_else(
-        || "(unknown)".to_owned(),
+        |_| "(unknown)".to_owned(),
         |(m, u)| format!("{m} {}", u.split(['?', '#']).next().unwrap_or_default()),
     );
     let authenticated =
@@ -123,7 +132,11 @@ async fn forward(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
         };
     let mut authenticated = *authenticated;
     authenticated.actor.origin.request_id = Some(request_id);
-    match permitted(&state, original.as_ref(), &authenticated) {
+    match permitted(
+        &state,
+        original.as_ref().map_err(|why| *why),
+        &authenticated,
+    ) {
         Ok(()) => {
             state.metrics.decision("forward_auth", "allowed");
             tracing::info!(
@@ -169,15 +182,13 @@ const NO_RULE: &str = "no rule";
 /// is what the row is counted by, and what the audit trail says.
 fn permitted(
     state: &AppState,
-    original: Option<&(String, String)>,
+    original: Result<&(String, String), &'static str>,
     authenticated: &Authenticated,
 ) -> Result<(), (String, String)> {
     let no_rule = |why: String| Err((NO_RULE.to_owned(), why));
-    let Some((method, uri)) = original else {
-        return no_rule(
-            "the original request is unknown (no X-Original-URI or X-Forwarded-Uri from a trusted proxy)"
-                .to_owned(),
-        );
+    let (method, uri) = match original {
+        Ok(found) => found,
+        Err(why) => return no_rule(why.to_owned()),
     };
     let path = uri.split(['?', '#']).next().unwrap_or_default();
     let shown: String = loggable(&format!("{method} {path}"))

@@ -359,6 +359,8 @@ async fn forward_auth_checks_the_original_clients_address_and_believes_only_trus
         .await
         .unwrap();
     assert_eq!(injected.status(), StatusCode::FORBIDDEN);
+    app.refusal_details_with(&["both X-Original-* and X-Forwarded-* were sent"])
+        .await;
 }
 
 #[actix_web::test]

@@ -282,3 +282,35 @@ async fn regenerating_a_token_that_was_disabled_before_its_leak_report_keeps_it_
     let parked = &listed["tokens"]["parked"];
     assert_eq!(parked["enabled"], 0, "{parked}");
 }
+
+#[actix_web::test]
+async fn a_leaked_token_regenerated_is_not_disabled_for_the_days_it_sat_leaked() {
+    let app = spawn_app_with(trusting).await;
+    let keeper = app.token("root", "keeper").await;
+    let secret = app.token("root", "old").await;
+    app.set_created("old", now() - 10 * 86_400).await;
+    let (status, _) = report(&app.address, &[&secret], "203.0.113.80").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    ok_data(
+        &app.api(
+            "root",
+            &keeper,
+            "api_token_regenerate",
+            &[("token_name", "old")],
+        )
+        .await,
+    );
+    ok_data(
+        &app.api(
+            "root",
+            &keeper,
+            "api_token_policy_set",
+            &[("disable_unused_days", "7")],
+        )
+        .await,
+    );
+    // Enabled again by the regenerate: disuse counts from then.
+    assert_eq!(app.state.enforce_policies_now().await.unwrap(), (0, 0));
+    let listed = ok_data(&app.api("root", &keeper, "api_token_list", &[]).await);
+    assert_eq!(listed["tokens"]["old"]["enabled"], 1);
+}

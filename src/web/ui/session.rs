@@ -215,7 +215,7 @@ pub struct OnceQuery {
 #[template(path = "login_once.html")]
 struct SwitchPage {
     chrome: Chrome,
-    /// Who is signed in, if anyone.
+    /// Who is signed in, if anyone other than the link's account.
     current: Option<Username>,
     target: Username,
     action: String,
@@ -267,7 +267,8 @@ pub async fn login_once(
         StatusCode::OK,
         &SwitchPage {
             chrome,
-            current: current.map(|c| c.username),
+            // Signed in as the link's own account: nothing to switch from.
+            current: current.filter(|c| c.id != target.id).map(|c| c.username),
             target: target.username,
             action: req.path().to_owned(),
             secret: query.session,
