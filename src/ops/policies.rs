@@ -362,6 +362,25 @@ macro_rules! in_scope {
     }};
 }
 
+/// An enabled token neither used (nor, never used, made) nor enabled
+/// again by a person since `before`: one `disable_unused_days` disables.
+macro_rules! unused_since {
+    ($before:expr) => {
+        tokens::enabled
+            .eq(true)
+            .and(
+                tokens::last_used_at.le($before).or(tokens::last_used_at
+                    .is_null()
+                    .and(tokens::created_at.le($before))),
+            )
+            .and(
+                tokens::enabled_at
+                    .is_null()
+                    .or(tokens::enabled_at.le($before)),
+            )
+    };
+}
+
 /// What the housekeeping reads of a token: its id, name and owner.
 macro_rules! found {
     () => {
@@ -410,39 +429,14 @@ pub fn enforce(conn: &mut DbConnection, now: i64, limit: i64) -> Result<(usize, 
             let days = policy.disable_unused_days;
             let before = now - i64::from(days) * DAY;
             let found: Vec<Found> = in_scope!(scope, ids, found!(), limit)
-                .filter(tokens::enabled.eq(true))
-                .filter(
-                    tokens::last_used_at.le(before).or(tokens::last_used_at
-                        .is_null()
-                        .and(tokens::created_at.le(before))),
-                )
-                // Nor one a person enabled again since.
-                .filter(
-                    tokens::enabled_at
-                        .is_null()
-                        .or(tokens::enabled_at.le(before)),
-                )
+                .filter(unused_since!(before))
                 .load(conn)?;
             for (id, name, owner) in found {
                 // Still as found: a use written or a person enabling it
                 // since the read (PostgreSQL) keeps it.
-                let changed = diesel::update(
-                    tokens::table
-                        .find(id)
-                        .filter(tokens::enabled.eq(true))
-                        .filter(
-                            tokens::last_used_at.le(before).or(tokens::last_used_at
-                                .is_null()
-                                .and(tokens::created_at.le(before))),
-                        )
-                        .filter(
-                            tokens::enabled_at
-                                .is_null()
-                                .or(tokens::enabled_at.le(before)),
-                        ),
-                )
-                .set(tokens::enabled.eq(false))
-                .execute(conn)?;
+                let changed = diesel::update(tokens::table.find(id).filter(unused_since!(before)))
+                    .set(tokens::enabled.eq(false))
+                    .execute(conn)?;
                 if changed == 0 {
                     continue;
                 }
