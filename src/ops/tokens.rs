@@ -459,27 +459,27 @@ pub fn regenerate(
     // it is as it was before the report (enabled, or disabled if it
     // already was; a report before the column was kept: enabled).
     let (token, detail) = if token.leaked_at.is_some() {
+        // Enabled again, the policy counts disuse from now, or the next
+        // round would disable it for the days it sat leaked. (Both sides
+        // of a SET read the row as it was.)
         let token: Token = diesel::update(tokens::table.filter(tokens::id.eq(token.id)))
             .set((
                 tokens::enabled.eq(diesel::dsl::sql::<diesel::sql_types::Bool>(
                     "COALESCE(enabled_before_leak, TRUE)",
                 )),
+                tokens::enabled_at.eq(diesel::dsl::sql::<
+                    diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
+                >(
+                    "CASE WHEN COALESCE(enabled_before_leak, TRUE) THEN "
+                )
+                .bind::<diesel::sql_types::BigInt, _>(actor.origin.at)
+                .sql(" ELSE enabled_at END")),
                 tokens::enabled_before_leak.eq(None::<bool>),
                 tokens::leaked_at.eq(None::<i64>),
                 tokens::leaked_from.eq(None::<String>),
             ))
             .returning(crate::db::columns::<Token>())
             .get_result(conn)?;
-        // Enabled again: the policy counts disuse from now, or the next
-        // round would disable it for the days it sat leaked.
-        let token: Token = if token.enabled {
-            diesel::update(tokens::table.filter(tokens::id.eq(token.id)))
-                .set(tokens::enabled_at.eq(actor.origin.at))
-                .returning(crate::db::columns::<Token>())
-                .get_result(conn)?
-        } else {
-            token
-        };
         let detail = if token.enabled {
             "a new secret in place of the one reported leaked; the token is enabled again"
         } else {

@@ -379,6 +379,17 @@ fn rows_of(file: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Backs `app`'s store up with the command line and restores it into
+/// `target`, both of which must succeed.
+async fn restore_a_backup(app: &TestApp, target: &TestDatabase) {
+    let dir = ScratchDir::new("restore");
+    let file = dir.join("store.jsonl").display().to_string();
+    let (ok, said) = cli(&app.database.url(), &["backup", &file]).await;
+    assert!(ok, "{said}");
+    let (ok, said) = cli(&target.url(), &["restore", &file]).await;
+    assert!(ok, "{said}");
+}
+
 #[actix_web::test]
 async fn names_kept_from_a_store_before_its_restore_are_read_again_after_it() {
     use whm_tokens::ops::token_listing::{self as listing, ListQuery};
@@ -401,15 +412,10 @@ async fn names_kept_from_a_store_before_its_restore_are_read_again_after_it() {
     };
     assert!(search(&app.database.url(), &kept).is_empty());
     app.token("root", "deploy").await;
-    let dir = ScratchDir::new("kept-names");
-    let file = dir.join("store.jsonl").display().to_string();
-    let (ok, said) = cli(&app.database.url(), &["backup", &file]).await;
-    assert!(ok, "{said}");
     // The same account (id, creation time) in a restored store, under the
     // same memory: its names are read again, not taken for the kept ones.
     let target = TestDatabase::create();
-    let (ok, said) = cli(&target.url(), &["restore", &file]).await;
-    assert!(ok, "{said}");
+    restore_a_backup(&app, &target).await;
     assert_eq!(search(&target.url(), &kept), ["deploy"]);
 }
 
@@ -430,13 +436,8 @@ async fn a_restored_store_never_gives_a_deleted_accounts_id_to_a_new_one() {
         })
         .await
         .unwrap();
-    let dir = ScratchDir::new("ids");
-    let file = dir.join("store.jsonl").display().to_string();
-    let (ok, said) = cli(&app.database.url(), &["backup", &file]).await;
-    assert!(ok, "{said}");
     let target = TestDatabase::create_other();
-    let (ok, said) = cli(&target.url(), &["restore", &file]).await;
-    assert!(ok, "{said}");
+    restore_a_backup(&app, &target).await;
     let (ok, said) = cli(
         &target.url(),
         &[

@@ -315,7 +315,12 @@ async fn a_one_time_link_for_another_account_asks_before_switching() {
 
 /// The sign-in link `create_user_session` hands `user`, asked with
 /// `headers`.
-async fn link_for(address: &str, user: &str, secret: &str, headers: &[(&str, &str)]) -> String {
+pub(crate) async fn link_for(
+    address: &str,
+    user: &str,
+    secret: &str,
+    headers: &[(&str, &str)],
+) -> String {
     let mut request = reqwest::Client::new()
         .get(format!("{address}/json-api/create_user_session"))
         .query(&[

@@ -589,18 +589,11 @@ async fn over_https_the_session_cookie_is_secure_and_host_only() {
     assert!(!cookie.contains("Domain"), "{cookie}");
 }
 
-/// A one-time link for `user`, made with the token `secret`.
+/// The path of a one-time link for `user`, made with the token `secret`.
 async fn link_for(app: &TestApp, user: &str, secret: &str) -> String {
-    let data = ok_data(
-        &app.api(
-            user,
-            secret,
-            "create_user_session",
-            &[("user", user), ("service", "whostmgrd")],
-        )
-        .await,
-    );
-    data["url"].as_str().unwrap().replace(&app.address, "")
+    crate::security::link_for(&app.address, user, secret, &[])
+        .await
+        .replace(&app.address, "")
 }
 
 #[actix_web::test]
