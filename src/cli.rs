@@ -87,17 +87,41 @@ pub async fn create_account(
     Ok(shown)
 }
 
-/// Gives an account a new random password, ends its sessions, and
-/// returns the password.
-pub async fn reset_password(db: &Db, username: &str) -> anyhow::Result<String> {
+/// A password set from the command line: shown once, with the passkeys
+/// that still sign in to the account without it.
+pub struct PasswordReset {
+    pub password: String,
+    pub passkeys: i64,
+}
+
+/// Gives an account a new random password, ends its sessions and links,
+/// and records it in the audit trail. Passkeys are kept (they are a sign-in
+/// of their own): their number is returned, so that the operator can end
+/// them too (`reset-two-factor`) when the account was taken over.
+pub async fn reset_password(db: &Db, username: &str) -> anyhow::Result<PasswordReset> {
     let account = account_named(db, username).await?;
     let password = password::generate();
     let shown = password.expose().to_owned();
     let hash = one_hash(password).await?;
-    db.write(move |conn| accounts::set_password(conn, account.id, &hash))
+    let passkeys = db
+        .write(move |conn| {
+            accounts::set_password(conn, account.id, &hash)?;
+            let passkeys = crate::ops::passkeys::count(conn, account.id)?;
+            crate::ops::audit::record_system(
+                conn,
+                chrono::Utc::now().timestamp(),
+                crate::domain::AuditEvent::PasswordChanged,
+                crate::ops::audit::About::account(&account)
+                    .detail("reset from the command line; every session ended"),
+            )?;
+            Ok(passkeys)
+        })
         .await
         .map_err(anyhow_of)?;
-    Ok(shown)
+    Ok(PasswordReset {
+        password: shown,
+        passkeys,
+    })
 }
 
 /// Turns an account's two-factor sign-in off and ends its sessions.

@@ -146,8 +146,17 @@ async fn run() -> anyhow::Result<()> {
             changes_settle().await;
         }
         Command::ResetPassword { username } => {
-            let password = cli::reset_password(&db, &username).await?;
-            println!("New password for {username} (shown once): {password}");
+            let reset = cli::reset_password(&db, &username).await?;
+            println!(
+                "New password for {username} (shown once): {}",
+                reset.password
+            );
+            if reset.passkeys > 0 {
+                println!(
+                    "{username} still signs in with {} passkey(s), without the password; if the account was taken over, remove them with `whm-tokens reset-two-factor {username}`.",
+                    reset.passkeys
+                );
+            }
             changes_settle().await;
         }
         Command::ResetTwoFactor { username } => {
@@ -215,14 +224,5 @@ fn display_host(addr: std::net::SocketAddr) -> String {
 
 /// A database URL without its password, for the log.
 fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let creds = &url[scheme + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
+    whm_tokens::config::redacted_url(url)
 }

@@ -139,6 +139,25 @@ pub async fn reserve_in(
         .await
 }
 
+/// A try, reserved against the throttle: first asked on a read alone, so
+/// that a client already over its limit, however often it asks, takes no
+/// write lock; then reserved in a write of its own. The wait left, if it
+/// is refused.
+pub async fn reserve_unless_blocked(
+    db: &crate::db::Db,
+    attempt: &Attempt,
+    now: i64,
+) -> Result<Option<i64>, OpError> {
+    let check = attempt.clone();
+    let blocked = db
+        .read(move |conn| already_blocked(conn, &check, now))
+        .await?;
+    match blocked {
+        Some(wait) => Ok(Some(wait)),
+        None => reserve_in(db, attempt, now).await,
+    }
+}
+
 /// [`succeeded`] in a transaction of its own, off the async threads.
 pub async fn succeeded_in(db: &crate::db::Db, attempt: Attempt) -> Result<(), OpError> {
     db.write_bookkeeping(move |conn| succeeded(conn, &attempt))

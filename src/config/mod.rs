@@ -134,13 +134,18 @@ pub enum Command {
 pub struct Settings {
     /// Database URL: postgres://… for PostgreSQL, or an SQLite file path
     /// (default: whm-tokens.sqlite3 in the data folder).
-    #[arg(long, env = "DATABASE_URL", global = true)]
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
     /// A direct PostgreSQL URL (not through a pooler such as PgBouncer in
     /// transaction mode), for what needs a session of its own: the change
     /// listener and migrations. When set, DATABASE_URL is taken to be a
     /// pooler's, and its connections use no prepared statements.
-    #[arg(long, env = "WHM_TOKENS_DATABASE_DIRECT_URL", global = true)]
+    #[arg(
+        long,
+        env = "WHM_TOKENS_DATABASE_DIRECT_URL",
+        global = true,
+        hide_env_values = true
+    )]
     pub database_direct_url: Option<String>,
     /// Folder for the embedded database and the generated session key.
     #[arg(
@@ -414,6 +419,38 @@ impl Settings {
         {
             anyhow::bail!("WHM_TOKENS_DATABASE_DIRECT_URL is for PostgreSQL behind a pooler; DATABASE_URL is not PostgreSQL");
         }
+        // Out of range is a mistake to say at start, not a value to bend:
+        // a retention of 0 read as "keep nothing" would prune a day's trail.
+        let audit_retention_days = within(
+            "WHM_TOKENS_AUDIT_RETENTION_DAYS",
+            server.audit_retention_days,
+            1..=3650,
+        )?;
+        let session_max_hours = within(
+            "WHM_TOKENS_SESSION_MAX_HOURS",
+            server.session_max_hours,
+            1..=720,
+        )?;
+        let request_timeout = within(
+            "WHM_TOKENS_REQUEST_TIMEOUT",
+            server.request_timeout,
+            1..=3600,
+        )?;
+        let shutdown_timeout = within(
+            "WHM_TOKENS_SHUTDOWN_TIMEOUT",
+            server.shutdown_timeout,
+            0..=3600,
+        )?;
+        let failed_sign_in_delay_ms = within(
+            "WHM_TOKENS_FAILED_SIGN_IN_DELAY_MS",
+            server.failed_sign_in_delay_ms,
+            0..=10_000,
+        )?;
+        let public_url = server
+            .public_url
+            .as_deref()
+            .map(parse_public_url)
+            .transpose()?;
         Ok(Config {
             database_url,
             database_direct_url,
@@ -423,21 +460,14 @@ impl Settings {
             time_zone,
             trusted_proxies,
             secure_cookies: server.secure_cookies.unwrap_or_else(|| {
-                server
-                    .public_url
+                public_url
                     .as_deref()
                     .is_some_and(|u| u.starts_with("https://"))
             }),
-            public_url: server
-                .public_url
-                .map(|u| u.trim_end_matches('/').to_owned()),
+            public_url,
             record_usage: server.record_usage,
-            audit_retention: std::time::Duration::from_secs(
-                server.audit_retention_days.clamp(1, 3650) * 86_400,
-            ),
-            session_max_age: std::time::Duration::from_secs(
-                server.session_max_hours.clamp(1, 24 * 30) * 3600,
-            ),
+            audit_retention: std::time::Duration::from_secs(audit_retention_days * 86_400),
+            session_max_age: std::time::Duration::from_secs(session_max_hours * 3600),
             root_password: self.root_password,
             db_pool_size: self.db_pool_size.max(1),
             workers: server.workers,
@@ -446,11 +476,9 @@ impl Settings {
                 .unwrap_or_else(default_password_concurrency)
                 .max(1),
             password_queue: server.password_queue,
-            failed_sign_in_delay: std::time::Duration::from_millis(
-                server.failed_sign_in_delay_ms.min(10_000),
-            ),
-            request_timeout: std::time::Duration::from_secs(server.request_timeout.clamp(1, 3600)),
-            shutdown_timeout: std::time::Duration::from_secs(server.shutdown_timeout.min(3600)),
+            failed_sign_in_delay: std::time::Duration::from_millis(failed_sign_in_delay_ms),
+            request_timeout: std::time::Duration::from_secs(request_timeout),
+            shutdown_timeout: std::time::Duration::from_secs(shutdown_timeout),
             metrics_listen: server.metrics_listen,
             forward_rules: std::sync::Arc::new(load_forward_rules(
                 server.forward_rules.as_deref(),
@@ -465,6 +493,69 @@ impl Settings {
             )?,
         })
     }
+}
+
+/// `value` when it lies in `range`; else an error naming the setting.
+fn within(name: &str, value: u64, range: std::ops::RangeInclusive<u64>) -> anyhow::Result<u64> {
+    anyhow::ensure!(
+        range.contains(&value),
+        "{name} must be from {} to {}; it is {value}",
+        range.start(),
+        range.end()
+    );
+    Ok(value)
+}
+
+/// The public address as links are built from it: an http or https URL
+/// with a host, no query or fragment, without a trailing slash. Anything
+/// else is refused at start: a value without its scheme would quietly turn
+/// off Secure cookies and passkeys.
+fn parse_public_url(raw: &str) -> anyhow::Result<String> {
+    let refuse = |why: &str| {
+        anyhow::anyhow!(
+            "WHM_TOKENS_PUBLIC_URL: {raw:?} {why}; give the address users reach the page at, e.g. https://whm.example.com"
+        )
+    };
+    let url = url::Url::parse(raw.trim()).map_err(|e| refuse(&format!("is not a URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(refuse("is not an http or https URL"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(refuse("names no host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err(refuse("must not carry a query, a fragment or a login"));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+/// A database URL as it may be shown (banners, errors): its password, in
+/// the authority or as a `password`/`sslpassword` parameter, replaced by
+/// `***`. A path (SQLite) is shown as it is.
+pub fn redacted_url(raw: &str) -> String {
+    let Ok(mut url) = url::Url::parse(raw) else {
+        return raw.to_owned();
+    };
+    if url.password().is_some() {
+        let _ = url.set_password(Some("***"));
+    }
+    let secret =
+        |k: &str| k.eq_ignore_ascii_case("password") || k.eq_ignore_ascii_case("sslpassword");
+    if url.query_pairs().any(|(k, _)| secret(&k)) {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if secret(&k) {
+                    "***".to_owned()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url.to_string()
 }
 
 fn parse_tz(name: &str) -> anyhow::Result<Tz> {
@@ -510,19 +601,7 @@ pub fn default_password_concurrency() -> usize {
 mod tests {
     #[test]
     fn cookies_are_secure_by_default_when_the_public_url_is_https() {
-        let key = "ab".repeat(64);
-        let resolve = |extra: &[&str]| {
-            let mut args = vec![
-                "whm-tokens",
-                "--database-url",
-                "x.sqlite3",
-                "--session-key",
-                &key,
-            ];
-            args.extend_from_slice(extra);
-            let (settings, server, _) = Cli::try_parse_from(args).unwrap().into_parts().unwrap();
-            settings.resolve(server).unwrap()
-        };
+        let resolve = |extra: &[&str]| resolved(extra).unwrap();
         assert!(!resolve(&[]).secure_cookies);
         assert!(resolve(&["--public-url", "https://whm.example.com"]).secure_cookies);
         assert!(!resolve(&["--public-url", "http://whm.example.com"]).secure_cookies);
@@ -531,6 +610,107 @@ mod tests {
             !resolve(&["--public-url", "https://x", "--secure-cookies", "false"]).secure_cookies
         );
         assert_eq!(resolve(&[]).session_max_age.as_secs(), 24 * 3600);
+    }
+
+    fn resolved(extra: &[&str]) -> anyhow::Result<Config> {
+        let key = "ab".repeat(64);
+        let mut args = vec![
+            "whm-tokens",
+            "--database-url",
+            "x.sqlite3",
+            "--session-key",
+            &key,
+        ];
+        args.extend_from_slice(extra);
+        let (settings, server, _) = Cli::try_parse_from(args).unwrap().into_parts().unwrap();
+        settings.resolve(server)
+    }
+
+    #[test]
+    fn a_setting_out_of_its_range_is_refused_at_start_by_name_not_bent() {
+        for (flag, value, name) in [
+            (
+                "--audit-retention-days",
+                "0",
+                "WHM_TOKENS_AUDIT_RETENTION_DAYS",
+            ),
+            (
+                "--audit-retention-days",
+                "3651",
+                "WHM_TOKENS_AUDIT_RETENTION_DAYS",
+            ),
+            ("--session-max-hours", "0", "WHM_TOKENS_SESSION_MAX_HOURS"),
+            ("--request-timeout", "0", "WHM_TOKENS_REQUEST_TIMEOUT"),
+            ("--shutdown-timeout", "3601", "WHM_TOKENS_SHUTDOWN_TIMEOUT"),
+            (
+                "--failed-sign-in-delay-ms",
+                "10001",
+                "WHM_TOKENS_FAILED_SIGN_IN_DELAY_MS",
+            ),
+        ] {
+            let refused = resolved(&[flag, value]).err().map(|e| e.to_string());
+            assert!(
+                refused.as_deref().is_some_and(|e| e.contains(name)),
+                "{flag} {value}: {refused:?}"
+            );
+        }
+        let edges =
+            resolved(&["--audit-retention-days", "3650", "--shutdown-timeout", "0"]).unwrap();
+        assert_eq!(edges.audit_retention.as_secs(), 3650 * 86_400);
+        assert_eq!(edges.shutdown_timeout.as_secs(), 0);
+    }
+
+    #[test]
+    fn the_public_url_must_be_an_http_or_https_address_with_a_host() {
+        for bad in [
+            "whm.example.com",
+            "ftp://whm.example.com",
+            "https://",
+            "https://whm.example.com/?a=1",
+            "https://user:pw@whm.example.com",
+        ] {
+            let refused = resolved(&["--public-url", bad])
+                .err()
+                .map(|e| e.to_string());
+            assert!(
+                refused
+                    .as_deref()
+                    .is_some_and(|e| e.contains("WHM_TOKENS_PUBLIC_URL")),
+                "{bad}: {refused:?}"
+            );
+        }
+        let upper = resolved(&["--public-url", "HTTPS://Whm.Example.com/"]).unwrap();
+        assert_eq!(upper.public_url.as_deref(), Some("https://whm.example.com"));
+        assert!(upper.secure_cookies, "an upper-case scheme is still https");
+        let prefixed = resolved(&["--public-url", "https://panel.example.com/whm/"]).unwrap();
+        assert_eq!(
+            prefixed.public_url.as_deref(),
+            Some("https://panel.example.com/whm")
+        );
+    }
+
+    #[test]
+    fn a_database_url_is_shown_without_its_password_wherever_it_is_given() {
+        assert_eq!(
+            redacted_url("postgres://whm:s3cret@db.example.com:5432/tokens"),
+            "postgres://whm:***@db.example.com:5432/tokens"
+        );
+        let query = redacted_url(
+            "postgres://whm@db/tokens?sslmode=require&password=s3cret&sslpassword=k3y",
+        );
+        assert!(
+            !query.contains("s3cret") && !query.contains("k3y"),
+            "{query}"
+        );
+        assert!(query.contains("sslmode=require"), "{query}");
+        assert_eq!(
+            redacted_url("data/whm-tokens.sqlite3"),
+            "data/whm-tokens.sqlite3"
+        );
+        assert_eq!(
+            redacted_url("postgres://whm@db/tokens"),
+            "postgres://whm@db/tokens"
+        );
     }
 
     use super::*;

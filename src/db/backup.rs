@@ -407,7 +407,8 @@ fn canonical_value(table: &Table, column: &Column, value: &Value) -> anyhow::Res
 pub fn backup(conn: &mut DbConnection, file: &Path) -> anyhow::Result<Summary> {
     let partial = file.with_extension("partial");
     let written = snapshot(conn, |conn| -> anyhow::Result<Summary> {
-        let out = std::fs::File::create(&partial)
+        // It holds password hashes and token digests: this user's only.
+        let out = crate::private_files::create(&partial)
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", partial.display()))?;
         let mut out = ChecksummedWriter::new(std::io::BufWriter::new(out));
         let schema = schema_of(conn)?;

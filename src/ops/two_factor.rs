@@ -25,21 +25,31 @@ pub fn secret(conn: &mut DbConnection, account_id: i64) -> Result<Option<(Vec<u8
 }
 
 /// Turns two-factor on with this sealed secret, the step of the code that
-/// confirmed it, and these recovery code digests (replacing any).
+/// confirmed it, and these recovery code digests (replacing any). False,
+/// and nothing changed, when it is on already: of two confirmations sent
+/// at once (a double click), the first wins, and the codes shown are
+/// always the ones stored.
 pub fn enable(
     conn: &mut DbConnection,
     actor: &Actor,
     sealed: &[u8],
     step: i64,
     recovery: &[Vec<u8>],
-) -> Result<(), OpError> {
+) -> Result<bool, OpError> {
     let account_id = actor.id();
-    diesel::update(accounts::table.find(account_id))
-        .set((
-            accounts::totp_secret.eq(Some(sealed)),
-            accounts::totp_last_step.eq(step),
-        ))
-        .execute(conn)?;
+    let turned_on = diesel::update(
+        accounts::table
+            .find(account_id)
+            .filter(accounts::totp_secret.is_null()),
+    )
+    .set((
+        accounts::totp_secret.eq(Some(sealed)),
+        accounts::totp_last_step.eq(step),
+    ))
+    .execute(conn)?;
+    if turned_on == 0 {
+        return Ok(false);
+    }
     store_recovery_codes(conn, account_id, recovery)?;
     tracing::info!(account_id, "two-factor sign-in turned on");
     audit::record(
@@ -47,7 +57,8 @@ pub fn enable(
         actor,
         AuditEvent::TwoFactorOn,
         About::account(&actor.account).detail("with ten recovery codes"),
-    )
+    )?;
+    Ok(true)
 }
 
 /// Takes the lock on the account's second factors for the rest of the

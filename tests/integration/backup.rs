@@ -234,6 +234,15 @@ async fn backup_and_restore_round_trip_and_bad_backups_or_targets_change_nothing
     let file_arg = file.display().to_string();
     let (ok, said) = cli(&app.database.url(), &["backup", &file_arg]).await;
     assert!(ok, "{said}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            mode, 0o600,
+            "a backup holds password hashes: its owner's only"
+        );
+    }
     let text = std::fs::read_to_string(&file).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     let header: Value = serde_json::from_str(lines[0]).unwrap();

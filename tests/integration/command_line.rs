@@ -34,6 +34,52 @@ async fn each_subcommand_lists_its_own_options_and_api_lists_the_functions() {
 }
 
 #[actix_web::test]
+async fn help_never_shows_the_database_url_or_other_secret_settings() {
+    let db = TestDatabase::create();
+    let secret_url = "postgres://whm:HELP-SECRET-1@db.example.com/tokens";
+    for args in [
+        &["serve", "--help"][..],
+        &["api", "--help"],
+        &["backup", "--help"],
+    ] {
+        let out = run_command_with(
+            secret_url,
+            &[
+                (
+                    "WHM_TOKENS_DATABASE_DIRECT_URL",
+                    "postgres://whm:HELP-SECRET-2@db/tokens",
+                ),
+                ("WHM_TOKENS_SMTP_URL", "smtp://u:HELP-SECRET-3@mail"),
+                ("WHM_TOKENS_NOTIFY_SECRET", "HELP-SECRET-4"),
+            ],
+            args,
+        )
+        .await;
+        let said = text(&out);
+        assert!(said.contains("--database-url"), "{said}");
+        assert!(!said.contains("HELP-SECRET"), "{args:?}: {said}");
+    }
+    let _ = db;
+}
+
+#[actix_web::test]
+async fn a_setting_out_of_range_stops_the_server_at_start_naming_it() {
+    let db = TestDatabase::create();
+    let out = run_command_with(
+        &db.url(),
+        &[("WHM_TOKENS_AUDIT_RETENTION_DAYS", "0")],
+        &["serve", "--listen", "127.0.0.1:0"],
+    )
+    .await;
+    assert!(!out.status.success());
+    let said = text(&out);
+    assert!(
+        said.contains("WHM_TOKENS_AUDIT_RETENTION_DAYS must be from 1 to 3650"),
+        "{said}"
+    );
+}
+
+#[actix_web::test]
 async fn serving_on_a_port_in_use_names_the_address() {
     let db = TestDatabase::create();
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -317,6 +317,26 @@ async fn over_https_every_cookie_takes_the_host_prefix() {
     // The plain name (as a sibling subdomain could plant it) is not read.
     let planted = sign_in_with(pair.replace("__Host-", "")).await.unwrap();
     assert_eq!(planted.status(), StatusCode::FORBIDDEN);
+    // The passkey ceremony's cookie is removed as it was set: a browser
+    // ignores a `__Host-` removal without `Secure`.
+    let passkey = client
+        .post(format!("{}/login/passkey", app.address))
+        .header("Cookie", pair.clone())
+        .form(&[("csrf_token", csrf.as_str()), ("credential", "{}")])
+        .send()
+        .await
+        .unwrap();
+    let removal = passkey
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("__Host-whm_tokens_passkey="))
+        .expect("the ceremony's cookie removed");
+    assert!(
+        removal.contains("Max-Age=0") && removal.contains("Secure") && removal.contains("Path=/"),
+        "{removal}"
+    );
 }
 
 /// Opens a connection that sends a request's head and then its body one

@@ -692,6 +692,15 @@ impl UiClient {
     }
 
     /// Posts a form with this session's CSRF token.
+    /// The account page's password change, `new` typed twice.
+    pub async fn change_password(&self, current: &str, new: &str) -> reqwest::Response {
+        self.post(
+            "/account/password",
+            &[("current", current), ("new", new), ("confirm", new)],
+        )
+        .await
+    }
+
     pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
         let mut all: Vec<(&str, &str)> = vec![("csrf_token", &self.csrf)];
         all.extend_from_slice(fields);

@@ -264,6 +264,34 @@ async fn an_account_whose_only_second_factor_is_a_passkey_takes_no_code_and_the_
 }
 
 #[actix_web::test]
+async fn a_new_password_keeps_the_accounts_passkeys_and_says_that_they_still_sign_in() {
+    let app = spawn_app().await;
+    app.create_reseller("bob", None).await;
+    let bob = app.sign_in("bob", USER_PASSWORD).await;
+    stored_passkey(&app, "bob", "Unknown key").await;
+    let changed = bob
+        .change_password(USER_PASSWORD, "bobs-new-password-1")
+        .await;
+    assert_eq!(location(&changed), "/tokens");
+    let page = bob.get("/tokens").await.text().await.unwrap();
+    assert!(
+        page.contains("1 passkey(s) still sign in to your account without it"),
+        "{page}"
+    );
+    assert_eq!(app.count("passkeys").await, 1);
+
+    let output = app.command(&["reset-password", "bob"]).await;
+    assert!(output.status.success(), "{output:?}");
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        said.contains("bob still signs in with 1 passkey(s)")
+            && said.contains("whm-tokens reset-two-factor bob"),
+        "{said}"
+    );
+    assert_eq!(app.count_events("password_changed").await, 2);
+}
+
+#[actix_web::test]
 async fn a_passkey_is_removed_only_with_the_password_and_only_by_its_owner() {
     let app = spawn_app().await;
     app.create_reseller("bob", None).await;

@@ -299,10 +299,10 @@ async fn the_reset_command_turns_two_factor_off_and_ends_sessions() {
 }
 
 #[actix_web::test]
-async fn a_secret_that_cannot_be_opened_accepts_no_code() {
+async fn a_secret_that_cannot_be_opened_accepts_no_code_but_a_recovery_code() {
     let app = spawn_app().await;
     let root = app.sign_in("root", ROOT_PASSWORD).await;
-    let (secret, _) = set_up(&root, ROOT_PASSWORD).await;
+    let (secret, recovery) = set_up(&root, ROOT_PASSWORD).await;
     // As if sealed under another session key.
     app.db
         .write_bookkeeping(|conn| {
@@ -328,6 +328,11 @@ async fn a_secret_that_cannot_be_opened_accepts_no_code() {
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(location(&browser.get("/tokens").await), "/login");
+    // A recovery code does not depend on the key: it still signs in.
+    let rescued = browser
+        .post("/login/two-factor", &[("code", &recovery[0])])
+        .await;
+    assert_eq!(location(&rescued), "/tokens");
 }
 
 /// A browser that passed the password step and waits for its code.
@@ -427,14 +432,7 @@ async fn a_password_change_a_reset_or_a_suspension_ends_sign_ins_waiting_for_the
     // The owner changes the password: the half-finished sign-in is over.
     let waiting = waiting_for_a_code(&app, "bob", USER_PASSWORD).await;
     let changed = bob
-        .post(
-            "/account/password",
-            &[
-                ("current", USER_PASSWORD),
-                ("new", "bobs-new-password-1"),
-                ("confirm", "bobs-new-password-1"),
-            ],
-        )
+        .change_password(USER_PASSWORD, "bobs-new-password-1")
         .await;
     assert_eq!(location(&changed), "/tokens");
     let late = waiting
@@ -447,6 +445,11 @@ async fn a_password_change_a_reset_or_a_suspension_ends_sign_ins_waiting_for_the
     let waiting = waiting_for_a_code(&app, "bob", "bobs-new-password-1").await;
     let output = app.command(&["reset-password", "bob"]).await;
     assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        app.count_events("password_changed").await,
+        2,
+        "the reset is in the audit trail, as the change before it"
+    );
     let late = waiting
         .post("/login/two-factor", &[("code", &codes[1])])
         .await;
@@ -519,4 +522,42 @@ async fn two_factor_and_session_changes_are_in_the_audit_trail() {
     for kind in ["two_factor_on", "two_factor_failed", "session_ended"] {
         assert!(page.contains(&format!("value=\"{kind}\"")), "{kind}");
     }
+}
+
+#[actix_web::test]
+async fn of_two_confirmations_sent_at_once_the_first_turns_it_on_and_its_codes_are_kept() {
+    use whm_tokens::ops::two_factor;
+    let app = spawn_app().await;
+    let root = app.actor("root").await;
+    let turned_on = |sealed: &'static [u8], code: &'static [u8]| {
+        let root = root.clone();
+        app.db
+            .write(move |conn| two_factor::enable(conn, &root, sealed, 1, &[code.to_vec()]))
+    };
+    assert!(turned_on(b"first", b"first-code").await.unwrap());
+    assert!(
+        !turned_on(b"second", b"second-code").await.unwrap(),
+        "the second finds it on and changes nothing"
+    );
+    let kept = app
+        .db
+        .read(|conn| {
+            use diesel::prelude::*;
+            use whm_tokens::db::schema::{accounts, recovery_codes};
+            let secret: Option<Vec<u8>> = accounts::table
+                .filter(accounts::username.eq("root"))
+                .select(accounts::totp_secret)
+                .first(conn)?;
+            let codes: Vec<Vec<u8>> = recovery_codes::table
+                .select(recovery_codes::digest)
+                .load(conn)?;
+            Ok::<_, anyhow::Error>((secret, codes))
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        kept,
+        (Some(b"first".to_vec()), vec![b"first-code".to_vec()])
+    );
+    assert_eq!(app.count_events("two_factor_on").await, 1);
 }

@@ -408,14 +408,7 @@ async fn changing_ones_password_keeps_this_session_and_ends_the_others() {
     let form = here.get("/account/password").await;
     assert_eq!(form.status(), StatusCode::OK);
     let changed = here
-        .post(
-            "/account/password",
-            &[
-                ("current", ROOT_PASSWORD),
-                ("new", "a-new-root-password"),
-                ("confirm", "a-new-root-password"),
-            ],
-        )
+        .change_password(ROOT_PASSWORD, "a-new-root-password")
         .await;
     assert_eq!(location(&changed), "/tokens");
     let page = here.get("/tokens").await;

@@ -340,7 +340,15 @@ pub async fn passwordless(
     let started = actix_web::rt::time::Instant::now();
     let outcome = try_passwordless(&req, &state, &form.credential).await?;
     let names = CookieNames::new(state.config.secure_cookies);
-    let mut gone = Cookie::build(names.passkey(), "").path("/").finish();
+    // As the cookie was set: a `__Host-` cookie's removal without
+    // `Secure` is refused by browsers, and the ceremony would linger.
+    let secure = state.config.secure_cookies;
+    let mut gone = Cookie::build(names.passkey(), "")
+        .path("/")
+        .http_only(true)
+        .secure(secure)
+        .same_site(SameSite::Strict)
+        .finish();
     gone.make_removal();
     let mut response = match outcome {
         Ok(account) => finish_sign_in(&req, &session, &state, &account, "with a passkey").await?,
@@ -437,7 +445,7 @@ async fn try_passwordless(
     let known_device =
         device::accounts(req, &state.cookie_key, state.config.secure_cookies).contains(&account.id);
     let attempt = throttle::Attempt::new(Some(&account.username), addr, known_device);
-    if let Some(wait) = throttle::reserve_in(&state.db, &attempt, now).await? {
+    if let Some(wait) = throttle::reserve_unless_blocked(&state.db, &attempt, now).await? {
         return Ok(Err(Failed::Throttled(wait)));
     }
     // Each challenge is answered once: a replayed answer finds it taken.
@@ -471,7 +479,7 @@ async fn unknown(
     now: i64,
 ) -> Result<Result<Account, Failed>, UiError> {
     let attempt = throttle::Attempt::new(None, addr, false);
-    if let Some(wait) = throttle::reserve_in(&state.db, &attempt, now).await? {
+    if let Some(wait) = throttle::reserve_unless_blocked(&state.db, &attempt, now).await? {
         return Ok(Err(Failed::Throttled(wait)));
     }
     Ok(Err(Failed::Unknown))

@@ -78,7 +78,7 @@ pub async fn change(
     };
     let hash = state.passwords.hash_now(new).await?;
     let id = user.actor.account.id;
-    state
+    let passkeys = state
         .write_as(&user.actor, move |conn, actor| {
             accounts::set_password(conn, id, &hash)?;
             audit::record(
@@ -86,16 +86,25 @@ pub async fn change(
                 actor,
                 AuditEvent::PasswordChanged,
                 audit::About::account(&actor.account).detail("other sessions ended"),
-            )
+            )?;
+            crate::ops::passkeys::count(conn, id)
         })
         .await?;
     // Every session of the account has just ended, this one included; give
     // this browser a fresh one.
     start_session(&session, &req, &state, id)?;
     tracing::info!(user = %user.actor.account.username, "password changed");
+    // Passkeys sign in without the password: a new password does not end
+    // them, so say that they are still there.
+    let kept = match passkeys {
+        0 => String::new(),
+        n => format!(
+            " {n} passkey(s) still sign in to your account without it: remove any you do not recognise under Two-factor."
+        ),
+    };
     flash(
         &session,
-        "Your password was changed, and your other sessions were signed out.",
+        &format!("Your password was changed, and your other sessions were signed out.{kept}"),
     );
     Ok(redirect("/tokens"))
 }
@@ -141,7 +150,7 @@ pub(super) async fn check_current(
 ) -> Result<CurrentPassword, UiError> {
     let attempt = throttle::Attempt::current_password(&user.actor.account.username);
     let now = state.clock.now();
-    let blocked = throttle::reserve_in(&state.db, &attempt, now).await?;
+    let blocked = throttle::reserve_unless_blocked(&state.db, &attempt, now).await?;
     if let Some(wait) = blocked {
         return Ok(CurrentPassword::TooManyTries {
             minutes: (wait + 59) / 60,

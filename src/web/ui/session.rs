@@ -143,15 +143,7 @@ async fn try_login(
     });
     let attempt = throttle::Attempt::new(username.as_ref(), addr, known_device);
     // An attempt already over a limit is refused on a read alone.
-    let check = attempt.clone();
-    let mut blocked = state
-        .db
-        .read(move |conn| throttle::already_blocked(conn, &check, now))
-        .await?;
-    if blocked.is_none() {
-        blocked = throttle::reserve_in(&state.db, &attempt, now).await?;
-    }
-    if let Some(wait) = blocked {
+    if let Some(wait) = throttle::reserve_unless_blocked(&state.db, &attempt, now).await? {
         tracing::warn!(?addr, user = %loggable(&typed), known_device, "sign-in throttled");
         state.metrics.sign_in(SignInOutcome::Throttled);
         return failure(too_many_sign_ins(wait), StatusCode::TOO_MANY_REQUESTS);

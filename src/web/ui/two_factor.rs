@@ -233,11 +233,15 @@ pub async fn enable(
     let digests: Vec<Vec<u8>> = codes.iter().map(|c| recovery_digest(c)).collect();
     let sealed = state.secrets.seal(secret.as_bytes());
     let actor = user.actor.clone();
-    state
+    let turned_on = state
         .db
         .write_bookkeeping(move |conn| store::enable(conn, &actor, &sealed, step as i64, &digests))
         .await?;
     session.remove(SETUP_SECRET);
+    if !turned_on {
+        // Another request turned it on first: its codes are the ones kept.
+        return Ok(redirect("/account/two-factor"));
+    }
     let page = page_for(&req, &user, &session, &state, codes, FieldErrors::default()).await?;
     // `render` marks it no-store: the codes are never cached.
     render(StatusCode::OK, &page)
@@ -392,7 +396,7 @@ pub(super) async fn begin_second_step(
         .read(move |conn| accounts::load(conn, account_id))
         .await?;
     let attempt = throttle::Attempt::second_factor(&account.username);
-    let Some(wait) = throttle::reserve_in(&state.db, &attempt, now).await? else {
+    let Some(wait) = throttle::reserve_unless_blocked(&state.db, &attempt, now).await? else {
         return Ok(Ok((account, attempt)));
     };
     state.metrics.sign_in(SignInOutcome::SecondFactorFailed);
@@ -464,35 +468,34 @@ pub async fn check_code(
         // With passkeys only, no code is right: the passkey is the factor.
         None => passkeys == 0,
         Some((sealed, last_step)) => {
-            match state.secrets.open(&sealed).and_then(TotpSecret::from_bytes) {
-                // Sealed under another key (the session key changed): no
-                // code can be checked, so none is accepted.
-                None => {
-                    tracing::error!(user = %account.username, "the two-factor secret cannot be opened: was the session key changed?");
-                    false
+            let secret = state.secrets.open(&sealed).and_then(TotpSecret::from_bytes);
+            // Sealed under another key (the session key changed): no app
+            // code can be checked, but recovery codes (digests, no key)
+            // still can.
+            if secret.is_none() {
+                tracing::error!(user = %account.username, "the two-factor secret cannot be opened: was the session key changed?");
+            }
+            let step =
+                secret.and_then(|s| s.check(&code, now.max(0) as u64, last_step.max(0) as u64));
+            match step {
+                Some(step) => {
+                    state
+                        .db
+                        .write_bookkeeping(move |conn| {
+                            store::use_step(conn, account_id, step as i64)
+                        })
+                        .await?
                 }
-                Some(secret) => {
-                    match secret.check(&code, now.max(0) as u64, last_step.max(0) as u64) {
-                        Some(step) => {
-                            state
-                                .db
-                                .write_bookkeeping(move |conn| {
-                                    store::use_step(conn, account_id, step as i64)
-                                })
-                                .await?
-                        }
-                        None if code.len() > 6 => {
-                            let digest = recovery_digest(&code);
-                            state
-                                .db
-                                .write_bookkeeping(move |conn| {
-                                    store::use_recovery_code(conn, account_id, &digest)
-                                })
-                                .await?
-                        }
-                        None => false,
-                    }
+                None if code.len() > 6 => {
+                    let digest = recovery_digest(&code);
+                    state
+                        .db
+                        .write_bookkeeping(move |conn| {
+                            store::use_recovery_code(conn, account_id, &digest)
+                        })
+                        .await?
                 }
+                None => false,
             }
         }
     };
