@@ -248,19 +248,66 @@ async fn an_account_whose_only_second_factor_is_a_passkey_takes_no_code_and_the_
     let guessed = browser
         .post("/login/two-factor", &[("code", "123456")])
         .await;
-    assert_eq!(guessed.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(guessed.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(guessed.text().await.unwrap().contains("no code is asked"));
     let answer = browser
         .post("/login/two-factor/passkey", &[("credential", "{}")])
         .await;
     assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(location(&browser.get("/tokens").await), "/login");
-    assert_eq!(app.count_events_at_least("two_factor_failed", 2).await, 2);
+    assert_eq!(
+        app.count_events_at_least("two_factor_failed", 1).await,
+        1,
+        "the passkey's failure only: a code was never a try"
+    );
 
     let output = app.command(&["reset-two-factor", "root"]).await;
     assert!(output.status.success(), "{output:?}");
     assert_eq!(app.count("passkeys").await, 0);
     let signed_in = at_localhost(&app).try_sign_in("root", ROOT_PASSWORD).await;
     assert_eq!(location(&signed_in), "/tokens");
+}
+
+#[actix_web::test]
+async fn a_passkey_only_account_at_a_host_without_passkeys_is_told_why_and_never_locked_out() {
+    let app = spawn_app().await;
+    stored_passkey(&app, "root", "Laptop").await;
+    // 127.0.0.1: no passkeys at a bare address.
+    let mut browser = app.browser();
+    let first = browser.try_sign_in("root", ROOT_PASSWORD).await;
+    assert_eq!(location(&first), "/login/two-factor");
+    let page = browser.get("/login/two-factor").await.text().await.unwrap();
+    assert!(page.contains("id=\"passkey-unavailable\""), "{page}");
+    assert!(
+        page.contains("open this page at http://localhost:PORT"),
+        "{page}"
+    );
+    assert!(!page.contains("name=\"code\""), "no code form: {page}");
+    browser.csrf = csrf_in(&page);
+    for _ in 0..6 {
+        let tried = browser
+            .post("/login/two-factor", &[("code", "123456")])
+            .await;
+        assert_eq!(tried.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    assert_eq!(app.count_events("two_factor_failed").await, 0);
+    // The passkey's own host still works: the throttle was not spent.
+    let mut there = at_localhost(&app);
+    assert_eq!(
+        location(&there.try_sign_in("root", ROOT_PASSWORD).await),
+        "/login/two-factor"
+    );
+    let page = there.get("/login/two-factor").await.text().await.unwrap();
+    assert!(page.contains("id=\"use-passkey\""), "{page}");
+    there.csrf = csrf_in(&page);
+    let answer = there
+        .post("/login/two-factor/passkey", &[("credential", "{}")])
+        .await;
+    assert_eq!(
+        answer.status(),
+        StatusCode::UNAUTHORIZED,
+        "checked, not refused as too many tries"
+    );
 }
 
 #[actix_web::test]

@@ -334,6 +334,21 @@ struct CodePage {
     /// What the account can answer with: a code, a passkey.
     codes: bool,
     passkeys: bool,
+    /// Why the account's only factor, a passkey, cannot be used here.
+    unavailable: Option<String>,
+}
+
+/// Whether the account has the authenticator app, and how many passkeys.
+async fn factors(state: &AppState, account_id: i64) -> Result<(bool, i64), UiError> {
+    Ok(state
+        .db
+        .read(move |conn| {
+            Ok::<_, crate::ops::OpError>((
+                store::secret(conn, account_id)?.is_some(),
+                crate::ops::passkeys::count(conn, account_id)?,
+            ))
+        })
+        .await?)
 }
 
 /// The second step of signing in, offering what `account_id` has set up.
@@ -345,25 +360,18 @@ pub(super) async fn code_page(
     status: StatusCode,
     error: Option<String>,
 ) -> Result<HttpResponse, UiError> {
-    let (totp, passkeys) = state
-        .db
-        .read(move |conn| {
-            Ok::<_, crate::ops::OpError>((
-                store::secret(conn, account_id)?.is_some(),
-                crate::ops::passkeys::count(conn, account_id)?,
-            ))
-        })
-        .await?;
-    let passkeys = passkeys > 0 && super::passkey_site::offered(req, state).0;
+    let (totp, count) = factors(state, account_id).await?;
+    let (offered, why_not) = super::passkey_site::offered(req, state);
     render(
         status,
         &CodePage {
             chrome: Chrome::anonymous(csrf::token(session)?, None),
             error,
-            // With neither offered here (passkeys only, on a host without
-            // them), the code form at least says what is missing.
-            codes: totp || !passkeys,
-            passkeys,
+            // No code form for an account whose only factor is a passkey:
+            // no code could be right.
+            codes: totp || count == 0,
+            passkeys: count > 0 && offered,
+            unavailable: (count > 0 && !totp && !offered).then_some(why_not),
         },
     )
 }
@@ -448,6 +456,22 @@ pub async fn check_code(
     Form(form): Form<CodeForm>,
 ) -> Result<HttpResponse, UiError> {
     let now = state.clock.now();
+    // A code for an account whose only factor is a passkey cannot be
+    // right: said so, without spending a try or writing an event.
+    if let Some(waiting) = pending(&session, now) {
+        if let (false, 1..) = factors(&state, waiting).await? {
+            let message = "This account's second factor is a passkey: no code is asked.";
+            return code_page(
+                &req,
+                &session,
+                &state,
+                waiting,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(message.to_owned()),
+            )
+            .await;
+        }
+    }
     let (account, attempt) = match begin_second_step(&req, &session, &state, now).await? {
         Ok(waiting) => waiting,
         Err(answer) => return Ok(answer),
