@@ -239,7 +239,12 @@ pub async fn enable(
         .await?;
     session.remove(SETUP_SECRET);
     if !turned_on {
-        // Another request turned it on first: its codes are the ones kept.
+        // Another request turned it on first (a double click): its codes
+        // are the ones kept, shown on its answer, which this one replaces.
+        flash(
+            &session,
+            "Two-factor sign-in was already on. If you did not see your recovery codes, make new ones below.",
+        );
         return Ok(redirect("/account/two-factor"));
     }
     let page = page_for(&req, &user, &session, &state, codes, FieldErrors::default()).await?;
