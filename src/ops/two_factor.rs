@@ -155,19 +155,42 @@ pub fn use_recovery_code(
     Ok(deleted == 1)
 }
 
-/// New recovery codes for the actor (the old ones stop working).
+/// The digests of the account's recovery codes, in a fixed order: what a
+/// request saw, to replace only that set ([`replace_recovery_codes`]).
+pub fn recovery_code_set(
+    conn: &mut DbConnection,
+    account_id: i64,
+) -> Result<Vec<Vec<u8>>, OpError> {
+    Ok(recovery_codes::table
+        .filter(recovery_codes::account_id.eq(account_id))
+        .select(recovery_codes::digest)
+        .order(recovery_codes::digest)
+        .load(conn)?)
+}
+
+/// New recovery codes for the actor (the old ones stop working), if its
+/// codes are still the set `seen` (see [`recovery_code_set`]): of two
+/// requests at once (a double click), the later finds the set replaced,
+/// changes nothing and says false, so that no page shows codes that were
+/// replaced before they were shown.
 pub fn replace_recovery_codes(
     conn: &mut DbConnection,
     actor: &Actor,
+    seen: &[Vec<u8>],
     digests: &[Vec<u8>],
-) -> Result<(), OpError> {
+) -> Result<bool, OpError> {
+    lock_second_factors(conn, actor.id())?;
+    if recovery_code_set(conn, actor.id())? != seen {
+        return Ok(false);
+    }
     store_recovery_codes(conn, actor.id(), digests)?;
     audit::record(
         conn,
         actor,
         AuditEvent::RecoveryCodesNew,
         About::account(&actor.account).detail("the old ones stopped working"),
-    )
+    )?;
+    Ok(true)
 }
 
 fn store_recovery_codes(

@@ -561,3 +561,37 @@ async fn of_two_confirmations_sent_at_once_the_first_turns_it_on_and_its_codes_a
     );
     assert_eq!(app.count_events("two_factor_on").await, 1);
 }
+
+#[actix_web::test]
+async fn new_recovery_codes_replace_only_the_set_the_request_saw() {
+    use whm_tokens::ops::two_factor;
+    let app = spawn_app().await;
+    let root = app.actor("root").await;
+    let r = root.clone();
+    app.db
+        .write(move |conn| two_factor::enable(conn, &r, b"sealed", 1, &[b"old".to_vec()]))
+        .await
+        .unwrap();
+    let id = root.id();
+    let seen = app
+        .db
+        .read(move |conn| two_factor::recovery_code_set(conn, id))
+        .await
+        .unwrap();
+    let replace = |digest: &'static [u8]| {
+        let (root, seen) = (root.clone(), seen.clone());
+        app.db.write(move |conn| {
+            two_factor::replace_recovery_codes(conn, &root, &seen, &[digest.to_vec()])
+        })
+    };
+    // Two requests that both saw the old set: the first replaces it.
+    assert!(replace(b"first").await.unwrap());
+    assert!(!replace(b"second").await.unwrap(), "the set it saw is gone");
+    let now = app
+        .db
+        .read(move |conn| two_factor::recovery_code_set(conn, id))
+        .await
+        .unwrap();
+    assert_eq!(now, [b"first".to_vec()]);
+    assert_eq!(app.count_events("recovery_codes_new").await, 1);
+}

@@ -269,6 +269,11 @@ pub async fn new_codes(
     if !totp_on(&state, user.actor.id()).await? {
         return Ok(redirect("/account/two-factor"));
     }
+    let id = user.actor.id();
+    let seen = state
+        .db
+        .read(move |conn| store::recovery_code_set(conn, id))
+        .await?;
     match check_current(&user, &state, form.password).await? {
         CurrentPassword::Right => {}
         refused => {
@@ -278,10 +283,17 @@ pub async fn new_codes(
     let codes = recovery_codes();
     let digests: Vec<Vec<u8>> = codes.iter().map(|c| recovery_digest(c)).collect();
     let actor = user.actor.clone();
-    state
+    let replaced = state
         .db
-        .write_bookkeeping(move |conn| store::replace_recovery_codes(conn, &actor, &digests))
+        .write_bookkeeping(move |conn| store::replace_recovery_codes(conn, &actor, &seen, &digests))
         .await?;
+    if !replaced {
+        flash(
+            &session,
+            "Your recovery codes were just replaced by another request. If you did not see them, make new ones again.",
+        );
+        return Ok(redirect("/account/two-factor"));
+    }
     let page = page_for(&req, &user, &session, &state, codes, FieldErrors::default()).await?;
     render(StatusCode::OK, &page)
 }
