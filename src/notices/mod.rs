@@ -200,7 +200,7 @@ impl Checker {
                 let page = db
                     .read(move |conn| match walk {
                         notices::Threshold::Leaked => notices::leaked(conn, now, after, PAGE),
-                        notices::Threshold::Unused => notices::unused(conn, now, PAGE),
+                        notices::Threshold::Unused => notices::unused(conn, now, after, PAGE),
                         _ => notices::due(conn, now, after, PAGE),
                     })
                     .await?;

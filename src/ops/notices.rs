@@ -347,11 +347,17 @@ pub fn leaked(
     Ok(DuePage { due, sent, next })
 }
 
-/// Tokens root's policy disables for disuse within a week, with the
-/// channels whose notice is not sent yet (at most `limit` a scope; one
-/// page).
-pub fn unused(conn: &mut DbConnection, now: i64, limit: i64) -> Result<DuePage, OpError> {
-    let soon = super::policies::unused_soon(conn, now, limit)?;
+/// Up to `limit` tokens root's policy disables for disuse within a week,
+/// by id after the cursor's token (its time is not used: these are walked
+/// by id alone), with the channels whose notice is not sent yet.
+pub fn unused(
+    conn: &mut DbConnection,
+    now: i64,
+    after: Option<Cursor>,
+    limit: i64,
+) -> Result<DuePage, OpError> {
+    let (soon, more) = super::policies::unused_soon(conn, now, after.map(|(_, id)| id), limit)?;
+    let next = soon.last().filter(|_| more).map(|s| (s.2, s.0));
     let ids: Vec<i64> = soon.iter().map(|s| s.0).collect();
     let sent = sent_of(conn, &ids)?;
     let due = soon
@@ -368,11 +374,7 @@ pub fn unused(conn: &mut DbConnection, now: i64, limit: i64) -> Result<DuePage, 
             reported_from: None,
         })
         .collect();
-    Ok(DuePage {
-        due,
-        sent,
-        next: None,
-    })
+    Ok(DuePage { due, sent, next })
 }
 
 /// The row of one notice.

@@ -469,13 +469,15 @@ pub type UnusedSoon = (
 );
 
 /// Enabled tokens that `disable_unused_days` will disable within seven
-/// days (and not yet), each scope by its own policy; at most `limit` a
-/// scope.
+/// days (and not yet), each scope by its own policy: the first `limit` by
+/// id after the token `after`, so that a walk pages through them all. The
+/// second of the pair: whether there may be more after the last.
 pub fn unused_soon(
     conn: &mut DbConnection,
     now: i64,
+    after: Option<i64>,
     limit: i64,
-) -> Result<Vec<UnusedSoon>, OpError> {
+) -> Result<(Vec<UnusedSoon>, bool), OpError> {
     let (scopes, ids) = scopes(conn)?;
     let mut soon = Vec::new();
     for (scope, policy) in scopes {
@@ -512,6 +514,8 @@ pub fn unused_soon(
                     limit
                 )
                 .filter(tokens::enabled.eq(true))
+                .filter(tokens::id.gt(after.unwrap_or(i64::MIN)))
+                .order(tokens::id.asc())
             };
         }
         // Due by their last use (or creation), unless enabled since the
@@ -544,5 +548,10 @@ pub fn unused_soon(
             },
         ));
     }
-    Ok(soon)
+    // Each query read the first `limit` after `after`: together, the first
+    // `limit` of them all are known, and no more.
+    soon.sort_by_key(|s| s.0);
+    let more = soon.len() as i64 >= limit;
+    soon.truncate(usize::try_from(limit).unwrap_or(0));
+    Ok((soon, more))
 }

@@ -327,3 +327,59 @@ async fn the_check_walks_due_tokens_a_page_at_a_time_without_skipping_any() {
     assert_eq!(seen.len(), 7, "{seen:?}");
     assert_eq!(sorted, ["t0", "t1", "t2", "t3", "t4", "t5", "t6"]);
 }
+
+/// Root's policy disables tokens unused for `days` days.
+pub async fn disable_unused_after(app: &TestApp, days: &str) {
+    let admin = app.token("root", "policy-admin").await;
+    ok_data(
+        &app.api(
+            "root",
+            &admin,
+            "api_token_policy_set",
+            &[("disable_unused_days", days)],
+        )
+        .await,
+    );
+}
+
+#[actix_web::test]
+async fn every_token_the_policy_disables_soon_is_told_however_many_there_are() {
+    let smtp = SmtpSink::start().await;
+    let hook = WebhookReceiver::start().await;
+    let app = spawn_app_with(|c| notify(c, &smtp, &hook)).await;
+    // More than a page of tokens, all made five days ago: disabled for
+    // disuse in five days.
+    app.bulk_tokens("root", 250).await;
+    let made = now() - 5 * DAY;
+    app.db
+        .write(move |conn| {
+            use diesel::prelude::*;
+            use whm_tokens::db::schema::tokens;
+            diesel::update(tokens::table.filter(tokens::name.like("bulk-%")))
+                .set(tokens::created_at.eq(made))
+                .execute(conn)
+                .map_err(anyhow::Error::from)
+        })
+        .await
+        .unwrap();
+    disable_unused_after(&app, "10").await;
+    let unused = |posts: &[crate::receivers::Delivery]| {
+        let mut tokens: Vec<String> = posts
+            .iter()
+            .map(|d| d.json())
+            .filter(|b| b["event"] == "token_unused")
+            .map(|b| b["token"].as_str().unwrap().to_owned())
+            .collect();
+        tokens.sort();
+        tokens
+    };
+    wait_until("every unused token told", Duration::from_secs(60), || {
+        let told = unused(&hook.accepted()).len();
+        async move { told >= 250 }
+    })
+    .await;
+    app.notice_rounds(2).await;
+    let told = unused(&hook.accepted());
+    let expected: Vec<String> = (0..250).map(|i| format!("bulk-{i:05}")).collect();
+    assert_eq!(told, expected, "each once");
+}
