@@ -144,7 +144,10 @@ pub fn spawn(notifier: Notifier) -> Option<NoticeTask> {
             }
         };
         let checker = Checker {
-            webhook: settings.webhook.as_ref().map(Webhook::new),
+            webhook: settings
+                .webhook
+                .as_ref()
+                .map(|hook| Webhook::new(hook, notifier.clock)),
             webhook_down: std::cell::Cell::new(false),
             mailer,
             notifier,

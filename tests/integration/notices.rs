@@ -3,9 +3,6 @@
 
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-
 use whm_tokens::config::Config;
 use whm_tokens::domain::{EmailAddress, Expiry};
 use whm_tokens::ops::accounts;
@@ -143,15 +140,26 @@ async fn each_token_gets_one_notice_for_the_nearest_threshold_by_mail_to_its_own
         assert!(b["expires_at"].as_i64().unwrap() > now());
         assert_eq!(b.as_object().unwrap().len(), 5, "{b}");
     }
-    // Each body is signed with the shared secret.
+    // Each delivery is signed with the shared secret: its time, its
+    // delivery id and its body.
     for d in &posts_after {
-        let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-        mac.update(&d.body);
-        let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-        assert_eq!(d.header("X-WHM-Tokens-Signature"), Some(expected.as_str()));
+        let at = d.signed_at(SECRET).expect("a signature that holds");
+        assert!((now() - 60..=now()).contains(&at), "signed at {at}");
+        assert!(d.signed_at("another-key").is_none());
         assert_eq!(d.header("Content-Type"), Some("application/json"));
-        assert!(d.header("X-WHM-Tokens-Delivery").is_some());
     }
+    // A delivery id changed (to pass a receiver's de-duplication), or a
+    // body changed, no longer matches the signature.
+    let mut forged = posts_after[0].clone();
+    for (name, value) in forged.headers.iter_mut() {
+        if name.eq_ignore_ascii_case("X-WHM-Tokens-Delivery") {
+            value.push('0');
+        }
+    }
+    assert!(forged.signed_at(SECRET).is_none());
+    let mut forged = posts_after[0].clone();
+    forged.body.push(b' ');
+    assert!(forged.signed_at(SECRET).is_none());
     // The owner's audit trail says what was sent.
     let events = app.count_events("expiry_notice_sent").await;
     assert_eq!(events, 5);

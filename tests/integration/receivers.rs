@@ -160,6 +160,22 @@ impl Delivery {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).expect("a JSON body")
     }
+
+    /// The signature's time when it holds under `secret`, as the README
+    /// tells a receiver to check it: `X-WHM-Tokens-Signature` is
+    /// `t=<time>,v1=<hex HMAC-SHA256 of "<time>.<delivery id>.<body>">`,
+    /// compared in constant time.
+    pub fn signed_at(&self, secret: &str) -> Option<i64> {
+        use hmac::{Hmac, Mac};
+        let header = self.header("X-WHM-Tokens-Signature")?;
+        let (t, v1) = header.strip_prefix("t=")?.split_once(",v1=")?;
+        let delivery = self.header("X-WHM-Tokens-Delivery")?;
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(format!("{t}.{delivery}.").as_bytes());
+        mac.update(&self.body);
+        mac.verify_slice(&hex::decode(v1).ok()?).ok()?;
+        t.parse().ok()
+    }
 }
 
 #[derive(Default)]
