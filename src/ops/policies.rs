@@ -468,8 +468,8 @@ pub type UnusedSoon = (
     Option<crate::domain::EmailAddress>,
 );
 
-/// Enabled tokens that `disable_unused_days` will disable within seven
-/// days (and not yet), each scope by its own policy: the first `limit` by
+/// Enabled tokens of active accounts that `disable_unused_days` will
+/// disable within seven days (and not yet), each scope by its own policy: the first `limit` by
 /// id after the token `after`, so that a walk pages through them all. The
 /// second of the pair: whether there may be more after the last.
 pub fn unused_soon(
@@ -514,6 +514,8 @@ pub fn unused_soon(
                     limit
                 )
                 .filter(tokens::enabled.eq(true))
+                // A suspended account cannot use its tokens to keep them.
+                .filter(accounts::suspended.eq(false))
                 .filter(tokens::id.gt(after.unwrap_or(i64::MIN)))
                 .order(tokens::id.asc())
             };

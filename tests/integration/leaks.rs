@@ -14,7 +14,7 @@ use crate::notices::{notify, set_email, subjects, LIMIT};
 use crate::receivers::{SmtpSink, WebhookReceiver};
 
 /// Reports `secrets` as JSON, from `from` (a trusted proxy says so).
-async fn report(address: &str, secrets: &[&str], from: &str) -> (StatusCode, Value) {
+pub async fn report(address: &str, secrets: &[&str], from: &str) -> (StatusCode, Value) {
     let response = reqwest::Client::new()
         .post(format!("{address}/tokens/report-leaked"))
         .header("X-Forwarded-For", from)

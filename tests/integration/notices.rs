@@ -391,3 +391,57 @@ async fn every_token_the_policy_disables_soon_is_told_however_many_there_are() {
     let expected: Vec<String> = (0..250).map(|i| format!("bulk-{i:05}")).collect();
     assert_eq!(told, expected, "each once");
 }
+
+#[actix_web::test]
+async fn a_suspended_account_is_told_of_a_leak_but_not_of_tokens_it_cannot_use_to_keep() {
+    let smtp = SmtpSink::start().await;
+    let hook = WebhookReceiver::start().await;
+    let app = spawn_app_with(|c| notify(c, &smtp, &hook)).await;
+    for name in ["alice", "bob"] {
+        app.create_reseller(name, None).await;
+        set_email(&app, name, &format!("{name}@example.com")).await;
+        app.token(name, &format!("{name}-idle")).await;
+    }
+    app.set_created("alice-idle", now() - 5 * DAY).await;
+    app.set_created("bob-idle", now() - 5 * DAY).await;
+    let spilled = app.token("bob", "bob-spilled").await;
+    app.set_suspended("bob", true).await;
+    crate::leaks::report(&app.address, &[&spilled], "203.0.113.9").await;
+    disable_unused_after(&app, "10").await;
+
+    // alice's idle token is told; bob's leak is told to bob, suspended or
+    // not (a leak is about the secret, and bob may be back).
+    hook.wait_for(2, LIMIT).await;
+    let mail = smtp.wait_for(2, LIMIT).await;
+    app.notice_rounds(2).await;
+    let mut told: Vec<(String, String)> = hook
+        .accepted()
+        .iter()
+        .map(|d| d.json())
+        .map(|b| {
+            (
+                b["event"].as_str().unwrap().to_owned(),
+                b["token"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    told.sort();
+    assert_eq!(
+        told,
+        [
+            ("token_leaked".to_owned(), "bob-spilled".to_owned()),
+            ("token_unused".to_owned(), "alice-idle".to_owned()),
+        ],
+        "no token_unused for a suspended account's token"
+    );
+    assert_eq!(smtp.mail().len(), mail.len());
+    let bobs: Vec<_> = mail
+        .iter()
+        .filter(|m| m.to == ["<bob@example.com>"])
+        .cloned()
+        .collect();
+    assert_eq!(
+        subjects(&bobs),
+        ["API token “bob-spilled” was reported leaked"]
+    );
+}
