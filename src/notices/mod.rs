@@ -109,20 +109,23 @@ impl NoticeTask {
             return;
         }
         let count = held.len();
-        let given = self
-            .db
-            .write_bookkeeping(move |conn| {
-                held.iter()
-                    .try_for_each(|key| notices::give_back(conn, key))
-            })
-            .await;
-        match given {
+        match give_back(&self.db, held).await {
             Ok(()) => tracing::info!(count, "expiry notice claims given back at shutdown"),
             Err(e) => {
                 tracing::warn!(error = %e, count, "expiry notice claims could not be given back; they lapse by themselves")
             }
         }
     }
+}
+
+/// Gives back claims, in one transaction: the next round of any instance
+/// sends them.
+async fn give_back(db: &Db, keys: Vec<NoticeKey>) -> Result<(), OpError> {
+    db.write_bookkeeping(move |conn| {
+        keys.iter()
+            .try_for_each(|key| notices::give_back(conn, key))
+    })
+    .await
 }
 
 /// Starts the checker when a channel is set. Runs on the current thread's
@@ -187,6 +190,7 @@ impl Checker {
         let db = &self.notifier.db;
         let now = self.notifier.clock.now();
         self.webhook_down.set(false);
+        self.give_back_left().await?;
         db.write_bookkeeping(move |conn| notices::prune(conn, now))
             .await?;
         let mut sent = 0;
@@ -239,32 +243,54 @@ impl Checker {
         channels
     }
 
-    /// Claims and sends one notice. `Ok(false)`: another instance has it,
-    /// or the send failed and the claim was given back for the next round.
+    /// Claims and sends one notice, as the store has it at the claim (time
+    /// has passed since the page was read: a token revoked, disabled or
+    /// given another expiry meanwhile, or whose owner was suspended, gets
+    /// none, and a new contact address gets it). `Ok(false)`: no longer
+    /// due, another instance has it, or the send failed and the claim was
+    /// given back for the next round.
     async fn deliver(&self, due: &Due, channel: Channel) -> Result<bool, OpError> {
         let db = &self.notifier.db;
         let key = due.key(channel);
         let now = self.notifier.clock.now();
-        // Time has passed since the round began: a token that crossed a
-        // threshold meanwhile is left to the next round, which sees it as
-        // it is then.
-        if due.threshold.is_expiry()
-            && notices::Threshold::nearest(due.expires_at, now) != Some(due.threshold)
-        {
+        let asked = due.clone();
+        let control = self.control.clone();
+        // Held from the moment the claim commits, by how the claim really
+        // ended: one that commits after the deadline has answered is given
+        // back at the next round (or the stop), not left to lapse.
+        let claimed = db
+            .write_bookkeeping_settled(
+                move |conn| notices::claim(conn, &asked, channel, now),
+                move |outcome| {
+                    if let Ok(Some(_)) = outcome {
+                        control.held().insert(key);
+                    }
+                },
+            )
+            .await?;
+        let Some(current) = claimed else {
             return Ok(false);
-        }
-        if !db
-            .write_bookkeeping(move |conn| notices::claim(conn, &key, now))
-            .await?
-        {
-            return Ok(false);
-        }
-        // Held while it is sent: a task cut off at shutdown leaves it here
-        // for [`NoticeTask::stop`] to give back.
-        self.control.held().insert(key);
-        let settled = self.send_claimed(due, channel, key, now).await;
+        };
+        // Still held while it is sent: a task cut off at shutdown leaves it
+        // there for [`NoticeTask::stop`] to give back.
+        let settled = self.send_claimed(&current, channel, key, now).await;
         self.control.held().remove(&key);
         settled
+    }
+
+    /// Gives back the claims a round left behind: one whose write answered
+    /// only after the deadline (the round ended with the error), so that
+    /// this round sends it instead of waiting for it to lapse.
+    async fn give_back_left(&self) -> Result<(), OpError> {
+        let left: Vec<NoticeKey> = self.control.held().drain().collect();
+        if left.is_empty() {
+            return Ok(());
+        }
+        let given = give_back(&self.notifier.db, left.clone()).await;
+        if given.is_err() {
+            self.control.held().extend(left);
+        }
+        given
     }
 
     /// Sends a claimed notice and settles its claim: marked sent, given up,

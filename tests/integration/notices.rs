@@ -58,6 +58,17 @@ pub fn subjects(mail: &[crate::receivers::Mail]) -> Vec<String> {
     subjects
 }
 
+/// The tokens of the deliveries `hook` accepted, sorted.
+fn posted_tokens(hook: &WebhookReceiver) -> Vec<String> {
+    let mut tokens: Vec<String> = hook
+        .accepted()
+        .iter()
+        .map(|d| d.json()["token"].as_str().unwrap().to_owned())
+        .collect();
+    tokens.sort();
+    tokens
+}
+
 /// Undoes RFC 2047's `=?utf-8?b?…?=` words, as a mail reader does.
 fn decode_words(header: &str) -> String {
     use base64::Engine;
@@ -202,13 +213,10 @@ async fn two_instances_on_one_database_send_each_notice_once() {
     hook.wait_for(6, LIMIT).await;
     // Three more rounds of this instance (the other runs as often).
     app.notice_rounds(3).await;
-    let mut tokens: Vec<String> = hook
-        .accepted()
-        .iter()
-        .map(|d| d.json()["token"].as_str().unwrap().to_owned())
-        .collect();
-    tokens.sort();
-    assert_eq!(tokens, ["job0", "job1", "job2", "job3", "job4", "job5"]);
+    assert_eq!(
+        posted_tokens(&hook),
+        ["job0", "job1", "job2", "job3", "job4", "job5"]
+    );
     assert_eq!(smtp.mail().len(), 6, "{:?}", subjects(&smtp.mail()));
     assert_eq!(smtp.attempts(), 6);
 }
@@ -444,4 +452,104 @@ async fn a_suspended_account_is_told_of_a_leak_but_not_of_tokens_it_cannot_use_t
         subjects(&bobs),
         ["API token “bob-spilled” was reported leaked"]
     );
+}
+
+#[actix_web::test]
+async fn a_notice_says_what_is_true_when_it_is_sent_not_when_its_round_began() {
+    let smtp = SmtpSink::start().await;
+    let hook = WebhookReceiver::start().await;
+    let mut hold = hook.hold_next();
+    let app = spawn_app_with(|c| notify(c, &smtp, &hook)).await;
+    app.create_reseller("alice", None).await;
+    set_email(&app, "alice", "alice@example.com").await;
+    // One page, sent in order of expiry: the receiver holds its answer to
+    // the first token's webhook while the others wait their turn.
+    expiring(&app, "alice", "first", 2 * DAY).await;
+    expiring(&app, "alice", "second", 3 * DAY).await;
+    expiring(&app, "alice", "third", 4 * DAY).await;
+    hold.arrived(LIMIT).await;
+    // Meanwhile the second is revoked and alice's address changes.
+    let alice = app.actor("alice").await;
+    app.db
+        .write(move |c| {
+            whm_tokens::ops::tokens::revoke(
+                c,
+                &alice,
+                &[whm_tokens::domain::TokenName::parse("second").unwrap()],
+            )
+        })
+        .await
+        .unwrap();
+    set_email(&app, "alice", "alice@new.example.com").await;
+    hold.release();
+
+    hook.wait_for(2, LIMIT).await;
+    smtp.wait_for(2, LIMIT).await;
+    app.notice_rounds(2).await;
+    assert_eq!(
+        posted_tokens(&hook),
+        ["first", "third"],
+        "none for the revoked token"
+    );
+    let mail: Vec<(String, Vec<String>)> = smtp
+        .mail()
+        .iter()
+        .map(|m| (subjects(std::slice::from_ref(m)).remove(0), m.to.clone()))
+        .collect();
+    assert_eq!(
+        mail,
+        [
+            (
+                "API token “first” expires in 2 days".to_owned(),
+                vec!["<alice@example.com>".to_owned()]
+            ),
+            (
+                "API token “third” expires in 4 days".to_owned(),
+                vec!["<alice@new.example.com>".to_owned()]
+            ),
+        ],
+        "the third to the address alice has now"
+    );
+}
+
+#[actix_web::test]
+async fn a_notice_marked_sent_twice_is_in_the_activity_once() {
+    let app = spawn_app().await;
+    let at = now() + 2 * DAY;
+    app.token_with("root", "twice", Expiry::At(at), "", None)
+        .await
+        .unwrap();
+    use whm_tokens::ops::notices::{self, Channel};
+    let due = app
+        .db
+        .read(move |c| notices::due(c, now(), None, 10))
+        .await
+        .unwrap()
+        .due
+        .remove(0);
+    let claimed = due.clone();
+    let current = app
+        .db
+        .write(move |c| notices::claim(c, &claimed, Channel::Webhook, now()))
+        .await
+        .unwrap()
+        .expect("claimed");
+    assert_eq!(current.token.to_string(), "twice");
+    // A write that committed after its caller stopped waiting, then the
+    // caller's next try.
+    for _ in 0..2 {
+        let sent = due.clone();
+        app.db
+            .write(move |c| notices::mark_sent(c, &sent, Channel::Webhook, now()))
+            .await
+            .unwrap();
+    }
+    assert_eq!(app.count_events("expiry_notice_sent").await, 1);
+    // And it is not claimed again.
+    let again = app
+        .db
+        .write(move |c| notices::claim(c, &due, Channel::Webhook, now()))
+        .await
+        .unwrap();
+    assert!(again.is_none());
 }

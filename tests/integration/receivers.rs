@@ -182,6 +182,36 @@ impl Delivery {
 struct HookInner {
     seen: Mutex<Vec<Delivery>>,
     refuse: AtomicUsize,
+    /// The next request waits for its answer: told when it arrives, and
+    /// answered when the test lets go.
+    hold: Mutex<
+        Option<(
+            tokio::sync::oneshot::Sender<()>,
+            tokio::sync::oneshot::Receiver<()>,
+        )>,
+    >,
+}
+
+/// A request the receiver holds its answer to (see
+/// [`WebhookReceiver::hold_next`]).
+pub struct Hold {
+    arrived: tokio::sync::oneshot::Receiver<()>,
+    release: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Hold {
+    /// Waits (at most `limit`) until the held request has arrived.
+    pub async fn arrived(&mut self, limit: Duration) {
+        tokio::time::timeout(limit, &mut self.arrived)
+            .await
+            .expect("the held request within the limit")
+            .expect("the receiver is running");
+    }
+
+    /// Answers the held request.
+    pub fn release(self) {
+        let _ = self.release.send(());
+    }
 }
 
 /// An HTTP server on 127.0.0.1 that takes POSTs and answers 200.
@@ -212,6 +242,15 @@ impl WebhookReceiver {
     /// Answers the next `n` requests with 500.
     pub fn refuse_next(&self, n: usize) {
         self.inner.refuse.store(n, Ordering::SeqCst);
+    }
+
+    /// Holds its answer to the next request until the test lets go, so
+    /// that the test can change things while a notice is being sent.
+    pub fn hold_next(&self) -> Hold {
+        let (arrived_tx, arrived) = tokio::sync::oneshot::channel();
+        let (release, release_rx) = tokio::sync::oneshot::channel();
+        *self.inner.hold.lock().unwrap() = Some((arrived_tx, release_rx));
+        Hold { arrived, release }
     }
 
     /// Every request, accepted or refused, in order.
@@ -264,6 +303,11 @@ async fn exchange(stream: tokio::net::TcpStream, inner: Arc<HookInner>) {
     let mut body = vec![0; length];
     if reader.read_exact(&mut body).await.is_err() {
         return;
+    }
+    let held = inner.hold.lock().unwrap().take();
+    if let Some((arrived, release)) = held {
+        let _ = arrived.send(());
+        let _ = release.await;
     }
     let refused = inner
         .refuse
