@@ -43,7 +43,13 @@ pub struct MailSettings {
     pub security: SmtpSecurity,
     pub credentials: Option<(String, String)>,
     pub from: Mailbox,
+    /// How long one mail may take, connection and answers together; past
+    /// it the server counts as unreachable for the rest of the round.
+    pub timeout: Duration,
 }
+
+/// [`MailSettings::timeout`] unless a test shortens it.
+pub const MAIL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The URL's password never reaches a log line.
 impl fmt::Debug for MailSettings {
@@ -182,6 +188,7 @@ impl MailSettings {
             security,
             credentials,
             from,
+            timeout: MAIL_TIMEOUT,
         })
     }
 }

@@ -19,7 +19,7 @@ use crate::domain::ServerClock;
 use crate::ops::notices::{self, Channel, Due, NoticeKey};
 use crate::ops::OpError;
 
-use mail::Mailer;
+use mail::{MailError, Mailer};
 use message::Notice;
 use webhook::Webhook;
 
@@ -152,6 +152,7 @@ pub fn spawn(notifier: Notifier) -> Option<NoticeTask> {
                 .as_ref()
                 .map(|hook| Webhook::new(hook, notifier.clock)),
             webhook_down: std::cell::Cell::new(false),
+            mail_down: std::cell::Cell::new(false),
             mailer,
             notifier,
             control: shared,
@@ -181,6 +182,10 @@ struct Checker {
     /// The webhook failed this round: the rest of its notices wait for the
     /// next one, so a receiver that hangs holds up no mail.
     webhook_down: std::cell::Cell<bool>,
+    /// The mail server was unreachable this round: the rest of the mail
+    /// waits for the next one, so a server that hangs holds up no webhook
+    /// (nor each due token for the whole timeout).
+    mail_down: std::cell::Cell<bool>,
     control: Arc<Control>,
 }
 
@@ -190,16 +195,17 @@ impl Checker {
         let db = &self.notifier.db;
         let now = self.notifier.clock.now();
         self.webhook_down.set(false);
+        self.mail_down.set(false);
         self.give_back_left().await?;
         db.write_bookkeeping(move |conn| notices::prune(conn, now))
             .await?;
         let mut sent = 0;
-        // Tokens that expire soon, tokens reported leaked (told once each,
-        // on every channel), and tokens the policy disables for disuse
-        // within a week.
+        // Tokens reported leaked first (told once each, on every channel:
+        // the most urgent), then tokens that expire soon, and tokens the
+        // policy disables for disuse within a week.
         for walk in [
-            notices::Threshold::Week,
             notices::Threshold::Leaked,
+            notices::Threshold::Week,
             notices::Threshold::Unused,
         ] {
             let mut after = None;
@@ -232,13 +238,15 @@ impl Checker {
         Ok(sent)
     }
 
+    /// The webhook first: it answers within 10 s, a mail server may take
+    /// its whole timeout.
     fn channels(&self, due: &Due) -> Vec<Channel> {
         let mut channels = Vec::with_capacity(2);
-        if self.mailer.is_some() && due.contact_email.is_some() {
-            channels.push(Channel::Email);
-        }
         if self.webhook.is_some() && !self.webhook_down.get() {
             channels.push(Channel::Webhook);
+        }
+        if self.mailer.is_some() && due.contact_email.is_some() && !self.mail_down.get() {
+            channels.push(Channel::Email);
         }
         channels
     }
@@ -318,7 +326,12 @@ impl Checker {
         }
         let notice = Notice::of(due, now);
         let outcome = match channel {
-            Channel::Email => self.email(due, &notice).await,
+            Channel::Email => self.email(due, &notice).await.map_err(|e| {
+                if matches!(e, MailError::Unreachable(_)) {
+                    self.mail_down.set(true);
+                }
+                anyhow::Error::from(e)
+            }),
             Channel::Webhook => self.post(&key.delivery_id(), &notice).await,
         };
         match outcome {
@@ -375,9 +388,11 @@ impl Checker {
         }
     }
 
-    async fn email(&self, due: &Due, notice: &Notice) -> anyhow::Result<()> {
+    async fn email(&self, due: &Due, notice: &Notice) -> Result<(), MailError> {
         let (Some(mailer), Some(to)) = (&self.mailer, &due.contact_email) else {
-            anyhow::bail!("no mail server or no contact address");
+            return Err(MailError::Failed(anyhow::anyhow!(
+                "no mail server or no contact address"
+            )));
         };
         let text = notice.text(&self.notifier.clock, self.notifier.public_url.as_deref());
         mailer.send(to, &notice.subject(), text).await

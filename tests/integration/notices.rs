@@ -8,7 +8,7 @@ use whm_tokens::domain::{EmailAddress, Expiry};
 use whm_tokens::ops::accounts;
 
 use crate::helpers::*;
-use crate::receivers::{SmtpSink, WebhookReceiver};
+use crate::receivers::{SilentSmtp, SmtpSink, WebhookReceiver};
 
 const HOUR: i64 = 3600;
 const DAY: i64 = 86_400;
@@ -17,9 +17,14 @@ pub const LIMIT: Duration = Duration::from_secs(20);
 
 /// Notices every second, to the sink and the receiver.
 pub fn notify(config: &mut Config, smtp: &SmtpSink, hook: &WebhookReceiver) {
+    notify_to(config, &smtp.url(), hook);
+}
+
+/// Notices every second, to the mail server at `smtp` and the receiver.
+fn notify_to(config: &mut Config, smtp: &str, hook: &WebhookReceiver) {
     config.notices = whm_tokens::config::NoticeSettings::parse(
         1,
-        Some(&smtp.url()),
+        Some(smtp),
         Some("WHM Tokens <tokens@example.com>"),
         Some(&hook.url()),
         Some(SECRET),
@@ -462,8 +467,9 @@ async fn a_notice_says_what_is_true_when_it_is_sent_not_when_its_round_began() {
     let app = spawn_app_with(|c| notify(c, &smtp, &hook)).await;
     app.create_reseller("alice", None).await;
     set_email(&app, "alice", "alice@example.com").await;
-    // One page, sent in order of expiry: the receiver holds its answer to
-    // the first token's webhook while the others wait their turn.
+    // One page, sent in order of expiry (each token's webhook, then its
+    // mail): the receiver holds its answer to the first token's webhook
+    // while the rest wait their turn.
     expiring(&app, "alice", "first", 2 * DAY).await;
     expiring(&app, "alice", "second", 3 * DAY).await;
     expiring(&app, "alice", "third", 4 * DAY).await;
@@ -501,14 +507,14 @@ async fn a_notice_says_what_is_true_when_it_is_sent_not_when_its_round_began() {
         [
             (
                 "API token “first” expires in 2 days".to_owned(),
-                vec!["<alice@example.com>".to_owned()]
+                vec!["<alice@new.example.com>".to_owned()]
             ),
             (
                 "API token “third” expires in 4 days".to_owned(),
                 vec!["<alice@new.example.com>".to_owned()]
             ),
         ],
-        "the third to the address alice has now"
+        "to the address alice has now"
     );
 }
 
@@ -552,4 +558,47 @@ async fn a_notice_marked_sent_twice_is_in_the_activity_once() {
         .await
         .unwrap();
     assert!(again.is_none());
+}
+
+#[actix_web::test]
+async fn a_mail_server_that_never_answers_holds_up_no_webhook_and_leaks_go_first() {
+    let silent = SilentSmtp::start().await;
+    let hook = WebhookReceiver::start().await;
+    let app = spawn_app_with(|c| {
+        notify_to(c, &silent.url(), &hook);
+        c.notices.mail.as_mut().unwrap().timeout = Duration::from_secs(1);
+    })
+    .await;
+    set_email(&app, "root", "ops@example.com").await;
+    // Thirty tokens due, each one to mail: a second apiece, more than the
+    // test waits, if each waited for the server.
+    app.bulk_tokens("root", 30).await;
+    app.token("root", "spilled").await;
+    // Due, and reported leaked, in one transaction: the first round to see
+    // either sees both.
+    let (expires, reported) = (now() + 3 * DAY, now());
+    app.db
+        .write(move |conn| {
+            use diesel::prelude::*;
+            use whm_tokens::db::schema::tokens;
+            diesel::update(tokens::table.filter(tokens::name.like("bulk-%")))
+                .set(tokens::expires_at.eq(Some(expires)))
+                .execute(conn)?;
+            diesel::update(tokens::table.filter(tokens::name.eq("spilled")))
+                .set((
+                    tokens::enabled.eq(false),
+                    tokens::leaked_at.eq(Some(reported)),
+                    tokens::leaked_from.eq(Some("203.0.113.9")),
+                ))
+                .execute(conn)
+                .map_err(anyhow::Error::from)
+        })
+        .await
+        .unwrap();
+    let posts = hook.wait_for(31, LIMIT).await;
+    assert_eq!(posts[0].json()["event"], "token_leaked", "the leak first");
+    // The mail is tried again at each round, once.
+    let tried = silent.connections();
+    app.notice_rounds(2).await;
+    assert!(silent.connections() > tried, "mail tried again next round");
 }

@@ -77,6 +77,38 @@ impl SmtpSink {
     }
 }
 
+/// A mail server on 127.0.0.1 that accepts connections and never says a
+/// word, as one that hangs does.
+pub struct SilentSmtp {
+    pub port: u16,
+    held: Arc<Mutex<Vec<tokio::net::TcpStream>>>,
+}
+
+impl SilentSmtp {
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let held = Arc::new(Mutex::new(Vec::new()));
+        let shared = held.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                // Kept open: a closed one would fail at once.
+                shared.lock().unwrap().push(stream);
+            }
+        });
+        Self { port, held }
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// Connections made to it.
+    pub fn connections(&self) -> usize {
+        self.held.lock().unwrap().len()
+    }
+}
+
 async fn session(stream: tokio::net::TcpStream, inner: Arc<SmtpInner>) {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
