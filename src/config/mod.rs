@@ -277,7 +277,7 @@ pub struct ServerSettings {
     #[arg(long, env = "WHM_TOKENS_REQUEST_TIMEOUT", default_value_t = 10)]
     pub request_timeout: u64,
     /// Seconds between two checks for tokens that expire soon (expiry
-    /// notices by email and webhook).
+    /// notices by email and webhook): 1 to 604800.
     #[arg(long, env = "WHM_TOKENS_NOTIFY_INTERVAL", default_value_t = 3600)]
     pub notify_interval: u64,
     /// Mail server for expiry notices: smtp://host:587 (STARTTLS, required
@@ -289,10 +289,10 @@ pub struct ServerSettings {
     #[arg(long, env = "WHM_TOKENS_MAIL_FROM")]
     pub mail_from: Option<String>,
     /// URL that receives a JSON POST per expiry notice.
-    #[arg(long, env = "WHM_TOKENS_NOTIFY_WEBHOOK")]
+    #[arg(long, env = "WHM_TOKENS_NOTIFY_WEBHOOK", hide_env_values = true)]
     pub notify_webhook: Option<String>,
-    /// Key that signs webhook bodies (HMAC-SHA256, in the
-    /// X-WHM-Tokens-Signature header).
+    /// Key that signs webhook deliveries (HMAC-SHA256 of the time, the
+    /// delivery id and the body, in the X-WHM-Tokens-Signature header).
     #[arg(long, env = "WHM_TOKENS_NOTIFY_SECRET", hide_env_values = true)]
     pub notify_secret: Option<String>,
 }

@@ -43,7 +43,13 @@ pub struct MailSettings {
     pub security: SmtpSecurity,
     pub credentials: Option<(String, String)>,
     pub from: Mailbox,
+    /// How long one mail may take, connection and answers together; past
+    /// it the server counts as unreachable for the rest of the round.
+    pub timeout: Duration,
 }
+
+/// [`MailSettings::timeout`] unless a test shortens it.
+pub const MAIL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The URL's password never reaches a log line.
 impl fmt::Debug for MailSettings {
@@ -76,7 +82,13 @@ impl fmt::Debug for WebhookSettings {
     }
 }
 
+/// The seconds `WHM_TOKENS_NOTIFY_INTERVAL` may be: a second to a week.
+pub const INTERVAL_SECS: std::ops::RangeInclusive<u64> = 1..=7 * 86_400;
+
 impl NoticeSettings {
+    /// The settings as given; a value out of range, or one that would be
+    /// ignored (a secret without a webhook, a sender without a mail
+    /// server), stops the start with the variable named.
     pub fn parse(
         interval_secs: u64,
         smtp_url: Option<&str>,
@@ -84,6 +96,22 @@ impl NoticeSettings {
         webhook: Option<&str>,
         secret: Option<&str>,
     ) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            INTERVAL_SECS.contains(&interval_secs),
+            "WHM_TOKENS_NOTIFY_INTERVAL: {interval_secs} is not a number of seconds from {} to {} (a week)",
+            INTERVAL_SECS.start(),
+            INTERVAL_SECS.end()
+        );
+        anyhow::ensure!(
+            given(secret).is_none() || given(webhook).is_some(),
+            "WHM_TOKENS_NOTIFY_SECRET is set, but WHM_TOKENS_NOTIFY_WEBHOOK is not: \
+             the secret signs webhook deliveries, so set the webhook or drop the secret"
+        );
+        anyhow::ensure!(
+            given(mail_from).is_none() || given(smtp_url).is_some(),
+            "WHM_TOKENS_MAIL_FROM is set, but WHM_TOKENS_SMTP_URL is not: \
+             no mail would be sent, so set the mail server or drop the sender"
+        );
         let mail = given(smtp_url)
             .map(|url| {
                 let from = given(mail_from).context(
@@ -114,7 +142,7 @@ impl NoticeSettings {
             })
             .transpose()?;
         Ok(Self {
-            interval: Duration::from_secs(interval_secs.clamp(1, 7 * 86_400)),
+            interval: Duration::from_secs(interval_secs),
             mail,
             webhook,
         })
@@ -182,6 +210,7 @@ impl MailSettings {
             security,
             credentials,
             from,
+            timeout: MAIL_TIMEOUT,
         })
     }
 }
@@ -264,6 +293,32 @@ mod tests {
         let hook = hook.webhook.unwrap();
         assert!(!format!("{hook:?}").contains("SECRETPATH"));
         assert_eq!(hook.secret.as_deref(), Some(&b" key "[..]), "used as given");
+    }
+
+    #[test]
+    fn settings_that_would_be_clamped_or_ignored_stop_the_start_naming_the_variable() {
+        let hook = Some("https://hooks.example.com/x");
+        for (interval, ok) in [(0, false), (1, true), (604_800, true), (604_801, false)] {
+            let parsed = NoticeSettings::parse(interval, None, None, hook, None);
+            assert_eq!(parsed.is_ok(), ok, "{interval}");
+            if let Err(e) = parsed {
+                assert!(e.to_string().contains("WHM_TOKENS_NOTIFY_INTERVAL"), "{e}");
+            }
+        }
+        let e = NoticeSettings::parse(60, None, None, None, Some("key")).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("WHM_TOKENS_NOTIFY_SECRET is set, but WHM_TOKENS_NOTIFY_WEBHOOK is not"),
+            "{e}"
+        );
+        let e = NoticeSettings::parse(60, None, Some("a@b.c"), hook, None).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("WHM_TOKENS_MAIL_FROM is set, but WHM_TOKENS_SMTP_URL is not"),
+            "{e}"
+        );
+        // Empty counts as not set.
+        assert!(NoticeSettings::parse(60, Some(""), Some(""), Some(""), Some("")).is_ok());
     }
 
     #[test]

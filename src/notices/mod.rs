@@ -19,7 +19,7 @@ use crate::domain::ServerClock;
 use crate::ops::notices::{self, Channel, Due, NoticeKey};
 use crate::ops::OpError;
 
-use mail::Mailer;
+use mail::{MailError, Mailer};
 use message::Notice;
 use webhook::Webhook;
 
@@ -109,20 +109,23 @@ impl NoticeTask {
             return;
         }
         let count = held.len();
-        let given = self
-            .db
-            .write_bookkeeping(move |conn| {
-                held.iter()
-                    .try_for_each(|key| notices::give_back(conn, key))
-            })
-            .await;
-        match given {
+        match give_back(&self.db, held).await {
             Ok(()) => tracing::info!(count, "expiry notice claims given back at shutdown"),
             Err(e) => {
                 tracing::warn!(error = %e, count, "expiry notice claims could not be given back; they lapse by themselves")
             }
         }
     }
+}
+
+/// Gives back claims, in one transaction: the next round of any instance
+/// sends them.
+async fn give_back(db: &Db, keys: Vec<NoticeKey>) -> Result<(), OpError> {
+    db.write_bookkeeping(move |conn| {
+        keys.iter()
+            .try_for_each(|key| notices::give_back(conn, key))
+    })
+    .await
 }
 
 /// Starts the checker when a channel is set. Runs on the current thread's
@@ -144,8 +147,12 @@ pub fn spawn(notifier: Notifier) -> Option<NoticeTask> {
             }
         };
         let checker = Checker {
-            webhook: settings.webhook.as_ref().map(Webhook::new),
+            webhook: settings
+                .webhook
+                .as_ref()
+                .map(|hook| Webhook::new(hook, notifier.clock)),
             webhook_down: std::cell::Cell::new(false),
+            mail_down: std::cell::Cell::new(false),
             mailer,
             notifier,
             control: shared,
@@ -175,6 +182,10 @@ struct Checker {
     /// The webhook failed this round: the rest of its notices wait for the
     /// next one, so a receiver that hangs holds up no mail.
     webhook_down: std::cell::Cell<bool>,
+    /// The mail server was unreachable this round: the rest of the mail
+    /// waits for the next one, so a server that hangs holds up no webhook
+    /// (nor each due token for the whole timeout).
+    mail_down: std::cell::Cell<bool>,
     control: Arc<Control>,
 }
 
@@ -184,15 +195,17 @@ impl Checker {
         let db = &self.notifier.db;
         let now = self.notifier.clock.now();
         self.webhook_down.set(false);
+        self.mail_down.set(false);
+        self.give_back_left().await?;
         db.write_bookkeeping(move |conn| notices::prune(conn, now))
             .await?;
         let mut sent = 0;
-        // Tokens that expire soon, tokens reported leaked (told once each,
-        // on every channel), and tokens the policy disables for disuse
-        // within a week.
+        // Tokens reported leaked first (told once each, on every channel:
+        // the most urgent), then tokens that expire soon, and tokens the
+        // policy disables for disuse within a week.
         for walk in [
-            notices::Threshold::Week,
             notices::Threshold::Leaked,
+            notices::Threshold::Week,
             notices::Threshold::Unused,
         ] {
             let mut after = None;
@@ -200,7 +213,7 @@ impl Checker {
                 let page = db
                     .read(move |conn| match walk {
                         notices::Threshold::Leaked => notices::leaked(conn, now, after, PAGE),
-                        notices::Threshold::Unused => notices::unused(conn, now, PAGE),
+                        notices::Threshold::Unused => notices::unused(conn, now, after, PAGE),
                         _ => notices::due(conn, now, after, PAGE),
                     })
                     .await?;
@@ -225,43 +238,67 @@ impl Checker {
         Ok(sent)
     }
 
+    /// The webhook first: it answers within 10 s, a mail server may take
+    /// its whole timeout.
     fn channels(&self, due: &Due) -> Vec<Channel> {
         let mut channels = Vec::with_capacity(2);
-        if self.mailer.is_some() && due.contact_email.is_some() {
-            channels.push(Channel::Email);
-        }
         if self.webhook.is_some() && !self.webhook_down.get() {
             channels.push(Channel::Webhook);
+        }
+        if self.mailer.is_some() && due.contact_email.is_some() && !self.mail_down.get() {
+            channels.push(Channel::Email);
         }
         channels
     }
 
-    /// Claims and sends one notice. `Ok(false)`: another instance has it,
-    /// or the send failed and the claim was given back for the next round.
+    /// Claims and sends one notice, as the store has it at the claim (time
+    /// has passed since the page was read: a token revoked, disabled or
+    /// given another expiry meanwhile, or whose owner was suspended, gets
+    /// none, and a new contact address gets it). `Ok(false)`: no longer
+    /// due, another instance has it, or the send failed and the claim was
+    /// given back for the next round.
     async fn deliver(&self, due: &Due, channel: Channel) -> Result<bool, OpError> {
         let db = &self.notifier.db;
         let key = due.key(channel);
         let now = self.notifier.clock.now();
-        // Time has passed since the round began: a token that crossed a
-        // threshold meanwhile is left to the next round, which sees it as
-        // it is then.
-        if due.threshold.is_expiry()
-            && notices::Threshold::nearest(due.expires_at, now) != Some(due.threshold)
-        {
+        let asked = due.clone();
+        let control = self.control.clone();
+        // Held from the moment the claim commits, by how the claim really
+        // ended: one that commits after the deadline has answered is given
+        // back at the next round (or the stop), not left to lapse.
+        let claimed = db
+            .write_bookkeeping_settled(
+                move |conn| notices::claim(conn, &asked, channel, now),
+                move |outcome| {
+                    if let Ok(Some(_)) = outcome {
+                        control.held().insert(key);
+                    }
+                },
+            )
+            .await?;
+        let Some(current) = claimed else {
             return Ok(false);
-        }
-        if !db
-            .write_bookkeeping(move |conn| notices::claim(conn, &key, now))
-            .await?
-        {
-            return Ok(false);
-        }
-        // Held while it is sent: a task cut off at shutdown leaves it here
-        // for [`NoticeTask::stop`] to give back.
-        self.control.held().insert(key);
-        let settled = self.send_claimed(due, channel, key, now).await;
+        };
+        // Still held while it is sent: a task cut off at shutdown leaves it
+        // there for [`NoticeTask::stop`] to give back.
+        let settled = self.send_claimed(&current, channel, key, now).await;
         self.control.held().remove(&key);
         settled
+    }
+
+    /// Gives back the claims a round left behind: one whose write answered
+    /// only after the deadline (the round ended with the error), so that
+    /// this round sends it instead of waiting for it to lapse.
+    async fn give_back_left(&self) -> Result<(), OpError> {
+        let left: Vec<NoticeKey> = self.control.held().drain().collect();
+        if left.is_empty() {
+            return Ok(());
+        }
+        let given = give_back(&self.notifier.db, left.clone()).await;
+        if given.is_err() {
+            self.control.held().extend(left);
+        }
+        given
     }
 
     /// Sends a claimed notice and settles its claim: marked sent, given up,
@@ -289,7 +326,12 @@ impl Checker {
         }
         let notice = Notice::of(due, now);
         let outcome = match channel {
-            Channel::Email => self.email(due, &notice).await,
+            Channel::Email => self.email(due, &notice).await.map_err(|e| {
+                if matches!(e, MailError::Unreachable(_)) {
+                    self.mail_down.set(true);
+                }
+                anyhow::Error::from(e)
+            }),
             Channel::Webhook => self.post(&key.delivery_id(), &notice).await,
         };
         match outcome {
@@ -346,9 +388,11 @@ impl Checker {
         }
     }
 
-    async fn email(&self, due: &Due, notice: &Notice) -> anyhow::Result<()> {
+    async fn email(&self, due: &Due, notice: &Notice) -> Result<(), MailError> {
         let (Some(mailer), Some(to)) = (&self.mailer, &due.contact_email) else {
-            anyhow::bail!("no mail server or no contact address");
+            return Err(MailError::Failed(anyhow::anyhow!(
+                "no mail server or no contact address"
+            )));
         };
         let text = notice.text(&self.notifier.clock, self.notifier.public_url.as_deref());
         mailer.send(to, &notice.subject(), text).await

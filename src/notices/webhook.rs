@@ -6,6 +6,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::config::notices::WebhookSettings;
+use crate::domain::ServerClock;
 
 pub const SIGNATURE_HEADER: &str = "X-WHM-Tokens-Signature";
 pub const DELIVERY_HEADER: &str = "X-WHM-Tokens-Delivery";
@@ -18,11 +19,12 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Webhook {
     client: awc::Client,
     settings: WebhookSettings,
+    clock: ServerClock,
 }
 
 impl Webhook {
     /// Made on the task that uses it (the client belongs to its thread).
-    pub fn new(settings: &WebhookSettings) -> Self {
+    pub fn new(settings: &WebhookSettings, clock: ServerClock) -> Self {
         let client = awc::Client::builder()
             .timeout(TIMEOUT)
             .disable_redirects()
@@ -30,18 +32,23 @@ impl Webhook {
         Self {
             client,
             settings: settings.clone(),
+            clock,
         }
     }
 
     /// Posts `body`; `Ok` once the receiver answered 2xx. Tries up to three
-    /// times, waiting longer each time.
+    /// times, waiting longer each time; each try is signed when it is sent.
     pub async fn send(&self, delivery: &str, body: Vec<u8>) -> anyhow::Result<()> {
-        let signature = self.settings.secret.as_deref().map(|key| sign(key, &body));
         let mut last = None;
         for wait in std::iter::once(None).chain(BACK_OFF.into_iter().map(Some)) {
             if let Some(wait) = wait {
                 actix_web::rt::time::sleep(wait).await;
             }
+            let signature = self
+                .settings
+                .secret
+                .as_deref()
+                .map(|key| sign(key, self.clock.now(), delivery, &body));
             let mut request = self
                 .client
                 .post(&self.settings.url)
@@ -67,22 +74,45 @@ impl Webhook {
     }
 }
 
-/// `sha256=` and the hex HMAC-SHA256 of the body under the secret, as
-/// GitHub's webhooks sign theirs.
-pub fn sign(key: &[u8], body: &[u8]) -> String {
+/// `t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<delivery>.<body>">` under
+/// the secret (as Stripe signs its webhooks, with the delivery id too): a
+/// receiver that refuses an old `t` cannot be sent a recorded delivery
+/// again later, nor one with its delivery id changed to pass its
+/// de-duplication.
+pub fn sign(key: &[u8], at: i64, delivery: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(format!("{at}.{delivery}.").as_bytes());
     mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    format!("t={at},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 #[cfg(test)]
 mod tests {
+    use super::sign;
+
+    const BODY: &[u8] = br#"{"event":"token_expired","account":"bob","token":"deploy"}"#;
+
     #[test]
-    fn signatures_are_hmac_sha256_in_hex() {
-        // RFC 4231, test case 2.
+    fn a_signature_is_hmac_sha256_of_the_time_the_delivery_id_and_the_body_in_hex() {
+        // As `printf '%s' '1800000000.42-1799999999-expired.{…}' | openssl
+        // dgst -sha256 -hmac key` computes it (the README's recipe).
         assert_eq!(
-            super::sign(b"Jefe", b"what do ya want for nothing?"),
-            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+            sign(b"key", 1_800_000_000, "42-1799999999-expired", BODY),
+            "t=1800000000,v1=f6fbb9696a3a1f2d88ca615e82243a94080049dc280eac1113b82921df873bc7"
         );
+    }
+
+    #[test]
+    fn a_signature_does_not_hold_for_another_time_delivery_id_or_body() {
+        let signed = sign(b"key", 1_800_000_000, "42-1799999999-expired", BODY);
+        let v1 = |s: &str| s.split_once(",v1=").unwrap().1.to_owned();
+        for other in [
+            sign(b"key", 1_800_000_001, "42-1799999999-expired", BODY),
+            sign(b"key", 1_800_000_000, "43-1799999999-expired", BODY),
+            sign(b"key", 1_800_000_000, "42-1799999999-expired", b"{}"),
+            sign(b"other", 1_800_000_000, "42-1799999999-expired", BODY),
+        ] {
+            assert_ne!(v1(&other), v1(&signed));
+        }
     }
 }

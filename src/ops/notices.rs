@@ -107,6 +107,28 @@ pub struct Due {
 }
 
 impl Due {
+    /// The notice `threshold` of `owner`'s token (`at`: see `expires_at`).
+    fn of_owner(
+        owner: super::Account,
+        contact_email: Option<EmailAddress>,
+        token_id: i64,
+        token: TokenName,
+        at: i64,
+        threshold: Threshold,
+    ) -> Self {
+        Self {
+            token_id,
+            token,
+            expires_at: at,
+            account_id: owner.id,
+            owner_id: owner.owner_id,
+            account: owner.username,
+            contact_email,
+            threshold,
+            reported_from: None,
+        }
+    }
+
     /// The token's owner, whom the notice's audit event is about.
     pub fn owner(&self) -> Target {
         Target {
@@ -347,32 +369,26 @@ pub fn leaked(
     Ok(DuePage { due, sent, next })
 }
 
-/// Tokens root's policy disables for disuse within a week, with the
-/// channels whose notice is not sent yet (at most `limit` a scope; one
-/// page).
-pub fn unused(conn: &mut DbConnection, now: i64, limit: i64) -> Result<DuePage, OpError> {
-    let soon = super::policies::unused_soon(conn, now, limit)?;
+/// Up to `limit` tokens root's policy disables for disuse within a week,
+/// by id after the cursor's token (its time is not used: these are walked
+/// by id alone), with the channels whose notice is not sent yet.
+pub fn unused(
+    conn: &mut DbConnection,
+    now: i64,
+    after: Option<Cursor>,
+    limit: i64,
+) -> Result<DuePage, OpError> {
+    let (soon, more) = super::policies::unused_soon(conn, now, after.map(|(_, id)| id), limit)?;
+    let next = soon.last().filter(|_| more).map(|s| (s.2, s.0));
     let ids: Vec<i64> = soon.iter().map(|s| s.0).collect();
     let sent = sent_of(conn, &ids)?;
     let due = soon
         .into_iter()
-        .map(|(token_id, token, at, owner, contact_email)| Due {
-            token_id,
-            token,
-            expires_at: at,
-            account_id: owner.id,
-            owner_id: owner.owner_id,
-            account: owner.username,
-            contact_email,
-            threshold: Threshold::Unused,
-            reported_from: None,
+        .map(|(token_id, token, at, owner, contact_email)| {
+            Due::of_owner(owner, contact_email, token_id, token, at, Threshold::Unused)
         })
         .collect();
-    Ok(DuePage {
-        due,
-        sent,
-        next: None,
-    })
+    Ok(DuePage { due, sent, next })
 }
 
 /// The row of one notice.
@@ -386,9 +402,99 @@ macro_rules! notice {
     };
 }
 
-/// Claims a notice for this instance to send. `false`: it is sent, or
-/// another instance holds it.
-pub fn claim(conn: &mut DbConnection, key: &NoticeKey, now: i64) -> Result<bool, OpError> {
+/// Claims the notice `due` on `channel` for this instance to send, if it is
+/// still due: the token and its owner are read again in the claim's
+/// transaction, and the notice that comes back says what is true now (the
+/// owner's address, names), not what the page read before earlier sends.
+/// `None`: no longer due, already sent, or another instance holds it.
+pub fn claim(
+    conn: &mut DbConnection,
+    due: &Due,
+    channel: Channel,
+    now: i64,
+) -> Result<Option<Due>, OpError> {
+    let Some(current) = still_due(conn, due, now)? else {
+        return Ok(None);
+    };
+    if channel == Channel::Email && current.contact_email.is_none() {
+        return Ok(None);
+    }
+    Ok(take(conn, &current.key(channel), now)?.then_some(current))
+}
+
+/// `due` as the store has it now, when it is still due the same notice:
+/// the token still there (and enabled, its owner active, for an expiry or
+/// disuse notice), its expiry, leak report or disabling time unchanged and
+/// still in its window.
+fn still_due(conn: &mut DbConnection, due: &Due, now: i64) -> Result<Option<Due>, OpError> {
+    type Current = (
+        TokenName,
+        bool,
+        Option<i64>,
+        Option<i64>,
+        Option<String>,
+        i64,
+        Option<i64>,
+        Option<i64>,
+        crate::db::models::AccountRow,
+        Option<EmailAddress>,
+    );
+    let current: Option<Current> = tokens::table
+        .inner_join(accounts::table)
+        .filter(tokens::id.eq(due.token_id))
+        .select((
+            tokens::name,
+            tokens::enabled,
+            tokens::expires_at,
+            tokens::leaked_at,
+            tokens::leaked_from,
+            tokens::created_at,
+            tokens::last_used_at,
+            tokens::enabled_at,
+            crate::db::models::AccountRow::as_select(),
+            accounts::contact_email,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((
+        token,
+        enabled,
+        expires_at,
+        leaked_at,
+        leaked_from,
+        created,
+        used,
+        enabled_at,
+        owner,
+        contact_email,
+    )) = current
+    else {
+        return Ok(None);
+    };
+    let owner = super::Account::from(owner);
+    let active = enabled && !owner.suspended;
+    let at = due.expires_at;
+    let still = match due.threshold {
+        Threshold::Week | Threshold::Day | Threshold::Expired => {
+            active && expires_at == Some(at) && Threshold::nearest(at, now) == Some(due.threshold)
+        }
+        Threshold::Leaked => leaked_at == Some(at),
+        Threshold::Unused => {
+            active
+                && at > now
+                && super::policies::disables_at(conn, &owner, created, used, enabled_at)?
+                    == Some(at)
+        }
+    };
+    Ok(still.then_some(Due {
+        reported_from: leaked_from,
+        ..Due::of_owner(owner, contact_email, due.token_id, token, at, due.threshold)
+    }))
+}
+
+/// Takes the notice `key` for this instance to send. `false`: it is sent,
+/// or another instance holds it.
+fn take(conn: &mut DbConnection, key: &NoticeKey, now: i64) -> Result<bool, OpError> {
     let row = (
         expiry_notices::token_id.eq(key.token_id),
         expiry_notices::expires_at.eq(key.expires_at),
@@ -426,14 +532,18 @@ pub fn claim(conn: &mut DbConnection, key: &NoticeKey, now: i64) -> Result<bool,
 }
 
 /// The notice was accepted: it is never sent again. Recorded in the
-/// owner's audit trail.
+/// owner's audit trail once, by the write that marks it: marking it again
+/// (a write that committed after its caller stopped waiting, then tried
+/// again) records nothing more.
 pub fn mark_sent(
     conn: &mut DbConnection,
     due: &Due,
     channel: Channel,
     now: i64,
 ) -> Result<(), OpError> {
-    mark_done(conn, due, channel)?;
+    if !mark_done(conn, due, channel)? {
+        return Ok(());
+    }
     let what = match due.threshold {
         Threshold::Week => "expires within 7 days",
         Threshold::Day => "expires within a day",
@@ -457,13 +567,15 @@ pub fn mark_sent(
     )
 }
 
-/// No round tries this notice on `channel` again.
-fn mark_done(conn: &mut DbConnection, due: &Due, channel: Channel) -> Result<(), OpError> {
+/// No round tries this notice on `channel` again. `false`: it was marked
+/// already.
+fn mark_done(conn: &mut DbConnection, due: &Due, channel: Channel) -> Result<bool, OpError> {
     let key = due.key(channel);
-    diesel::update(notice!(key))
+    let marked = diesel::update(notice!(key))
+        .filter(expiry_notices::sent.eq(false))
         .set(expiry_notices::sent.eq(true))
         .execute(conn)?;
-    Ok(())
+    Ok(marked == 1)
 }
 
 /// The notice can never be sent on `channel` (`why`): it is marked done,
@@ -475,7 +587,9 @@ pub fn mark_undeliverable(
     why: &str,
     now: i64,
 ) -> Result<(), OpError> {
-    mark_done(conn, due, channel)?;
+    if !mark_done(conn, due, channel)? {
+        return Ok(());
+    }
     audit::record_system(
         conn,
         now,

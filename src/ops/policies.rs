@@ -457,6 +457,28 @@ pub fn enforce(conn: &mut DbConnection, now: i64, limit: i64) -> Result<(usize, 
     Ok((disabled, removed))
 }
 
+/// When `disable_unused_days` = `days` disables a token made at
+/// `created`, last used at `used` and last enabled by a person at
+/// `enabled_at`: `days` after the latest of them.
+fn disabled_at(days: i64, created: i64, used: Option<i64>, enabled_at: Option<i64>) -> i64 {
+    let since = used.unwrap_or(created).max(enabled_at.unwrap_or(i64::MIN));
+    since + days * DAY
+}
+
+/// When the policy in force for `owner` disables its token made at
+/// `created`, last used at `used` and enabled at `enabled_at`, if it
+/// disables unused tokens at all.
+pub fn disables_at(
+    conn: &mut DbConnection,
+    owner: &Account,
+    created: i64,
+    used: Option<i64>,
+    enabled_at: Option<i64>,
+) -> Result<Option<i64>, OpError> {
+    let days = i64::from(for_account(conn, owner)?.disable_unused_days);
+    Ok((days > 0).then(|| disabled_at(days, created, used, enabled_at)))
+}
+
 /// A token the policy will disable for disuse within a week: its id and
 /// name, when it will be disabled, and its owner with the owner's contact
 /// address.
@@ -468,14 +490,16 @@ pub type UnusedSoon = (
     Option<crate::domain::EmailAddress>,
 );
 
-/// Enabled tokens that `disable_unused_days` will disable within seven
-/// days (and not yet), each scope by its own policy; at most `limit` a
-/// scope.
+/// Enabled tokens of active accounts that `disable_unused_days` will
+/// disable within seven days (and not yet), each scope by its own policy: the first `limit` by
+/// id after the token `after`, so that a walk pages through them all. The
+/// second of the pair: whether there may be more after the last.
 pub fn unused_soon(
     conn: &mut DbConnection,
     now: i64,
+    after: Option<i64>,
     limit: i64,
-) -> Result<Vec<UnusedSoon>, OpError> {
+) -> Result<(Vec<UnusedSoon>, bool), OpError> {
     let (scopes, ids) = scopes(conn)?;
     let mut soon = Vec::new();
     for (scope, policy) in scopes {
@@ -512,6 +536,10 @@ pub fn unused_soon(
                     limit
                 )
                 .filter(tokens::enabled.eq(true))
+                // A suspended account cannot use its tokens to keep them.
+                .filter(accounts::suspended.eq(false))
+                .filter(tokens::id.gt(after.unwrap_or(i64::MIN)))
+                .order(tokens::id.asc())
             };
         }
         // Due by their last use (or creation), unless enabled since the
@@ -539,10 +567,15 @@ pub fn unused_soon(
             .load(conn)?;
         soon.extend(by_use.into_iter().chain(by_enabling).map(
             |(id, name, created, used, enabled_at, owner, email)| {
-                let since = used.unwrap_or(created).max(enabled_at.unwrap_or(i64::MIN));
-                (id, name, since + days * DAY, Account::from(owner), email)
+                let at = disabled_at(days, created, used, enabled_at);
+                (id, name, at, Account::from(owner), email)
             },
         ));
     }
-    Ok(soon)
+    // Each query read the first `limit` after `after`: together, the first
+    // `limit` of them all are known, and no more.
+    soon.sort_by_key(|s| s.0);
+    let more = soon.len() as i64 >= limit;
+    soon.truncate(usize::try_from(limit).unwrap_or(0));
+    Ok((soon, more))
 }

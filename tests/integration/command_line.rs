@@ -92,3 +92,40 @@ async fn serving_on_a_port_in_use_names_the_address() {
         "{said}"
     );
 }
+
+#[actix_web::test]
+async fn the_help_shows_no_webhook_url_and_notice_settings_that_would_be_ignored_stop_the_start() {
+    let db = TestDatabase::create();
+    let hook = "https://hooks.example.com/services/T0/B0/SECRETPATH";
+    let help = text(
+        &run_command_with(
+            &db.url(),
+            &[("WHM_TOKENS_NOTIFY_WEBHOOK", hook)],
+            &["serve", "--help"],
+        )
+        .await,
+    );
+    assert!(help.contains("--notify-webhook"), "{help}");
+    assert!(!help.contains("SECRETPATH"), "{help}");
+    for (env, said) in [
+        (
+            &[
+                ("WHM_TOKENS_NOTIFY_WEBHOOK", hook),
+                ("WHM_TOKENS_NOTIFY_INTERVAL", "0"),
+            ][..],
+            "WHM_TOKENS_NOTIFY_INTERVAL: 0 is not",
+        ),
+        (
+            &[("WHM_TOKENS_NOTIFY_SECRET", "key")][..],
+            "WHM_TOKENS_NOTIFY_SECRET is set, but WHM_TOKENS_NOTIFY_WEBHOOK is not",
+        ),
+        (
+            &[("WHM_TOKENS_MAIL_FROM", "tokens@example.com")][..],
+            "WHM_TOKENS_MAIL_FROM is set, but WHM_TOKENS_SMTP_URL is not",
+        ),
+    ] {
+        let out = run_command_with(&db.url(), env, &["serve", "--listen", "127.0.0.1:0"]).await;
+        assert!(!out.status.success(), "{env:?} started");
+        assert!(text(&out).contains(said), "{env:?}: {}", text(&out));
+    }
+}

@@ -42,12 +42,18 @@ fn kill_backends_from(conn: &mut diesel::PgConnection) -> i64 {
 /// 2 s) may wait for the same lock, and taking one of them for the create
 /// would end the backends before the create waits (it then succeeds).
 fn waiting_to_insert_a_token(url: &str) -> i64 {
+    waiting_to_insert_into(url, "tokens")
+}
+
+/// Connections to `url`'s database waiting for a lock to insert into
+/// `table`.
+fn waiting_to_insert_into(url: &str, table: &str) -> i64 {
     let mut conn = diesel::PgConnection::establish(url).unwrap();
-    diesel::sql_query(
+    diesel::sql_query(format!(
         "SELECT COUNT(*) AS n FROM pg_stat_activity \
          WHERE datname = current_database() AND wait_event_type = 'Lock' \
-         AND query LIKE 'INSERT INTO \"tokens\"%'",
-    )
+         AND query LIKE 'INSERT INTO \"{table}\"%'"
+    ))
     .get_result::<Count>(&mut conn)
     .unwrap()
     .n
@@ -354,4 +360,53 @@ async fn use_counted_while_its_write_outlives_the_deadline_is_written_once() {
     app.flush().await;
     app.flush().await;
     assert_eq!(use_count().await, 1);
+}
+
+#[actix_web::test]
+async fn a_notice_claim_that_commits_after_the_deadline_is_given_back_and_sent_at_the_next_round() {
+    use crate::notices::{notify, LIMIT};
+    use crate::receivers::{SmtpSink, WebhookReceiver};
+    let smtp = SmtpSink::start().await;
+    let hook = WebhookReceiver::start().await;
+    let app = spawn_app_with(|c| notify(c, &smtp, &hook)).await;
+    let url = app.database.url();
+    if !on_postgres(&url) {
+        return;
+    }
+    app.token("root", "late").await;
+    let id: i64 = app
+        .db
+        .read(|c| {
+            use whm_tokens::db::schema::tokens;
+            tokens::table
+                .filter(tokens::name.eq("late"))
+                .select(tokens::id)
+                .first(c)
+                .map_err(anyhow::Error::from)
+        })
+        .await
+        .unwrap();
+    // The test's own session inserts the row of the notice the token will
+    // be due, and holds it uncommitted: the server's claim waits on it.
+    let expires = now() + 2 * 86_400;
+    let mut holder = diesel::PgConnection::establish(&url).unwrap();
+    holder
+        .batch_execute(&format!(
+            "BEGIN; INSERT INTO expiry_notices \
+             (token_id, expires_at, threshold, channel, sent, claimed_until, attempts) \
+             VALUES ({id}, {expires}, '7d', 'webhook', false, 0, 0)"
+        ))
+        .unwrap();
+    app.set_expiry("late", expires).await;
+    wait_until("the claim waits", LIMIT, || async {
+        waiting_to_insert_into(&url, "expiry_notices") > 0
+    })
+    .await;
+    // Its round ends with the deadline's error; the claim goes on.
+    app.notice_rounds(1).await;
+    holder.batch_execute("ROLLBACK").unwrap();
+    // Let go, the claim commits, for ten minutes: given back at the next
+    // round, the notice goes at once.
+    let posts = hook.wait_for(1, LIMIT).await;
+    assert_eq!(posts[0].json()["token"], "late");
 }

@@ -402,6 +402,16 @@ impl TestApp {
             .expect("set privileges");
     }
 
+    /// Root suspends the account `name` (or lifts its suspension).
+    pub async fn set_suspended(&self, name: &str, suspended: bool) {
+        let root = self.actor("root").await;
+        let name = user(name);
+        self.db
+            .write(move |c| accounts::set_suspended(c, &root, &name, suspended, None))
+            .await
+            .expect("suspend the account");
+    }
+
     /// Disables `owner`'s token `name` through the operations.
     pub async fn disable(&self, owner: &str, name: &str) {
         let actor = self.actor(owner).await;

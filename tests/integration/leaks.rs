@@ -14,7 +14,7 @@ use crate::notices::{notify, set_email, subjects, LIMIT};
 use crate::receivers::{SmtpSink, WebhookReceiver};
 
 /// Reports `secrets` as JSON, from `from` (a trusted proxy says so).
-async fn report(address: &str, secrets: &[&str], from: &str) -> (StatusCode, Value) {
+pub async fn report(address: &str, secrets: &[&str], from: &str) -> (StatusCode, Value) {
     let response = reqwest::Client::new()
         .post(format!("{address}/tokens/report-leaked"))
         .header("X-Forwarded-For", from)
@@ -150,7 +150,7 @@ async fn a_leaked_token_is_disabled_everywhere_shown_told_once_and_regenerate_re
     );
     assert_eq!(body["reported_from"], "203.0.113.77");
     assert!(body.get("expires_at").is_none(), "{body}");
-    assert!(posts[0].header("X-WHM-Tokens-Signature").is_some());
+    assert!(posts[0].signed_at(crate::notices::SECRET).is_some());
 
     // On the tokens page and in the activity.
     let page = app.sign_in("alice", USER_PASSWORD).await;

@@ -3,15 +3,12 @@
 
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-
 use whm_tokens::config::Config;
 use whm_tokens::domain::{EmailAddress, Expiry};
 use whm_tokens::ops::accounts;
 
 use crate::helpers::*;
-use crate::receivers::{SmtpSink, WebhookReceiver};
+use crate::receivers::{SilentSmtp, SmtpSink, WebhookReceiver};
 
 const HOUR: i64 = 3600;
 const DAY: i64 = 86_400;
@@ -20,9 +17,14 @@ pub const LIMIT: Duration = Duration::from_secs(20);
 
 /// Notices every second, to the sink and the receiver.
 pub fn notify(config: &mut Config, smtp: &SmtpSink, hook: &WebhookReceiver) {
+    notify_to(config, &smtp.url(), hook);
+}
+
+/// Notices every second, to the mail server at `smtp` and the receiver.
+fn notify_to(config: &mut Config, smtp: &str, hook: &WebhookReceiver) {
     config.notices = whm_tokens::config::NoticeSettings::parse(
         1,
-        Some(&smtp.url()),
+        Some(smtp),
         Some("WHM Tokens <tokens@example.com>"),
         Some(&hook.url()),
         Some(SECRET),
@@ -59,6 +61,17 @@ pub fn subjects(mail: &[crate::receivers::Mail]) -> Vec<String> {
         .collect();
     subjects.sort();
     subjects
+}
+
+/// The tokens of the deliveries `hook` accepted, sorted.
+fn posted_tokens(hook: &WebhookReceiver) -> Vec<String> {
+    let mut tokens: Vec<String> = hook
+        .accepted()
+        .iter()
+        .map(|d| d.json()["token"].as_str().unwrap().to_owned())
+        .collect();
+    tokens.sort();
+    tokens
 }
 
 /// Undoes RFC 2047's `=?utf-8?b?…?=` words, as a mail reader does.
@@ -143,15 +156,26 @@ async fn each_token_gets_one_notice_for_the_nearest_threshold_by_mail_to_its_own
         assert!(b["expires_at"].as_i64().unwrap() > now());
         assert_eq!(b.as_object().unwrap().len(), 5, "{b}");
     }
-    // Each body is signed with the shared secret.
+    // Each delivery is signed with the shared secret: its time, its
+    // delivery id and its body.
     for d in &posts_after {
-        let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-        mac.update(&d.body);
-        let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-        assert_eq!(d.header("X-WHM-Tokens-Signature"), Some(expected.as_str()));
+        let at = d.signed_at(SECRET).expect("a signature that holds");
+        assert!((now() - 60..=now()).contains(&at), "signed at {at}");
+        assert!(d.signed_at("another-key").is_none());
         assert_eq!(d.header("Content-Type"), Some("application/json"));
-        assert!(d.header("X-WHM-Tokens-Delivery").is_some());
     }
+    // A delivery id changed (to pass a receiver's de-duplication), or a
+    // body changed, no longer matches the signature.
+    let mut forged = posts_after[0].clone();
+    for (name, value) in forged.headers.iter_mut() {
+        if name.eq_ignore_ascii_case("X-WHM-Tokens-Delivery") {
+            value.push('0');
+        }
+    }
+    assert!(forged.signed_at(SECRET).is_none());
+    let mut forged = posts_after[0].clone();
+    forged.body.push(b' ');
+    assert!(forged.signed_at(SECRET).is_none());
     // The owner's audit trail says what was sent.
     let events = app.count_events("expiry_notice_sent").await;
     assert_eq!(events, 5);
@@ -194,13 +218,10 @@ async fn two_instances_on_one_database_send_each_notice_once() {
     hook.wait_for(6, LIMIT).await;
     // Three more rounds of this instance (the other runs as often).
     app.notice_rounds(3).await;
-    let mut tokens: Vec<String> = hook
-        .accepted()
-        .iter()
-        .map(|d| d.json()["token"].as_str().unwrap().to_owned())
-        .collect();
-    tokens.sort();
-    assert_eq!(tokens, ["job0", "job1", "job2", "job3", "job4", "job5"]);
+    assert_eq!(
+        posted_tokens(&hook),
+        ["job0", "job1", "job2", "job3", "job4", "job5"]
+    );
     assert_eq!(smtp.mail().len(), 6, "{:?}", subjects(&smtp.mail()));
     assert_eq!(smtp.attempts(), 6);
 }
@@ -326,4 +347,258 @@ async fn the_check_walks_due_tokens_a_page_at_a_time_without_skipping_any() {
     sorted.dedup();
     assert_eq!(seen.len(), 7, "{seen:?}");
     assert_eq!(sorted, ["t0", "t1", "t2", "t3", "t4", "t5", "t6"]);
+}
+
+/// Root's policy disables tokens unused for `days` days.
+pub async fn disable_unused_after(app: &TestApp, days: &str) {
+    let admin = app.token("root", "policy-admin").await;
+    ok_data(
+        &app.api(
+            "root",
+            &admin,
+            "api_token_policy_set",
+            &[("disable_unused_days", days)],
+        )
+        .await,
+    );
+}
+
+#[actix_web::test]
+async fn every_token_the_policy_disables_soon_is_told_however_many_there_are() {
+    let smtp = SmtpSink::start().await;
+    let hook = WebhookReceiver::start().await;
+    let app = spawn_app_with(|c| notify(c, &smtp, &hook)).await;
+    // More than a page of tokens, all made five days ago: disabled for
+    // disuse in five days.
+    app.bulk_tokens("root", 250).await;
+    let made = now() - 5 * DAY;
+    app.db
+        .write(move |conn| {
+            use diesel::prelude::*;
+            use whm_tokens::db::schema::tokens;
+            diesel::update(tokens::table.filter(tokens::name.like("bulk-%")))
+                .set(tokens::created_at.eq(made))
+                .execute(conn)
+                .map_err(anyhow::Error::from)
+        })
+        .await
+        .unwrap();
+    disable_unused_after(&app, "10").await;
+    let unused = |posts: &[crate::receivers::Delivery]| {
+        let mut tokens: Vec<String> = posts
+            .iter()
+            .map(|d| d.json())
+            .filter(|b| b["event"] == "token_unused")
+            .map(|b| b["token"].as_str().unwrap().to_owned())
+            .collect();
+        tokens.sort();
+        tokens
+    };
+    wait_until("every unused token told", Duration::from_secs(60), || {
+        let told = unused(&hook.accepted()).len();
+        async move { told >= 250 }
+    })
+    .await;
+    app.notice_rounds(2).await;
+    let told = unused(&hook.accepted());
+    let expected: Vec<String> = (0..250).map(|i| format!("bulk-{i:05}")).collect();
+    assert_eq!(told, expected, "each once");
+}
+
+#[actix_web::test]
+async fn a_suspended_account_is_told_of_a_leak_but_not_of_tokens_it_cannot_use_to_keep() {
+    let smtp = SmtpSink::start().await;
+    let hook = WebhookReceiver::start().await;
+    let app = spawn_app_with(|c| notify(c, &smtp, &hook)).await;
+    for name in ["alice", "bob"] {
+        app.create_reseller(name, None).await;
+        set_email(&app, name, &format!("{name}@example.com")).await;
+        app.token(name, &format!("{name}-idle")).await;
+    }
+    app.set_created("alice-idle", now() - 5 * DAY).await;
+    app.set_created("bob-idle", now() - 5 * DAY).await;
+    let spilled = app.token("bob", "bob-spilled").await;
+    app.set_suspended("bob", true).await;
+    crate::leaks::report(&app.address, &[&spilled], "203.0.113.9").await;
+    disable_unused_after(&app, "10").await;
+
+    // alice's idle token is told; bob's leak is told to bob, suspended or
+    // not (a leak is about the secret, and bob may be back).
+    hook.wait_for(2, LIMIT).await;
+    let mail = smtp.wait_for(2, LIMIT).await;
+    app.notice_rounds(2).await;
+    let mut told: Vec<(String, String)> = hook
+        .accepted()
+        .iter()
+        .map(|d| d.json())
+        .map(|b| {
+            (
+                b["event"].as_str().unwrap().to_owned(),
+                b["token"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    told.sort();
+    assert_eq!(
+        told,
+        [
+            ("token_leaked".to_owned(), "bob-spilled".to_owned()),
+            ("token_unused".to_owned(), "alice-idle".to_owned()),
+        ],
+        "no token_unused for a suspended account's token"
+    );
+    assert_eq!(smtp.mail().len(), mail.len());
+    let bobs: Vec<_> = mail
+        .iter()
+        .filter(|m| m.to == ["<bob@example.com>"])
+        .cloned()
+        .collect();
+    assert_eq!(
+        subjects(&bobs),
+        ["API token “bob-spilled” was reported leaked"]
+    );
+}
+
+#[actix_web::test]
+async fn a_notice_says_what_is_true_when_it_is_sent_not_when_its_round_began() {
+    let smtp = SmtpSink::start().await;
+    let hook = WebhookReceiver::start().await;
+    let mut hold = hook.hold_next();
+    let app = spawn_app_with(|c| notify(c, &smtp, &hook)).await;
+    app.create_reseller("alice", None).await;
+    set_email(&app, "alice", "alice@example.com").await;
+    // One page, sent in order of expiry (each token's webhook, then its
+    // mail): the receiver holds its answer to the first token's webhook
+    // while the rest wait their turn.
+    expiring(&app, "alice", "first", 2 * DAY).await;
+    expiring(&app, "alice", "second", 3 * DAY).await;
+    expiring(&app, "alice", "third", 4 * DAY).await;
+    hold.arrived(LIMIT).await;
+    // Meanwhile the second is revoked and alice's address changes.
+    let alice = app.actor("alice").await;
+    app.db
+        .write(move |c| {
+            whm_tokens::ops::tokens::revoke(
+                c,
+                &alice,
+                &[whm_tokens::domain::TokenName::parse("second").unwrap()],
+            )
+        })
+        .await
+        .unwrap();
+    set_email(&app, "alice", "alice@new.example.com").await;
+    hold.release();
+
+    hook.wait_for(2, LIMIT).await;
+    smtp.wait_for(2, LIMIT).await;
+    app.notice_rounds(2).await;
+    assert_eq!(
+        posted_tokens(&hook),
+        ["first", "third"],
+        "none for the revoked token"
+    );
+    let mail: Vec<(String, Vec<String>)> = smtp
+        .mail()
+        .iter()
+        .map(|m| (subjects(std::slice::from_ref(m)).remove(0), m.to.clone()))
+        .collect();
+    assert_eq!(
+        mail,
+        [
+            (
+                "API token “first” expires in 2 days".to_owned(),
+                vec!["<alice@new.example.com>".to_owned()]
+            ),
+            (
+                "API token “third” expires in 4 days".to_owned(),
+                vec!["<alice@new.example.com>".to_owned()]
+            ),
+        ],
+        "to the address alice has now"
+    );
+}
+
+#[actix_web::test]
+async fn a_notice_marked_sent_twice_is_in_the_activity_once() {
+    let app = spawn_app().await;
+    let at = now() + 2 * DAY;
+    app.token_with("root", "twice", Expiry::At(at), "", None)
+        .await
+        .unwrap();
+    use whm_tokens::ops::notices::{self, Channel};
+    let due = app
+        .db
+        .read(move |c| notices::due(c, now(), None, 10))
+        .await
+        .unwrap()
+        .due
+        .remove(0);
+    let claimed = due.clone();
+    let current = app
+        .db
+        .write(move |c| notices::claim(c, &claimed, Channel::Webhook, now()))
+        .await
+        .unwrap()
+        .expect("claimed");
+    assert_eq!(current.token.to_string(), "twice");
+    // A write that committed after its caller stopped waiting, then the
+    // caller's next try.
+    for _ in 0..2 {
+        let sent = due.clone();
+        app.db
+            .write(move |c| notices::mark_sent(c, &sent, Channel::Webhook, now()))
+            .await
+            .unwrap();
+    }
+    assert_eq!(app.count_events("expiry_notice_sent").await, 1);
+    // And it is not claimed again.
+    let again = app
+        .db
+        .write(move |c| notices::claim(c, &due, Channel::Webhook, now()))
+        .await
+        .unwrap();
+    assert!(again.is_none());
+}
+
+#[actix_web::test]
+async fn a_mail_server_that_never_answers_holds_up_no_webhook_and_leaks_go_first() {
+    let silent = SilentSmtp::start().await;
+    let hook = WebhookReceiver::start().await;
+    let app = spawn_app_with(|c| {
+        notify_to(c, &silent.url(), &hook);
+        c.notices.mail.as_mut().unwrap().timeout = Duration::from_secs(1);
+    })
+    .await;
+    set_email(&app, "root", "ops@example.com").await;
+    // Thirty tokens due, each one to mail: a second apiece, more than the
+    // test waits, if each waited for the server.
+    app.bulk_tokens("root", 30).await;
+    app.token("root", "spilled").await;
+    // Due, and reported leaked, in one transaction: the first round to see
+    // either sees both.
+    let (expires, reported) = (now() + 3 * DAY, now());
+    app.db
+        .write(move |conn| {
+            use diesel::prelude::*;
+            use whm_tokens::db::schema::tokens;
+            diesel::update(tokens::table.filter(tokens::name.like("bulk-%")))
+                .set(tokens::expires_at.eq(Some(expires)))
+                .execute(conn)?;
+            diesel::update(tokens::table.filter(tokens::name.eq("spilled")))
+                .set((
+                    tokens::enabled.eq(false),
+                    tokens::leaked_at.eq(Some(reported)),
+                    tokens::leaked_from.eq(Some("203.0.113.9")),
+                ))
+                .execute(conn)
+                .map_err(anyhow::Error::from)
+        })
+        .await
+        .unwrap();
+    let posts = hook.wait_for(31, LIMIT).await;
+    assert_eq!(posts[0].json()["event"], "token_leaked", "the leak first");
+    // The mail is tried again at each round, once.
+    let tried = silent.connections();
+    app.notice_rounds(2).await;
+    assert!(silent.connections() > tried, "mail tried again next round");
 }

@@ -77,6 +77,38 @@ impl SmtpSink {
     }
 }
 
+/// A mail server on 127.0.0.1 that accepts connections and never says a
+/// word, as one that hangs does.
+pub struct SilentSmtp {
+    pub port: u16,
+    held: Arc<Mutex<Vec<tokio::net::TcpStream>>>,
+}
+
+impl SilentSmtp {
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let held = Arc::new(Mutex::new(Vec::new()));
+        let shared = held.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                // Kept open: a closed one would fail at once.
+                shared.lock().unwrap().push(stream);
+            }
+        });
+        Self { port, held }
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// Connections made to it.
+    pub fn connections(&self) -> usize {
+        self.held.lock().unwrap().len()
+    }
+}
+
 async fn session(stream: tokio::net::TcpStream, inner: Arc<SmtpInner>) {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
@@ -160,12 +192,58 @@ impl Delivery {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).expect("a JSON body")
     }
+
+    /// The signature's time when it holds under `secret`, as the README
+    /// tells a receiver to check it: `X-WHM-Tokens-Signature` is
+    /// `t=<time>,v1=<hex HMAC-SHA256 of "<time>.<delivery id>.<body>">`,
+    /// compared in constant time.
+    pub fn signed_at(&self, secret: &str) -> Option<i64> {
+        use hmac::{Hmac, Mac};
+        let header = self.header("X-WHM-Tokens-Signature")?;
+        let (t, v1) = header.strip_prefix("t=")?.split_once(",v1=")?;
+        let delivery = self.header("X-WHM-Tokens-Delivery")?;
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(format!("{t}.{delivery}.").as_bytes());
+        mac.update(&self.body);
+        mac.verify_slice(&hex::decode(v1).ok()?).ok()?;
+        t.parse().ok()
+    }
 }
 
 #[derive(Default)]
 struct HookInner {
     seen: Mutex<Vec<Delivery>>,
     refuse: AtomicUsize,
+    /// The next request waits for its answer: told when it arrives, and
+    /// answered when the test lets go.
+    hold: Mutex<
+        Option<(
+            tokio::sync::oneshot::Sender<()>,
+            tokio::sync::oneshot::Receiver<()>,
+        )>,
+    >,
+}
+
+/// A request the receiver holds its answer to (see
+/// [`WebhookReceiver::hold_next`]).
+pub struct Hold {
+    arrived: tokio::sync::oneshot::Receiver<()>,
+    release: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Hold {
+    /// Waits (at most `limit`) until the held request has arrived.
+    pub async fn arrived(&mut self, limit: Duration) {
+        tokio::time::timeout(limit, &mut self.arrived)
+            .await
+            .expect("the held request within the limit")
+            .expect("the receiver is running");
+    }
+
+    /// Answers the held request.
+    pub fn release(self) {
+        let _ = self.release.send(());
+    }
 }
 
 /// An HTTP server on 127.0.0.1 that takes POSTs and answers 200.
@@ -196,6 +274,15 @@ impl WebhookReceiver {
     /// Answers the next `n` requests with 500.
     pub fn refuse_next(&self, n: usize) {
         self.inner.refuse.store(n, Ordering::SeqCst);
+    }
+
+    /// Holds its answer to the next request until the test lets go, so
+    /// that the test can change things while a notice is being sent.
+    pub fn hold_next(&self) -> Hold {
+        let (arrived_tx, arrived) = tokio::sync::oneshot::channel();
+        let (release, release_rx) = tokio::sync::oneshot::channel();
+        *self.inner.hold.lock().unwrap() = Some((arrived_tx, release_rx));
+        Hold { arrived, release }
     }
 
     /// Every request, accepted or refused, in order.
@@ -248,6 +335,11 @@ async fn exchange(stream: tokio::net::TcpStream, inner: Arc<HookInner>) {
     let mut body = vec![0; length];
     if reader.read_exact(&mut body).await.is_err() {
         return;
+    }
+    let held = inner.hold.lock().unwrap().take();
+    if let Some((arrived, release)) = held {
+        let _ = arrived.send(());
+        let _ = release.await;
     }
     let refused = inner
         .refuse
