@@ -41,6 +41,25 @@ pub enum AuditEvent {
 }
 
 impl AuditEvent {
+    /// Whether the event's token is the one it is about (made, changed,
+    /// revoked, used…), rather than the one its actor acted with.
+    pub fn is_about_a_token(self) -> bool {
+        matches!(
+            self,
+            Self::TokenCreated
+                | Self::TokenUpdated
+                | Self::TokenRegenerated
+                | Self::TokenRevoked
+                | Self::TokenNewAddress
+                | Self::ApiRefused
+                | Self::ExpiryNoticeSent
+                | Self::ExpiryNoticeFailed
+                | Self::TokenIntrospected
+                | Self::TokenReportedLeaked
+                | Self::LeakReportReceived
+        )
+    }
+
     /// The name stored in the `event` column.
     pub fn as_str(self) -> &'static str {
         self.into()

@@ -63,7 +63,9 @@ impl IpAllowList {
     pub fn from_entries<'a>(
         entries: impl IntoIterator<Item = &'a str>,
     ) -> Result<Self, IpAllowListError> {
-        let mut nets: Vec<IpNet> = Vec::new();
+        // A set: a body of 256 KiB holds tens of thousands of entries, and
+        // comparing each with every earlier one was quadratic.
+        let mut nets: std::collections::HashSet<IpNet> = std::collections::HashSet::new();
         let mut bad: Vec<String> = Vec::new();
         for entry in entries
             .into_iter()
@@ -74,8 +76,9 @@ impl IpAllowList {
                 // Listing a few is enough to fix a paste of garbage.
                 None if bad.len() < 10 => bad.push(entry.chars().take(64).collect()),
                 None => {}
-                Some(net) if !nets.contains(&net) => nets.push(net),
-                Some(_) => {}
+                Some(net) => {
+                    nets.insert(net);
+                }
             }
         }
         if !bad.is_empty() {
@@ -84,6 +87,7 @@ impl IpAllowList {
         if nets.len() > MAX_ALLOWED_IPS {
             return Err(IpAllowListError::TooMany(nets.len()));
         }
+        let mut nets: Vec<IpNet> = nets.into_iter().collect();
         nets.sort_by_key(|n| (n.addr(), n.prefix_len()));
         Ok(Self(nets))
     }
@@ -264,5 +268,19 @@ mod tests {
         // Duplicates do not count twice.
         let dupes = format!("{},10.0.0.1", hundred.join(","));
         assert!(IpAllowList::parse(&dupes).is_ok());
+    }
+
+    #[test]
+    fn a_whole_body_of_distinct_addresses_is_counted_once_each_and_refused() {
+        // What a 256 KiB form can hold: each entry is looked up in a set,
+        // not compared with every earlier one.
+        let many: Vec<String> = (0..32_000u32)
+            .map(|i| std::net::Ipv4Addr::from(0x0a00_0000 + i).to_string())
+            .collect();
+        let twice = format!("{},{}", many.join(","), many.join(" "));
+        assert_eq!(
+            IpAllowList::parse(&twice),
+            Err(IpAllowListError::TooMany(32_000))
+        );
     }
 }

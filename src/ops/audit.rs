@@ -293,12 +293,60 @@ pub struct Event {
     pub at: i64,
     pub event: String,
     pub actor: Option<String>,
+    #[serde(skip)]
+    pub actor_id: Option<i64>,
     pub token: Option<String>,
     pub target: Option<String>,
     pub ip: Option<String>,
     pub request_id: Option<String>,
     pub detail: String,
     pub count: i64,
+}
+
+/// What an account is not shown of events done by the accounts above it
+/// (root, the reseller that owns it): the address they acted from, and
+/// the token they acted with (an event about one of its own tokens keeps
+/// that token's name). Root sees everything.
+fn hide_what_is_above(
+    conn: &mut DbConnection,
+    viewer: &Actor,
+    events: &mut [Event],
+) -> Result<(), OpError> {
+    if viewer.account.is_root() {
+        return Ok(());
+    }
+    // The owners above the viewer, up the chain (a reseller's reseller).
+    let mut above = Vec::new();
+    let mut next = viewer.account.owner_id;
+    while let Some(id) = next.filter(|id| !above.contains(id) && above.len() < 8) {
+        above.push(id);
+        next = accounts::table
+            .find(id)
+            .select(accounts::owner_id)
+            .first::<Option<i64>>(conn)
+            .optional()?
+            .flatten();
+    }
+    // Root, even where no owner is recorded.
+    above.extend(
+        accounts::table
+            .filter(accounts::kind.eq(crate::domain::AccountKind::Root.as_str()))
+            .select(accounts::id)
+            .load::<i64>(conn)?,
+    );
+    for e in events.iter_mut() {
+        if e.actor_id.is_some_and(|id| above.contains(&id)) {
+            e.ip = None;
+            let about_a_token = e
+                .event
+                .parse::<AuditEvent>()
+                .is_ok_and(AuditEvent::is_about_a_token);
+            if !about_a_token {
+                e.token = None;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Which events to show.
@@ -529,11 +577,12 @@ pub fn page(conn: &mut DbConnection, actor: &Actor, q: &EventQuery) -> Result<Ev
             }
         };
         let ids: Vec<i64> = edges.iter().map(|&(_, id)| id).collect();
-        let events = audit_events::table
+        let mut events = audit_events::table
             .filter(audit_events::id.eq_any(ids))
             .select(Event::as_select())
             .order((audit_events::at.desc(), audit_events::id.desc()))
             .load(conn)?;
+        hide_what_is_above(conn, actor, &mut events)?;
         Ok(EventPage {
             events,
             total,
@@ -558,6 +607,7 @@ pub fn all(conn: &mut DbConnection, actor: &Actor, q: &EventQuery) -> Result<Vec
     }
     events.sort_unstable_by_key(|e| std::cmp::Reverse((e.at, e.id)));
     events.dedup_by_key(|e| e.id);
+    hide_what_is_above(conn, actor, &mut events)?;
     Ok(events)
 }
 

@@ -55,6 +55,22 @@ async fn root_sees_every_accounts_tokens_with_owners_and_revokes_with_confirmati
         .unwrap();
     assert!(!only_carol.contains("<html"));
     assert_eq!(owners_of(&only_carol).len(), 1);
+    // The search form with an owner already applied: a key sent twice
+    // keeps the filters instead of dropping to everyone's tokens.
+    let searched_within = root
+        .get_htmx("/tokens/all?q=carol&owner=carol&sort=created&dir=desc&owner=carol")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        owners_of(&searched_within),
+        [("carol".to_owned(), "carols".to_owned())]
+    );
+    assert!(
+        !searched_within.contains("type=\"hidden\" name=\"owner\""),
+        "the table's state does not repeat the form's owner field"
+    );
     let searched = root.get("/tokens/all?q=bob").await.text().await.unwrap();
     assert_eq!(
         owners_of(&searched),

@@ -411,6 +411,37 @@ async fn a_pruning_round_whose_time_is_spent_stops_after_one_batch_and_the_next_
 }
 
 #[actix_web::test]
+async fn a_reseller_sees_what_root_did_to_its_accounts_but_not_roots_token_or_address() {
+    let app = spawn_app_with(|c| c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]).await;
+    app.create_reseller("bob", None).await;
+    app.create_reseller_owned_by("shop", "bob").await;
+    let ops = app.token("root", "roots-ops-token").await;
+    let suspended = reqwest::Client::new()
+        .get(format!("{}/json-api/suspendacct", app.address))
+        .query(&[("api.version", "1"), ("user", "shop"), ("reason", "unpaid")])
+        .header("Authorization", format!("whm root:{ops}"))
+        .header("X-Forwarded-For", "198.51.100.7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(suspended.status(), reqwest::StatusCode::OK);
+    let bob = app.sign_in("bob", USER_PASSWORD).await;
+    let bobs_view = bob.get("/activity").await.text().await.unwrap();
+    assert!(
+        bobs_view.contains("shop"),
+        "the suspension is shown: {bobs_view}"
+    );
+    assert!(!bobs_view.contains("roots-ops-token"), "{bobs_view}");
+    assert!(!bobs_view.contains("198.51.100.7"), "{bobs_view}");
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    let roots_view = root.get("/activity").await.text().await.unwrap();
+    assert!(
+        roots_view.contains("roots-ops-token") && roots_view.contains("198.51.100.7"),
+        "root sees its own token and address"
+    );
+}
+
+#[actix_web::test]
 async fn resellers_see_only_what_concerns_them_on_the_activity_page() {
     let app = spawn_app().await;
     app.create_reseller("bob", None).await;

@@ -208,6 +208,13 @@ async fn new_tokens_and_edits_that_break_the_policy_are_refused_with_the_rule() 
         "no error on the expiry"
     );
     assert!(html.contains("within 30 days"));
+    let typed = (last_day + chrono::Days::new(5))
+        .format("%Y-%m-%d")
+        .to_string();
+    assert!(
+        html.contains(&format!("value=\"{typed}\"")),
+        "the date typed is kept beside its message"
+    );
     let refused = page
         .post(
             "/tokens/new",

@@ -46,10 +46,31 @@ impl<T: DeserializeOwned + Default + 'static> FromRequest for Query<T> {
     type Future = std::future::Ready<Result<Self, UiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(Ok(Query(
-            serde_html_form::from_str(req.query_string()).unwrap_or_default(),
-        )))
+        let query = req.query_string();
+        // A key given twice (`owner=a&owner=a`, as a form and a link may
+        // both add it) for a field of one value: the last one counts,
+        // rather than the whole query being dropped for the default view.
+        let read = serde_html_form::from_str(query)
+            .or_else(|_| serde_html_form::from_str(&last_of_each_key(query)))
+            .unwrap_or_default();
+        std::future::ready(Ok(Query(read)))
     }
+}
+
+/// The query with each key once, at its last value.
+fn last_of_each_key(query: &str) -> String {
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let mut kept: Vec<&(String, String)> = Vec::new();
+    for (i, pair) in pairs.iter().enumerate() {
+        if !pairs[i + 1..].iter().any(|(k, _)| *k == pair.0) {
+            kept.push(pair);
+        }
+    }
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(kept.iter().map(|(k, v)| (k, v)))
+        .finish()
 }
 
 /// For `#[serde(deserialize_with = "lenient")]` on an `Option` field of a

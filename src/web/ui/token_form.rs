@@ -201,12 +201,17 @@ impl TokenFormPage {
     }
 
     /// The form under root's token policy: the longest expiry offered,
-    /// "never" only when allowed, a preset within the limit chosen.
+    /// "never" only when allowed, a preset within the limit chosen. A form
+    /// sent back with errors keeps what the user chose, so that the field
+    /// and its message agree.
     fn under(mut self, policy: TokenPolicy, clock: &ServerClock) -> Self {
         self.policy = policy;
         if policy.max_lifetime_days > 0 {
             let last = clock.today() + chrono::Days::new(u64::from(policy.max_lifetime_days));
             self.max_date = last.format("%Y-%m-%d").to_string();
+            if !self.errors.is_empty() {
+                return self;
+            }
             let allowed = |v: &str| self.preset_allowed(v);
             if self.expires_mode == "never"
                 || (self.expires_mode != "date" && !allowed(&self.expires_mode))
