@@ -602,14 +602,33 @@ pub fn revoke(
     Ok(revoked.len())
 }
 
+/// The id of the account's newest token (0 with none): what a Revoke All
+/// confirmation counted up to.
+pub fn newest_id(conn: &mut DbConnection, account_id: i64) -> Result<i64, OpError> {
+    Ok(tokens::table
+        .filter(tokens::account_id.eq(account_id))
+        .select(diesel::dsl::max(tokens::id))
+        .first::<Option<i64>>(conn)?
+        .unwrap_or(0))
+}
+
+/// Revokes every token of the actor, or, with `upto`, every one up to that
+/// id: those a confirmation counted, not one made since.
 #[tracing::instrument(name = "revoke_all_tokens", skip_all, fields(actor = %actor.account.username))]
-pub fn revoke_all(conn: &mut DbConnection, actor: &Actor) -> Result<usize, OpError> {
+pub fn revoke_all(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    upto: Option<i64>,
+) -> Result<usize, OpError> {
     actor.require(MANAGE_TOKENS)?;
     check_covers_named(conn, actor, &actor.account, None)?;
-    let revoked: Vec<TokenName> =
-        diesel::delete(tokens::table.filter(tokens::account_id.eq(actor.id())))
-            .returning(tokens::name)
-            .get_results(conn)?;
+    let revoked: Vec<TokenName> = diesel::delete(
+        tokens::table
+            .filter(tokens::account_id.eq(actor.id()))
+            .filter(tokens::id.le(upto.unwrap_or(i64::MAX))),
+    )
+    .returning(tokens::name)
+    .get_results(conn)?;
     tracing::info!(revoked = revoked.len(), "all tokens revoked");
     audit::tokens_revoked(conn, actor, &actor.account, &revoked, "Revoke All")?;
     Ok(revoked.len())

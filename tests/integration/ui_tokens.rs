@@ -531,6 +531,25 @@ async fn revoke_selected_and_revoke_all() {
         confirm.contains("<strong>all of your tokens</strong>"),
         "a confirmation page without JavaScript"
     );
+    let upto = confirm
+        .split("name=\"upto\" value=\"")
+        .nth(1)
+        .and_then(|v| v.split('"').next())
+        .expect("the count's newest token in the form")
+        .to_owned();
+    // A token made after the confirmation counted two is not revoked.
+    app.token("root", "made-since").await;
+    let html = root
+        .post_htmx("/tokens/revoke-all", &[("upto", &upto)])
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(rows(&html), ["made-since"]);
+    assert!(
+        html.contains("The 2 tokens you confirmed were revoked; 1 made since was kept."),
+        "{html}"
+    );
     let html = root
         .post_htmx("/tokens/revoke-all", &[])
         .await
@@ -538,7 +557,7 @@ async fn revoke_selected_and_revoke_all() {
         .await
         .unwrap();
     assert!(rows(&html).is_empty());
-    assert!(html.contains("All of your tokens were revoked (2)."));
+    assert!(html.contains("All of your tokens were revoked (1)."));
     assert_eq!(app.count("tokens").await, 1, "bob's token is untouched");
 }
 

@@ -106,14 +106,36 @@ pub async fn revoke_selected(
     after_change(&req, &user, &session, &state, &message).await
 }
 
+/// What Revoke All's Continue posts: the newest token id it counted.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct RevokeAllForm {
+    upto: Option<i64>,
+}
+
 pub async fn revoke_all(
     req: HttpRequest,
     TokenManager(user): TokenManager,
     session: Session,
     state: web::Data<AppState>,
+    Form(form): Form<RevokeAllForm>,
 ) -> Result<HttpResponse, UiError> {
-    let revoked = state.write_as(&user.actor, token_ops::revoke_all).await?;
-    let message = format!("All of your tokens were revoked ({revoked}).");
+    let (revoked, kept) = state
+        .write_as(&user.actor, move |conn, actor| {
+            let revoked = token_ops::revoke_all(conn, actor, form.upto)?;
+            let kept = crate::ops::accounts::token_count(conn, actor.id())?;
+            Ok::<_, OpError>((revoked, kept))
+        })
+        .await?;
+    let message = match kept {
+        0 => format!("All of your tokens were revoked ({revoked})."),
+        kept => format!(
+            "The {revoked} token{} you confirmed {} revoked; {kept} made since {} kept.",
+            plural(revoked),
+            if revoked == 1 { "was" } else { "were" },
+            if kept == 1 { "was" } else { "were" },
+        ),
+    };
     after_change(&req, &user, &session, &state, &message).await
 }
 

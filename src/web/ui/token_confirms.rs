@@ -177,9 +177,12 @@ pub async fn revoke_all_confirm(
     session: Session,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, UiError> {
-    let count = state
+    let (count, upto) = state
         .read_as(&user.actor, |conn, actor| {
-            account_ops::token_count(conn, actor.id())
+            Ok::<_, crate::ops::OpError>((
+                account_ops::token_count(conn, actor.id())?,
+                crate::ops::tokens::newest_id(conn, actor.id())?,
+            ))
         })
         .await?;
     confirm::respond(
@@ -194,7 +197,8 @@ pub async fn revoke_all_confirm(
                 plural(count as usize)
             ),
             action: "/tokens/revoke-all".to_owned(),
-            hidden: Vec::new(),
+            // Continue revokes what was counted: not a token made since.
+            hidden: vec![("upto", upto.to_string())],
             back: "/tokens",
             swaps: Some("#tokens-table"),
         },
