@@ -91,7 +91,7 @@ pub fn create(
     new: NewAccount,
     now: i64,
 ) -> Result<Account, OpError> {
-    actor.require(CREATE_ACCOUNT)?;
+    require_now(conn, actor, CREATE_ACCOUNT)?;
     if new.username.is_root() {
         return Err(OpError::UsernameTaken(new.username.to_string()));
     }
@@ -195,13 +195,33 @@ pub fn ensure_root(
     Ok(inserted == 1)
 }
 
+/// `privilege`, as the actor holds it now: the actor's own account read
+/// afresh inside the transaction (a suspension, a privilege taken away or
+/// a deletion that landed after the call was authenticated already
+/// counts), and the actor's own set (a token's) as well.
+pub(super) fn require_now(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    privilege: Privilege,
+) -> Result<Account, OpError> {
+    actor.require(privilege)?;
+    let now = load(conn, actor.id())?;
+    if now.suspended {
+        return Err(OpError::AccountSuspended(now.username.to_string()));
+    }
+    if !now.privileges.allows(privilege) {
+        return Err(OpError::MissingPrivilege(privilege));
+    }
+    Ok(now)
+}
+
 fn managed_other(
     conn: &mut DbConnection,
     actor: &Actor,
     username: &Username,
     privilege: Privilege,
 ) -> Result<Account, OpError> {
-    actor.require(privilege)?;
+    require_now(conn, actor, privilege)?;
     let account = find_managed(conn, actor, username)?;
     if account.is_root() {
         return Err(OpError::NotAllowed(

@@ -300,7 +300,7 @@ pub fn update(
     name: &TokenName,
     changes: TokenChanges,
 ) -> Result<Token, OpError> {
-    actor.require(MANAGE_TOKENS)?;
+    super::accounts::require_now(conn, actor, MANAGE_TOKENS)?;
     if changes.is_empty() {
         return Err(OpError::NothingToChange);
     }
@@ -425,7 +425,7 @@ pub fn regenerate(
     name: &TokenName,
     expected: Option<&str>,
 ) -> Result<CreatedToken, OpError> {
-    actor.require(MANAGE_TOKENS)?;
+    super::accounts::require_now(conn, actor, MANAGE_TOKENS)?;
     let owner = accounts::load(conn, actor.id())?;
     if owner.suspended {
         return Err(OpError::AccountSuspended(owner.username.to_string()));
@@ -525,7 +525,7 @@ pub fn set_enabled(
     names: &[TokenName],
     enabled: bool,
 ) -> Result<Vec<TokenName>, OpError> {
-    actor.require(MANAGE_TOKENS)?;
+    super::accounts::require_now(conn, actor, MANAGE_TOKENS)?;
     check_covers_named(conn, actor, &actor.account, Some(names))?;
     if enabled {
         let leaked: Option<TokenName> = tokens::table
@@ -584,7 +584,7 @@ pub fn revoke(
     actor: &Actor,
     names: &[TokenName],
 ) -> Result<usize, OpError> {
-    actor.require(MANAGE_TOKENS)?;
+    super::accounts::require_now(conn, actor, MANAGE_TOKENS)?;
     check_covers_named(conn, actor, &actor.account, Some(names))?;
     let revoked: Vec<TokenName> = diesel::delete(
         tokens::table
@@ -620,7 +620,7 @@ pub fn revoke_all(
     actor: &Actor,
     upto: Option<i64>,
 ) -> Result<usize, OpError> {
-    actor.require(MANAGE_TOKENS)?;
+    super::accounts::require_now(conn, actor, MANAGE_TOKENS)?;
     check_covers_named(conn, actor, &actor.account, None)?;
     let revoked: Vec<TokenName> = diesel::delete(
         tokens::table

@@ -2,7 +2,7 @@
 //! allow-list, expiry and the owner's state are checked on every call.
 
 use whm_tokens::domain::Expiry;
-use whm_tokens::ops::accounts;
+use whm_tokens::ops::{accounts, OpError};
 
 use crate::helpers::*;
 
@@ -209,4 +209,57 @@ async fn suspended_renamed_and_deleted_owners() {
         .await
         .unwrap();
     assert_denied(&app.api("bobby", &secret, "version", &[]).await);
+}
+
+#[actix_web::test]
+async fn an_actor_read_before_a_suspension_or_a_privilege_taken_away_acts_on_what_holds_now() {
+    let app = spawn_app().await;
+    app.create_reseller("bob", None).await;
+    app.create_reseller_owned_by("shop", "bob").await;
+    app.token("bob", "ci").await;
+    // Bob as authenticated a moment ago: with every privilege he had then.
+    let stale = app.actor("bob").await;
+    let root = app.actor("root").await;
+    app.db
+        .write(move |c| {
+            accounts::set_privileges(
+                c,
+                &root,
+                &user("bob"),
+                whm_tokens::domain::PrivilegeSet::parse(["list-accts manage-api-tokens"]).unwrap(),
+            )
+        })
+        .await
+        .unwrap();
+    let s = stale.clone();
+    let deleted = app
+        .db
+        .write(move |c| accounts::delete(c, &s, &user("shop")))
+        .await;
+    assert!(
+        matches!(deleted, Err(OpError::MissingPrivilege(_))),
+        "{deleted:?}"
+    );
+    let root = app.actor("root").await;
+    app.db
+        .write(move |c| accounts::set_suspended(c, &root, &user("bob"), true, None))
+        .await
+        .unwrap();
+    let s = stale.clone();
+    let revoked = app
+        .db
+        .write(move |c| {
+            whm_tokens::ops::tokens::revoke(
+                c,
+                &s,
+                &[whm_tokens::domain::TokenName::parse("ci").unwrap()],
+            )
+        })
+        .await;
+    assert!(
+        matches!(revoked, Err(OpError::AccountSuspended(_))),
+        "{revoked:?}"
+    );
+    assert_eq!(app.count("tokens").await, 1);
+    assert_eq!(app.count("accounts").await, 3, "shop is still there");
 }
