@@ -219,18 +219,8 @@ async fn an_actor_read_before_a_suspension_or_a_privilege_taken_away_acts_on_wha
     app.token("bob", "ci").await;
     // Bob as authenticated a moment ago: with every privilege he had then.
     let stale = app.actor("bob").await;
-    let root = app.actor("root").await;
-    app.db
-        .write(move |c| {
-            accounts::set_privileges(
-                c,
-                &root,
-                &user("bob"),
-                whm_tokens::domain::PrivilegeSet::parse(["list-accts manage-api-tokens"]).unwrap(),
-            )
-        })
-        .await
-        .unwrap();
+    app.set_privileges("bob", "list-accts manage-api-tokens")
+        .await;
     let s = stale.clone();
     let deleted = app
         .db
@@ -240,11 +230,7 @@ async fn an_actor_read_before_a_suspension_or_a_privilege_taken_away_acts_on_wha
         matches!(deleted, Err(OpError::MissingPrivilege(_))),
         "{deleted:?}"
     );
-    let root = app.actor("root").await;
-    app.db
-        .write(move |c| accounts::set_suspended(c, &root, &user("bob"), true, None))
-        .await
-        .unwrap();
+    app.set_suspended("bob", true).await;
     let s = stale.clone();
     let revoked = app
         .db

@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 
 use whm_tokens::domain::Privilege;
-use whm_tokens::domain::{Expiry, PrivilegeSet, TokenName, Username};
+use whm_tokens::domain::{Expiry, TokenName, Username};
 use whm_tokens::ops::accounts;
 use whm_tokens::ops::token_listing::{self as listing, Direction, ListQuery, SortKey};
 use whm_tokens::ops::tokens::{self as token_ops, TokenChanges};
@@ -175,18 +175,7 @@ async fn removing_a_privilege_from_a_reseller_removes_it_from_all_its_tokens_at_
     for secret in [&full, &narrow] {
         ok_data(&app.api("bob", secret, "listaccts", &[]).await);
     }
-    let root = app.actor("root").await;
-    app.db
-        .write(move |c| {
-            accounts::set_privileges(
-                c,
-                &root,
-                &user("bob"),
-                PrivilegeSet::parse(["manage-api-tokens"]).unwrap(),
-            )
-        })
-        .await
-        .unwrap();
+    app.set_privileges("bob", "manage-api-tokens").await;
     for secret in [&full, &narrow] {
         let reason = refused(&app.api("bob", secret, "listaccts", &[]).await);
         assert!(reason.contains("list-accts"), "{reason}");
