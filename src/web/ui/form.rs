@@ -50,27 +50,68 @@ impl<T: DeserializeOwned + Default + 'static> FromRequest for Query<T> {
         // A key given twice (`owner=a&owner=a`, as a form and a link may
         // both add it) for a field of one value: the last one counts,
         // rather than the whole query being dropped for the default view.
+        // Exact repeats go first (a list such as `names=a&names=b` keeps
+        // every name); then, if that is not enough, each key's last value.
         let read = serde_html_form::from_str(query)
-            .or_else(|_| serde_html_form::from_str(&last_of_each_key(query)))
+            .or_else(|_| {
+                serde_html_form::from_str(&kept(query, |pairs, i| pairs[..i].contains(&pairs[i])))
+            })
+            .or_else(|_| {
+                serde_html_form::from_str(&kept(query, |pairs, i| {
+                    pairs[i + 1..].iter().any(|(k, _)| *k == pairs[i].0)
+                }))
+            })
             .unwrap_or_default();
         std::future::ready(Ok(Query(read)))
     }
 }
 
-/// The query with each key once, at its last value.
-fn last_of_each_key(query: &str) -> String {
+/// The query without the pairs `dropped(pairs, i)` says to leave out.
+fn kept(query: &str, dropped: impl Fn(&[(String, String)], usize) -> bool) -> String {
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
-    let mut kept: Vec<&(String, String)> = Vec::new();
-    for (i, pair) in pairs.iter().enumerate() {
-        if !pairs[i + 1..].iter().any(|(k, _)| *k == pair.0) {
-            kept.push(pair);
-        }
-    }
+    let kept = (0..pairs.len())
+        .filter(|&i| !dropped(&pairs, i))
+        .map(|i| &pairs[i]);
     url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(kept.iter().map(|(k, v)| (k, v)))
+        .extend_pairs(kept.map(|(k, v)| (k, v)))
         .finish()
+}
+
+#[cfg(test)]
+mod repeated_keys {
+    use super::*;
+
+    #[derive(serde::Deserialize, Default, Debug, PartialEq)]
+    #[serde(default)]
+    struct Picked {
+        owner: String,
+        sort: String,
+        names: Vec<String>,
+    }
+
+    fn read(query: &str) -> Picked {
+        let req = actix_web::test::TestRequest::with_uri(&format!("/x?{query}")).to_http_request();
+        let mut payload = Payload::None;
+        let Ok(Query(picked)) = futures_util::FutureExt::now_or_never(
+            Query::<Picked>::from_request(&req, &mut payload),
+        )
+        .unwrap() else {
+            unreachable!()
+        };
+        picked
+    }
+
+    #[test]
+    fn a_key_given_twice_is_read_once_and_a_list_keeps_every_value() {
+        let picked = read("owner=carol&names=a&names=b&owner=carol&sort=name");
+        assert_eq!(picked.owner, "carol");
+        assert_eq!(picked.sort, "name");
+        assert_eq!(picked.names, ["a", "b"], "the list is whole");
+        // Two different values: the last one counts.
+        assert_eq!(read("sort=name&sort=created&names=a").sort, "created");
+    }
 }
 
 /// For `#[serde(deserialize_with = "lenient")]` on an `Option` field of a
