@@ -300,11 +300,10 @@ pub fn update(
     name: &TokenName,
     changes: TokenChanges,
 ) -> Result<Token, OpError> {
-    super::accounts::require_now(conn, actor, MANAGE_TOKENS)?;
+    let owner = super::accounts::require_now(conn, actor, MANAGE_TOKENS)?;
     if changes.is_empty() {
         return Err(OpError::NothingToChange);
     }
-    let owner = accounts::load(conn, actor.id())?;
     hold(conn, owner.id, name)?;
     let current =
         find(conn, owner.id, name)?.ok_or_else(|| OpError::TokenNotFound(name.to_string()))?;
@@ -425,11 +424,8 @@ pub fn regenerate(
     name: &TokenName,
     expected: Option<&str>,
 ) -> Result<CreatedToken, OpError> {
-    super::accounts::require_now(conn, actor, MANAGE_TOKENS)?;
-    let owner = accounts::load(conn, actor.id())?;
-    if owner.suspended {
-        return Err(OpError::AccountSuspended(owner.username.to_string()));
-    }
+    // The owner as it is now: `require_now` refuses a suspended one.
+    let owner = super::accounts::require_now(conn, actor, MANAGE_TOKENS)?;
     let (current, digest): (Token, TokenDigest) = tokens::table
         .filter(tokens::account_id.eq(owner.id))
         .filter(tokens::name.eq(name))

@@ -355,13 +355,17 @@ struct CodePage {
     unavailable: Option<String>,
 }
 
-/// Whether the account has the authenticator app, and how many passkeys.
-async fn factors(state: &AppState, account_id: i64) -> Result<(bool, i64), UiError> {
+/// The account's sealed app secret with its last step used (when the app
+/// is on), and how many passkeys it has.
+async fn factors(
+    state: &AppState,
+    account_id: i64,
+) -> Result<(Option<(Vec<u8>, i64)>, i64), UiError> {
     Ok(state
         .db
         .read(move |conn| {
             Ok::<_, crate::ops::OpError>((
-                store::secret(conn, account_id)?.is_some(),
+                store::secret(conn, account_id)?,
                 crate::ops::passkeys::count(conn, account_id)?,
             ))
         })
@@ -377,7 +381,8 @@ pub(super) async fn code_page(
     status: StatusCode,
     error: Option<String>,
 ) -> Result<HttpResponse, UiError> {
-    let (totp, count) = factors(state, account_id).await?;
+    let (sealed, count) = factors(state, account_id).await?;
+    let totp = sealed.is_some();
     let (offered, why_not) = super::passkey_site::offered(req, state);
     render(
         status,
@@ -473,36 +478,33 @@ pub async fn check_code(
     Form(form): Form<CodeForm>,
 ) -> Result<HttpResponse, UiError> {
     let now = state.clock.now();
+    let waiting = pending(&session, now);
+    let found = match waiting {
+        Some(id) => Some(factors(&state, id).await?),
+        None => None,
+    };
     // A code for an account whose only factor is a passkey cannot be
     // right: said so, without spending a try or writing an event.
-    if let Some(waiting) = pending(&session, now) {
-        if let (false, 1..) = factors(&state, waiting).await? {
-            let message = "This account's second factor is a passkey: no code is asked.";
-            return code_page(
-                &req,
-                &session,
-                &state,
-                waiting,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some(message.to_owned()),
-            )
-            .await;
-        }
+    if let (Some(id), Some((None, 1..))) = (waiting, &found) {
+        let message = "This account's second factor is a passkey: no code is asked.";
+        return code_page(
+            &req,
+            &session,
+            &state,
+            id,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(message.to_owned()),
+        )
+        .await;
     }
     let (account, attempt) = match begin_second_step(&req, &session, &state, now).await? {
         Ok(waiting) => waiting,
         Err(answer) => return Ok(answer),
     };
+    let Some((sealed, passkeys)) = found else {
+        return Ok(redirect("/login?expired=1"));
+    };
     let account_id = account.id;
-    let (sealed, passkeys) = state
-        .db
-        .read(move |conn| {
-            Ok::<_, crate::ops::OpError>((
-                store::secret(conn, account_id)?,
-                crate::ops::passkeys::count(conn, account_id)?,
-            ))
-        })
-        .await?;
     let code = form.code.trim().to_owned();
     let accepted = match sealed {
         // Two-factor was turned off meanwhile: the password was enough.
