@@ -57,18 +57,33 @@ pub(super) fn check_covers<'a>(
     Ok(())
 }
 
-/// The owner's tokens with these names, with their privileges: what
-/// [`check_covers`] needs before a change to several at once.
+/// The owner's tokens with these names (all of them when `None`), with
+/// their privileges: what [`check_covers`] needs before a change to several
+/// at once. On PostgreSQL the rows are held to the end of the transaction:
+/// its transactions read what is committed at each statement, so a token
+/// widened by an edit committing between this read and the change would
+/// be changed by a token it no longer covers. (SQLite's writers take
+/// turns already.)
 fn privileges_of(
     conn: &mut DbConnection,
     owner_id: i64,
-    names: &[TokenName],
+    names: Option<&[TokenName]>,
 ) -> Result<Vec<(TokenName, PrivilegeSet)>, OpError> {
-    Ok(tokens::table
+    macro_rules! load {
+        ($query:expr) => {
+            match conn {
+                DbConnection::Pg(c) => $query.for_update().load(c)?,
+                DbConnection::Sqlite(c) => $query.load(c)?,
+            }
+        };
+    }
+    let all = tokens::table
         .filter(tokens::account_id.eq(owner_id))
-        .filter(tokens::name.eq_any(names))
-        .select((tokens::name, tokens::privileges))
-        .load(conn)?)
+        .select((tokens::name, tokens::privileges));
+    Ok(match names {
+        Some(names) => load!(all.filter(tokens::name.eq_any(names))),
+        None => load!(all),
+    })
 }
 
 /// Refuses a change to several of the owner's tokens (all of them when
@@ -82,12 +97,6 @@ pub(super) fn check_covers_named(
     if actor.follows_owner {
         return Ok(());
     }
-    let targets = match names {
-        Some(names) => privileges_of(conn, owner.id, names)?,
-        None => tokens::table
-            .filter(tokens::account_id.eq(owner.id))
-            .select((tokens::name, tokens::privileges))
-            .load(conn)?,
-    };
+    let targets = privileges_of(conn, owner.id, names)?;
     check_covers(actor, targets.iter().map(|(n, p)| (n, *p)))
 }

@@ -426,6 +426,9 @@ pub fn regenerate(
 ) -> Result<CreatedToken, OpError> {
     // The owner as it is now: `require_now` refuses a suspended one.
     let owner = super::accounts::require_now(conn, actor, MANAGE_TOKENS)?;
+    // Held first, as `update` does: an edit widening the token commits
+    // before the read below, or waits for this transaction.
+    hold(conn, owner.id, name)?;
     let (current, digest): (Token, TokenDigest) = tokens::table
         .filter(tokens::account_id.eq(owner.id))
         .filter(tokens::name.eq(name))

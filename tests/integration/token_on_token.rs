@@ -274,3 +274,82 @@ async fn a_token_as_broad_as_its_owner_today_cannot_take_a_sibling_that_may_do_m
         .await,
     );
 }
+
+/// Backends in flight on the test database that wait for a row lock.
+fn lock_waiters(admin_url: &str, database: &str) -> i64 {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut admin = diesel::PgConnection::establish(admin_url).unwrap();
+    diesel::sql_query(format!(
+        "SELECT COUNT(*) AS n FROM pg_stat_activity \
+         WHERE datname = '{database}' AND wait_event_type = 'Lock'"
+    ))
+    .get_result::<N>(&mut admin)
+    .unwrap()
+    .n
+}
+
+/// PostgreSQL's transactions read what is committed at each statement: a
+/// narrow token's regenerate or revoke of a sibling that an edit is
+/// widening at that moment must wait for the edit, then see the sibling
+/// widened and refuse (it read the sibling narrow, then waited only for
+/// its write, and took the new secret of a full-access token).
+#[actix_web::test]
+async fn a_narrow_token_racing_an_edit_that_widens_a_sibling_is_refused_once_it_commits() {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    let app = spawn_app().await;
+    let TestDatabase::Postgres {
+        admin_url,
+        name,
+        url,
+    } = &app.database
+    else {
+        eprintln!("skipped: PostgreSQL only (SQLite's writers take turns)");
+        return;
+    };
+    let narrow = app
+        .token_with("root", "narrow", Expiry::Never, "", Some(NARROW))
+        .await
+        .unwrap();
+    let admin = app.token("root", "admin").await;
+    app.token_with("root", "wide", Expiry::Never, "", Some("all"))
+        .await
+        .unwrap();
+    for act in [Act::Regenerate, Act::Revoke] {
+        let victim = format!("sibling-{act:?}").to_lowercase();
+        app.token_with("root", &victim, Expiry::Never, "", Some(NARROW))
+            .await
+            .unwrap();
+        // The widening edit, held open on a connection of its own.
+        let mut editor = diesel::PgConnection::establish(url).unwrap();
+        editor
+            .batch_execute(&format!(
+                "BEGIN; UPDATE tokens SET privileges = \
+                 (SELECT privileges FROM tokens WHERE name = 'wide') WHERE name = '{victim}'"
+            ))
+            .unwrap();
+        let call = act.on(&app, &narrow, &victim);
+        let edit_commits = async {
+            wait_until(
+                "the call to wait for the edit",
+                std::time::Duration::from_secs(20),
+                || async { lock_waiters(admin_url, name) > 0 },
+            )
+            .await;
+            editor.batch_execute("COMMIT").unwrap();
+        };
+        let (answer, ()) = tokio::join!(call, edit_commits);
+        let reason = refused(&answer);
+        assert!(reason.contains(&victim), "{act:?}: {reason}");
+        let now = listed(&app, &admin).await;
+        assert_eq!(
+            now[&victim]["acls"], now["wide"]["acls"],
+            "{act:?}: the sibling is there, widened"
+        );
+    }
+}
