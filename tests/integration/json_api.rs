@@ -254,6 +254,80 @@ async fn parameters_come_from_a_form_body_and_a_cpsess_segment_is_accepted() {
 }
 
 #[actix_web::test]
+async fn a_form_bodys_media_type_is_read_whatever_its_case() {
+    let app = spawn_app().await;
+    let secret = app.token("root", "ci").await;
+    let response = reqwest::Client::new()
+        .post(format!("{}/json-api/api_token_create", app.address))
+        .header("Authorization", format!("whm root:{secret}"))
+        .header(
+            "Content-Type",
+            "Application/X-WWW-Form-Urlencoded; Charset=UTF-8",
+        )
+        .body("api.version=1&token_name=cased&acl=list-accts")
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["metadata"]["result"], 1, "{body}");
+    assert_eq!(body["data"]["name"], "cased");
+    assert_eq!(body["data"]["acls"], json!(["list-accts"]));
+}
+
+#[actix_web::test]
+async fn an_empty_whitelist_ip_on_update_is_refused_and_keeps_the_allow_list() {
+    let app = spawn_app().await;
+    let secret = app.token("root", "admin").await;
+    ok_data(
+        &app.api(
+            "root",
+            &secret,
+            "api_token_create",
+            &[("token_name", "deploy"), ("whitelist_ip", "203.0.113.10")],
+        )
+        .await,
+    );
+    // A script's unset variable, or an empty array item.
+    for empty in [
+        vec![("whitelist_ip", "")],
+        vec![("whitelist_ip[]", "")],
+        vec![("whitelist_ip", " "), ("whitelist_ip-1", "")],
+    ] {
+        let mut params = vec![("token_name", "deploy")];
+        params.extend(empty);
+        let reason = refused(&app.api("root", &secret, "api_token_update", &params).await);
+        assert!(reason.contains("whitelist_ip=any"), "{reason}");
+    }
+    let listed = ok_data(&app.api("root", &secret, "api_token_list", &[]).await);
+    assert_eq!(
+        listed["tokens"]["deploy"]["whitelist_ips"],
+        json!(["203.0.113.10"])
+    );
+    // `any` lifts it, as WHM documents; on a new token an empty value is
+    // the default (any address), as leaving it out.
+    let lifted = ok_data(
+        &app.api(
+            "root",
+            &secret,
+            "api_token_update",
+            &[("token_name", "deploy"), ("whitelist_ip", "any")],
+        )
+        .await,
+    );
+    assert_eq!(lifted["whitelist_ips"], Value::Null);
+    let made = ok_data(
+        &app.api(
+            "root",
+            &secret,
+            "api_token_create",
+            &[("token_name", "open"), ("whitelist_ip", "")],
+        )
+        .await,
+    );
+    assert_eq!(made["whitelist_ips"], Value::Null);
+}
+
+#[actix_web::test]
 async fn api_token_create_returns_the_secret_once_in_whms_shape_and_it_works_at_once() {
     let app = spawn_app().await;
     let secret = app.token("root", "admin").await;

@@ -183,3 +183,59 @@ async fn a_failed_sign_in_is_answered_only_after_the_delay() {
     let right = client.try_sign_in("root", ROOT_PASSWORD).await;
     assert_eq!(right.status(), StatusCode::SEE_OTHER);
 }
+
+/// Asks for `api_token_list` on a connection with a tiny receive buffer,
+/// reads the start of the answer (the server is sending it), and then
+/// reads no more.
+async fn stalled_list_reader(address: &str, user: &str, secret: &str) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = address.trim_start_matches("http://");
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(host.parse().unwrap()).await.unwrap();
+    stream
+        .write_all(
+            format!(
+                "GET /json-api/api_token_list?api.version=1 HTTP/1.1\r\nHost: {host}\r\n\
+                 Authorization: whm {user}:{secret}\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut start = [0u8; 12];
+    tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        stream.read_exact(&mut start),
+    )
+    .await
+    .expect("the answer starts within 20 s, whoever else reads slowly")
+    .unwrap();
+    assert_eq!(&start, b"HTTP/1.1 200");
+    stream
+}
+
+#[actix_web::test]
+async fn a_client_that_stops_reading_a_long_token_list_holds_up_no_one_elses_list() {
+    let app = spawn_app().await;
+    let secret = app.token("root", "full").await;
+    // Far more than the kernel's buffers hold (about 1.5 KiB a token: each
+    // lists every privilege of root's).
+    app.bulk_tokens("root", 8_000).await;
+    app.create_reseller("bob", None).await;
+    let bobs = app.token("bob", "mine").await;
+    // More stalled readers than there are turns for long answers.
+    let turns = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut stalled = Vec::new();
+    for _ in 0..=turns {
+        stalled.push(stalled_list_reader(&app.address, "root", &secret).await);
+    }
+    let answer = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        app.api("bob", &bobs, "api_token_list", &[]),
+    )
+    .await
+    .expect("bob's list is answered while root's readers stall");
+    assert_eq!(ok_data(&answer)["tokens"]["mine"]["name"], "mine");
+    drop(stalled);
+}

@@ -91,6 +91,46 @@ async fn only_roots_full_access_tokens_see_or_set_the_policy() {
 }
 
 #[actix_web::test]
+async fn require_ip_for_is_read_in_every_list_form_the_api_takes() {
+    let app = spawn_app().await;
+    let root = admin(&app).await;
+    let keys = |answer: &(StatusCode, Value)| ok_data(answer)["policy"]["require_ip_for"].clone();
+    for form in [
+        vec![
+            ("require_ip_for", "passwd"),
+            ("require_ip_for", "kill-acct"),
+        ],
+        vec![
+            ("require_ip_for-0", "passwd"),
+            ("require_ip_for-1", "kill-acct"),
+        ],
+        vec![
+            ("require_ip_for[]", "passwd"),
+            ("require_ip_for[]", "kill-acct"),
+        ],
+        vec![("require_ip_for", "passwd,kill-acct")],
+    ] {
+        ok_data(&set(&app, &root, &[("require_ip_for", "")]).await);
+        let answer = set(&app, &root, &form).await;
+        assert_eq!(
+            keys(&answer),
+            serde_json::json!(["kill-acct", "passwd"]),
+            "{form:?}"
+        );
+    }
+    // `inherit` beside keys is refused, and changes nothing.
+    let answer = set(
+        &app,
+        &root,
+        &[("require_ip_for", "inherit"), ("require_ip_for", "passwd")],
+    )
+    .await;
+    assert!(reason(&answer).contains("require_ip_for"), "{}", answer.1);
+    let got = app.api("root", &root, "api_token_policy_get", &[]).await;
+    assert_eq!(keys(&got), serde_json::json!(["kill-acct", "passwd"]));
+}
+
+#[actix_web::test]
 async fn new_tokens_and_edits_that_break_the_policy_are_refused_with_the_rule() {
     let app = spawn_app().await;
     let root = admin(&app).await;

@@ -17,7 +17,7 @@ pub use functions::FUNCTIONS;
 use std::time::Instant;
 
 use actix_web::http::header::{self, ContentType};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use serde_json::json;
 
 use crate::auth::client_ip;
@@ -139,11 +139,10 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) 
             }
         };
     authenticated.actor.origin.request_id = Some(request_id.clone());
-    let is_form = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    // Media types are case-insensitive, and may carry parameters.
+    let is_form = req.mime_type().ok().flatten().is_some_and(|m| {
+        m.essence_str() == actix_web::mime::APPLICATION_WWW_FORM_URLENCODED.essence_str()
+    });
     let params = Params::parse(req.query_string(), is_form.then_some(&body[..]));
     // Only create_user_session hands out links; skip the work otherwise.
     let context = CallContext {

@@ -96,12 +96,22 @@ pub fn changes_of(params: &Params) -> Result<Changes, ApiError> {
     };
     Ok(Changes {
         max_lifetime_days: days("max_lifetime_days")?,
+        // A list like every other (`x=a,b`, `x=a&x=b`, `x-0=a`, `x[]=a`).
         require_ip_for: params
-            .get("require_ip_for")
-            .map(|raw| {
-                parse_privileges(raw).map_err(|e| ApiError::refused(format!("require_ip_for: {e}")))
+            .list("require_ip_for")
+            .map(|entries| {
+                let given: Vec<&str> = entries
+                    .iter()
+                    .map(|e| e.trim())
+                    .filter(|e| !e.is_empty())
+                    .collect();
+                if given.len() > 1 && given.contains(&"inherit") {
+                    return Err("“inherit” must be on its own".to_owned());
+                }
+                parse_privileges(&given.join(","))
             })
-            .transpose()?,
+            .transpose()
+            .map_err(|e| ApiError::refused(format!("require_ip_for: {e}")))?,
         disable_unused_days: days("disable_unused_days")?,
         delete_expired_days: days("delete_expired_days")?,
     })

@@ -8,7 +8,8 @@ use crate::domain::{
     Description, Expiry, IpAllowList, Privilege, PrivilegeSet, TokenName, TokenSecret,
 };
 use crate::ops::tokens::{self as token_ops, NewToken, Token, TokenChanges};
-use crate::ops::OpError;
+use crate::ops::{Actor, OpError};
+use crate::state::AppState;
 use crate::web::params::Params;
 
 use super::call::{required, Call};
@@ -130,10 +131,25 @@ fn parse_expiry(params: &Params, now: i64) -> Result<Option<Expiry>, ApiError> {
         .transpose()
 }
 
-fn parse_ips(params: &Params) -> Result<Option<IpAllowList>, ApiError> {
+/// What an empty `whitelist_ip` means: on a new token, none (any address,
+/// as leaving it out); on an update it is refused, since lifting a
+/// token's restriction takes `whitelist_ip=any` (an empty value is more
+/// often a script's unset variable than a wish).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Blank {
+    MeansAny,
+    Refused,
+}
+
+fn parse_ips(params: &Params, blank: Blank) -> Result<Option<IpAllowList>, ApiError> {
     let Some(entries) = params.list("whitelist_ip") else {
         return Ok(None);
     };
+    if blank == Blank::Refused && entries.iter().all(|e| e.trim().is_empty()) {
+        return Err(ApiError::refused(
+            "“whitelist_ip” is empty: to let every address use the token, send whitelist_ip=any.",
+        ));
+    }
     // `any` means any address only on its own: beside addresses it would
     // silently lift the restriction they ask for.
     let given: Vec<&str> = entries
@@ -167,7 +183,7 @@ pub async fn create(call: &Call<'_>) -> Outcome {
         name: parse_name(required(params, "token_name")?)?,
         description: parse_description(params)?.unwrap_or_default(),
         expiry: parse_expiry(params, now)?.unwrap_or(Expiry::Never),
-        ips: parse_ips(params)?.unwrap_or_default(),
+        ips: parse_ips(params, Blank::MeansAny)?.unwrap_or_default(),
         privileges: parse_acls(params)?,
     };
     let created = call
@@ -188,6 +204,10 @@ pub const STREAM_LIST_FROM: usize = 1_000;
 /// Tokens read and written per piece of a streamed list.
 const LIST_PIECE: usize = 1_000;
 
+/// How long a streamed list waits for its client to take a piece before
+/// it is cut off.
+pub const PIECE_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 pub async fn list(call: &Call<'_>) -> Outcome {
     let turn = call
         .state
@@ -207,9 +227,9 @@ pub async fn list(call: &Call<'_>) -> Outcome {
         let mut writer = ListWriter::new(owner);
         let mut written = Vec::with_capacity(64 + tokens.len() * 1024);
         written.extend_from_slice(b"{\"tokens\":{");
-        for (i, token) in tokens.iter().enumerate() {
+        for token in &tokens {
             writer
-                .entry(&mut written, token, i == 0)
+                .entry(&mut written, token)
                 .map_err(anyhow::Error::from)?;
         }
         written.extend_from_slice(b"}}");
@@ -218,46 +238,73 @@ pub async fn list(call: &Call<'_>) -> Outcome {
     // A long list: read a piece of tokens by id, write it, and send it
     // while the client reads the last; two pieces at most wait. Each piece
     // is read on its own, so a token changed meanwhile shows as it is when
-    // its piece is read, and one deleted meanwhile is left out.
+    // its piece is read, and one deleted meanwhile is left out. A turn is
+    // held while a piece is read and written, never while it waits for the
+    // client: a client that stops reading holds up no one else's list, and
+    // one that takes no piece for [`PIECE_WAIT`] is cut off.
+    drop(turn);
     let (sender, chunks) = tokio::sync::mpsc::channel(2);
     let (state, actor) = (call.state.clone(), call.actor.clone());
     actix_web::rt::spawn(async move {
-        let _turn = turn;
         let mut writer = ListWriter::new(owner);
-        let mut opening = b"{\"tokens\":{".to_vec();
-        let mut first = true;
+        let mut out = b"{\"tokens\":{".to_vec();
         for piece in names.chunks(LIST_PIECE) {
             let ids: Vec<i64> = piece.iter().map(|(_, id)| *id).collect();
-            let read = state
-                .read_as(&actor, move |conn, actor| {
-                    token_ops::by_ids(conn, actor, &ids)
-                })
-                .await;
-            let mut tokens = match read {
-                Ok(tokens) => tokens,
-                Err(e) => {
-                    let _ = sender.send(Err(ApiError::from(e))).await;
-                    return;
-                }
-            };
-            tokens.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-            let mut out = std::mem::take(&mut opening);
-            out.reserve(tokens.len() * 1024);
-            for token in &tokens {
-                let written = writer.entry(&mut out, token, std::mem::take(&mut first));
-                if let Err(e) = written {
-                    let _ = sender.send(Err(ApiError::Internal(e.into()))).await;
-                    return;
-                }
-            }
-            if sender.send(Ok(out)).await.is_err() {
-                // The client went away.
+            let written = write_piece(&state, &actor, &mut writer, ids, &mut out).await;
+            let failed = written.is_err();
+            if offer(&sender, written.map(|()| std::mem::take(&mut out)))
+                .await
+                .is_err()
+                || failed
+            {
                 return;
             }
         }
-        let _ = sender.send(Ok(b"}}".to_vec())).await;
+        let _ = offer(&sender, Ok(b"}}".to_vec())).await;
     });
     Ok(Some(Data::Streamed(chunks)))
+}
+
+/// Reads the tokens with these ids and writes their entries after `out`,
+/// holding a turn of [`AppState::large_answers`] meanwhile.
+async fn write_piece(
+    state: &AppState,
+    actor: &Actor,
+    writer: &mut ListWriter,
+    ids: Vec<i64>,
+    out: &mut Vec<u8>,
+) -> Result<(), ApiError> {
+    let _turn = state
+        .large_answers
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(anyhow::Error::from)?;
+    let mut tokens = state
+        .read_as(actor, move |conn, actor| {
+            token_ops::by_ids(conn, actor, &ids)
+        })
+        .await?;
+    tokens.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    out.reserve(tokens.len() * 1024);
+    for token in &tokens {
+        writer
+            .entry(out, token)
+            .map_err(|e| ApiError::Internal(e.into()))?;
+    }
+    Ok(())
+}
+
+/// Hands a piece to the client's stream; `Err` when the client went away
+/// or took nothing for [`PIECE_WAIT`].
+async fn offer(
+    sender: &tokio::sync::mpsc::Sender<Result<Vec<u8>, ApiError>>,
+    piece: Result<Vec<u8>, ApiError>,
+) -> Result<(), ()> {
+    match actix_web::rt::time::timeout(PIECE_WAIT, sender.send(piece)).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
 }
 
 /// The privileges a list shows (every one for root, those held for a
@@ -285,6 +332,8 @@ impl ShownAcls {
 struct ListWriter {
     shown: ShownAcls,
     acl_maps: std::collections::HashMap<PrivilegeSet, Vec<u8>>,
+    /// Whether an entry has been written (the next takes a comma).
+    started: bool,
 }
 
 impl ListWriter {
@@ -292,6 +341,7 @@ impl ListWriter {
         Self {
             shown: ShownAcls::of(owner),
             acl_maps: std::collections::HashMap::new(),
+            started: false,
         }
     }
 
@@ -319,8 +369,8 @@ impl ListWriter {
     }
 
     /// `"name":{…}`, after a comma unless it is the first.
-    fn entry(&mut self, out: &mut Vec<u8>, t: &Token, first: bool) -> serde_json::Result<()> {
-        if !first {
+    fn entry(&mut self, out: &mut Vec<u8>, t: &Token) -> serde_json::Result<()> {
+        if std::mem::replace(&mut self.started, true) {
             out.push(b',');
         }
         serde_json::to_writer(&mut *out, &t.name)?;
@@ -391,7 +441,7 @@ pub async fn update(call: &Call<'_>) -> Outcome {
         enabled,
         description: parse_description(params)?,
         expiry: parse_expiry(params, now)?,
-        ips: parse_ips(params)?,
+        ips: parse_ips(params, Blank::Refused)?,
         privileges: parse_acls(params)?,
     };
     let token = call
