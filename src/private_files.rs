@@ -26,26 +26,20 @@ pub fn make_private(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Creates (or empties) a file that only this user may read: a new one
-/// is made with mode 0600, an old one is given it before it is written.
-pub fn create(path: &Path) -> io::Result<std::fs::File> {
+/// Creates a new file (failing if the name is taken) that only this user
+/// may read.
+pub fn create_new(path: &Path) -> io::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let file = options.open(path)?;
-    make_private(path)?;
-    Ok(file)
+    options.open(path)
 }
 
 /// Writes a new file that only this user may read.
 pub fn write_new(path: &Path, contents: &str) -> io::Result<()> {
     use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(contents.as_bytes())
+    create_new(path)?.write_all(contents.as_bytes())
 }
 
 #[cfg(all(test, unix))]
@@ -64,16 +58,10 @@ mod tests {
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&dir), 0o700);
         assert_eq!(mode(&file), 0o600);
-        let old = dir.join("old.jsonl");
-        std::fs::write(&old, b"before").unwrap();
-        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
-        drop(create(&old).unwrap());
-        assert_eq!(
-            mode(&old),
-            0o600,
-            "an old file is made private before it is written"
-        );
-        assert_eq!(std::fs::read(&old).unwrap(), b"", "and emptied");
+        let new = dir.join("new.jsonl");
+        drop(create_new(&new).unwrap());
+        assert_eq!(mode(&new), 0o600);
+        assert!(create_new(&new).is_err(), "a name taken is never reused");
         std::fs::remove_dir_all(&base).unwrap();
     }
 }

@@ -289,6 +289,28 @@ fn count(conn: &mut DbConnection, table: &str) -> anyhow::Result<u64> {
     Ok(found.n as u64)
 }
 
+/// Whether the store has this table (a new one has none yet).
+fn table_exists(conn: &mut DbConnection, table: &str) -> anyhow::Result<bool> {
+    let sql = match conn.backend() {
+        Backend::Postgres => format!(
+            "SELECT COUNT(*) AS n FROM pg_catalog.pg_tables \
+             WHERE schemaname = current_schema() AND tablename = '{table}'"
+        ),
+        Backend::Sqlite => {
+            format!(
+                "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = '{table}'"
+            )
+        }
+    };
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let found: Count = diesel::sql_query(sql).get_result(conn)?;
+    Ok(found.n > 0)
+}
+
 /// Reads `table`'s rows in key order, a page at a time, each as the line
 /// the backup holds, and hands them to `row`.
 fn each_row(
@@ -321,6 +343,25 @@ fn each_row(
         Backend::Sqlite => format!("json_array({})", values.join(", ")),
     };
     let by_id = table.key == "id";
+    // Rows are digested in the order they are read, and both backends must
+    // read them alike: text by its bytes, as SQLite compares it, not by the
+    // PostgreSQL database's collation (`127.0.0.1` and `::1` sort the other
+    // way round in most of them).
+    let order = table
+        .key
+        .split(", ")
+        .map(|key| {
+            let text = table
+                .columns
+                .iter()
+                .any(|c| c.name == key && c.kind == Kind::Text);
+            match (backend, text) {
+                (Backend::Postgres, true) => format!("{key} COLLATE \"C\""),
+                _ => key.to_owned(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
     let (mut after, mut offset) = (i64::MIN, 0i64);
     loop {
         let sql = if by_id {
@@ -330,8 +371,8 @@ fn each_row(
             )
         } else {
             format!(
-                "SELECT {array} AS line FROM {} ORDER BY {} LIMIT {PAGE} OFFSET {offset}",
-                table.name, table.key
+                "SELECT {array} AS line FROM {} ORDER BY {order} LIMIT {PAGE} OFFSET {offset}",
+                table.name
             )
         };
         let page: Vec<Line> = diesel::sql_query(sql).load(conn)?;
@@ -402,13 +443,15 @@ fn canonical_value(table: &Table, column: &Column, value: &Value) -> anyhow::Res
 }
 
 /// Writes a consistent snapshot of the store behind `conn` to `file` (by
-/// way of `file.partial`, renamed when complete), and returns what it
-/// holds.
+/// way of a new `FILE.partial-…` of this run's own, written to disk and
+/// renamed when complete), and returns what it holds.
 pub fn backup(conn: &mut DbConnection, file: &Path) -> anyhow::Result<Summary> {
-    let partial = file.with_extension("partial");
+    let mut partial = file.as_os_str().to_owned();
+    partial.push(format!(".partial-{:016x}", rand::random::<u64>()));
+    let partial = std::path::PathBuf::from(partial);
     let written = snapshot(conn, |conn| -> anyhow::Result<Summary> {
         // It holds password hashes and token digests: this user's only.
-        let out = crate::private_files::create(&partial)
+        let out = crate::private_files::create_new(&partial)
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", partial.display()))?;
         let mut out = ChecksummedWriter::new(std::io::BufWriter::new(out));
         let schema = schema_of(conn)?;
@@ -443,12 +486,19 @@ pub fn backup(conn: &mut DbConnection, file: &Path) -> anyhow::Result<Summary> {
                 .tables
                 .insert(table.name.to_owned(), digest.finish());
         }
-        out.finish()?;
+        // On disk before it takes the name: a crash never leaves a cut
+        // file under it.
+        out.finish()?.into_inner()?.sync_all()?;
         Ok(summary)
     });
     match written {
         Ok(summary) => {
             std::fs::rename(&partial, file)?;
+            let folder = file
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            std::fs::File::open(folder)?.sync_all()?;
             Ok(summary)
         }
         Err(e) => {
@@ -479,11 +529,12 @@ impl<W: Write> ChecksummedWriter<W> {
         Ok(())
     }
 
-    fn finish(mut self) -> anyhow::Result<()> {
+    /// Writes the trailer; returns what was written to.
+    fn finish(mut self) -> anyhow::Result<W> {
         let sum = hex::encode(self.sha.clone().finalize());
         writeln!(self.out, "{}", json!({ "sha256": sum }))?;
         self.out.flush()?;
-        Ok(())
+        Ok(self.out)
     }
 }
 
@@ -653,20 +704,17 @@ pub fn newest_known(backend: Backend) -> String {
 pub fn restore(conn: &mut DbConnection, file: &Path) -> anyhow::Result<Summary> {
     let backend = conn.backend();
     let (header, expected) = verify(file, &newest_known(backend))?;
+    // A store that is not empty is refused before anything is done to it
+    // (its migrations included): here for one that has tables already,
+    // and again below, in the transaction that writes.
+    refuse_unless_empty(conn)?;
     run_migrations(conn)?;
     if backend == Backend::Postgres {
         // Literals are written with quotes doubled, nothing else escaped.
         conn.batch_execute("SET standard_conforming_strings = on")?;
     }
     let restored = transaction(conn, |conn| -> anyhow::Result<Summary> {
-        for table in ["accounts", "tokens", "audit_events"] {
-            let n = count(conn, table)?;
-            if n > 0 {
-                anyhow::bail!(
-                    "the target store is not empty ({n} rows in {table}): restore only into a new store"
-                );
-            }
-        }
+        refuse_unless_empty(conn)?;
         if backend == Backend::Postgres {
             // Counting tokens row by row updates their owner's row once per
             // token, which PostgreSQL makes slower with every version of
@@ -738,9 +786,32 @@ pub fn restore(conn: &mut DbConnection, file: &Path) -> anyhow::Result<Summary> 
     })?;
     // A store filled in one go has no planner statistics: gathered now,
     // while nothing else waits on the store, rather than by the first
-    // server to start on it.
-    super::Db::gather_statistics(conn)?;
+    // server to start on it. The rows are in whether or not this works:
+    // a failure is told, not returned (a retry would find the store full).
+    if let Err(e) = super::Db::gather_statistics(conn) {
+        eprintln!(
+            "warning: the planner's statistics could not be gathered ({e}); \
+             the server gathers them at its start"
+        );
+    }
     Ok(restored)
+}
+
+/// Refuses a store that holds accounts, tokens or audit events. A store
+/// without those tables yet (a new one) is empty.
+fn refuse_unless_empty(conn: &mut DbConnection) -> anyhow::Result<()> {
+    for table in ["accounts", "tokens", "audit_events"] {
+        if !table_exists(conn, table)? {
+            continue;
+        }
+        let n = count(conn, table)?;
+        if n > 0 {
+            anyhow::bail!(
+                "the target store is not empty ({n} rows in {table}): restore only into a new store"
+            );
+        }
+    }
+    Ok(())
 }
 
 fn insert_rows(conn: &mut DbConnection, file: &Path, header: &Header) -> anyhow::Result<()> {

@@ -471,3 +471,89 @@ async fn a_restored_store_never_gives_a_deleted_accounts_id_to_a_new_one() {
         "the new account took id {fresh}, the deleted one's was {gone}"
     );
 }
+
+/// A PostgreSQL server to copy to: the suite's, or the one named for
+/// crossing backends.
+fn a_postgres_server() -> Option<String> {
+    ["WHM_TOKENS_TEST_PG_URL", "WHM_TOKENS_TEST_DATABASE_URL"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .find(|u| u.starts_with("postgres"))
+}
+
+#[actix_web::test]
+async fn a_copy_to_and_from_a_linguistically_collated_postgresql_keeps_every_row() {
+    let Some(admin) = a_postgres_server() else {
+        eprintln!("skipped: no PostgreSQL server named (WHM_TOKENS_TEST_PG_URL)");
+        return;
+    };
+    let source = TestDatabase::create_on(None);
+    assert!(cli(&source.url(), &["migrate"]).await.0);
+    {
+        use diesel::prelude::*;
+        use whm_tokens::db::schema::{accounts, token_addresses, tokens};
+        let mut conn = whm_tokens::db::establish(&source.url()).unwrap();
+        let root: i64 = accounts::table
+            .filter(accounts::username.eq(user("root")))
+            .select(accounts::id)
+            .first(&mut conn)
+            .unwrap();
+        insert_token(&mut conn, root, "used", now()).unwrap();
+        let token: i64 = tokens::table.select(tokens::id).first(&mut conn).unwrap();
+        // By bytes `127…` comes first; by most collations `::1` does.
+        for address in ["127.0.0.1", "::1", "10.0.0.1", "fe80::1"] {
+            diesel::insert_into(token_addresses::table)
+                .values((
+                    token_addresses::token_id.eq(token),
+                    token_addresses::address.eq(address),
+                    token_addresses::first_seen.eq(now()),
+                ))
+                .execute(&mut conn)
+                .unwrap();
+        }
+    }
+    let collated = TestDatabase::create_collated(admin);
+    let (copied, said) = cli(&source.url(), &["copy", "--to", &collated.url()]).await;
+    assert!(copied, "{said}");
+    let back = TestDatabase::create_on(None);
+    let (copied, said) = cli(&collated.url(), &["copy", "--to", &back.url()]).await;
+    assert!(copied, "{said}");
+    let mut conn = whm_tokens::db::establish(&back.url()).unwrap();
+    use diesel::prelude::*;
+    let addresses: i64 = whm_tokens::db::schema::token_addresses::table
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(addresses, 4);
+}
+
+#[actix_web::test]
+async fn a_backup_writes_through_a_staging_file_of_its_own() {
+    let app = spawn_app().await;
+    let dir = std::env::temp_dir().join(format!("whm-staging-{:016x}", rand::random::<u64>()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Another backup under way, to `whm.2` (the staging name `whm.1` and
+    // `whm.2` once shared): it is left alone.
+    let other = dir.join("whm.partial");
+    std::fs::write(&other, "another backup's half").unwrap();
+    let file = dir.join("whm.1");
+    let (backed_up, said) = cli(&app.database.url(), &["backup", file.to_str().unwrap()]).await;
+    assert!(backed_up, "{said}");
+    assert_eq!(
+        std::fs::read_to_string(&other).unwrap(),
+        "another backup's half"
+    );
+    let left: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        left.len(),
+        2,
+        "the backup and the other file only: {left:?}"
+    );
+    let target = TestDatabase::create();
+    let (restored, said) = cli(&target.url(), &["restore", file.to_str().unwrap()]).await;
+    assert!(restored, "{said}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

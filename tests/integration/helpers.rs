@@ -95,6 +95,26 @@ impl TestDatabase {
         }
     }
 
+    /// A new PostgreSQL database whose text sorts by a language's rules
+    /// (ICU's `en`: punctuation before digits), as most clusters' default
+    /// collation does, rather than by bytes as the test cluster's `C`.
+    pub fn create_collated(admin_url: String) -> Self {
+        let name = format!("whm_test_{:016x}", rand::rng().random::<u64>());
+        let mut admin = diesel::PgConnection::establish(&admin_url).unwrap();
+        diesel::sql_query(format!(
+            "CREATE DATABASE {name} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en'"
+        ))
+        .execute(&mut admin)
+        .expect("create a database collated by ICU");
+        let base = admin_url.rsplit_once('/').map_or(&*admin_url, |(b, _)| b);
+        let url = format!("{base}/{name}?sslmode=disable");
+        Self::Postgres {
+            admin_url,
+            name,
+            url,
+        }
+    }
+
     pub fn url(&self) -> String {
         match self {
             Self::Sqlite(path) => path.display().to_string(),
