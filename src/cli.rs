@@ -266,6 +266,30 @@ pub async fn restore(url: &str, file: &std::path::Path) -> anyhow::Result<Summar
 /// `whm-tokens copy --to URL`: a backup of `from` restored into the empty
 /// store `to`, checked table by table (rows and digest) against the source's
 /// snapshot.
+/// Refuses to go on when the store a command would act on is an SQLite
+/// file that does not exist. Opening it would make a new, empty store
+/// (with a root of its own) and act on that: on a machine whose server
+/// keeps its store elsewhere (the package's unit: /var/lib/whm-tokens),
+/// `reset-password root` would print a password nothing accepts.
+pub fn refuse_a_missing_store(url: Option<&str>, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let file = match url.filter(|u| !u.trim().is_empty()) {
+        Some(url) if crate::db::Backend::of_url(url) == crate::db::Backend::Postgres => {
+            return Ok(())
+        }
+        Some(url) => std::path::PathBuf::from(crate::db::manager::sqlite_path(url)),
+        None => data_dir.join(crate::config::SQLITE_FILE),
+    };
+    if file.as_os_str() == ":memory:" || file.exists() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "there is no store at {}: this command acts on an existing store and never makes one. \
+         Point WHM_TOKENS_DATA_DIR (or DATABASE_URL) at the store the server uses, \
+         or run `whm-tokens migrate` to make a new one there.",
+        file.display()
+    )
+}
+
 pub async fn copy(from: &str, to: &str) -> anyhow::Result<Summary> {
     let (from, to) = (from.to_owned(), to.to_owned());
     actix_web::web::block(move || {

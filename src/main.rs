@@ -52,6 +52,19 @@ fn parse_cli() -> Cli {
 async fn run() -> anyhow::Result<()> {
     let cli = parse_cli();
     let (settings, server, command) = cli.into_parts()?;
+    // A command that acts on a store never makes one (see
+    // `cli::refuse_a_missing_store`): only the server, `migrate` and a
+    // restore's target may be new.
+    let acts_on = match &command {
+        Command::Serve(_) | Command::Migrate | Command::Restore { .. } => None,
+        Command::Copy {
+            from: Some(from), ..
+        } => Some(Some(from.as_str())),
+        _ => Some(settings.database_url.as_deref()),
+    };
+    if let Some(url) = acts_on {
+        cli::refuse_a_missing_store(url, &settings.data_dir)?;
+    }
     let quiet = !matches!(command, Command::Serve(_));
     // Log lines are written by a thread of their own, in batches, so a
     // slow terminal or pipe never holds up a request (see `log_writer`);
@@ -76,19 +89,25 @@ async fn run() -> anyhow::Result<()> {
     }
     let config = settings.resolve(server)?;
     // Moving whole stores: no root is made, and a target must stay empty.
+    // Each runs in one long transaction (and a restore migrates), so past
+    // a pooler in transaction mode it goes straight to the database.
+    let store = config
+        .database_direct_url
+        .as_deref()
+        .unwrap_or(&config.database_url);
     match &command {
         Command::Backup { file } => {
-            let summary = cli::backup(&config.database_url, file).await?;
-            eprintln!("Backed up {}:\n{summary}", redact(&config.database_url));
+            let summary = cli::backup(store, file).await?;
+            eprintln!("Backed up {}:\n{summary}", redact(store));
             return Ok(());
         }
         Command::Restore { file } => {
-            let summary = cli::restore(&config.database_url, file).await?;
-            eprintln!("Restored into {}:\n{summary}", redact(&config.database_url));
+            let summary = cli::restore(store, file).await?;
+            eprintln!("Restored into {}:\n{summary}", redact(store));
             return Ok(());
         }
         Command::Copy { to, from } => {
-            let from = from.as_deref().unwrap_or(&config.database_url);
+            let from = from.as_deref().unwrap_or(store);
             let summary = cli::copy(from, to).await?;
             eprintln!(
                 "Copied {} into {}; every table's rows and checksum match:\n{summary}",

@@ -129,6 +129,9 @@ pub enum Command {
     },
 }
 
+/// The embedded store's file in the data folder (when no DATABASE_URL).
+pub const SQLITE_FILE: &str = "whm-tokens.sqlite3";
+
 /// What every command reads: where the store is and how to read it.
 #[derive(Args, Debug, Clone)]
 pub struct Settings {
@@ -384,10 +387,7 @@ impl Settings {
                         self.data_dir.display()
                     )
                 })?;
-                self.data_dir
-                    .join("whm-tokens.sqlite3")
-                    .display()
-                    .to_string()
+                self.data_dir.join(SQLITE_FILE).display().to_string()
             }
         };
         let session_key = match self.session_key {

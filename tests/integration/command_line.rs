@@ -129,3 +129,33 @@ async fn the_help_shows_no_webhook_url_and_notice_settings_that_would_be_ignored
         assert!(text(&out).contains(said), "{env:?}: {}", text(&out));
     }
 }
+
+#[actix_web::test]
+async fn a_command_on_a_store_that_does_not_exist_makes_none_and_says_where_it_looked() {
+    let dir = std::env::temp_dir().join(format!("whm-nostore-{:016x}", rand::random::<u64>()));
+    let missing = dir.join("whm-tokens.sqlite3");
+    for args in [
+        &["reset-password", "root"][..],
+        &["api", "api_token_list"],
+        &["backup", "/tmp/never-written.jsonl"],
+        &["copy", "--to", "/tmp/never-written.sqlite3"],
+    ] {
+        let out = run_command(missing.to_str().unwrap(), args).await;
+        assert!(!out.status.success(), "{args:?}");
+        let said = text(&out);
+        assert!(
+            said.contains(&format!("there is no store at {}", missing.display()))
+                && said.contains("WHM_TOKENS_DATA_DIR"),
+            "{args:?}: {said}"
+        );
+        assert!(!said.contains("Created the account root"), "{said}");
+        assert!(!dir.exists(), "{args:?} made {}", dir.display());
+    }
+    assert!(!std::path::Path::new("/tmp/never-written.jsonl").exists());
+    assert!(!std::path::Path::new("/tmp/never-written.sqlite3").exists());
+    // `migrate` makes one, as the server does.
+    let out = run_command(missing.to_str().unwrap(), &["migrate"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(missing.exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -155,3 +155,41 @@ async fn a_database_gone_away_gets_quick_503s_not_a_pool_timeout() {
         .contains("database is unavailable"));
     assert!(started.elapsed() < bound, "{:?}", started.elapsed());
 }
+
+#[actix_web::test]
+async fn backup_and_restore_go_straight_to_the_database_when_a_direct_url_is_set() {
+    let app = spawn_app().await;
+    let TestDatabase::Postgres { url, .. } = &app.database else {
+        eprintln!("skipped: PostgreSQL only (a direct URL is a PostgreSQL setting)");
+        return;
+    };
+    app.token("root", "kept").await;
+    // DATABASE_URL is a pooler's that is down: a long transaction through
+    // a pooler in transaction mode is what the direct URL is for.
+    let pooler = "postgres://postgres@127.0.0.1:1/whm";
+    let file =
+        std::env::temp_dir().join(format!("whm-direct-{:016x}.jsonl", rand::random::<u64>()));
+    let file = file.to_str().unwrap();
+    let out = run_command_with(
+        pooler,
+        &[("WHM_TOKENS_DATABASE_DIRECT_URL", url)],
+        &["backup", file],
+    )
+    .await;
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let target = TestDatabase::create();
+    let TestDatabase::Postgres {
+        url: target_url, ..
+    } = &target
+    else {
+        unreachable!()
+    };
+    let out = run_command_with(
+        pooler,
+        &[("WHM_TOKENS_DATABASE_DIRECT_URL", target_url)],
+        &["restore", file],
+    )
+    .await;
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let _ = std::fs::remove_file(file);
+}
