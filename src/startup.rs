@@ -66,6 +66,9 @@ pub async fn prepare(config: &Config) -> anyhow::Result<(Db, Option<String>)> {
     Ok((db, created))
 }
 
+/// How long a stopping server waits for the expiry notice under way.
+pub const NOTICE_AT_STOP: std::time::Duration = std::time::Duration::from_secs(35);
+
 pub struct Application {
     port: u16,
     server: Server,
@@ -243,10 +246,17 @@ impl Application {
         if let Some(metrics) = metrics {
             metrics.stop(true).await;
         }
+        // What follows the requests is bounded too, so that a service
+        // manager's stop timeout can cover the whole of it (the unit's:
+        // requests + 35 s + the last write's 15 s): the notice under way
+        // gets as long as one may take (a mail's 30 s, a webhook's three
+        // tries), and only what was counted is written, no housekeeping.
         if let Some(notices) = self.notices {
-            notices.stop(self.state.config.shutdown_timeout).await;
+            notices
+                .stop(self.state.config.shutdown_timeout.min(NOTICE_AT_STOP))
+                .await;
         }
-        if let Err(e) = self.state.flush_usage().await {
+        if let Err(e) = self.state.write_counted_use().await {
             tracing::warn!(error = %e, "the last token use could not be written");
         }
         served

@@ -196,6 +196,12 @@ impl AppState {
         Ok(())
     }
 
+    /// Writes what was counted in memory and nothing else (no pruning, no
+    /// policy round): a stopping server's last write.
+    pub async fn write_counted_use(&self) -> Result<(), OpError> {
+        self.write_counted().await.map(|_| ())
+    }
+
     /// Writes the token use and refused calls counted in memory, in one
     /// transaction. What is not written is counted again, by how the write
     /// really ended: a write past the deadline goes on and may still

@@ -74,6 +74,36 @@ fn the_unit_verifies_and_its_sandbox_rates_ok_or_better() {
     let _ = std::fs::remove_dir_all(unit.parent().unwrap());
 }
 
+#[test]
+fn the_units_stop_timeout_covers_a_whole_graceful_stop() {
+    use clap::Parser;
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/whm-tokens.service"
+    ))
+    .unwrap();
+    let stop: u64 = shipped
+        .lines()
+        .find_map(|l| l.strip_prefix("TimeoutStopSec="))
+        .and_then(|v| v.strip_suffix('s'))
+        .expect("TimeoutStopSec=…s")
+        .parse()
+        .unwrap();
+    let (_, server, _) = whm_tokens::config::Cli::try_parse_from(["whm-tokens", "serve"])
+        .unwrap()
+        .into_parts()
+        .unwrap();
+    // Requests, then the notice under way, then the last write: one after
+    // another, each bounded; systemd must not kill the process midway.
+    let longest = server.shutdown_timeout
+        + whm_tokens::startup::NOTICE_AT_STOP.as_secs()
+        + whm_tokens::db::WORK_DEADLINE.as_secs();
+    assert!(
+        stop >= longest,
+        "TimeoutStopSec={stop}s, a graceful stop may take {longest} s"
+    );
+}
+
 #[actix_web::test]
 async fn serve_tells_systemd_it_is_ready_once_it_listens() {
     let dir = std::env::temp_dir().join(format!("whm-notify-{}", rand_suffix()));
