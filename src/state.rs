@@ -48,6 +48,9 @@ pub struct AppState {
     /// many at once as there are cores, so that many large lists at once
     /// queue instead of each holding its rows and its answer.
     pub large_answers: Arc<tokio::sync::Semaphore>,
+    /// Streamed `api_token_list`s, one at a time per account: however
+    /// many an account asks for at once, it holds one list's pieces.
+    pub streamed_lists: Arc<crate::auth::one_at_a_time::OneAtATime>,
     /// Signs the cookies that are not the session's (the sign-in form's
     /// CSRF token, the known-device cookie); derived from the session key.
     pub cookie_key: actix_web::cookie::Key,
@@ -104,6 +107,7 @@ impl AppState {
             large_answers: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             )),
+            streamed_lists: Arc::default(),
         }
     }
 }

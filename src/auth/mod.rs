@@ -7,6 +7,7 @@ pub mod cookies;
 pub mod csrf;
 pub mod device;
 pub mod leak_limits;
+pub mod one_at_a_time;
 pub mod passkeys;
 pub mod password;
 pub mod per_minute;

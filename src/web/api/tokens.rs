@@ -209,6 +209,21 @@ const LIST_PIECE: usize = 1_000;
 pub const PIECE_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 pub async fn list(call: &Call<'_>) -> Outcome {
+    // A list long enough to be streamed waits for its account's turn
+    // first, holding nothing: an account holds one list's pieces however
+    // many it asks for, and a client of its that stops reading holds up
+    // only its own lists.
+    let count = call
+        .state
+        .read_as(call.actor, |conn, actor| {
+            crate::ops::accounts::token_count(conn, actor.id())
+        })
+        .await?;
+    let mine = if count >= STREAM_LIST_FROM as i64 {
+        Some(call.state.streamed_lists.take(call.actor.account.id).await)
+    } else {
+        None
+    };
     let turn = call
         .state
         .large_answers
@@ -238,35 +253,49 @@ pub async fn list(call: &Call<'_>) -> Outcome {
     // A long list: read a piece of tokens by id, write it, and send it
     // while the client reads the last; two pieces at most wait. Each piece
     // is read on its own, so a token changed meanwhile shows as it is when
-    // its piece is read, and one deleted meanwhile is left out. A turn is
-    // held while a piece is read and written, never while it waits for the
-    // client: a client that stops reading holds up no one else's list, and
-    // one that takes no piece for [`PIECE_WAIT`] is cut off.
-    drop(turn);
+    // its piece is read, and one deleted meanwhile is left out. The turn
+    // is kept while the client keeps up (lists are served one after
+    // another, not all slowly at once), and given back while a piece waits
+    // for a client that does not: a client that stops reading holds up no
+    // other account's list, and one that takes no piece for
+    // [`PIECE_WAIT`] is cut off.
     let (sender, chunks) = tokio::sync::mpsc::channel(2);
     let (state, actor) = (call.state.clone(), call.actor.clone());
     actix_web::rt::spawn(async move {
+        let _mine = mine;
+        let mut turn = Some(turn);
         let mut writer = ListWriter::new(owner);
         let mut out = b"{\"tokens\":{".to_vec();
         for piece in names.chunks(LIST_PIECE) {
+            if turn.is_none() {
+                match state.large_answers.clone().acquire_owned().await {
+                    Ok(t) => turn = Some(t),
+                    Err(_) => return,
+                }
+            }
             let ids: Vec<i64> = piece.iter().map(|(_, id)| *id).collect();
             let written = write_piece(&state, &actor, &mut writer, ids, &mut out).await;
             let failed = written.is_err();
-            if offer(&sender, written.map(|()| std::mem::take(&mut out)))
-                .await
-                .is_err()
-                || failed
-            {
+            let piece = written.map(|()| std::mem::take(&mut out));
+            let sent = match sender.try_send(piece) {
+                Ok(()) => Ok(()),
+                Err(tokio::sync::mpsc::error::TrySendError::Full(piece)) => {
+                    turn = None;
+                    offer(&sender, piece).await
+                }
+                Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => Err(()),
+            };
+            if sent.is_err() || failed {
                 return;
             }
         }
+        drop(turn);
         let _ = offer(&sender, Ok(b"}}".to_vec())).await;
     });
     Ok(Some(Data::Streamed(chunks)))
 }
 
-/// Reads the tokens with these ids and writes their entries after `out`,
-/// holding a turn of [`AppState::large_answers`] meanwhile.
+/// Reads the tokens with these ids and writes their entries after `out`.
 async fn write_piece(
     state: &AppState,
     actor: &Actor,
@@ -274,12 +303,6 @@ async fn write_piece(
     ids: Vec<i64>,
     out: &mut Vec<u8>,
 ) -> Result<(), ApiError> {
-    let _turn = state
-        .large_answers
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(anyhow::Error::from)?;
     let mut tokens = state
         .read_as(actor, move |conn, actor| {
             token_ops::by_ids(conn, actor, &ids)
