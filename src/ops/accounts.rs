@@ -276,10 +276,16 @@ pub fn set_contact_email(
     username: &Username,
     email: Option<&EmailAddress>,
 ) -> Result<Account, OpError> {
+    // The actor as it is now, as every change reads it: a suspension or a
+    // privilege taken away since the call was authenticated stops it.
     let account = if *username == actor.account.username {
-        actor.account.clone()
+        let now = load(conn, actor.id())?;
+        if now.suspended {
+            return Err(OpError::AccountSuspended(now.username.to_string()));
+        }
+        now
     } else {
-        actor.require(MODIFY_ACCOUNT)?;
+        require_now(conn, actor, MODIFY_ACCOUNT)?;
         find_managed(conn, actor, username)?
     };
     diesel::update(accounts::table.find(account.id))

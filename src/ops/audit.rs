@@ -9,7 +9,7 @@ use diesel::prelude::*;
 
 use crate::db::schema::{accounts, audit_events};
 use crate::db::DbConnection;
-use crate::domain::AuditEvent;
+use crate::domain::{AuditEvent, TokenName, Username};
 
 use super::{Account, Actor, OpError};
 
@@ -365,6 +365,22 @@ pub struct EventQuery {
     pub per_page: i64,
 }
 
+impl EventQuery {
+    /// Whether any event can match: an account or token name that no
+    /// account or token could have (a control character, say) finds
+    /// nothing, without asking the store (PostgreSQL refuses text with a
+    /// NUL in it, an error rather than an empty page).
+    fn can_match(&self) -> bool {
+        self.account
+            .as_deref()
+            .is_none_or(|name| Username::parse(name).is_ok())
+            && self
+                .token
+                .as_deref()
+                .is_none_or(|name| TokenName::parse(name).is_ok())
+    }
+}
+
 /// Where a page of events starts, by the event at its edge (`at`, `id`):
 /// the events strictly older than it, or strictly newer. Paging by what
 /// was last shown, not by an offset, costs one page however deep it goes.
@@ -552,6 +568,15 @@ fn edge(
 /// accounts it owns. Cost: a page and [`COUNT_CAP`] entries of an index
 /// per walk (one, or one per account column), however long the trail.
 pub fn page(conn: &mut DbConnection, actor: &Actor, q: &EventQuery) -> Result<EventPage, OpError> {
+    if !q.can_match() {
+        return Ok(EventPage {
+            events: Vec::new(),
+            total: 0,
+            more: false,
+            newer: false,
+            older: false,
+        });
+    }
     let per_page = q.per_page.clamp(1, 500);
     crate::db::snapshot(conn, |conn| {
         let (walks, ids) = walks(conn, actor, q)?;
@@ -596,6 +621,9 @@ pub fn page(conn: &mut DbConnection, actor: &Actor, q: &EventQuery) -> Result<Ev
 /// Every event matching `q` that the actor may see, newest first (the
 /// `audit` command); `q.cursor` and `q.per_page` are not used.
 pub fn all(conn: &mut DbConnection, actor: &Actor, q: &EventQuery) -> Result<Vec<Event>, OpError> {
+    if !q.can_match() {
+        return Ok(Vec::new());
+    }
     let (walks, ids) = walks(conn, actor, q)?;
     let mut events: Vec<Event> = Vec::new();
     for w in walks {

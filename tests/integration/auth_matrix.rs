@@ -230,7 +230,25 @@ async fn an_actor_read_before_a_suspension_or_a_privilege_taken_away_acts_on_wha
         matches!(deleted, Err(OpError::MissingPrivilege(_))),
         "{deleted:?}"
     );
+    let s = stale.clone();
+    let addressed = app
+        .db
+        .write(move |c| {
+            let to = whm_tokens::domain::EmailAddress::parse("x@example.com").unwrap();
+            accounts::set_contact_email(c, &s, &user("shop"), Some(&to))
+        })
+        .await;
+    assert!(
+        matches!(addressed, Err(OpError::MissingPrivilege(_))),
+        "{addressed:?}"
+    );
     app.set_suspended("bob", true).await;
+    let s = stale.clone();
+    let own = app
+        .db
+        .write(move |c| accounts::set_contact_email(c, &s, &user("bob"), None))
+        .await;
+    assert!(matches!(own, Err(OpError::AccountSuspended(_))), "{own:?}");
     let s = stale.clone();
     let revoked = app
         .db

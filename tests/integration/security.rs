@@ -130,6 +130,17 @@ async fn nul_and_over_long_input_are_bad_input_not_server_errors() {
         root.get("/tokens/a%00b/edit").await.status(),
         StatusCode::NOT_FOUND
     );
+    // The Activity filters: no account or token has such a name.
+    for path in [
+        "/activity?account=%00",
+        "/activity?token=a%00b",
+        "/activity?account=root&token=%00",
+    ] {
+        let response = root.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let html = response.text().await.unwrap();
+        assert!(html.contains("No events match."), "{path}");
+    }
     let secret = app.token("root", "ops").await;
     for (function, params) in [
         ("suspendacct", vec![("user", "\0")]),
