@@ -379,8 +379,11 @@ async fn a_pruning_round_with_nothing_old_takes_no_write_lock() {
     let recent = app.count("audit_events").await;
     // Another process holds the write lock past the busy timeout (10 s):
     // a round that took it would wait, then fail.
+    // (It waits its turn for the lock: the server may be writing.)
     let mut holder = diesel::SqliteConnection::establish(&app.database.url()).unwrap();
-    holder.batch_execute("BEGIN IMMEDIATE").unwrap();
+    holder
+        .batch_execute("PRAGMA busy_timeout = 10000; BEGIN IMMEDIATE")
+        .unwrap();
     let round = prune_round(&app.state.db, &app.state.clock, 86_400, Duration::MAX);
     let deleted = tokio::time::timeout(Duration::from_secs(5), round)
         .await

@@ -222,8 +222,11 @@ async fn a_write_turned_away_by_a_lock_held_too_long_is_a_503_on_the_api_and_the
     let secret = app.token("root", "writer").await;
     let root = app.sign_in("root", ROOT_PASSWORD).await;
     // Another process holds the write lock past the busy timeout (10 s).
+    // (It waits its turn for the lock: the server may be writing.)
     let mut holder = diesel::SqliteConnection::establish(&url).unwrap();
-    holder.batch_execute("BEGIN IMMEDIATE").unwrap();
+    holder
+        .batch_execute("PRAGMA busy_timeout = 10000; BEGIN IMMEDIATE")
+        .unwrap();
     let api = async {
         let response = reqwest::Client::new()
             .get(format!("{}/json-api/api_token_create", app.address))
