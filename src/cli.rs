@@ -263,9 +263,6 @@ pub async fn restore(url: &str, file: &std::path::Path) -> anyhow::Result<Summar
     actix_web::web::block(move || backup::restore(&mut crate::db::establish(&url)?, &file)).await?
 }
 
-/// `whm-tokens copy --to URL`: a backup of `from` restored into the empty
-/// store `to`, checked table by table (rows and digest) against the source's
-/// snapshot.
 /// Refuses to go on when the store a command would act on is an SQLite
 /// file that does not exist. Opening it would make a new, empty store
 /// (with a root of its own) and act on that: on a machine whose server
@@ -290,6 +287,9 @@ pub fn refuse_a_missing_store(url: Option<&str>, data_dir: &std::path::Path) -> 
     )
 }
 
+/// `whm-tokens copy --to URL`: a backup of `from` restored into the empty
+/// store `to`, checked table by table (rows and digest) against the source's
+/// snapshot.
 pub async fn copy(from: &str, to: &str) -> anyhow::Result<Summary> {
     let (from, to) = (from.to_owned(), to.to_owned());
     actix_web::web::block(move || {

@@ -55,14 +55,16 @@ async fn run() -> anyhow::Result<()> {
     // A command that acts on a store never makes one (see
     // `cli::refuse_a_missing_store`): only the server, `migrate` and a
     // restore's target may be new.
-    let acts_on = match &command {
-        Command::Serve(_) | Command::Migrate | Command::Restore { .. } => None,
-        Command::Copy {
-            from: Some(from), ..
-        } => Some(Some(from.as_str())),
-        _ => Some(settings.database_url.as_deref()),
-    };
-    if let Some(url) = acts_on {
+    if !matches!(
+        command,
+        Command::Serve(_) | Command::Migrate | Command::Restore { .. }
+    ) {
+        let url = match &command {
+            Command::Copy {
+                from: Some(from), ..
+            } => Some(from.as_str()),
+            _ => settings.database_url.as_deref(),
+        };
         cli::refuse_a_missing_store(url, &settings.data_dir)?;
     }
     let quiet = !matches!(command, Command::Serve(_));

@@ -279,14 +279,18 @@ fn schema_of(conn: &mut DbConnection) -> anyhow::Result<String> {
 }
 
 fn count(conn: &mut DbConnection, table: &str) -> anyhow::Result<u64> {
+    Ok(number(conn, format!("SELECT COUNT(*) AS n FROM {table}"))? as u64)
+}
+
+/// The one number `sql` answers, named `n`.
+fn number(conn: &mut DbConnection, sql: String) -> anyhow::Result<i64> {
     #[derive(QueryableByName)]
     struct Count {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         n: i64,
     }
-    let found: Count =
-        diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}")).get_result(conn)?;
-    Ok(found.n as u64)
+    let found: Count = diesel::sql_query(sql).get_result(conn)?;
+    Ok(found.n)
 }
 
 /// Whether the store has this table (a new one has none yet).
@@ -302,13 +306,7 @@ fn table_exists(conn: &mut DbConnection, table: &str) -> anyhow::Result<bool> {
             )
         }
     };
-    #[derive(QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    let found: Count = diesel::sql_query(sql).get_result(conn)?;
-    Ok(found.n > 0)
+    Ok(number(conn, sql)? > 0)
 }
 
 /// Reads `table`'s rows in key order, a page at a time, each as the line

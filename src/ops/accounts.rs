@@ -205,12 +205,18 @@ pub(super) fn require_now(
     privilege: Privilege,
 ) -> Result<Account, OpError> {
     actor.require(privilege)?;
+    let now = unsuspended_now(conn, actor)?;
+    if !now.privileges.allows(privilege) {
+        return Err(OpError::MissingPrivilege(privilege));
+    }
+    Ok(now)
+}
+
+/// The acting account as it is now, refused if it has been suspended.
+fn unsuspended_now(conn: &mut DbConnection, actor: &Actor) -> Result<Account, OpError> {
     let now = load(conn, actor.id())?;
     if now.suspended {
         return Err(OpError::AccountSuspended(now.username.to_string()));
-    }
-    if !now.privileges.allows(privilege) {
-        return Err(OpError::MissingPrivilege(privilege));
     }
     Ok(now)
 }
@@ -279,11 +285,7 @@ pub fn set_contact_email(
     // The actor as it is now, as every change reads it: a suspension or a
     // privilege taken away since the call was authenticated stops it.
     let account = if *username == actor.account.username {
-        let now = load(conn, actor.id())?;
-        if now.suspended {
-            return Err(OpError::AccountSuspended(now.username.to_string()));
-        }
-        now
+        unsuspended_now(conn, actor)?
     } else {
         require_now(conn, actor, MODIFY_ACCOUNT)?;
         find_managed(conn, actor, username)?

@@ -408,6 +408,7 @@ impl Cursor {
 /// at 1,000, counting a busy day cost a big host's page half its speed).
 pub const COUNT_CAP: i64 = 200;
 
+#[derive(Default)]
 pub struct EventPage {
     pub events: Vec<Event>,
     /// Events matching the filters, up to [`COUNT_CAP`].
@@ -569,13 +570,7 @@ fn edge(
 /// per walk (one, or one per account column), however long the trail.
 pub fn page(conn: &mut DbConnection, actor: &Actor, q: &EventQuery) -> Result<EventPage, OpError> {
     if !q.can_match() {
-        return Ok(EventPage {
-            events: Vec::new(),
-            total: 0,
-            more: false,
-            newer: false,
-            older: false,
-        });
+        return Ok(EventPage::default());
     }
     let per_page = q.per_page.clamp(1, 500);
     crate::db::snapshot(conn, |conn| {
