@@ -52,30 +52,56 @@ impl<T: DeserializeOwned + Default + 'static> FromRequest for Query<T> {
         // rather than the whole query being dropped for the default view.
         // Exact repeats go first (a list such as `names=a&names=b` keeps
         // every name); then, if that is not enough, each key's last value.
+        // Each step is one pass over the pairs (a stranger's query of
+        // thousands of keys costs no more than reading it).
         let read = serde_html_form::from_str(query)
-            .or_else(|_| {
-                serde_html_form::from_str(&kept(query, |pairs, i| pairs[..i].contains(&pairs[i])))
-            })
-            .or_else(|_| {
-                serde_html_form::from_str(&kept(query, |pairs, i| {
-                    pairs[i + 1..].iter().any(|(k, _)| *k == pairs[i].0)
-                }))
-            })
+            .or_else(|_| serde_html_form::from_str(&without(query, Repeats::Exact)))
+            .or_else(|_| serde_html_form::from_str(&without(query, Repeats::OfAKey)))
             .unwrap_or_default();
         std::future::ready(Ok(Query(read)))
     }
 }
 
-/// The query without the pairs `dropped(pairs, i)` says to leave out.
-fn kept(query: &str, dropped: impl Fn(&[(String, String)], usize) -> bool) -> String {
+/// Which repeated pairs [`without`] leaves out.
+enum Repeats {
+    /// A pair given again, key and value: the first is kept.
+    Exact,
+    /// A key given again: its last pair is kept.
+    OfAKey,
+}
+
+/// The query without its `repeats`, the other pairs in their order.
+fn without(query: &str, repeats: Repeats) -> String {
+    use std::collections::{HashMap, HashSet};
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
-    let kept = (0..pairs.len())
-        .filter(|&i| !dropped(&pairs, i))
-        .map(|i| &pairs[i]);
+    let kept: Vec<bool> = match repeats {
+        Repeats::Exact => {
+            let mut seen = HashSet::with_capacity(pairs.len());
+            pairs.iter().map(|pair| seen.insert(pair)).collect()
+        }
+        Repeats::OfAKey => {
+            let last: HashMap<&str, usize> = pairs
+                .iter()
+                .enumerate()
+                .map(|(i, (k, _))| (k.as_str(), i))
+                .collect();
+            pairs
+                .iter()
+                .enumerate()
+                .map(|(i, (k, _))| last[k.as_str()] == i)
+                .collect()
+        }
+    };
     url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(kept.map(|(k, v)| (k, v)))
+        .extend_pairs(
+            pairs
+                .iter()
+                .zip(kept)
+                .filter(|(_, keep)| *keep)
+                .map(|((k, v), _)| (k, v)),
+        )
         .finish()
 }
 
@@ -111,6 +137,17 @@ mod repeated_keys {
         assert_eq!(picked.names, ["a", "b"], "the list is whole");
         // Two different values: the last one counts.
         assert_eq!(read("sort=name&sort=created&names=a").sort, "created");
+    }
+
+    #[test]
+    fn a_query_of_thousands_of_keys_with_one_given_twice_is_read_in_one_pass() {
+        let mut query = String::from("sort=name&sort=created&names=a");
+        for i in 0..8_000 {
+            query.push_str(&format!("&k{i}"));
+        }
+        let picked = read(&query);
+        assert_eq!(picked.sort, "created");
+        assert_eq!(picked.names, ["a"]);
     }
 }
 
