@@ -83,16 +83,15 @@ pub async fn require_token(
             .await
             .map(ServiceResponse::map_into_left_body);
     }
-    // The session's token; without a session, the sign-in form's.
-    let expected: Option<String> =
-        req.get_session()
-            .get(SESSION_KEY)
-            .unwrap_or(None)
-            .or_else(|| {
-                let key = req.app_data::<Key>()?;
-                let names = req.app_data::<CookieNames>().copied()?;
-                login_cookie_token(req.request(), key, names)
-            });
+    // The session's token, or the sign-in form's: a signed-out visitor
+    // may have a session with a token of its own (a one-time link's page
+    // made one, a sign-in waiting for its code expired) and still posts
+    // the sign-in form's. Both are secrets of this browser only.
+    let from_session: Option<String> = req.get_session().get(SESSION_KEY).unwrap_or(None);
+    let from_cookie = req.app_data::<Key>().and_then(|key| {
+        let names = req.app_data::<CookieNames>().copied()?;
+        login_cookie_token(req.request(), key, names)
+    });
     let mut presented = req
         .headers()
         .get(HEADER)
@@ -105,10 +104,14 @@ pub async fn require_token(
             .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == FIELD).map(|(_, v)| v));
         req.set_payload(Payload::from(body));
     }
-    let valid = match (expected, presented) {
-        (Some(e), Some(p)) => bool::from(e.as_bytes().ct_eq(p.as_bytes())),
-        _ => false,
-    };
+    let valid = presented.is_some_and(|p| {
+        [from_session, from_cookie]
+            .into_iter()
+            .flatten()
+            .fold(false, |any, e| {
+                any | bool::from(e.as_bytes().ct_eq(p.as_bytes()))
+            })
+    });
     if valid {
         next.call(req)
             .await

@@ -641,3 +641,52 @@ async fn a_one_time_link_needs_a_full_token_asks_for_the_second_factor_and_dies_
     assert_eq!(location(&followed), "/login/two-factor");
     assert_eq!(client.get("/tokens").await.status(), StatusCode::SEE_OTHER);
 }
+
+#[actix_web::test]
+async fn a_visitor_who_opened_a_one_time_link_can_still_sign_in_with_the_password() {
+    let app = spawn_app().await;
+    let secret = app.token("root", "ci").await;
+    let url = link_for(&app, "root", &secret).await;
+    let mut client = app.browser();
+    // The link's page gives the signed-out visitor a session with a
+    // token of its own; the sign-in form carries the sign-in cookie's.
+    let opened = client.get(&url).await;
+    assert!(opened.text().await.unwrap().contains("Continue as root?"));
+    let signed_in = client.try_sign_in("root", ROOT_PASSWORD).await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    assert_eq!(client.get("/tokens").await.status(), StatusCode::OK);
+    // A made-up token is still refused.
+    client.csrf = "x".repeat(43);
+    let forged = client.post("/logout", &[]).await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+}
+
+#[actix_web::test]
+async fn a_made_up_one_time_link_posted_takes_no_write() {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    let app = spawn_app().await;
+    let url = app.database.url();
+    if whm_tokens::db::Backend::of_url(&url) != whm_tokens::db::Backend::Sqlite {
+        eprintln!("SKIPPED: SQLite's write lock shows a write taken");
+        return;
+    }
+    let mut client = app.browser();
+    let page = client.get("/login").await.text().await.unwrap();
+    client.csrf = csrf_in(&page);
+    // Another process holds the write lock: a post that wrote would wait
+    // for it and fail.
+    let mut holder = diesel::SqliteConnection::establish(&url).unwrap();
+    holder
+        .batch_execute("PRAGMA busy_timeout = 10000; BEGIN IMMEDIATE")
+        .unwrap();
+    let posted = client
+        .post(
+            "/login/once",
+            &[("session", "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")],
+        )
+        .await;
+    holder.batch_execute("ROLLBACK").unwrap();
+    assert_eq!(posted.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&posted), "/login?expired=1");
+}

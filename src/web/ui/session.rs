@@ -288,6 +288,17 @@ async fn use_link(
     secret: TokenSecret,
 ) -> Result<HttpResponse, UiError> {
     let now = state.clock.now();
+    // A read first: a made-up or used link (anyone can post one) takes no
+    // write; a live one is then taken, once, by the delete.
+    let wanted = secret.clone();
+    let live = state
+        .db
+        .read(move |conn| login_links::peek(conn, &wanted, now))
+        .await?
+        .is_some();
+    if !live {
+        return Ok(redirect("/login?expired=1"));
+    }
     let account = state
         .db
         .write_bookkeeping(move |conn| login_links::consume(conn, &secret, now))
