@@ -14,6 +14,21 @@ use crate::domain::{AuditEvent, TokenDigest, TokenName, Username};
 use super::audit::{self, About, Target};
 use super::OpError;
 
+/// Whether any token not yet marked leaked has one of these digests: a
+/// read, so that the many reports that find nothing take no write (nor
+/// make every instance's token checks stale).
+pub fn any_unmarked(conn: &mut DbConnection, digests: &[TokenDigest]) -> Result<bool, OpError> {
+    if digests.is_empty() {
+        return Ok(false);
+    }
+    Ok(diesel::select(diesel::dsl::exists(
+        tokens::table
+            .filter(tokens::digest.eq_any(digests))
+            .filter(tokens::leaked_at.is_null()),
+    ))
+    .get_result(conn)?)
+}
+
 /// Marks the tokens whose secrets have these digests as leaked, in one
 /// transaction (the caller's). Returns how many were newly marked. Cost:
 /// one indexed lookup per digest (one query), one update.

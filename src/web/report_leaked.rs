@@ -138,10 +138,24 @@ async fn report(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) 
         .into_iter()
         .collect();
     let from = client.map(|ip| ip.to_canonical().to_string());
-    let marked = state
+    // A read first: a report that finds nothing (most of them) takes no
+    // write and leaves every cached token check as it is.
+    let digests = std::sync::Arc::new(digests);
+    let wanted = digests.clone();
+    let marked = match state
         .db
-        .write(move |conn| leaks::report(conn, &digests, from.as_deref(), now))
-        .await;
+        .read(move |conn| leaks::any_unmarked(conn, &wanted))
+        .await
+    {
+        Ok(false) => Ok(0),
+        Ok(true) => {
+            state
+                .db
+                .write(move |conn| leaks::report(conn, &digests, from.as_deref(), now))
+                .await
+        }
+        Err(e) => Err(e),
+    };
     let outcome = match &marked {
         Ok(0) => "none found",
         Ok(n) => {
@@ -149,15 +163,23 @@ async fn report(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) 
             "tokens found and disabled"
         }
         Err(e) => {
-            // The caller is told the same: the report is received. It has
-            // no way to send it again to better effect, and must not learn
-            // that it touched something.
             tracing::error!(error = %e, "a leaked-token report could not be recorded");
             "not recorded (store unavailable)"
         }
     };
     state.metrics.decision("leak_report", "received");
     record(&state, client, outcome, given.len(), &request_id, now);
+    if marked.is_err() {
+        // Told to send it again: a scanner that took a 202 would not, and
+        // the leaked token would stay live.
+        let mut r = answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({ "error": "The report could not be recorded now; send it again in a minute." }),
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(60));
+        return r;
+    }
     answer(
         StatusCode::ACCEPTED,
         serde_json::json!({

@@ -314,3 +314,54 @@ async fn a_leaked_token_regenerated_is_not_disabled_for_the_days_it_sat_leaked()
     let listed = ok_data(&app.api("root", &keeper, "api_token_list", &[]).await);
     assert_eq!(listed["tokens"]["old"]["enabled"], 1);
 }
+
+#[actix_web::test]
+async fn a_report_that_finds_nothing_takes_no_write_and_one_the_store_cannot_record_is_a_503() {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    let app = spawn_app_with(trusting).await;
+    let url = app.database.url();
+    if whm_tokens::db::Backend::of_url(&url) != whm_tokens::db::Backend::Sqlite {
+        eprintln!("SKIPPED: SQLite's write lock (PostgreSQL waits for row locks)");
+        return;
+    }
+    let live = app.token("root", "live").await;
+    // Another process holds the write lock past the busy timeout (10 s).
+    let mut holder = diesel::SqliteConnection::establish(&url).unwrap();
+    holder
+        .batch_execute("PRAGMA busy_timeout = 10000; BEGIN IMMEDIATE")
+        .unwrap();
+    let post = |secret: String| {
+        reqwest::Client::new()
+            .post(format!("{}/tokens/report-leaked", app.address))
+            .header("X-Forwarded-For", "198.51.100.1")
+            .json(&serde_json::json!({ "tokens": [secret] }))
+            .send()
+    };
+    // Nothing found: a read only, answered while the lock is held (a
+    // write would wait the 10 s of the busy timeout for it).
+    let none = tokio::time::timeout(
+        std::time::Duration::from_secs(8),
+        post("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567".into()),
+    )
+    .await
+    .expect("answered without waiting for the write lock")
+    .unwrap();
+    assert_eq!(none.status(), StatusCode::ACCEPTED);
+    // A live token needs the write, which the store does not take.
+    let found = post(live.clone()).await.unwrap();
+    holder.batch_execute("ROLLBACK").unwrap();
+    assert_eq!(found.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(found.headers()["retry-after"], "60");
+    assert_eq!(
+        version_at(&app.address, "root", &live).await,
+        StatusCode::OK,
+        "not recorded, so not disabled: the reporter sends it again"
+    );
+    let again = post(live.clone()).await.unwrap();
+    assert_eq!(again.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        version_at(&app.address, "root", &live).await,
+        StatusCode::FORBIDDEN
+    );
+}
