@@ -452,6 +452,43 @@ async fn root_sets_the_policy_on_the_page_and_with_the_command_line() {
 }
 
 #[actix_web::test]
+async fn saving_the_policy_of_a_reseller_deleted_meanwhile_says_so_on_everyones_page() {
+    let app = spawn_app().await;
+    app.create_reseller("bob", None).await;
+    let root = app.sign_in("root", ROOT_PASSWORD).await;
+    assert_eq!(root.get("/policy?user=bob").await.status(), StatusCode::OK);
+    let secret = app.token("root", "admin").await;
+    let (_, gone) = app
+        .api("root", &secret, "removeacct", &[("user", "bob")])
+        .await;
+    assert_eq!(gone["metadata"]["result"], 1, "{gone}");
+    for max in ["7", "soon"] {
+        let saved = root
+            .post(
+                "/policy",
+                &[
+                    ("user", "bob"),
+                    ("max_lifetime_days", max),
+                    ("require_ip_for", ""),
+                    ("disable_unused_days", ""),
+                    ("delete_expired_days", ""),
+                ],
+            )
+            .await;
+        assert_eq!(saved.status(), StatusCode::UNPROCESSABLE_ENTITY, "{max}");
+        let page = saved.text().await.unwrap();
+        assert!(page.contains("No account named “bob”"), "{max}: {page}");
+        assert!(
+            !page.contains("value=\"7\""),
+            "the reseller's values are not offered as everyone's: {page}"
+        );
+    }
+    let out = app.command(&["policy"]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("7 days"), "nothing saved: {text}");
+}
+
+#[actix_web::test]
 async fn owners_are_told_a_week_before_the_policy_disables_an_unused_token() {
     use crate::notices::{notify, LIMIT};
     use crate::receivers::{SmtpSink, WebhookReceiver};

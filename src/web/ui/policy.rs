@@ -233,14 +233,32 @@ pub async fn save(
     let again = |errors: FieldErrors| {
         let (user, session, state, form, target) = (&user, &session, &state, &form, target.clone());
         async move {
-            let shown = state
+            // A reseller deleted while its page was open: everyone's page,
+            // saying so, without the reseller's values (saving them there
+            // would set everyone's rules).
+            let (shown, gone) = state
                 .read_as(&user.actor, move |conn, actor| {
-                    policies::show(conn, actor, target.as_ref())
+                    match policies::show(conn, actor, target.as_ref()) {
+                        Ok(shown) => Ok((shown, false)),
+                        Err(OpError::AccountNotFound(_)) if target.is_some() => {
+                            Ok((policies::show(conn, actor, None)?, true))
+                        }
+                        Err(e) => Err(e),
+                    }
                 })
                 .await?;
+            let (form, errors) = if gone {
+                let name = form.user.trim().to_owned();
+                (
+                    None,
+                    FieldErrors::one("general", OpError::AccountNotFound(name)),
+                )
+            } else {
+                (Some(form), errors)
+            };
             render(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                &page(user, session, state, &shown, Some(form), errors).await?,
+                &page(user, session, state, &shown, form, errors).await?,
             )
         }
     };
