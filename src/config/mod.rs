@@ -321,6 +321,9 @@ pub enum LogFormat {
     Json,
 }
 
+/// How long a streamed answer waits for a client that reads none of it.
+pub const STALLED_READER_CUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Settings after parsing: what the rest of the program uses.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -356,6 +359,9 @@ pub struct Config {
     /// What forward auth requires of each original request.
     pub forward_rules: std::sync::Arc<ForwardRules>,
     pub introspect_per_minute: u32,
+    /// How long a streamed answer waits for a client that takes none of it
+    /// before cutting it off (60 s; tests shorten it).
+    pub stalled_reader_cut: std::time::Duration,
 }
 
 /// The rules in `path`, or the ready-made ones; a bad file stops the
@@ -484,6 +490,7 @@ impl Settings {
                 server.forward_rules.as_deref(),
             )?),
             introspect_per_minute: server.introspect_per_minute.max(1),
+            stalled_reader_cut: STALLED_READER_CUT,
             notices: NoticeSettings::parse(
                 server.notify_interval,
                 server.smtp_url.as_deref(),

@@ -186,6 +186,7 @@ pub fn test_config(database_url: String) -> Config {
             whm_tokens::domain::forward_rules::ForwardRules::ready_made(),
         ),
         introspect_per_minute: 600,
+        stalled_reader_cut: whm_tokens::config::STALLED_READER_CUT,
     }
 }
 

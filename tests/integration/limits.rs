@@ -241,3 +241,35 @@ async fn clients_that_stop_reading_long_token_lists_hold_up_no_other_accounts_li
     assert_eq!(ok_data(&answer)["tokens"]["mine"]["name"], "mine");
     drop(stalled);
 }
+
+#[actix_web::test]
+async fn a_client_that_stops_reading_its_long_list_is_cut_off_and_its_accounts_next_list_is_answered(
+) {
+    let app = spawn_app_with(|c| c.stalled_reader_cut = std::time::Duration::from_secs(1)).await;
+    app.create_reseller("big", Some("all")).await;
+    let secret = app.token("big", "full").await;
+    app.bulk_tokens("big", 8_000).await;
+    // An account's long lists go one at a time: the next one waits for
+    // the stalled one, which is cut off after a second of taking nothing.
+    let mut stalled = stalled_list_reader(&app.address, "big", &secret).await;
+    let answer = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        app.api("big", &secret, "api_token_list", &[]),
+    )
+    .await
+    .expect("the account's next list is answered once the stalled one is cut off");
+    assert_eq!(ok_data(&answer)["tokens"].as_object().unwrap().len(), 8_001);
+    // The stalled answer ends short: the server closed it mid-way.
+    use tokio::io::AsyncReadExt;
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        stalled.read_to_end(&mut rest),
+    )
+    .await
+    .expect("the cut-off connection ends");
+    assert!(
+        !rest.ends_with(b"0\r\n\r\n"),
+        "a cut-off answer has no last chunk"
+    );
+}

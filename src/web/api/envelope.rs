@@ -76,8 +76,30 @@ pub enum Data {
 }
 
 /// The pieces of a streamed answer, a few at a time: the writer waits
-/// while the client reads.
-pub type Chunks = tokio::sync::mpsc::Receiver<Result<Vec<u8>, ApiError>>;
+/// while the client reads. The writer sends [`Piece::End`] when it has
+/// written everything: an answer whose writer stopped without it (it cut
+/// off a client that read nothing for a long time) is cut there, as an
+/// error ends it.
+pub type Chunks = tokio::sync::mpsc::Receiver<Result<Piece, ApiError>>;
+
+/// What a streamed answer's writer sends.
+pub enum Piece {
+    Bytes(Vec<u8>),
+    End,
+}
+
+/// The next bytes of a streamed answer: `None` after [`Piece::End`], an
+/// error where the writer failed or stopped without it.
+pub async fn next_bytes(chunks: &mut Chunks) -> Option<Result<Vec<u8>, ApiError>> {
+    match chunks.recv().await {
+        Some(Ok(Piece::Bytes(bytes))) => Some(Ok(bytes)),
+        Some(Ok(Piece::End)) => None,
+        Some(Err(e)) => Some(Err(e)),
+        None => Some(Err(ApiError::Unavailable(
+            "the answer was cut off: the client took none of it for too long".into(),
+        ))),
+    }
+}
 
 impl Data {
     pub fn json(value: &impl Serialize) -> Result<Self, ApiError> {
@@ -113,7 +135,7 @@ impl Body {
                 mut chunks,
                 tail,
             } => {
-                while let Some(chunk) = chunks.recv().await {
+                while let Some(chunk) = next_bytes(&mut chunks).await {
                     head.extend_from_slice(&chunk?);
                 }
                 head.extend_from_slice(&tail);

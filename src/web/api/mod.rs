@@ -211,7 +211,11 @@ fn json_answer(answer: Answer) -> HttpResponse {
             let pieces = futures_util::stream::iter([Ok(head)])
                 .chain(futures_util::stream::unfold(
                     chunks,
-                    |mut chunks| async move { chunks.recv().await.map(|piece| (piece, chunks)) },
+                    |mut chunks| async move {
+                        envelope::next_bytes(&mut chunks)
+                            .await
+                            .map(|piece| (piece, chunks))
+                    },
                 ))
                 .chain(futures_util::stream::iter([Ok(tail)]))
                 .map(|piece| {

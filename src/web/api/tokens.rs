@@ -13,7 +13,7 @@ use crate::state::AppState;
 use crate::web::params::Params;
 
 use super::call::{required, Call};
-use super::envelope::{ApiError, Data, Outcome};
+use super::envelope::{ApiError, Data, Outcome, Piece};
 
 /// The details shape of create, get_details and update (keys in the order
 /// serde_json writes a map: sorted).
@@ -204,10 +204,6 @@ pub const STREAM_LIST_FROM: usize = 1_000;
 /// Tokens read and written per piece of a streamed list.
 const LIST_PIECE: usize = 1_000;
 
-/// How long a streamed list waits for its client to take a piece before
-/// it is cut off.
-pub const PIECE_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
-
 pub async fn list(call: &Call<'_>) -> Outcome {
     // A list long enough to be streamed waits for its account's turn
     // first, holding nothing: an account holds one list's pieces however
@@ -257,10 +253,11 @@ pub async fn list(call: &Call<'_>) -> Outcome {
     // is kept while the client keeps up (lists are served one after
     // another, not all slowly at once), and given back while a piece waits
     // for a client that does not: a client that stops reading holds up no
-    // other account's list, and one that takes no piece for
-    // [`PIECE_WAIT`] is cut off.
+    // other account's list, and one that takes no piece for the config's
+    // `stalled_reader_cut` is cut off.
     let (sender, chunks) = tokio::sync::mpsc::channel(2);
     let (state, actor) = (call.state.clone(), call.actor.clone());
+    let cut = state.config.stalled_reader_cut;
     actix_web::rt::spawn(async move {
         let _mine = mine;
         let mut turn = Some(turn);
@@ -276,12 +273,12 @@ pub async fn list(call: &Call<'_>) -> Outcome {
             let ids: Vec<i64> = piece.iter().map(|(_, id)| *id).collect();
             let written = write_piece(&state, &actor, &mut writer, ids, &mut out).await;
             let failed = written.is_err();
-            let piece = written.map(|()| std::mem::take(&mut out));
+            let piece = written.map(|()| Piece::Bytes(std::mem::take(&mut out)));
             let sent = match sender.try_send(piece) {
                 Ok(()) => Ok(()),
                 Err(tokio::sync::mpsc::error::TrySendError::Full(piece)) => {
                     turn = None;
-                    offer(&sender, piece).await
+                    offer(&sender, piece, cut).await
                 }
                 Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => Err(()),
             };
@@ -290,7 +287,12 @@ pub async fn list(call: &Call<'_>) -> Outcome {
             }
         }
         drop(turn);
-        let _ = offer(&sender, Ok(b"}}".to_vec())).await;
+        if offer(&sender, Ok(Piece::Bytes(b"}}".to_vec())), cut)
+            .await
+            .is_ok()
+        {
+            let _ = offer(&sender, Ok(Piece::End), cut).await;
+        }
     });
     Ok(Some(Data::Streamed(chunks)))
 }
@@ -319,14 +321,20 @@ async fn write_piece(
 }
 
 /// Hands a piece to the client's stream; `Err` when the client went away
-/// or took nothing for [`PIECE_WAIT`].
+/// or took nothing for `cut` (the answer then ends cut, without its
+/// [`Piece::End`]).
 async fn offer(
-    sender: &tokio::sync::mpsc::Sender<Result<Vec<u8>, ApiError>>,
-    piece: Result<Vec<u8>, ApiError>,
+    sender: &tokio::sync::mpsc::Sender<Result<Piece, ApiError>>,
+    piece: Result<Piece, ApiError>,
+    cut: std::time::Duration,
 ) -> Result<(), ()> {
-    match actix_web::rt::time::timeout(PIECE_WAIT, sender.send(piece)).await {
+    match actix_web::rt::time::timeout(cut, sender.send(piece)).await {
         Ok(Ok(())) => Ok(()),
-        _ => Err(()),
+        Ok(Err(_)) => Err(()),
+        Err(_) => {
+            tracing::info!(waited = ?cut, "a streamed answer's client took none of it: cut off");
+            Err(())
+        }
     }
 }
 
