@@ -28,9 +28,18 @@ use super::connection::{Backend, DbConnection};
 
 /// How often the PostgreSQL listener looks for notifications.
 pub const POLL: Duration = Duration::from_millis(5);
-/// A listener that has not finished a poll for this long is taken as
-/// stuck, and nothing is served from memory until it is back.
-pub const LISTENER_STALE: Duration = Duration::from_millis(40);
+/// How often the listener asks the server for an answer: a notification
+/// sent before the question arrives before the answer, so every change
+/// committed before it was asked has been seen once it is answered.
+/// Reading alone proves nothing: a connection gone silent reads as one
+/// with nothing to say.
+pub const ASK_EVERY: Duration = Duration::from_millis(20);
+/// A listener whose last answered question was asked this long ago is
+/// taken as cut off or stuck, and nothing is served from memory until it
+/// is back: a change is seen by every instance within this (or that
+/// instance serves nothing from memory), which is what the command's
+/// [`SETTLE`] waits for.
+pub const LISTENER_STALE: Duration = SETTLE;
 /// How long one read of SQLite's change counter stands for calls that
 /// follow it.
 pub const SQLITE_RECHECK: Duration = Duration::from_millis(2);
@@ -182,12 +191,14 @@ fn set_listening(changes: &Changes, on: bool) {
     changes.bump();
 }
 
-fn heartbeat(changes: &Changes) {
+/// Notes that every change committed before `asked` has been seen.
+fn heartbeat(changes: &Changes, asked: Instant) {
     if let Tracking::Postgres {
         polled_us, epoch, ..
     } = &changes.tracking
     {
-        polled_us.store(epoch.elapsed().as_micros() as u64, Ordering::Release);
+        let at = asked.saturating_duration_since(*epoch).as_micros() as u64;
+        polled_us.fetch_max(at, Ordering::AcqRel);
     }
 }
 
@@ -220,35 +231,44 @@ fn listen(changes: Weak<Changes>, url: String) {
 /// Returns `Ok` when the owner is gone, `Err` when the connection failed.
 fn listen_once(weak: &Weak<Changes>, url: &str) -> anyhow::Result<()> {
     // Keepalives: a peer gone silent is noticed in seconds, not hours.
+    // Named, so that it can be told apart in pg_stat_activity.
+    let settings = "keepalives_idle=5&keepalives_interval=1&keepalives_count=3\
+                    &application_name=whm-tokens-listener";
     let url = if url.contains('?') {
-        format!("{url}&keepalives_idle=5&keepalives_interval=1&keepalives_count=3")
+        format!("{url}&{settings}")
     } else {
-        format!("{url}?keepalives_idle=5&keepalives_interval=1&keepalives_count=3")
+        format!("{url}?{settings}")
     };
     let mut conn = match super::manager::establish(&url)? {
         DbConnection::Pg(c) => c,
         DbConnection::Sqlite(_) => anyhow::bail!("not a PostgreSQL URL"),
     };
+    let asked = Instant::now();
     diesel::sql_query(format!("LISTEN {CHANNEL}")).execute(&mut conn)?;
     {
         let Some(changes) = weak.upgrade() else {
             return Ok(());
         };
-        heartbeat(&changes);
+        heartbeat(&changes, asked);
         set_listening(&changes, true);
     }
-    let mut last_ping = Instant::now();
+    let mut last_asked = asked;
     loop {
         std::thread::sleep(POLL);
+        // Asked before the notifications are drained, so that those the
+        // answer brought along are drained with them.
+        let answered = if last_asked.elapsed() >= ASK_EVERY {
+            let asked = Instant::now();
+            ping(&mut conn)?;
+            last_asked = asked;
+            Some(asked)
+        } else {
+            None
+        };
         let mut changed = false;
         for n in conn.notifications_iter() {
             n?;
             changed = true;
-        }
-        // A dead peer is not always noticed by reading: ask now and then.
-        if last_ping.elapsed() > Duration::from_secs(1) {
-            ping(&mut conn)?;
-            last_ping = Instant::now();
         }
         let Some(changes) = weak.upgrade() else {
             return Ok(());
@@ -256,7 +276,9 @@ fn listen_once(weak: &Weak<Changes>, url: &str) -> anyhow::Result<()> {
         if changed {
             changes.bump();
         }
-        heartbeat(&changes);
+        if let Some(asked) = answered {
+            heartbeat(&changes, asked);
+        }
     }
 }
 

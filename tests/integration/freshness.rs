@@ -332,3 +332,50 @@ async fn the_token_search_kept_in_memory_sees_new_renamed_described_and_removed_
     assert_eq!(search("there", "alp").await, ["admin", "alpaca", "alpine"]);
     assert!(search("here", "of-bob").await.is_empty());
 }
+
+#[actix_web::test]
+async fn an_instance_whose_change_listener_went_silent_serves_no_check_from_memory() {
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+    let app = spawn_app().await;
+    let url = app.database.url();
+    if whm_tokens::db::Backend::of_url(&url) != whm_tokens::db::Backend::Postgres {
+        eprintln!("SKIPPED: the change listener is PostgreSQL's");
+        return;
+    }
+    let secret = app.token("root", "deploy").await;
+    warm(&app.address, "root", &secret).await;
+    // The listener's server process stops answering: its connection goes
+    // silent, as one cut off by a firewall or a failover does.
+    let mut admin = diesel::PgConnection::establish(&url).unwrap();
+    #[derive(QueryableByName)]
+    struct Pid {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        pid: i32,
+    }
+    let pid = diesel::sql_query(
+        "SELECT pid FROM pg_stat_activity \
+         WHERE application_name = 'whm-tokens-listener' AND datname = current_database()",
+    )
+    .get_result::<Pid>(&mut admin)
+    .expect("the listener's connection, by its name")
+    .pid;
+    let signal = |sig: &str| {
+        let done = std::process::Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(done.success(), "kill {sig} {pid}");
+    };
+    signal("-STOP");
+    // Longer than the listener's promise (a change is seen within SETTLE,
+    // or nothing is served from memory).
+    tokio::time::sleep(whm_tokens::db::changes::SETTLE * 3).await;
+    // Disabled by another process: no notification reaches this instance.
+    admin
+        .batch_execute("UPDATE tokens SET enabled = false WHERE name = 'deploy'")
+        .unwrap();
+    let status = version_at(&app.address, "root", &secret).await;
+    signal("-CONT");
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
