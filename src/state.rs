@@ -20,6 +20,10 @@ pub const PRUNE_BATCHES: usize = 25;
 pub const PRUNE_BUDGET: std::time::Duration = std::time::Duration::from_millis(200);
 /// Tokens the policy's housekeeping reads a transaction, per rule and scope.
 pub const POLICY_BATCH: i64 = 200;
+/// How often, and how long each time, a stopping server's last write waits
+/// for token rows another transaction holds (2 s in all at most).
+const HELD_TRIES: usize = 20;
+const HELD_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// What a round of writing counted use did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +74,10 @@ pub struct AppState {
     pub leak_reports: Arc<crate::auth::leak_limits::LeakLimits>,
     /// When the policy's housekeeping last ran (Unix time).
     pub policy_round: Arc<std::sync::atomic::AtomicI64>,
+    /// Held while counted use is written: the stopping server's last write
+    /// comes after a round under way, not beside it (beside it, it would
+    /// find that round's rows held and leave their counts in memory).
+    pub writing_counts: Arc<tokio::sync::Mutex<()>>,
     /// This server as a WebAuthn relying party (`None`: no passkeys).
     pub passkeys: Option<Arc<crate::auth::passkeys::RelyingParty>>,
     /// Seals the state of a passwordless sign-in into its cookie.
@@ -94,6 +102,7 @@ impl AppState {
             introspections: Arc::new(crate::auth::per_minute::PerMinute::new(10_000)),
             leak_reports: Arc::default(),
             policy_round: Arc::default(),
+            writing_counts: Arc::default(),
             metrics: db.metrics().clone(),
             cookie_key,
             secrets,
@@ -201,8 +210,22 @@ impl AppState {
     }
 
     /// Writes what was counted in memory and nothing else (no pruning, no
-    /// policy round): a stopping server's last write.
+    /// policy round): a stopping server's last write. There is no next
+    /// round, so token rows another transaction holds (another instance
+    /// writing its own counts, an edit) are waited for, a few times
+    /// [`HELD_WAIT`] at most.
     pub async fn write_counted_use(&self) -> Result<(), OpError> {
+        for _ in 0..HELD_TRIES {
+            self.write_counted().await?;
+            if self.usage.pending() == 0 {
+                return Ok(());
+            }
+            tracing::info!(
+                tokens = self.usage.pending(),
+                "token use held by another transaction; trying again before stopping"
+            );
+            actix_web::rt::time::sleep(HELD_WAIT).await;
+        }
         self.write_counted().await.map(|_| ())
     }
 
@@ -212,6 +235,7 @@ impl AppState {
     /// commit, so it is not tried again and its counts are not handed back
     /// unless it fails (handed back at once, they would be written twice).
     async fn write_counted(&self) -> Result<Wrote, OpError> {
+        let _turn = self.writing_counts.lock().await;
         let mut tries = 0;
         loop {
             let batch = std::sync::Arc::new((self.usage.take(), self.refusals.take()));
@@ -268,11 +292,19 @@ impl AppState {
         let (mut disabled, mut removed) = (0, 0);
         for _ in 0..PRUNE_BATCHES {
             let now = self.clock.now();
+            // Announced when it changed something, as every change a token
+            // check reads is: this instance's cached checks go stale at once.
+            let changes = self.db.changes().clone();
             let (d, r) = self
                 .db
-                .write_bookkeeping(move |conn| {
-                    crate::ops::policies::enforce(conn, now, POLICY_BATCH)
-                })
+                .write_bookkeeping_settled(
+                    move |conn| crate::ops::policies::enforce(conn, now, POLICY_BATCH),
+                    move |outcome| {
+                        if matches!(outcome, Ok((d, r)) if d + r > 0) {
+                            changes.bump();
+                        }
+                    },
+                )
                 .await?;
             disabled += d;
             removed += r;

@@ -166,6 +166,39 @@ async fn the_shutdown_flush_writes_every_use_after_the_connections_died() {
 }
 
 #[actix_web::test]
+async fn the_shutdown_write_waits_for_token_rows_another_transaction_holds() {
+    let mut served = Served::start(&[]).await;
+    let url = served.database_url();
+    if !on_postgres(&url) {
+        return;
+    }
+    let made = run_command(&url, &["api", "api_token_create", "token_name=busy"]).await;
+    let made: Value = serde_json::from_slice(&made.stdout).unwrap();
+    let secret = made["data"]["token"].as_str().unwrap().to_owned();
+    // Another instance writing its own counts holds the token's row, from
+    // before the calls to after the stop began (so no round writes them).
+    let mut holder = diesel::PgConnection::establish(&url).unwrap();
+    holder
+        .batch_execute("BEGIN; SELECT id FROM tokens WHERE name = 'busy' FOR UPDATE")
+        .unwrap();
+    for _ in 0..30 {
+        assert_eq!(
+            version_at(&served.address, "root", &secret).await,
+            StatusCode::OK
+        );
+    }
+    served.terminate();
+    served
+        .lines_until("held by another transaction; trying again before stopping")
+        .await;
+    holder.batch_execute("COMMIT").unwrap();
+    served.exits_cleanly(Duration::from_secs(30)).await;
+    let listed = run_command(&url, &["api", "api_token_list"]).await;
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed["data"]["tokens"]["busy"]["use_count"], 30);
+}
+
+#[actix_web::test]
 async fn a_write_cut_off_by_the_database_is_a_503_with_retry_after_and_changes_nothing() {
     let app = spawn_app().await;
     let url = app.database.url();

@@ -1124,9 +1124,19 @@ impl Served {
 
     /// Sends SIGTERM and waits up to `limit` for the process to exit 0.
     pub async fn terminate_cleanly(&mut self, limit: std::time::Duration) {
+        self.terminate();
+        self.exits_cleanly(limit).await;
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
         let pid = self.child.id().expect("running") as i32;
         // SAFETY: kill(2) with a pid of our own child.
         assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    }
+
+    /// Waits up to `limit` for the process to exit 0.
+    pub async fn exits_cleanly(&mut self, limit: std::time::Duration) {
         let status = tokio::time::timeout(limit, self.child.wait())
             .await
             .unwrap_or_else(|_| panic!("not stopped within {limit:?}"))
