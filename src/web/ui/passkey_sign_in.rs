@@ -442,8 +442,8 @@ async fn try_passwordless(
     let Some((stored, account)) = found.filter(|(s, _)| s.user_handle == handle.to_string()) else {
         return unknown(state, addr, now).await;
     };
-    let known_device =
-        device::accounts(req, &state.cookie_key, state.config.secure_cookies).contains(&account.id);
+    let known_device = device::accounts(req, &state.cookie_key, state.config.secure_cookies, now)
+        .contains(&account.id);
     let attempt = throttle::Attempt::new(Some(&account.username), addr, known_device);
     if let Some(wait) = throttle::reserve_unless_blocked(&state.db, &attempt, now).await? {
         return Ok(Err(Failed::Throttled(wait)));

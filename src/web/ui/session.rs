@@ -139,7 +139,8 @@ async fn try_login(
         None => None,
     };
     let known_device = found.as_ref().is_some_and(|(account, _)| {
-        device::accounts(req, &state.cookie_key, state.config.secure_cookies).contains(&account.id)
+        device::accounts(req, &state.cookie_key, state.config.secure_cookies, now)
+            .contains(&account.id)
     });
     let attempt = throttle::Attempt::new(username.as_ref(), addr, known_device);
     // An attempt already over a limit is refused on a read alone.

@@ -139,6 +139,7 @@ pub async fn finish_sign_in(
         &state.cookie_key,
         account.id,
         state.config.secure_cookies,
+        state.clock.now(),
     );
     response
         .add_cookie(&known)
