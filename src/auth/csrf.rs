@@ -83,15 +83,27 @@ pub async fn require_token(
             .await
             .map(ServiceResponse::map_into_left_body);
     }
-    // The session's token, or the sign-in form's: a signed-out visitor
-    // may have a session with a token of its own (a one-time link's page
-    // made one, a sign-in waiting for its code expired) and still posts
-    // the sign-in form's. Both are secrets of this browser only.
-    let from_session: Option<String> = req.get_session().get(SESSION_KEY).unwrap_or(None);
-    let from_cookie = req.app_data::<Key>().and_then(|key| {
-        let names = req.app_data::<CookieNames>().copied()?;
-        login_cookie_token(req.request(), key, names)
-    });
+    // The session's token; while no one is signed in, the sign-in form's
+    // too: a signed-out visitor may have a session with a token of its own
+    // (a one-time link's page made one, a sign-in waiting for its code
+    // expired) and still posts the sign-in form's. Once signed in, only
+    // the session's counts (the sign-in cookie outlives the sign-in, and
+    // a sibling site could plant one whose token it knows).
+    let session = req.get_session();
+    let from_session: Option<String> = session.get(SESSION_KEY).unwrap_or(None);
+    let signed_in = session
+        .get::<i64>(super::session_store::ACCOUNT_ID)
+        .ok()
+        .flatten()
+        .is_some();
+    let from_cookie = if signed_in {
+        None
+    } else {
+        req.app_data::<Key>().and_then(|key| {
+            let names = req.app_data::<CookieNames>().copied()?;
+            login_cookie_token(req.request(), key, names)
+        })
+    };
     let mut presented = req
         .headers()
         .get(HEADER)
