@@ -2,8 +2,10 @@
 //! cookie, signed by the server, naming the accounts it has signed in to.
 //! Throttling lets such a browser past the limits a stranger could use to
 //! lock the owner out (see [`super::throttle`]). The signed value carries
-//! the time of that sign-in, so a copied or kept cookie stops counting
-//! after [`DAYS`] whatever the browser does with its `Max-Age`.
+//! each account's own time of sign-in (`ID:AT.ID:AT…`), so a copied or
+//! kept cookie stops counting for an account [`DAYS`] after its last
+//! sign-in to it, whatever the browser does with the `Max-Age` and however
+//! often it signs in to other accounts.
 
 use actix_web::cookie::time::Duration;
 use actix_web::cookie::{Cookie, CookieJar, Key, SameSite};
@@ -11,15 +13,16 @@ use actix_web::HttpRequest;
 
 use super::cookies::CookieNames;
 
-/// How long a browser stays known without signing in again.
+/// How long a browser stays known for an account without signing in to it
+/// again.
 const DAYS: i64 = 90;
 /// Accounts remembered per browser, newest first.
 const MAX_ACCOUNTS: usize = 5;
 
-/// The accounts this browser has signed in to within [`DAYS`] of `now`,
-/// if its cookie is ours (`SIGNED_AT~ID.ID…`; a cookie of the older form,
-/// without the time, counts for nothing).
-pub fn accounts(req: &HttpRequest, key: &Key, secure: bool, now: i64) -> Vec<i64> {
+/// The accounts in this browser's cookie, if it is ours, with the time of
+/// each one's sign-in, those signed in to within [`DAYS`] of `now` only (a
+/// cookie of an older form, without the times, holds none).
+fn signed_in(req: &HttpRequest, key: &Key, secure: bool, now: i64) -> Vec<(i64, i64)> {
     let name = CookieNames::new(secure).device();
     let Some(cookie) = req.cookie(name) else {
         return Vec::new();
@@ -29,21 +32,28 @@ pub fn accounts(req: &HttpRequest, key: &Key, secure: bool, now: i64) -> Vec<i64
     let Some(signed) = jar.signed(key).get(name) else {
         return Vec::new();
     };
-    let Some((at, ids)) = signed.value().split_once('~') else {
-        return Vec::new();
-    };
-    match at.parse::<i64>() {
-        Ok(at) if at <= now && now - at <= DAYS * 86_400 => ids
-            .split('.')
-            .filter_map(|id| id.parse().ok())
-            .take(MAX_ACCOUNTS)
-            .collect(),
-        _ => Vec::new(),
-    }
+    signed
+        .value()
+        .split('.')
+        .filter_map(|entry| {
+            let (id, at) = entry.split_once(':')?;
+            Some((id.parse().ok()?, at.parse().ok()?))
+        })
+        .filter(|&(_, at): &(i64, i64)| at <= now && now - at <= DAYS * 86_400)
+        .take(MAX_ACCOUNTS)
+        .collect()
 }
 
-/// The cookie that adds `account_id` to what this browser is known for,
-/// signed in at `now`.
+/// The accounts this browser has signed in to within [`DAYS`] of `now`.
+pub fn accounts(req: &HttpRequest, key: &Key, secure: bool, now: i64) -> Vec<i64> {
+    signed_in(req, key, secure, now)
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect()
+}
+
+/// The cookie that adds `account_id`, signed in to at `now`, to what this
+/// browser is known for; the others keep their own times.
 pub fn remember(
     req: &HttpRequest,
     key: &Key,
@@ -52,15 +62,18 @@ pub fn remember(
     now: i64,
 ) -> Cookie<'static> {
     let name = CookieNames::new(secure).device();
-    let mut ids = vec![account_id];
-    ids.extend(
-        accounts(req, key, secure, now)
+    let mut known = vec![(account_id, now)];
+    known.extend(
+        signed_in(req, key, secure, now)
             .into_iter()
-            .filter(|id| *id != account_id),
+            .filter(|(id, _)| *id != account_id),
     );
-    ids.truncate(MAX_ACCOUNTS);
-    let ids = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(".");
-    let value = format!("{now}~{ids}");
+    known.truncate(MAX_ACCOUNTS);
+    let value = known
+        .iter()
+        .map(|(id, at)| format!("{id}:{at}"))
+        .collect::<Vec<_>>()
+        .join(".");
     let mut jar = CookieJar::new();
     jar.signed_mut(key).add(
         Cookie::build(name, value)
@@ -84,28 +97,44 @@ mod signed_at {
             .to_http_request()
     }
 
+    const DAY: i64 = 86_400;
+    const NOW: i64 = 1_800_000_000;
+
     #[test]
-    fn a_cookie_counts_for_the_days_after_its_sign_in_and_not_after() {
+    fn a_cookie_counts_for_an_account_the_days_after_its_sign_in_and_not_after() {
         let key = Key::generate();
-        let now = 1_800_000_000;
         let none = actix_web::test::TestRequest::default().to_http_request();
-        let day = 86_400;
-        let recent = remember(&none, &key, 7, true, now - (DAYS - 1) * day);
-        assert_eq!(accounts(&with(&recent), &key, true, now), [7]);
-        let old = remember(&none, &key, 7, true, now - (DAYS + 1) * day);
-        assert!(accounts(&with(&old), &key, true, now).is_empty());
-        // A sign-in adds the account, newest first, and renews the time.
-        let again = remember(&with(&recent), &key, 9, true, now);
-        assert_eq!(accounts(&with(&again), &key, true, now + 2 * day), [9, 7]);
+        let recent = remember(&none, &key, 7, true, NOW - (DAYS - 1) * DAY);
+        assert_eq!(accounts(&with(&recent), &key, true, NOW), [7]);
+        let old = remember(&none, &key, 7, true, NOW - (DAYS + 1) * DAY);
+        assert!(accounts(&with(&old), &key, true, NOW).is_empty());
     }
 
     #[test]
-    fn a_signed_cookie_without_its_time_counts_for_nothing() {
+    fn signing_in_to_another_account_keeps_the_first_ones_time() {
+        let key = Key::generate();
+        let none = actix_web::test::TestRequest::default().to_http_request();
+        let first = remember(&none, &key, 7, true, NOW - 80 * DAY);
+        let both = remember(&with(&first), &key, 9, true, NOW);
+        assert_eq!(accounts(&with(&both), &key, true, NOW), [9, 7]);
+        // Account 9's sign-in does not renew account 7's.
+        let later = NOW + 20 * DAY;
+        let again = remember(&with(&both), &key, 9, true, later);
+        assert_eq!(accounts(&with(&again), &key, true, later), [9]);
+    }
+
+    #[test]
+    fn a_signed_cookie_without_its_times_counts_for_nothing() {
         let key = Key::generate();
         let name = CookieNames::new(true).device();
-        let mut jar = CookieJar::new();
-        jar.signed_mut(&key).add(Cookie::new(name, "7.9"));
-        let old_form = jar.get(name).cloned().unwrap();
-        assert!(accounts(&with(&old_form), &key, true, 1_800_000_000).is_empty());
+        for old_form in ["7.9", "1799999000~7.9"] {
+            let mut jar = CookieJar::new();
+            jar.signed_mut(&key).add(Cookie::new(name, old_form));
+            let cookie = jar.get(name).cloned().unwrap();
+            assert!(
+                accounts(&with(&cookie), &key, true, NOW).is_empty(),
+                "{old_form}"
+            );
+        }
     }
 }
