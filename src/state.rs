@@ -21,8 +21,9 @@ pub const PRUNE_BUDGET: std::time::Duration = std::time::Duration::from_millis(2
 /// Tokens the policy's housekeeping reads a transaction, per rule and scope.
 pub const POLICY_BATCH: i64 = 200;
 /// How often, and how long each time, a stopping server's last write waits
-/// for token rows another transaction holds (2 s in all at most).
-const HELD_TRIES: usize = 20;
+/// for token rows another transaction holds (5 s in all at most; the whole
+/// last write, waits included, ends within [`crate::db::WORK_DEADLINE`]).
+const HELD_TRIES: usize = 50;
 const HELD_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// What a round of writing counted use did.
@@ -210,11 +211,24 @@ impl AppState {
     }
 
     /// Writes what was counted in memory and nothing else (no pruning, no
-    /// policy round): a stopping server's last write. There is no next
-    /// round, so token rows another transaction holds (another instance
-    /// writing its own counts, an edit) are waited for, a few times
-    /// [`HELD_WAIT`] at most.
+    /// policy round): a stopping server's last write, ended within
+    /// [`crate::db::WORK_DEADLINE`] whatever it waits for (a round under
+    /// way, the database), so a service manager's stop timeout covers it.
+    /// There is no next round, so token rows another transaction holds
+    /// (another instance writing its own counts, an edit) are waited for,
+    /// [`HELD_TRIES`] times [`HELD_WAIT`] at most.
     pub async fn write_counted_use(&self) -> Result<(), OpError> {
+        actix_web::rt::time::timeout(crate::db::WORK_DEADLINE, self.write_every_count())
+            .await
+            .unwrap_or_else(|_| {
+                Err(OpError::Internal(anyhow::anyhow!(
+                    "the last write of counted use did not end within {} s",
+                    crate::db::WORK_DEADLINE.as_secs()
+                )))
+            })
+    }
+
+    async fn write_every_count(&self) -> Result<(), OpError> {
         for _ in 0..HELD_TRIES {
             self.write_counted().await?;
             if self.usage.pending() == 0 {
