@@ -74,8 +74,10 @@ enum Tracking {
     Postgres {
         /// Whether the listener is connected and listening.
         listening: AtomicBool,
-        /// When the listener last finished a poll (µs since `epoch`): if it
-        /// is stuck (a peer gone silent), nothing is served from memory.
+        /// When the listener asked the question last answered (µs since
+        /// `epoch`): every change committed before it has been seen. Past
+        /// [`LISTENER_STALE`] (a peer gone silent, a stuck thread), nothing
+        /// is served from memory.
         polled_us: AtomicU64,
         epoch: Instant,
     },

@@ -499,12 +499,8 @@ fn walks(
 
 /// The accounts that had `name`: the one that has it now, those renamed
 /// from it and those deleted under it (both recorded in the trail, found
-/// through the (event, at) index and picked out by the store). A text no
-/// account name could be finds none.
+/// through the (event, at) index and picked out by the store).
 fn account_ids(conn: &mut DbConnection, name: &str) -> Result<Vec<i64>, OpError> {
-    if !crate::domain::Username::parse(name).is_ok_and(|u| u.as_str() == name) {
-        return Ok(Vec::new());
-    }
     let mut ids: Vec<i64> = accounts::table
         .filter(accounts::username.eq(name))
         .select(accounts::id)
@@ -514,8 +510,9 @@ fn account_ids(conn: &mut DbConnection, name: &str) -> Result<Vec<i64>, OpError>
         .filter(audit_events::target.eq(name))
         .select(audit_events::target_id)
         .load(conn)?;
-    // A name is letters and digits only, so it needs no escaping in a
-    // LIKE pattern; SQLite's LIKE ignores case, and the check below not.
+    // A name that gets here reads as a user name ([`EventQuery::can_match`]):
+    // letters, digits and the spaces around them, none of them special in
+    // a LIKE pattern. SQLite's LIKE ignores case; the check below does not.
     let from = format!("renamed from {name} to ");
     let renamed: Vec<(Option<i64>, String)> = audit_events::table
         .filter(audit_events::event.eq(AuditEvent::AccountRenamed.as_str()))

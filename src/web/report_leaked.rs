@@ -5,7 +5,10 @@
 //!
 //! Every token found is disabled at once, marked leaked and recorded in
 //! its owner's activity ([`crate::ops::leaks`]); the owner is told through
-//! the notice channels. The answer is the same whatever was found. What a
+//! the notice channels. The answer is the same whatever was found, unless
+//! the store fails: a report that found a live token and could not record
+//! it is a 503 (send it again), which says no more than the token's own
+//! API call would tell whoever holds its secret. What a
 //! flood costs is bounded: the body's size, limits per address and in all
 //! ([`crate::auth::leak_limits`]), one digest lookup per secret (no
 //! password work), and one audit row per address, minute and outcome.

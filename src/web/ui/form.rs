@@ -140,7 +140,7 @@ mod repeated_keys {
     }
 
     #[test]
-    fn a_query_of_thousands_of_keys_with_one_given_twice_is_read_in_one_pass() {
+    fn a_query_of_thousands_of_keys_with_one_given_twice_reads_its_last_value() {
         let mut query = String::from("sort=name&sort=created&names=a");
         for i in 0..8_000 {
             query.push_str(&format!("&k{i}"));
