@@ -306,19 +306,12 @@ impl AppState {
         let (mut disabled, mut removed) = (0, 0);
         for _ in 0..PRUNE_BATCHES {
             let now = self.clock.now();
-            // Announced when it changed something, as every change a token
-            // check reads is: this instance's cached checks go stale at once.
-            let changes = self.db.changes().clone();
+            // A write like any other a token check reads: announced, so this
+            // instance's cached checks go stale at once (once a minute at
+            // most when there was nothing to do).
             let (d, r) = self
                 .db
-                .write_bookkeeping_settled(
-                    move |conn| crate::ops::policies::enforce(conn, now, POLICY_BATCH),
-                    move |outcome| {
-                        if matches!(outcome, Ok((d, r)) if d + r > 0) {
-                            changes.bump();
-                        }
-                    },
-                )
+                .write(move |conn| crate::ops::policies::enforce(conn, now, POLICY_BATCH))
                 .await?;
             disabled += d;
             removed += r;

@@ -78,7 +78,7 @@ enum Tracking {
         /// `epoch`): every change committed before it has been seen. Past
         /// [`LISTENER_STALE`] (a peer gone silent, a stuck thread), nothing
         /// is served from memory.
-        polled_us: AtomicU64,
+        asked_us: AtomicU64,
         epoch: Instant,
     },
 }
@@ -95,7 +95,7 @@ impl Changes {
             },
             Backend::Postgres => Tracking::Postgres {
                 listening: AtomicBool::new(false),
-                polled_us: AtomicU64::new(0),
+                asked_us: AtomicU64::new(0),
                 epoch: Instant::now(),
             },
         };
@@ -116,11 +116,11 @@ impl Changes {
         match &self.tracking {
             Tracking::Postgres {
                 listening,
-                polled_us,
+                asked_us,
                 epoch,
             } => {
                 let age_us = (epoch.elapsed().as_micros() as u64)
-                    .saturating_sub(polled_us.load(Ordering::Acquire));
+                    .saturating_sub(asked_us.load(Ordering::Acquire));
                 (listening.load(Ordering::Acquire) && age_us < LISTENER_STALE.as_micros() as u64)
                     .then(|| self.generation.load(Ordering::Acquire))
             }
@@ -196,11 +196,11 @@ fn set_listening(changes: &Changes, on: bool) {
 /// Notes that every change committed before `asked` has been seen.
 fn heartbeat(changes: &Changes, asked: Instant) {
     if let Tracking::Postgres {
-        polled_us, epoch, ..
+        asked_us, epoch, ..
     } = &changes.tracking
     {
         let at = asked.saturating_duration_since(*epoch).as_micros() as u64;
-        polled_us.fetch_max(at, Ordering::AcqRel);
+        asked_us.fetch_max(at, Ordering::AcqRel);
     }
 }
 

@@ -96,7 +96,7 @@ pub async fn next_bytes(chunks: &mut Chunks) -> Option<Result<Vec<u8>, ApiError>
         Some(Ok(Piece::End)) => None,
         Some(Err(e)) => Some(Err(e)),
         None => Some(Err(ApiError::Unavailable(
-            "the answer was cut off: the client took none of it for too long".into(),
+            "the answer was cut off before its end".into(),
         ))),
     }
 }
